@@ -1,0 +1,98 @@
+// A size-bucketed pool of storage buffers: after the first training step, a step creates no new buffers.
+
+// STORAGE | COPY_SRC | COPY_DST, as numbers: the GPUBufferUsage global exists only once Dawn's globals are installed.
+const STORAGE_USAGE = 0x80 | 0x04 | 0x08;
+
+export interface PoolStats {
+  /** Buffers handed out and not yet released. */
+  liveBuffers: number;
+  liveBytes: number;
+  /** Buffers waiting in the free lists. */
+  freeBuffers: number;
+  freeBytes: number;
+  /** Buffers ever created by the pool. */
+  created: number;
+}
+
+/** A pooled buffer. `batch` is the id of the last pending batch that referenced it. */
+export interface PooledBuffer {
+  buffer: GPUBuffer;
+  size: number;
+  batch: number;
+}
+
+/**
+ * Size classes: multiples of 256 bytes up to 4 KiB, then 8 steps per power of two, so no buffer
+ * wastes more than 12.5% of its size.
+ */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(bytes, 16);
+  if (b <= 4096) return Math.ceil(b / 256) * 256;
+  const p = 2 ** Math.floor(Math.log2(b));
+  const step = p / 8;
+  return Math.ceil(b / step) * step;
+}
+
+export class BufferPool {
+  private free = new Map<number, PooledBuffer[]>();
+  private stats: PoolStats = { liveBuffers: 0, liveBytes: 0, freeBuffers: 0, freeBytes: 0, created: 0 };
+
+  constructor(private device: GPUDevice, private maxBufferSize: number) {}
+
+  /**
+   * A buffer of at least `bytes` bytes. `safeUpTo`: take only buffers last used by a batch with that id
+   * or lower (already submitted); needed for buffers written by queue.writeBuffer, which runs before
+   * the dispatches of batches not yet submitted.
+   */
+  acquire(bytes: number, label: string, safeUpTo = Infinity): PooledBuffer {
+    const size = sizeClass(bytes);
+    if (size > this.maxBufferSize) {
+      throw new Error(`${label}: a buffer of ${bytes} bytes exceeds this adapter's maxBufferSize (${this.maxBufferSize})`);
+    }
+    const list = this.free.get(size);
+    let found: PooledBuffer | undefined;
+    if (list && list.length > 0) {
+      const i = findLastIndex(list, (b) => b.batch <= safeUpTo);
+      if (i >= 0) {
+        found = list[i];
+        list.splice(i, 1);
+        this.stats.freeBuffers--;
+        this.stats.freeBytes -= size;
+      }
+    }
+    if (!found) {
+      found = { buffer: this.device.createBuffer({ size, usage: STORAGE_USAGE, label }), size, batch: -1 };
+      this.stats.created++;
+    }
+    this.stats.liveBuffers++;
+    this.stats.liveBytes += size;
+    return found;
+  }
+
+  release(b: PooledBuffer): void {
+    let list = this.free.get(b.size);
+    if (!list) this.free.set(b.size, (list = []));
+    list.push(b);
+    this.stats.liveBuffers--;
+    this.stats.liveBytes -= b.size;
+    this.stats.freeBuffers++;
+    this.stats.freeBytes += b.size;
+  }
+
+  /** Destroy every free buffer (memory goes back to the driver). */
+  trim(): void {
+    for (const list of this.free.values()) for (const b of list) b.buffer.destroy();
+    this.free.clear();
+    this.stats.freeBuffers = 0;
+    this.stats.freeBytes = 0;
+  }
+
+  getStats(): PoolStats {
+    return { ...this.stats };
+  }
+}
+
+function findLastIndex<T>(a: T[], pred: (x: T) => boolean): number {
+  for (let i = a.length - 1; i >= 0; i--) if (pred(a[i])) return i;
+  return -1;
+}

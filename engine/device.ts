@@ -1,0 +1,123 @@
+// The one WebGPU adapter and device of the process, acquired once through Dawn's Node bindings.
+import { create, globals } from 'webgpu';
+
+export interface DeviceInfo {
+  vendor: string;
+  architecture: string;
+  description: string;
+  backend: string;
+  isSoftware: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export interface Gpu {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  info: DeviceInfo;
+  hasF16: boolean;
+  hasTimestamps: boolean;
+  hasSubgroups: boolean;
+}
+
+// Features we use when the adapter offers them.
+const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups' as GPUFeatureName];
+
+// Limits we raise to the adapter's maximum: big models need big bindings and workgroup memory.
+const WANTED_LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxStorageBuffersPerShaderStage',
+] as const;
+
+export const NO_ADAPTER_HELP =
+  'No WebGPU adapter was found. On a machine without a GPU, Dawn needs a Vulkan driver: run `npm run setup` ' +
+  '(as root on Debian/Ubuntu it installs libvulkan1 and mesa-vulkan-drivers; on Debian bookworm from ' +
+  'bookworm-backports, because Dawn refuses the stock Mesa 22.3 lavapipe), or install your GPU vendor\'s Vulkan driver.';
+
+let gpuPromise: Promise<Gpu> | undefined;
+let lostReason: string | undefined;
+const lostListeners: ((reason: string) => void)[] = [];
+
+/** The device, acquired on first call and shared by every later caller. */
+export function getGpu(): Promise<Gpu> {
+  gpuPromise ??= acquire();
+  return gpuPromise;
+}
+
+/** Called when the device is lost: the runtime uses it to fail the next op with the reason. */
+export function onDeviceLost(listener: (reason: string) => void): void {
+  lostListeners.push(listener);
+  if (lostReason !== undefined) listener(lostReason);
+}
+
+function dawnFlags(): string[] {
+  // SMKD_DAWN_FLAGS lets a user pick a backend or adapter ("backend=vulkan adapter=...").
+  const extra = (process.env.SMKD_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  return extra;
+}
+
+async function acquire(): Promise<Gpu> {
+  Object.assign(globalThis, globals);
+  let adapter: GPUAdapter | null = null;
+  try {
+    const gpu = create(dawnFlags());
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch (err) {
+    throw new Error(`${NO_ADAPTER_HELP}\n(Dawn said: ${(err as Error).message})`);
+  }
+  if (!adapter) throw new Error(NO_ADAPTER_HELP);
+
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter!.features.has(f));
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) {
+    const value = (adapter.limits as unknown as Record<string, number>)[name];
+    if (typeof value === 'number') requiredLimits[name] = value;
+  }
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  device.lost.then((info) => {
+    // A deliberate destroy() at exit is not a loss worth reporting.
+    if (info.reason === 'destroyed') return;
+    lostReason = `${info.reason}: ${info.message}`;
+    for (const l of lostListeners) l(lostReason);
+  });
+
+  const ai = adapter.info;
+  const limits: Record<string, number> = {};
+  for (const key in device.limits) {
+    const v = (device.limits as unknown as Record<string, unknown>)[key];
+    if (typeof v === 'number') limits[key] = v;
+  }
+  const description = ai.description || ai.device || '';
+  const info: DeviceInfo = {
+    vendor: ai.vendor,
+    architecture: ai.architecture,
+    description,
+    backend: backendName(description),
+    isSoftware: /llvmpipe|lavapipe|swiftshader|software/i.test(`${description} ${ai.vendor} ${ai.architecture}`),
+    features: [...device.features].sort(),
+    limits,
+  };
+  return {
+    device,
+    adapter,
+    info,
+    hasF16: device.features.has('shader-f16'),
+    hasTimestamps: device.features.has('timestamp-query'),
+    hasSubgroups: device.features.has('subgroups' as GPUFeatureName),
+  };
+}
+
+function backendName(description: string): string {
+  const m = /(vulkan|metal|d3d12|d3d11|opengles|opengl)/i.exec(description);
+  return m ? m[1].toLowerCase() : 'unknown';
+}
+
+/** A one-line name for the adapter, used in reports and file names. */
+export function adapterName(info: DeviceInfo): string {
+  return [info.vendor, info.architecture, info.description].filter(Boolean).join(' ').trim() || 'unknown adapter';
+}

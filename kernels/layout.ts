@@ -1,0 +1,91 @@
+// Data movement: one strided copy kernel serves permute, slice, concat, expand and their backwards;
+// gather/scatter along an axis serve index_select and its backward.
+import { entry1d, linearIndex, type DType, type KernelSource } from './kernel.js';
+
+/**
+ * For each index c of a view of shape `shape` (rank `rank`):
+ * out[outOffset + sum c_k*os_k] = x[inOffset + sum c_k*is_k].
+ */
+export function stridedCopyKernel(rank: number, dtype: DType): KernelSource {
+  const lines: string[] = [];
+  for (let d = rank - 1; d >= 0; d--) {
+    const v = `[${d >> 2}][${d & 3}]`;
+    lines.push(`{ let c = rem % u.shape${v}; rem = rem / u.shape${v}; oi += c * u.is${v}; oo += c * u.os${v}; }`);
+  }
+  const code = `
+struct U { n: u32, inOffset: u32, outOffset: u32, rank: u32, shape: array<vec4u, 2>, is: array<vec4u, 2>, os: array<vec4u, 2> }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read_write> out: array<${dtype}>;
+@group(0) @binding(2) var<storage, read> x: array<${dtype}>;
+${entry1d()} {
+  let i = ${linearIndex()};
+  if (i >= u.n) { return; }
+  var rem = i;
+  var oi = u.inOffset;
+  var oo = u.outOffset;
+  ${lines.join('\n  ')}
+  out[oo] = x[oi];
+}`;
+  return { key: `strided_copy_${rank}_${dtype}`, code };
+}
+
+export function stridedCopyUniforms(n: number, inOffset: number, outOffset: number, shape: readonly number[], is: readonly number[], os: readonly number[]): ArrayBuffer {
+  const buf = new ArrayBuffer(16 + 3 * 32);
+  const u32 = new Uint32Array(buf);
+  u32.set([n, inOffset, outOffset, shape.length]);
+  shape.forEach((x, d) => (u32[4 + d] = x));
+  is.forEach((x, d) => (u32[12 + d] = x));
+  os.forEach((x, d) => (u32[20 + d] = x));
+  return buf;
+}
+
+/**
+ * index_select on x viewed as [A, N, C] with indices [M]: out[a, m, c] = x[a, idx[m], c].
+ * Out-of-range indices write NaN rather than reading out of bounds (the op layer checks on request).
+ */
+export function gatherKernel(dtype: DType): KernelSource {
+  const code = `
+struct U { n: u32, N: u32, M: u32, C: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read_write> out: array<${dtype}>;
+@group(0) @binding(2) var<storage, read> x: array<${dtype}>;
+@group(0) @binding(3) var<storage, read> idx: array<i32>;
+${entry1d()} {
+  let i = ${linearIndex()};
+  if (i >= u.n) { return; }
+  let c = i % u.C;
+  let m = (i / u.C) % u.M;
+  let a = i / (u.C * u.M);
+  let j = idx[m];
+  if (j < 0 || u32(j) >= u.N) { out[i] = ${dtype === 'f32' ? 'bitcast<f32>(0x7fc00000u | (i & 0u))' : `${dtype}(0)`}; return; }
+  out[i] = x[(a * u.N + u32(j)) * u.C + c];
+}`;
+  return { key: `gather_${dtype}`, code };
+}
+
+/**
+ * Backward of index_select: dx[a, n, c] = sum over m with idx[m] == n of g[a, m, c]. Each output
+ * element scans the index list, so the sum order is fixed and results are deterministic
+ * (float atomics would make training runs irreproducible).
+ */
+export function scatterAddKernel(): KernelSource {
+  const code = `
+struct U { n: u32, N: u32, M: u32, C: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(3) var<storage, read> idx: array<i32>;
+${entry1d()} {
+  let i = ${linearIndex()};
+  if (i >= u.n) { return; }
+  let c = i % u.C;
+  let row = i32((i / u.C) % u.N);
+  let a = i / (u.C * u.N);
+  var acc = 0.0;
+  for (var m = 0u; m < u.M; m++) {
+    if (idx[m] == row) { acc += g[(a * u.M + m) * u.C + c]; }
+  }
+  out[i] = acc;
+}`;
+  return { key: 'scatter_add', code };
+}
