@@ -40,6 +40,9 @@ export const NO_ADAPTER_HELP =
   'bookworm-backports, because Dawn refuses the stock Mesa 22.3 lavapipe), or install your GPU vendor\'s Vulkan driver.';
 
 let gpuPromise: Promise<Gpu> | undefined;
+// Dawn's instance must outlive every device made from it: if it is garbage-collected, pending
+// callbacks run against freed memory and the process aborts.
+let instance: GPU | undefined;
 let lostReason: string | undefined;
 const lostListeners: ((reason: string) => void)[] = [];
 
@@ -65,8 +68,8 @@ async function acquire(): Promise<Gpu> {
   Object.assign(globalThis, globals);
   let adapter: GPUAdapter | null = null;
   try {
-    const gpu = create(dawnFlags());
-    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    instance = create(dawnFlags());
+    adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
   } catch (err) {
     throw new Error(`${NO_ADAPTER_HELP}\n(Dawn said: ${(err as Error).message})`);
   }
