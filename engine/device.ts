@@ -5,7 +5,6 @@ export interface DeviceInfo {
   vendor: string;
   architecture: string;
   description: string;
-  backend: string;
   isSoftware: boolean;
   features: string[];
   limits: Record<string, number>;
@@ -100,7 +99,6 @@ async function acquire(): Promise<Gpu> {
     vendor: ai.vendor,
     architecture: ai.architecture,
     description,
-    backend: backendName(description),
     isSoftware: /llvmpipe|lavapipe|swiftshader|software/i.test(`${description} ${ai.vendor} ${ai.architecture}`),
     features: [...device.features].sort(),
     limits,
@@ -115,12 +113,21 @@ async function acquire(): Promise<Gpu> {
   };
 }
 
-function backendName(description: string): string {
-  const m = /(vulkan|metal|d3d12|d3d11|opengles|opengl)/i.exec(description);
-  return m ? m[1].toLowerCase() : 'unknown';
-}
-
 /** A one-line name for the adapter, used in reports and file names. */
 export function adapterName(info: DeviceInfo): string {
   return [info.vendor, info.architecture, info.description].filter(Boolean).join(' ').trim() || 'unknown adapter';
+}
+
+/** A human-readable report of the adapter: what `npm run info` and `smkd info` print. */
+export function describeGpu(gpu: Gpu): string {
+  const i = gpu.info;
+  const keyLimits = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage', 'minStorageBufferOffsetAlignment', 'minUniformBufferOffsetAlignment'];
+  return [
+    `adapter:      ${adapterName(i)}`,
+    `software:     ${i.isSoftware ? 'yes (CPU emulation: expect CPU-class speed)' : 'no'}`,
+    `f16 / timestamps / subgroups: ${gpu.hasF16 ? 'yes' : 'no'} / ${gpu.hasTimestamps ? 'yes' : 'no'} / ${gpu.hasSubgroups ? 'yes' : 'no'}`,
+    `features:     ${i.features.join(', ')}`,
+    'limits:',
+    ...keyLimits.filter((k) => k in i.limits).map((k) => `  ${k.padEnd(36)} ${i.limits[k]}`),
+  ].join('\n');
 }

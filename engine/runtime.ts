@@ -65,6 +65,8 @@ export class Runtime {
 
   /** A storage buffer for an op's output; `label` names the op for error messages. */
   alloc(bytes: number, label: string): PooledBuffer {
+    const max = this.device.limits.maxStorageBufferBindingSize;
+    if (bytes > max) throw new Error(`${label}: a tensor of ${bytes} bytes exceeds this adapter's maxStorageBufferBindingSize (${max} bytes)`);
     return this.pool.acquire(bytes, label);
   }
 
