@@ -3,6 +3,7 @@ import { fmt, sameShape } from './shape.js';
 import { keep, tidy } from './scope.js';
 import type { Tensor } from './tensor.js';
 import { add, fill } from './ops/elementwise.js';
+import { accumulateArenaGrad } from './arena.js';
 
 /**
  * The backward rule of an op: given the gradients of its outputs (null for an output that got
@@ -119,6 +120,11 @@ function accumulate(grads: Map<Tensor, Tensor<'f32'>>, x: Tensor, g: Tensor<'f32
     return;
   }
   if (!x.requiresGrad) {
+    g.dispose();
+    return;
+  }
+  // Arena parameters accumulate in place into their arena's gradient buffer.
+  if (accumulateArenaGrad(x, g)) {
     g.dispose();
     return;
   }

@@ -1,0 +1,131 @@
+// Normalisation over the last axis: LayerNorm (forward, dx, dweight/dbias) and L2 normalisation
+// (forward, dx), as row kernels (see rowKernel in softmax.ts).
+import type { KernelSource } from './kernel.js';
+import { rowKernel, SUM2 } from './softmax.js';
+
+const rw = (b: number, name: string): string => `@group(0) @binding(${b}) var<storage, read_write> ${name}: array<f32>;\n`;
+const ro = (b: number, name: string): string => `@group(0) @binding(${b}) var<storage, read> ${name}: array<f32>;\n`;
+
+/**
+ * y = (x - mean) * rstd (* w + b when `affine`), rstd = 1 / sqrt(biased var + eps), and the
+ * per-row mean and rstd for the backward. Two passes over the row (mean, then squared
+ * deviations), so the variance never suffers the cancellation of E[x^2] - E[x]^2.
+ */
+export function layerNormKernel(affine: boolean): KernelSource {
+  return rowKernel(
+    `layernorm_${affine ? 'affine' : 'plain'}`,
+    rw(1, 'y') + rw(2, 'meanOut') + rw(3, 'rstdOut') + ro(4, 'x') + (affine ? ro(5, 'w') + ro(6, 'b') : ''),
+    SUM2,
+    `
+  var acc = 0.0;
+  for (var i = lane; i < n; i += T) { acc += x[base + i]; }
+  let mean = rowReduce(lid, lane, vec2f(acc, 0.0)).x / f32(u.d);
+  var sq = 0.0;
+  for (var i = lane; i < n; i += T) { let c = x[base + i] - mean; sq += c * c; }
+  let rstd = inverseSqrt(rowReduce(lid, lane, vec2f(sq, 0.0)).x / f32(u.d) + u.p);
+  for (var i = lane; i < n; i += T) { y[base + i] = (x[base + i] - mean) * rstd${affine ? ' * w[i] + b[i]' : ''}; }
+  if (valid && lane == 0u) { meanOut[row] = mean; rstdOut[row] = rstd; }`,
+  );
+}
+
+/** dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w, from the saved mean and rstd. */
+export function layerNormBackwardKernel(affine: boolean): KernelSource {
+  const gw = affine ? 'g[base + i] * w[i]' : 'g[base + i]';
+  return rowKernel(
+    `layernorm_backward_${affine ? 'affine' : 'plain'}`,
+    rw(1, 'dx') + ro(2, 'g') + ro(3, 'x') + ro(4, 'mean') + ro(5, 'rstd') + (affine ? ro(6, 'w') : ''),
+    SUM2,
+    `
+  let r = min(row, u.rows - 1u);
+  let mu = mean[r];
+  let rs = rstd[r];
+  var acc = vec2f(0.0);
+  for (var i = lane; i < n; i += T) {
+    let gw = ${gw};
+    acc += vec2f(gw, gw * (x[base + i] - mu) * rs);
+  }
+  let s = rowReduce(lid, lane, acc) / f32(u.d);
+  for (var i = lane; i < n; i += T) {
+    let gw = ${gw};
+    dx[base + i] = rs * (gw - s.x - (x[base + i] - mu) * rs * s.y);
+  }`,
+  );
+}
+
+/** Columns per workgroup and lanes splitting the rows of `layerNormParamGradKernel`. */
+export const PARAM_GRAD_COLS = 32;
+export const PARAM_GRAD_LANES = 8;
+
+/**
+ * Partial sums over chunks of `chunk` rows of g * xhat (dweight) and g (dbias): workgroup (i, c)
+ * writes columns 32i.. of row c of `dw` and `db` ([chunks, d]); the op sums the chunks after.
+ * Splitting the rows keeps enough workgroups busy when d is small and the rows many.
+ */
+export function layerNormParamGradKernel(): KernelSource {
+  const tile = PARAM_GRAD_COLS * PARAM_GRAD_LANES;
+  const code = `
+struct U { rows: u32, d: u32, chunk: u32, pad: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+${rw(1, 'dw')}${rw(2, 'db')}${ro(3, 'g')}${ro(4, 'x')}${ro(5, 'mean')}${ro(6, 'rstd')}
+var<workgroup> part: array<vec2f, ${tile}>;
+
+@compute @workgroup_size(${PARAM_GRAD_COLS}, ${PARAM_GRAD_LANES})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let col = wid.x * ${PARAM_GRAD_COLS}u + lid.x;
+  let r0 = wid.y * u.chunk;
+  let r1 = min(u.rows, r0 + u.chunk);
+  var acc = vec2f(0.0);
+  if (col < u.d) {
+    for (var r = r0 + lid.y; r < r1; r += ${PARAM_GRAD_LANES}u) {
+      let j = r * u.d + col;
+      acc += vec2f(g[j] * (x[j] - mean[r]) * rstd[r], g[j]);
+    }
+  }
+  let slot = lid.y * ${PARAM_GRAD_COLS}u + lid.x;
+  part[slot] = acc;
+  workgroupBarrier();
+  for (var s = ${PARAM_GRAD_LANES / 2}u; s > 0u; s >>= 1u) {
+    if (lid.y < s) { part[slot] += part[slot + s * ${PARAM_GRAD_COLS}u]; }
+    workgroupBarrier();
+  }
+  if (lid.y == 0u && col < u.d) {
+    dw[wid.y * u.d + col] = part[lid.x].x;
+    db[wid.y * u.d + col] = part[lid.x].y;
+  }
+}`;
+  return { key: 'layernorm_param_grad', code };
+}
+
+/** y = x / max(||x||_2, eps) per row (torch.nn.functional.normalize). */
+export function l2NormalizeKernel(): KernelSource {
+  return rowKernel(
+    'l2normalize',
+    rw(1, 'y') + ro(2, 'x'),
+    SUM2,
+    `
+  var sq = 0.0;
+  for (var i = lane; i < n; i += T) { let v = x[base + i]; sq += v * v; }
+  let inv = 1.0 / max(sqrt(rowReduce(lid, lane, vec2f(sq, 0.0)).x), u.p);
+  for (var i = lane; i < n; i += T) { y[base + i] = x[base + i] * inv; }`,
+  );
+}
+
+/**
+ * dx of l2NormalizeKernel: g / nrm - x * <g, x> / nrm^3 where nrm >= eps; below eps the divisor is
+ * the constant eps, so dx = g / eps (clamp_min passes no gradient to the norm there, as in PyTorch).
+ */
+export function l2NormalizeBackwardKernel(): KernelSource {
+  return rowKernel(
+    'l2normalize_backward',
+    rw(1, 'dx') + ro(2, 'g') + ro(3, 'x'),
+    SUM2,
+    `
+  var acc = vec2f(0.0);
+  for (var i = lane; i < n; i += T) { let v = x[base + i]; acc += vec2f(v * v, g[base + i] * v); }
+  let s = rowReduce(lid, lane, acc);
+  let nrm = sqrt(s.x);
+  let inv = 1.0 / max(nrm, u.p);
+  let k = select(0.0, s.y * inv * inv * inv, nrm >= u.p);
+  for (var i = lane; i < n; i += T) { dx[base + i] = g[base + i] * inv - x[base + i] * k; }`,
+  );
+}

@@ -1,0 +1,195 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as E from '../../engine/index.js';
+import { ParameterArena, type ParameterSpec } from '../../engine/arena.js';
+import { AdamW, isDecayed } from '../../engine/optim/adamw.js';
+import { clipGradients, clipGradNorm, type ClipResult } from '../../engine/optim/clip.js';
+import { emaUpdate } from '../../engine/optim/ema.js';
+import { close, gpu, randArray, rng, type F64 } from '../helpers/check.js';
+import { adamwStepRef, clipGlobalRef, clipPerTensorRef, emaRef, type AdamWRefParam, type ClipRef } from '../ref/optim.js';
+
+const test = suite('optim');
+test.before(gpu);
+
+/** Values exactly representable in f32, so the GPU and the float64 reference start equal. */
+function f32Rand(n: number, r: () => number, lo = -1, hi = 1): F64 {
+  return Float64Array.from(Float32Array.from(randArray(n, r, lo, hi)));
+}
+
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** |a - b| <= tol |b| element by element (for norms and factors, where each value has its own scale). */
+function closeEach(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]);
+    assert.ok(err <= tol * Math.abs(expected[i]), `${what}[${i}]: got ${actual[i]}, expected ${expected[i]}`);
+  }
+}
+
+test('EMA of a teacher laid out like its student, one dispatch', async () => {
+  const r = rng(11);
+  const shapes: [string, number[]][] = [
+    ['cls_token', [1, 1, 3]],
+    ['masked_embed', [1, 5]],
+    ['blocks.0.mlp.fc1.weight', [4, 67]],
+    ['norm.bias', [1]],
+  ];
+  const student = new ParameterArena(
+    shapes.map(([name, shape]) => ({ name, shape, init: f32Rand(size(shape), r), decay: isDecayed(name, shape) })),
+    { label: 'student' },
+  );
+  const teacherShapes = shapes.filter(([n]) => n !== 'masked_embed');
+  let expected = new Map(teacherShapes.map(([name, shape]) => [name, f32Rand(size(shape), r)]));
+  const teacher = new ParameterArena(
+    teacherShapes.map(([name, shape]) => ({ name, shape, init: expected.get(name)!, decay: isDecayed(name, shape) })),
+    { like: student, requiresGrad: false, label: 'teacher' },
+  );
+  try {
+    for (const m of [0.99, 0.9]) {
+      const s = new Map(shapes.map(([name, shape]) => [name, f32Rand(size(shape), r)]));
+      student.loadStateDict(s);
+      const before = E.rt().dispatchCount;
+      emaUpdate(teacher, student, m);
+      assert.is(E.rt().dispatchCount - before, 1, 'EMA is one dispatch');
+      expected = new Map([...expected].map(([n, t]) => [n, emaRef(t, s.get(n)!, m)]));
+      const got = await teacher.stateDict();
+      for (const [n, t] of expected) close(got.get(n)!, t, 1e-6, `teacher ${n} after m = ${m}`);
+      close((await student.stateDict()).get('masked_embed')!, s.get('masked_embed')!, 0, 'student untouched');
+    }
+    assert.throws(() => emaUpdate(teacher, student, 1.5), /momentum 1.5/);
+  } finally {
+    teacher.dispose();
+    student.dispose();
+  }
+});
+
+test('AdamW matches torch.optim.AdamW: carried-over state, skipped, frozen and non-decayed parameters', async () => {
+  const r = rng(21);
+  const defs: [string, number[], number][] = [
+    ['blocks.0.attn.qkv.weight', [7, 5], 7],
+    ['blocks.0.attn.qkv.bias', [7], 7],
+    ['cls_token', [1, 1, 3], 7],
+    ['head.last_layer.weight_v', [3, 4], 4],
+    ['norm.weight', [1], 0],
+    ['pos_embed', [1, 257, 1], 2],
+  ];
+  const ref: AdamWRefParam[] = defs.map(([name, shape, step]) => ({
+    param: f32Rand(size(shape), r),
+    // a fresh parameter has zero moments; the others carry state over
+    expAvg: step ? f32Rand(size(shape), r, -0.05, 0.05) : new Float64Array(size(shape)),
+    expAvgSq: step ? f32Rand(size(shape), r, 0, 0.3) : new Float64Array(size(shape)),
+    step,
+    decay: isDecayed(name, shape),
+  }));
+  const specs: ParameterSpec[] = defs.map(([name, shape], k) => ({ name, shape, init: ref[k].param, decay: ref[k].decay }));
+  const arena = new ParameterArena(specs, { label: 'adamw' });
+  const opt = new AdamW(arena);
+  const byName = <T>(f: (k: number) => T): Map<string, T> => new Map(defs.map(([name], k) => [name, f(k)]));
+  opt.loadStateDict({ step: byName((k) => ref[k].step), exp_avg: byName((k) => ref[k].expAvg), exp_avg_sq: byName((k) => ref[k].expAvgSq) });
+  const schedule = [
+    { lr: 3e-3, weightDecay: 0.05, absent: ['cls_token'], frozen: ['head.last_layer.weight_v'] },
+    { lr: 2e-3, weightDecay: 0.07, absent: [], frozen: ['head.last_layer.weight_v'] },
+    { lr: 1e-2, weightDecay: 0.04, absent: ['blocks.0.attn.qkv.bias'], frozen: [] },
+    { lr: 5e-3, weightDecay: 0.4, absent: [], frozen: [] },
+  ];
+  try {
+    for (const [it, s] of schedule.entries()) {
+      const grads = defs.map(([name, shape]) => (s.absent.includes(name) ? null : f32Rand(size(shape), r, -2, 2)));
+      arena.setGrads(new Map(defs.flatMap(([name], k) => (grads[k] ? [[name, grads[k]!] as const] : []))));
+      const before = E.rt().dispatchCount;
+      opt.step({ lr: s.lr, weightDecay: s.weightDecay, frozen: (n) => s.frozen.includes(n) });
+      if (it > 0) assert.is(E.rt().dispatchCount - before, 1, 'AdamW is one dispatch');
+      adamwStepRef(ref, grads.map((g, k) => (s.frozen.includes(defs[k][0]) ? null : g)), s);
+    }
+    const state = await opt.stateDict();
+    const params = await arena.stateDict();
+    defs.forEach(([name], k) => {
+      assert.is(state.step.get(name), ref[k].step, `step of ${name}`);
+      close(params.get(name)!, ref[k].param, 1e-6, `param ${name}`);
+      close(state.exp_avg.get(name)!, ref[k].expAvg, 1e-6, `exp_avg ${name}`);
+      close(state.exp_avg_sq.get(name)!, ref[k].expAvgSq, 1e-6, `exp_avg_sq ${name}`);
+    });
+    assert.equal([...opt.steps], [11, 10, 10, 6, 4, 6]);
+  } finally {
+    arena.dispose();
+  }
+});
+
+/** Gradients of mixed scales: some tensors far above the threshold, some below, one absent. */
+function clipCase(seed: number): { specs: ParameterSpec[]; grads: (F64 | null)[] } {
+  const r = rng(seed);
+  const defs: [string, number[], number | null][] = [
+    ['a.weight', [1], 3],
+    ['b.bias', [3], 0.01],
+    ['c.weight', [1, 257], 0.5],
+    ['d.weight', [10007], 0.02],
+    ['e.weight', [8, 125], null],
+    ['f.weight', [31, 7], 0.001],
+  ];
+  return {
+    specs: defs.map(([name, shape]) => ({ name, shape, decay: true })),
+    grads: defs.map(([, shape, scale]) => (scale === null ? null : f32Rand(size(shape), r, -scale, scale))),
+  };
+}
+
+async function checkClip(arena: ParameterArena, res: ClipResult, expected: ClipRef, what: string): Promise<void> {
+  closeEach(await res.norms.toArray(), expected.norms, 1e-5, `${what} norms`);
+  closeEach(await res.factors.toArray(), expected.factors, 1e-5, `${what} factors`);
+  closeEach([await res.totalNorm.item()], [expected.totalNorm], 1e-5, `${what} total norm`);
+  const grads = await arena.grads.read();
+  arena.entries.forEach((e, k) => close(grads.get(e.name)!, expected.clipped[k] ?? new Float64Array(e.size), 1e-5, `${what} clipped ${e.name}`));
+  for (const t of [res.norms, res.factors, res.totalNorm]) t.dispose();
+}
+
+function setGrads(arena: ParameterArena, grads: (F64 | null)[]): void {
+  arena.setGrads(new Map(arena.entries.flatMap((e, k) => (grads[k] ? [[e.name, grads[k]!] as const] : []))));
+}
+
+test('per-tensor clipping (§7.5): factors, norms and clipped gradients, two dispatches', async () => {
+  const { specs, grads } = clipCase(31);
+  const arena = new ParameterArena(specs, { label: 'clip' });
+  try {
+    setGrads(arena, grads);
+    const expected = clipPerTensorRef(grads, 0.5);
+    const clipped = expected.factors.filter((f) => f < 1).length;
+    assert.ok(clipped >= 2 && clipped <= 4, `the case clips some tensors, not all (${clipped})`);
+    const before = E.rt().dispatchCount;
+    const res = clipGradients(arena, 0.5);
+    assert.is(E.rt().dispatchCount - before, 2, 'clipping is two dispatches');
+    await checkClip(arena, res, expected, 'per-tensor');
+  } finally {
+    arena.dispose();
+  }
+});
+
+test('global-norm clipping (clip_grad_norm_), clipping and not', async () => {
+  const { specs, grads } = clipCase(41);
+  const arena = new ParameterArena(specs, { label: 'clip-global' });
+  try {
+    const total = clipGlobalRef(grads, 1).totalNorm;
+    for (const maxNorm of [total / 3, total * 2]) {
+      setGrads(arena, grads);
+      await checkClip(arena, clipGradNorm(arena, maxNorm), clipGlobalRef(grads, maxNorm), `global ${maxNorm.toFixed(3)}`);
+    }
+    assert.throws(() => clipGradNorm(arena, 0), /must be positive/);
+  } finally {
+    arena.dispose();
+  }
+});
+
+test('a 3-million-element segment beside tiny ones', async () => {
+  const r = rng(51);
+  const shapes = [[1], [3000001], [5]];
+  const grads = shapes.map((s) => f32Rand(size(s), r));
+  const arena = new ParameterArena(shapes.map((shape, k) => ({ name: `p${k}`, shape, decay: false })), { label: 'big' });
+  try {
+    setGrads(arena, grads);
+    const expected = clipPerTensorRef(grads, 100);
+    assert.ok(expected.factors[1] < 1 && expected.factors[0] === 1, 'the big tensor is clipped, the tiny ones not');
+    await checkClip(arena, clipGradients(arena, 100), expected, '3M');
+  } finally {
+    arena.dispose();
+  }
+});
+
+test.run();
