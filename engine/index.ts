@@ -16,3 +16,5 @@ export { clipGradients, clipGradNorm, type ClipResult, type ClipOptions } from '
 export { emaUpdate } from './optim/ema.js';
 export { Rng, type RngState } from './rng.js';
 export * from './io/safetensors.js';
+export { softCrossEntropy, softCrossEntropyPairs, updateCenter } from './ops/soft-cross-entropy.js';
+export { cosineArgmax } from './ops/cosine-argmax.js';

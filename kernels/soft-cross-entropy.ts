@@ -1,0 +1,320 @@
+// Softmax cross-entropy with soft targets (the DINO/iBOT/SMKD distillation loss) and the centre EMA.
+// Teacher logits y = (t - center) / teacherTemp, student logits x = s / studentTemp,
+// H(P, S) = -sum_c softmax(y)_c * log_softmax(x)_c. Rows loop over C inside one workgroup, so any C works.
+import { entry1d, linearIndex, MAX_GROUPS, type KernelSource } from './kernel.js';
+
+/** Threads of the one-workgroup-per-row kernels. */
+export const ROW_WG = 256;
+/** The pair kernel's tile: 64 student rows x 64 classes per workgroup, teacher rows in chunks of 16. */
+export const PAIR_TILE = 64;
+const PAIR_CHUNK = 16;
+/** Columns per workgroup of the centre update (and lanes splitting its rows). */
+export const CENTER_COLS = 32;
+const CENTER_LANES = 8;
+
+const NEG_MAX = '-3.4028234663852886e38';
+
+/** Static choices of the row-wise loss: centre subtracted, teacher row picked by an index, per-row weight. */
+export interface RowsVariant {
+  centered: boolean;
+  indexed: boolean;
+  weighted: boolean;
+}
+
+/** Launch grid of a one-workgroup-per-row kernel (rows beyond 65535 spill into y). */
+export function rowGrid(rows: number): [number, number, number] {
+  return rows <= MAX_GROUPS ? [rows, 1, 1] : [MAX_GROUPS, Math.ceil(rows / MAX_GROUPS), 1];
+}
+
+function storage(binding: number, name: string, type: string, write = false): string {
+  return `@group(0) @binding(${binding}) var<storage, ${write ? 'read_write' : 'read'}> ${name}: array<${type}>;`;
+}
+
+/** Declarations of the optional inputs that follow the fixed ones, in the op's input order. */
+function optionalInputs(v: RowsVariant, first: number): string {
+  const names: [string, string][] = [];
+  if (v.centered) names.push(['center', 'f32']);
+  if (v.indexed) names.push(['teacherIndex', 'i32']);
+  if (v.weighted) names.push(['weight', 'f32']);
+  return names.map(([n, ty], k) => storage(first + k, n, ty)).join('\n');
+}
+
+function variantKey(v: RowsVariant): string {
+  return `${v.centered ? 'c' : ''}${v.indexed ? 'i' : ''}${v.weighted ? 'w' : ''}`;
+}
+
+/** WGSL helpers shared by both row-wise kernels: the teacher row of student row `row`, a teacher logit. */
+function teacherHelpers(v: RowsVariant): string {
+  // An out-of-range index is clamped: reading another row beats reading out of bounds.
+  const trow = v.indexed ? 'u32(clamp(teacherIndex[row], 0, i32(u.Nt) - 1))' : 'row';
+  const centre = v.centered ? ' - center[c]' : '';
+  return `
+fn teacherRow(row: u32) -> u32 { return ${trow}; }
+fn teacherLogit(base: u32, c: u32) -> f32 { return (t[base + c]${centre}) / u.teacherTemp; }`;
+}
+
+/**
+ * Reduction of `red[0..ROW_WG)` with `combine` into red[0]: 16 threads fold 16 entries each
+ * (stride 16, conflict-free), then one folds those. Three barriers instead of a tree's nine, which
+ * a software driver (lavapipe) pays dearly for; the fixed order keeps results deterministic.
+ */
+function workgroupReduce(combine: (a: string, b: string) => string): string {
+  return `workgroupBarrier();
+  if (lid < 16u) {
+    var a = red[lid];
+    for (var k = 1u; k < 16u; k++) { a = ${combine('a', `red[lid + 16u * k]`)}; }
+    red[lid] = a;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var a = red[0];
+    for (var k = 1u; k < 16u; k++) { a = ${combine('a', `red[k]`)}; }
+    red[0] = a;
+  }
+  workgroupBarrier();`;
+}
+
+/**
+ * Row-wise forward, one workgroup per student row. Outputs: loss[N] (= H * weight) and
+ * stats[3, N] = (teacher log-sum-exp, student log-sum-exp, unweighted H) for the backward.
+ * Pass 1 finds both maxima; pass 2 sums exp(y - my), exp(x - mx) and e_y * (mx - x), all terms
+ * non-negative, so H = log(sum exp(x - mx)) + sum e_y (mx - x) / sum e_y has no cancellation
+ * even at temperature 0.01 with large logits.
+ */
+export function softCrossEntropyRowsKernel(v: RowsVariant): KernelSource {
+  const code = `
+struct U { N: u32, C: u32, Nt: u32, pad: u32, studentTemp: f32, teacherTemp: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+${storage(1, 'loss', 'f32', true)}
+${storage(2, 'stats', 'f32', true)}
+${storage(3, 's', 'f32')}
+${storage(4, 't', 'f32')}
+${optionalInputs(v, 5)}
+var<workgroup> red: array<vec4f, ${ROW_WG}>;
+${teacherHelpers(v)}
+@compute @workgroup_size(${ROW_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= u.N) { return; }
+  let tb = teacherRow(row) * u.C;
+  let sb = row * u.C;
+  var my = ${NEG_MAX};
+  var mx = ${NEG_MAX};
+  for (var c = lid; c < u.C; c += ${ROW_WG}u) {
+    my = max(my, teacherLogit(tb, c));
+    mx = max(mx, s[sb + c] / u.studentTemp);
+  }
+  red[lid] = vec4f(my, mx, 0.0, 0.0);
+  ${workgroupReduce((a, b) => `max(${a}, ${b})`)}
+  let m = red[0].xy;
+  workgroupBarrier();
+  var acc = vec3f(0.0);
+  for (var c = lid; c < u.C; c += ${ROW_WG}u) {
+    let e = exp(teacherLogit(tb, c) - m.x);
+    let x = s[sb + c] / u.studentTemp;
+    acc += vec3f(e, exp(x - m.y), e * (m.y - x));
+  }
+  red[lid] = vec4f(acc, 0.0);
+  ${workgroupReduce((a, b) => `${a} + ${b}`)}
+  if (lid == 0u) {
+    let r = red[0];
+    let h = log(r.y) + r.z / r.x;
+    loss[row] = h${v.weighted ? ' * weight[row]' : ''};
+    stats[row] = m.x + log(r.x);
+    stats[u.N + row] = m.y + log(r.y);
+    stats[2u * u.N + row] = h;
+  }
+}`;
+  return { key: `sce_rows_${variantKey(v)}`, code };
+}
+
+/**
+ * Row-wise backward, one thread per element:
+ * dL/ds[i, c] = g[i] * weight[i] / studentTemp * (softmax(x_i)_c - softmax(y_i)_c), from the saved stats.
+ */
+export function softCrossEntropyRowsGradKernel(v: RowsVariant): KernelSource {
+  const code = `
+struct U { n: u32, N: u32, C: u32, Nt: u32, studentTemp: f32, teacherTemp: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+${storage(1, 'grad', 'f32', true)}
+${storage(2, 'g', 'f32')}
+${storage(3, 'stats', 'f32')}
+${storage(4, 's', 'f32')}
+${storage(5, 't', 'f32')}
+${optionalInputs(v, 6)}
+${teacherHelpers(v)}
+${entry1d()} {
+  let i = ${linearIndex()};
+  if (i >= u.n) { return; }
+  let row = i / u.C;
+  let c = i - row * u.C;
+  let p = exp(teacherLogit(teacherRow(row) * u.C, c) - stats[row]);
+  let q = exp(s[i] / u.studentTemp - stats[u.N + row]);
+  grad[i] = g[row]${v.weighted ? ' * weight[row]' : ''} / u.studentTemp * (q - p);
+}`;
+  return { key: `sce_rows_grad_${variantKey(v)}`, code };
+}
+
+/**
+ * out[r] = softmax(y_r) or log_softmax(y_r) with y = (x - center) / temp, one workgroup per row
+ * (three passes: max, sum of exponentials, write).
+ */
+export function temperedSoftmaxKernel(log: boolean, centered: boolean): KernelSource {
+  const logit = `(x[base + c]${centered ? ' - center[c]' : ''}) / u.temp`;
+  const code = `
+struct U { R: u32, C: u32, temp: f32, pad: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+${storage(1, 'out', 'f32', true)}
+${storage(2, 'x', 'f32')}
+${centered ? storage(3, 'center', 'f32') : ''}
+var<workgroup> red: array<f32, ${ROW_WG}>;
+fn logit(base: u32, c: u32) -> f32 { return ${logit}; }
+@compute @workgroup_size(${ROW_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= u.R) { return; }
+  let base = row * u.C;
+  var m = ${NEG_MAX};
+  for (var c = lid; c < u.C; c += ${ROW_WG}u) { m = max(m, logit(base, c)); }
+  red[lid] = m;
+  ${workgroupReduce((a, b) => `max(${a}, ${b})`)}
+  let mx = red[0];
+  workgroupBarrier();
+  var acc = 0.0;
+  for (var c = lid; c < u.C; c += ${ROW_WG}u) { acc += exp(logit(base, c) - mx); }
+  red[lid] = acc;
+  ${workgroupReduce((a, b) => `${a} + ${b}`)}
+  let lse = mx + log(red[0]);
+  for (var c = lid; c < u.C; c += ${ROW_WG}u) { out[base + c] = ${log ? 'logit(base, c) - lse' : 'exp(logit(base, c) - lse)'}; }
+}`;
+  return { key: `tempered_${log ? 'log_' : ''}softmax${centered ? '_c' : ''}`, code };
+}
+
+/**
+ * The masked pair reduction of each group b (grid z), Q = M^T P computed tile by tile in registers
+ * (M [B, Nt, Ns], P [B, Nt, C]), never written to memory. Each 256-thread workgroup owns 64 student
+ * rows j x 64 classes c (4 x 4 consecutive ones per thread, read from workgroup memory as vec4s)
+ * and walks the teacher rows.
+ * - 'loss': writes one partial per workgroup, -sum_{j,c in tile} Q[j, c] * logS[j, c]
+ *   (partials[(b * tilesJ + tileJ) * tilesC + tileC]); the op sums them per group.
+ * - 'grad': writes dL/ds[b, j, c] = g[b] / studentTemp * (m_j * exp(logS[b, j, c]) - Q[j, c]),
+ *   m_j = sum_i M[b, i, j] accumulated from the same mask tiles.
+ */
+export function maskedPairKernel(epilogue: 'loss' | 'grad'): KernelSource {
+  const T = PAIR_TILE;
+  const K = PAIR_CHUNK;
+  const loads = (T * K) / ROW_WG;
+  const lanes = [0, 1, 2, 3];
+  const loss = `
+  var part = 0.0;
+${lanes
+  .map(
+    (a) => `  if (j0 + ty * 4u + ${a}u < u.Ns) {
+${lanes.map((b) => `    if (c0 + tx * 4u + ${b}u < u.C) { part += acc${a}[${b}] * logProbs[sBase + (j0 + ty * 4u + ${a}u) * u.C + c0 + tx * 4u + ${b}u]; }`).join('\n')}
+  }`,
+  )
+  .join('\n')}
+  red[lid] = part;
+  ${workgroupReduce((a, b) => `${a} + ${b}`)}
+  if (lid == 0u) { out[(wid.z * nwg.y + wid.y) * nwg.x + wid.x] = -red[0]; }`;
+  const grad = `
+  let scale = g[wid.z] / u.studentTemp;
+${lanes
+  .map(
+    (a) => `  if (j0 + ty * 4u + ${a}u < u.Ns) {
+${lanes
+  .map(
+    (b) => `    if (c0 + tx * 4u + ${b}u < u.C) {
+      let o = sBase + (j0 + ty * 4u + ${a}u) * u.C + c0 + tx * 4u + ${b}u;
+      out[o] = scale * (mj[${a}] * exp(logProbs[o]) - acc${a}[${b}]);
+    }`,
+  )
+  .join('\n')}
+  }`,
+  )
+  .join('\n')}`;
+  const code = `
+struct U { Nt: u32, Ns: u32, C: u32, pad: u32, studentTemp: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+${storage(1, 'out', 'f32', true)}
+${storage(2, 'mask', 'f32')}
+${storage(3, 'probs', 'f32')}
+${storage(4, 'logProbs', 'f32')}
+${epilogue === 'grad' ? storage(5, 'g', 'f32') : ''}
+var<workgroup> ms: array<vec4f, ${(T * K) / 4}>;
+var<workgroup> ps: array<vec4f, ${(T * K) / 4}>;
+var<workgroup> red: array<f32, ${ROW_WG}>;
+@compute @workgroup_size(${ROW_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  let c0 = wid.x * ${T}u;
+  let j0 = wid.y * ${T}u;
+  let mBase = wid.z * u.Nt * u.Ns;
+  let pBase = wid.z * u.Nt * u.C;
+  let sBase = wid.z * u.Ns * u.C;
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  var mj = vec4f(0.0);
+  for (var i0 = 0u; i0 < u.Nt; i0 += ${K}u) {
+    for (var q = 0u; q < ${loads}u; q++) {
+      let e = lid + ${ROW_WG}u * q;
+      let i = i0 + e / ${T}u;
+      let o = e % ${T}u;
+      var mv = 0.0;
+      if (i < u.Nt && j0 + o < u.Ns) { mv = mask[mBase + i * u.Ns + j0 + o]; }
+      ms[e / 4u][e % 4u] = mv;
+      var pv = 0.0;
+      if (i < u.Nt && c0 + o < u.C) { pv = probs[pBase + i * u.C + c0 + o]; }
+      ps[e / 4u][e % 4u] = pv;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < ${K}u; k++) {
+      let a = ms[k * 16u + ty];
+      let b = ps[k * 16u + tx];
+      acc0 += a.x * b;
+      acc1 += a.y * b;
+      acc2 += a.z * b;
+      acc3 += a.w * b;
+      mj += a;
+    }
+    workgroupBarrier();
+  }
+${epilogue === 'loss' ? loss : grad}
+}`;
+  return { key: `sce_pairs_${epilogue}`, code };
+}
+
+/**
+ * In-place centre EMA over t viewed as [R, C]: center = m * center + (1 - m) * mean_r t[r, :].
+ * A workgroup covers 32 columns with 8 lanes splitting the rows (coalesced along C).
+ */
+export function centerUpdateKernel(): KernelSource {
+  const code = `
+struct U { R: u32, C: u32, momentum: f32, pad: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+${storage(1, 'center', 'f32', true)}
+${storage(2, 't', 'f32')}
+var<workgroup> part: array<f32, ${CENTER_COLS * CENTER_LANES}>;
+@compute @workgroup_size(${CENTER_COLS}, ${CENTER_LANES})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let col = wid.x * ${CENTER_COLS}u + lid.x;
+  var acc = 0.0;
+  if (col < u.C) {
+    for (var r = lid.y; r < u.R; r += ${CENTER_LANES}u) { acc += t[r * u.C + col]; }
+  }
+  let slot = lid.y * ${CENTER_COLS}u + lid.x;
+  part[slot] = acc;
+  workgroupBarrier();
+  for (var k = ${CENTER_LANES / 2}u; k > 0u; k >>= 1u) {
+    if (lid.y < k) { part[slot] += part[slot + k * ${CENTER_COLS}u]; }
+    workgroupBarrier();
+  }
+  if (lid.y == 0u && col < u.C) {
+    center[col] = center[col] * u.momentum + (part[lid.x] / f32(u.R)) * (1.0 - u.momentum);
+  }
+}`;
+  return { key: 'center_update', code };
+}
