@@ -18,3 +18,5 @@ export { Rng, type RngState } from './rng.js';
 export * from './io/safetensors.js';
 export { softCrossEntropy, softCrossEntropyPairs, updateCenter } from './ops/soft-cross-entropy.js';
 export { cosineArgmax } from './ops/cosine-argmax.js';
+export { matmul, linear, linearGelu, type MatmulFlags } from './ops/matmul.js';
+export { scaledDotProductAttention, clsAttention, type AttentionOptions } from './ops/attention.js';

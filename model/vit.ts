@@ -1,0 +1,222 @@
+// The Vision Transformer backbone of DINO/iBOT/SMKD (spec 1), with timm's parameter names and shapes,
+// so a PyTorch state dict loads by name.
+import {
+  add,
+  broadcastTo,
+  clsAttention,
+  concat,
+  fromArray,
+  keep,
+  linear,
+  matmul,
+  narrow,
+  permute,
+  reshape,
+  scaledDotProductAttention,
+  slice,
+  where,
+  type Tensor,
+} from '../engine/index.js';
+import { truncNormal, uniform } from '../engine/nn/init.js';
+import { DropPath, LayerNorm, Linear, Mlp } from '../engine/nn/layers.js';
+import { Module } from '../engine/nn/module.js';
+import { fmt } from '../engine/shape.js';
+import type { VitConfig } from './configs.js';
+import { bicubicGrid } from './pos-embed.js';
+
+/** Multi-head self-attention: fused qkv projection, fused attention kernel, output projection. */
+export class Attention extends Module {
+  readonly qkv: Linear;
+  readonly proj: Linear;
+
+  constructor(readonly dim: number, readonly numHeads: number) {
+    super();
+    this.qkv = this.registerModule('qkv', new Linear(dim, 3 * dim));
+    this.proj = this.registerModule('proj', new Linear(dim, dim));
+  }
+
+  /** x [B, T, D] -> [B, T, D]; with `wantCls` also the head-averaged [cls] attention [B, T - 1]. */
+  forward(x: Tensor, wantCls = false): { out: Tensor<'f32'>; cls?: Tensor<'f32'> } {
+    const [B, T, D] = x.shape;
+    const h = this.numHeads;
+    // qkv feature j = which * D + head * dh + e (spec 1.6): [B, T, 3, h, dh] -> [3, B, h, T, dh]
+    const qkv = permute(reshape(this.qkv.forward(x), [B, T, 3, h, D / h]), [2, 0, 3, 1, 4]);
+    const [q, k, v] = [0, 1, 2].map((i) => reshape(narrow(qkv, 0, i, 1), [B, h, T, D / h]));
+    qkv.dispose();
+    const o = scaledDotProductAttention(q, k, v);
+    const cls = wantCls ? clsAttention(q, k) : undefined;
+    const merged = reshape(permute(o, [0, 2, 1, 3]), [B, T, D]);
+    const out = this.proj.forward(merged);
+    for (const t of [q, k, v, o, merged]) t.dispose();
+    return { out, cls };
+  }
+}
+
+/** Pre-norm transformer block with stochastic depth on both residual branches (spec 1.6, 1.7). */
+export class Block extends Module {
+  readonly norm1: LayerNorm;
+  readonly attn: Attention;
+  readonly norm2: LayerNorm;
+  readonly mlp: Mlp;
+  private readonly dropPath: DropPath;
+
+  constructor(c: VitConfig, dropPathRate: number) {
+    super();
+    this.norm1 = this.registerModule('norm1', new LayerNorm(c.embedDim, c.lnEps));
+    this.attn = this.registerModule('attn', new Attention(c.embedDim, c.numHeads));
+    this.norm2 = this.registerModule('norm2', new LayerNorm(c.embedDim, c.lnEps));
+    this.mlp = this.registerModule('mlp', new Mlp(c.embedDim, Math.round(c.embedDim * c.mlpRatio)));
+    // One module, two draws per forward: the two branches get independent masks.
+    this.dropPath = this.registerModule('drop_path', new DropPath(dropPathRate));
+  }
+
+  forward(x: Tensor, wantCls = false): { out: Tensor<'f32'>; cls?: Tensor<'f32'> } {
+    const n1 = this.norm1.forward(x);
+    const { out: a, cls } = this.attn.forward(n1, wantCls);
+    const da = this.dropPath.forward(a);
+    const x1 = add(x, da);
+    const n2 = this.norm2.forward(x1);
+    const m = this.mlp.forward(n2);
+    const dm = this.dropPath.forward(m);
+    const out = add(x1, dm);
+    for (const t of new Set([n1, a, da, x1, n2, m, dm])) t.dispose();
+    return { out, cls };
+  }
+}
+
+/** Patch embedding: a stride-p p x p convolution, computed as patches [B, N, 3p^2] times [D, 3p^2]^T. */
+export class PatchEmbed extends Module {
+  readonly proj: ConvWeights;
+
+  constructor(readonly patchSize: number, readonly embedDim: number) {
+    super();
+    this.proj = this.registerModule('proj', new ConvWeights(embedDim, 3, patchSize));
+  }
+
+  /** images [B, 3, H, W] -> ([B, gh * gw, D], gh, gw); remainder pixels are ignored as by the conv. */
+  forward(images: Tensor): { tokens: Tensor<'f32'>; gh: number; gw: number } {
+    if (images.rank !== 4 || images.shape[1] !== 3) throw new Error(`PatchEmbed: images must be [B, 3, H, W], got ${fmt(images.shape)}`);
+    const [B, , H, W] = images.shape;
+    const p = this.patchSize;
+    const gh = Math.floor(H / p);
+    const gw = Math.floor(W / p);
+    if (gh === 0 || gw === 0) throw new Error(`PatchEmbed: images ${fmt(images.shape)} are smaller than one ${p}x${p} patch`);
+    const cropped = H % p || W % p ? slice(images, [0, 0, 0, 0], [B, 3, gh * p, gw * p]) : images;
+    // [B, 3, gh, p, gw, p] -> [B, gh, gw, 3, p, p]: each patch flattened as (channel, row, column).
+    const patches = reshape(permute(reshape(cropped, [B, 3, gh, p, gw, p]), [0, 2, 4, 1, 3, 5]), [B, gh * gw, 3 * p * p]);
+    const weight = reshape(this.proj.param('weight'), [this.embedDim, 3 * p * p]);
+    const tokens = linear(patches, weight, this.proj.param('bias'));
+    for (const t of new Set([patches, weight, cropped !== images ? cropped : undefined])) t?.dispose();
+    return { tokens, gh, gw };
+  }
+}
+
+/** The parameters of a Conv2d (`weight` [out, in, k, k], `bias` [out]) with PyTorch's default init. */
+class ConvWeights extends Module {
+  constructor(out: number, inChannels: number, k: number) {
+    super();
+    const bound = 1 / Math.sqrt(inChannels * k * k);
+    this.registerParameter('weight', [out, inChannels, k, k], uniform(bound));
+    this.registerParameter('bias', [out], uniform(bound));
+  }
+}
+
+export interface VitOutput {
+  /** All tokens after the final LayerNorm, [B, 1 + N, D]; token 0 is [cls]. */
+  tokens: Tensor<'f32'>;
+  /** Last block's [cls] -> patch attention averaged over heads, [B, N] (when requested). */
+  clsAttention?: Tensor<'f32'>;
+  gh: number;
+  gw: number;
+}
+
+export interface VitForwardOptions {
+  /** Per-image patch masks [B, gh * gw] or [B, gh, gw], non-zero = masked (needs the mask token). */
+  masks?: Tensor;
+  /** Also return the last block's [cls] attention. */
+  clsAttention?: boolean;
+}
+
+export class VisionTransformer extends Module {
+  readonly patchEmbed: PatchEmbed;
+  readonly blocks: Block[];
+  readonly norm: LayerNorm;
+  /** Side of the position-embedding grid (img_size / patch). */
+  readonly grid: number;
+  private readonly resizeMaps = new Map<string, Tensor<'f32'>>();
+
+  constructor(readonly config: VitConfig) {
+    super();
+    const c = config;
+    this.grid = c.imgSize / c.patchSize;
+    this.registerParameter('cls_token', [1, 1, c.embedDim], truncNormal(0.02));
+    this.registerParameter('pos_embed', [1, 1 + this.grid * this.grid, c.embedDim], truncNormal(0.02));
+    if (c.maskToken) this.registerParameter('masked_embed', [1, c.embedDim], 0);
+    this.patchEmbed = this.registerModule('patch_embed', new PatchEmbed(c.patchSize, c.embedDim));
+    this.blocks = Array.from({ length: c.depth }, (_, l) =>
+      this.registerModule(`blocks.${l}`, new Block(c, c.depth > 1 ? (c.dropPath * l) / (c.depth - 1) : 0)),
+    );
+    this.norm = this.registerModule('norm', new LayerNorm(c.embedDim, c.lnEps));
+  }
+
+  /** images [B, 3, H, W] -> tokens [B, 1 + gh * gw, D] (spec 1.2-1.8). */
+  forward(images: Tensor, opts: VitForwardOptions = {}): VitOutput {
+    const { tokens: patches, gh, gw } = this.patchEmbed.forward(images);
+    const B = images.shape[0];
+    const D = this.config.embedDim;
+    let x = patches;
+    if (opts.masks) {
+      if (!this.config.maskToken) throw new Error('VisionTransformer: masks were given but this model has no mask token (maskToken: false)');
+      if (opts.masks.size !== B * gh * gw) throw new Error(`VisionTransformer: masks ${fmt(opts.masks.shape)} do not match ${B} images of ${gh}x${gw} patches`);
+      // Masked patch embeddings are replaced by the mask token before positions are added (spec 1.3).
+      x = where(reshape(opts.masks, [B, gh * gw, 1]), this.param('masked_embed'), patches);
+      patches.dispose();
+    }
+    const cls = broadcastTo(this.param('cls_token'), [B, 1, D]);
+    const withCls = concat([cls, x], 1);
+    const pos = this.positionEmbedding(gh, gw, images.shape[2] === images.shape[3]);
+    let h = add(withCls, pos);
+    for (const t of [x, cls, withCls]) t.dispose();
+    if (pos !== this.param('pos_embed')) pos.dispose();
+    let clsAttn: Tensor<'f32'> | undefined;
+    this.blocks.forEach((blk, l) => {
+      const last = l === this.blocks.length - 1;
+      const { out, cls: a } = blk.forward(h, last && !!opts.clsAttention);
+      h.dispose();
+      h = out;
+      if (a) clsAttn = a;
+    });
+    const tokens = this.norm.forward(h);
+    h.dispose();
+    return { tokens, clsAttention: clsAttn, gh, gw };
+  }
+
+  /**
+   * The position embedding for a gh x gw grid, [1, 1 + gh * gw, D]: pos_embed itself when the grid
+   * is the trained one and the image square, else its grid resized bicubically (spec 1.5).
+   */
+  positionEmbedding(gh: number, gw: number, square = gh === gw): Tensor<'f32'> {
+    const pos = this.param('pos_embed');
+    const g0 = this.grid;
+    if (gh * gw === g0 * g0 && square) return pos;
+    const D = this.config.embedDim;
+    const key = `${gh}x${gw}`;
+    let map = this.resizeMaps.get(key);
+    if (!map) {
+      map = keep(fromArray(bicubicGrid(g0, gh, gw), [gh * gw, g0 * g0], 'f32'));
+      this.resizeMaps.set(key, map);
+    }
+    const clsRow = narrow(pos, 1, 0, 1);
+    const gridRows = reshape(narrow(pos, 1, 1, g0 * g0), [g0 * g0, D]);
+    const resized = reshape(matmul(map, gridRows), [1, gh * gw, D]);
+    const out = concat([clsRow, resized], 1);
+    for (const t of [clsRow, gridRows, resized]) t.dispose();
+    return out;
+  }
+
+  override dispose(): void {
+    for (const m of this.resizeMaps.values()) m.dispose();
+    this.resizeMaps.clear();
+    super.dispose();
+  }
+}

@@ -1,0 +1,49 @@
+// Access to the PyTorch golden files of ../shared/golden (GOLDEN_DIR overrides the folder).
+import path from 'node:path';
+import { readSafetensors, toFloat32, toTypedArray, type SafeFile } from '../../engine/io/safetensors.js';
+
+export const GOLDEN_DIR = process.env.GOLDEN_DIR ?? path.resolve('../shared/golden');
+
+export class Golden {
+  private constructor(readonly file: SafeFile, readonly name: string) {}
+
+  static async load(name: string): Promise<Golden> {
+    return new Golden(await readSafetensors(path.join(GOLDEN_DIR, name)), name);
+  }
+
+  has(key: string): boolean {
+    return this.file.tensors.has(key);
+  }
+
+  keys(prefix = ''): string[] {
+    return [...this.file.tensors.keys()].filter((k) => k.startsWith(prefix));
+  }
+
+  shape(key: string): number[] {
+    return this.get(key).shape;
+  }
+
+  f32(key: string): Float32Array {
+    return toFloat32(this.get(key));
+  }
+
+  scalar(key: string): number {
+    return Number(toTypedArray(this.get(key))[0]);
+  }
+
+  ints(key: string): number[] {
+    return Array.from(toTypedArray(this.get(key)), Number);
+  }
+
+  meta<T>(key: string): T {
+    const v = this.file.metadata[key];
+    if (v === undefined) throw new Error(`${this.name}: no metadata '${key}'`);
+    return JSON.parse(v) as T;
+  }
+
+  private get(key: string) {
+    const t = this.file.tensors.get(key);
+    if (!t) throw new Error(`${this.name}: no key '${key}'`);
+    return t;
+  }
+}
