@@ -10,11 +10,16 @@ import type { Tensor } from '../tensor.js';
 /** Host-side initial values drawn from the build's generator, or a constant. */
 export type ParamInit = number | ((shape: Shape, rng: Rng) => ArrayLike<number>);
 
-interface ParamDecl {
-  shape: Shape;
-  init: ParamInit;
+export interface ParamOptions {
   /** Overrides the spec's rule (decay for tensors of rank >= 2 not named `.bias`). */
   decay?: boolean;
+  /** False for a frozen parameter (not trained, e.g. weight_g with norm_last_layer). */
+  requiresGrad?: boolean;
+}
+
+interface ParamDecl extends ParamOptions {
+  shape: Shape;
+  init: ParamInit;
 }
 
 export interface BuildOptions {
@@ -57,8 +62,8 @@ export abstract class Module {
   private ownArena: ParameterArena | undefined;
 
   /** Declare a parameter (PyTorch: register_parameter). */
-  protected registerParameter(name: string, shape: Shape, init: ParamInit, decay?: boolean): void {
-    this.decls.set(name, { shape, init, decay });
+  protected registerParameter(name: string, shape: Shape, init: ParamInit, opts: ParamOptions = {}): void {
+    this.decls.set(name, { shape, init, ...opts });
   }
 
   /** Register a child module under `name` (PyTorch: add_module); returns it. */
@@ -105,6 +110,7 @@ export abstract class Module {
       shape: d.shape,
       init: typeof d.init === 'number' ? d.init : d.init(d.shape, rng),
       decay: d.decay ?? isDecayed(name, d.shape),
+      requiresGrad: opts.requiresGrad === false ? false : d.requiresGrad,
     }));
     const arena = new ParameterArena(specs, { like: opts.like?.arena, requiresGrad: opts.requiresGrad ?? true, label: opts.label ?? this.constructor.name });
     for (const [full, , owner, local] of decls) {

@@ -1,0 +1,66 @@
+// Model weights in safetensors with the PyTorch reference's key names (spec 1.10): export so that
+// `safetensors.torch.load_file` + `load_state_dict` takes them with no renaming, and import DINO /
+// iBOT / SMKD / timm ViT state dicts saved as safetensors.
+import { readSafetensors, toFloat32, writeSafetensors, type NamedArray, type SafeFile } from '../engine/io/safetensors.js';
+import type { HostTensor, Module } from '../engine/nn/module.js';
+
+/** Rename REF/PyTorch keys to ours: drop `module.`, map torch's new weight-norm names to weight_g/weight_v. */
+export function normalizeKey(key: string): string {
+  return key
+    .replace(/^module\./, '')
+    .replace(/parametrizations\.weight\.original0$/, 'weight_g')
+    .replace(/parametrizations\.weight\.original1$/, 'weight_v');
+}
+
+/** The state dict of a module for PyTorch: the shared head's last layer is also written as last_layer2. */
+export async function exportStateDict(module: Module): Promise<Map<string, HostTensor>> {
+  const sd = await module.stateDict();
+  for (const [k, v] of [...sd]) {
+    // REF registers the shared last layer twice; safetensors cannot alias, so write a copy (spec 2.4).
+    if (k.includes('head.last_layer.') || k.startsWith('last_layer.')) sd.set(k.replace('last_layer.', 'last_layer2.'), v);
+  }
+  return sd;
+}
+
+export async function saveModel(path: string, module: Module, metadata: Record<string, string> = {}): Promise<void> {
+  const sd = await exportStateDict(module);
+  await writeSafetensors(path, [...sd].map(([k, v]): [string, NamedArray] => [k, { data: v.data, shape: v.shape }]), metadata);
+}
+
+/**
+ * Host tensors of a safetensors file under our names, fitted to `module`: keys normalised, the
+ * `last_layer2` aliases checked against `last_layer` and dropped, and a `backbone.` prefix added or
+ * removed when the file holds a bare backbone for a backbone+head module or the reverse.
+ */
+export function fitStateDict(file: SafeFile, module: Module): Map<string, HostTensor> {
+  const ours = new Set(module.arena.entries.map((e) => e.name));
+  const raw = new Map<string, HostTensor>();
+  for (const [k, t] of file.tensors) raw.set(normalizeKey(k), { data: toFloat32(t), shape: t.shape });
+  for (const [k, v] of [...raw]) {
+    if (!k.includes('last_layer2.')) continue;
+    const twin = raw.get(k.replace('last_layer2.', 'last_layer.'));
+    if (twin && (twin.data.length !== v.data.length || twin.data.some((x, i) => x !== v.data[i]))) {
+      throw new Error(`loading weights: ${k} differs from its shared twin ${k.replace('last_layer2.', 'last_layer.')} (unshared heads are not supported)`);
+    }
+    raw.delete(k);
+  }
+  const keys = [...raw.keys()];
+  const hits = (f: (k: string) => string): number => keys.filter((k) => ours.has(f(k))).length;
+  const candidates: ((k: string) => string)[] = [(k) => k, (k) => `backbone.${k}`, (k) => k.replace(/^backbone\./, '')];
+  const best = candidates.reduce((a, b) => (hits(b) > hits(a) ? b : a));
+  return new Map(keys.map((k) => [best(k), raw.get(k)!]));
+}
+
+/**
+ * Load a safetensors checkpoint into `module`. Strict by default: every missing, unexpected and
+ * mis-shaped key is listed in the error. Non-strict returns what was skipped (e.g. a backbone-only
+ * file into a backbone+head network leaves the head as initialised).
+ */
+export async function loadModel(path: string, module: Module, strict = true): Promise<{ missing: string[]; unexpected: string[] }> {
+  const file = await readSafetensors(path);
+  try {
+    return module.loadStateDict(fitStateDict(file, module), strict);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}
