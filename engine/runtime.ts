@@ -130,6 +130,14 @@ export class Runtime {
     return next;
   }
 
+  /** Record a copy of `size` bytes between two bindings, in order with the dispatches around it. */
+  copy(src: Binding, dst: Binding, size: number, label: string): void {
+    this.checkAlive(label);
+    if (size > src.size || size > dst.size) throw new Error(`${label}: copy of ${size} bytes exceeds a binding (${src.size} -> ${dst.size})`);
+    for (const b of [src, dst]) if (b.pooled) b.pooled.batch = this.batch;
+    this.pending.push({ kind: 'copy', src, dst: dst.buffer, dstOffset: dst.offset, size });
+  }
+
   /** Copy a binding's bytes to the host. Flushes the pending batch first. */
   async read(src: Binding, label: string): Promise<ArrayBuffer> {
     this.checkAlive(label);

@@ -5,6 +5,7 @@ import { MAX_RANK } from '../../kernels/elementwise.js';
 import { recordOp } from '../autograd.js';
 import { broadcastShapes, broadcastStrides, checkShape, fmt, normAxis, numel, sameShape, stridesOf, type Shape } from '../shape.js';
 import { empty, Tensor } from '../tensor.js';
+import { rt } from '../runtime.js';
 import { launch, opLabel, words } from './launch.js';
 import { fill } from './elementwise.js';
 import { sumTo } from './reduce.js';
@@ -177,4 +178,12 @@ export function indexSelect<T extends Tensor>(x: T, axis: number, indices: Tenso
 /** A new tensor on the same memory that autograd treats as a constant. */
 export function detach<T extends Tensor>(x: T): T {
   return new Tensor(x.shape, x.dtype, x.storage.retain()) as T;
+}
+
+/** Overwrite `dst`'s values with `src`'s in place (state such as centres; no autograd). */
+export function assign(dst: Tensor, src: Tensor): void {
+  const label = opLabel('assign', [dst, src]);
+  if (!sameShape(dst.shape, src.shape) && dst.size !== src.size) throw new Error(`${label}: shapes ${fmt(dst.shape)} and ${fmt(src.shape)} differ`);
+  if (dst.dtype !== src.dtype) throw new Error(`${label}: dtypes ${dst.dtype} and ${src.dtype} differ`);
+  if (src.size > 0) rt().copy(src.binding, dst.binding, src.size * 4, label);
 }

@@ -1,0 +1,195 @@
+// The training configuration: one schema (zod) for config files and the command line, with the
+// presets of spec 10.2. An unknown or mistyped key is an error that names it.
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+
+const pair = z.tuple([z.number(), z.number()]);
+
+export const TrainConfigSchema = z
+  .object({
+    phase: z.union([z.literal(1), z.literal(2)]),
+    /** 'smkd': the phase's distillation objective; 'ce': the supervised cross-entropy baseline. */
+    objective: z.enum(['smkd', 'ce']),
+    preset: z.enum(['tiny', 'small']),
+    seed: z.number().int(),
+    /** Data: 'synthetic' (built in), an image folder, Omniglot (split by alphabet) or CIFAR-100 binary. */
+    data: z.object({
+      kind: z.enum(['synthetic', 'folder', 'omniglot', 'cifar-fs', 'fc100']),
+      path: z.string().optional(),
+      /** Class-split files (one class per line) or top-level folders per split. */
+      trainSplit: z.union([z.string(), z.array(z.string())]).optional(),
+      valSplit: z.union([z.string(), z.array(z.string())]).optional(),
+      testSplit: z.union([z.string(), z.array(z.string())]).optional(),
+      /** Side the images are decoded to and kept at in memory. */
+      imageSize: z.number().int().positive(),
+      invert: z.boolean(),
+    }).strict(),
+    model: z.object({
+      embedDim: z.number().int().positive(),
+      depth: z.number().int().positive(),
+      numHeads: z.number().int().positive(),
+      patchSize: z.number().int().positive(),
+      dropPath: z.number().min(0).max(1),
+    }).strict(),
+    head: z.object({
+      hiddenDim: z.number().int().positive(),
+      bottleneckDim: z.number().int().positive(),
+      outDim: z.number().int().positive(),
+      normLastLayer: z.boolean(),
+    }).strict(),
+    crops: z.object({
+      global: z.number().int().min(1),
+      local: z.number().int().min(0),
+      globalSize: z.number().int().positive(),
+      localSize: z.number().int().positive(),
+      globalScale: pair,
+      localScale: pair,
+    }).strict(),
+    batch: z.object({
+      size: z.number().int().positive(),
+      sampler: z.enum(['uniform', 'pk']),
+      /** P x K sampler: classes per batch and images per class (size = P * K). */
+      classes: z.number().int().positive(),
+      perClass: z.number().int().positive(),
+    }).strict(),
+    schedule: z.object({
+      epochs: z.number().int().positive(),
+      /** Iterations per virtual epoch (spec 10.1). */
+      itersPerEpoch: z.number().int().positive(),
+      lr: z.number().nonnegative(),
+      minLr: z.number().nonnegative(),
+      warmupEpochs: z.number().nonnegative(),
+      weightDecay: z.number().nonnegative(),
+      weightDecayEnd: z.number().nonnegative(),
+      momentumTeacher: z.number().min(0).max(1),
+      clipGrad: z.number().nonnegative(),
+      freezeLastLayer: z.number().int().nonnegative(),
+      teacherTemp: z.number().positive(),
+      warmupTeacherTemp: z.number().positive(),
+      teacherPatchTemp: z.number().positive(),
+      warmupTeacherPatchTemp: z.number().positive(),
+      warmupTeacherTempEpochs: z.number().int().positive(),
+      studentTemp: z.number().positive(),
+      centerMomentum: z.number().min(0).max(1),
+    }).strict(),
+    loss: z.object({
+      lambda1: z.number().nonnegative(),
+      lambda2: z.number().nonnegative(),
+      lambda3: z.number().nonnegative(),
+      patchWeighting: z.enum(['uniform', 'weighted']),
+    }).strict(),
+    masking: z.object({
+      ratios: z.array(z.number()),
+      ratioVar: z.array(z.number()),
+      predStartEpoch: z.number().int().nonnegative(),
+      shape: z.enum(['block', 'rand']),
+    }).strict(),
+    eval: z.object({
+      /** Few-shot validation every this many epochs (0: only at the end). */
+      everyEpochs: z.number().int().nonnegative(),
+      ways: z.number().int().min(2),
+      shots: z.array(z.number().int().positive()),
+      queries: z.number().int().positive(),
+      episodes: z.number().int().positive(),
+      /** At most this many images per evaluation class (keeps evaluation short). */
+      maxPerClass: z.number().int().positive(),
+    }).strict(),
+    /** Save a resumable checkpoint every this many iterations (and at the end). */
+    checkpointEvery: z.number().int().positive(),
+    /** Run directory: config, metrics.jsonl, checkpoints. */
+    out: z.string(),
+    /** Weights to start from: a phase-1 run directory or checkpoint, or a DINO/iBOT ViT safetensors file. */
+    init: z.string().optional(),
+    workers: z.number().int().min(0),
+  })
+  .strict();
+
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+
+/** Partial configs (files, flags) deep-merge over a preset. */
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+/** The presets of spec 10.2, per phase. */
+export function preset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
+  const tiny = name === 'tiny';
+  return {
+    phase,
+    objective: 'smkd',
+    preset: name,
+    seed: 0,
+    data: { kind: 'synthetic', imageSize: 32, invert: false },
+    model: tiny ? { embedDim: 64, depth: 4, numHeads: 2, patchSize: 4, dropPath: 0 } : { embedDim: 96, depth: 6, numHeads: 3, patchSize: 4, dropPath: 0.1 },
+    head: tiny ? { hiddenDim: 128, bottleneckDim: 64, outDim: 256, normLastLayer: true } : { hiddenDim: 192, bottleneckDim: 64, outDim: 1024, normLastLayer: false },
+    crops: { global: 2, local: tiny ? 2 : 4, globalSize: 32, localSize: 16, globalScale: [0.25, 1], localScale: [0.05, 0.25] },
+    batch: tiny
+      ? { size: 16, sampler: phase === 2 ? 'pk' : 'uniform', classes: 8, perClass: 2 }
+      : { size: 32, sampler: phase === 2 ? 'pk' : 'uniform', classes: 8, perClass: 4 },
+    schedule: {
+      epochs: tiny ? (phase === 1 ? 6 : 3) : phase === 1 ? 14 : 6,
+      itersPerEpoch: tiny ? 10 : 50,
+      lr: 5e-4,
+      minLr: 1e-5,
+      warmupEpochs: tiny ? 1 : 2,
+      weightDecay: 0.04,
+      weightDecayEnd: 0.4,
+      momentumTeacher: tiny ? 0.98 : 0.995,
+      clipGrad: 3,
+      freezeLastLayer: tiny ? (phase === 1 ? 1 : 0) : 1,
+      teacherTemp: 0.07,
+      warmupTeacherTemp: 0.04,
+      teacherPatchTemp: 0.07,
+      warmupTeacherPatchTemp: 0.04,
+      warmupTeacherTempEpochs: tiny ? (phase === 1 ? 2 : 1) : 3,
+      studentTemp: 0.1,
+      centerMomentum: 0.9,
+    },
+    loss: phase === 1 ? { lambda1: 1, lambda2: 0, lambda3: 1, patchWeighting: 'uniform' } : { lambda1: 1, lambda2: 1, lambda3: 0, patchWeighting: 'uniform' },
+    masking: { ratios: [0, 0.3], ratioVar: [0, 0.2], predStartEpoch: 0, shape: 'block' },
+    eval: { everyEpochs: 0, ways: 5, shots: [1, 5], queries: 15, episodes: tiny ? 500 : 2000, maxPerClass: tiny ? 60 : 600 },
+    checkpointEvery: tiny ? 10 : 50,
+    out: `runs/${name}-phase${phase}`,
+    workers: 2,
+  };
+}
+
+function deepMerge<T>(base: T, over: unknown): T {
+  if (over === undefined) return base;
+  if (typeof base !== 'object' || base === null || Array.isArray(base) || typeof over !== 'object' || over === null || Array.isArray(over)) return over as T;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : v;
+  return out as T;
+}
+
+/** Validate a merged config; errors name every bad key with its path. */
+export function validateConfig(value: unknown, source = 'config'): TrainConfig {
+  const r = TrainConfigSchema.safeParse(value);
+  if (r.success) {
+    const c = r.data;
+    if (c.batch.sampler === 'pk' && c.batch.classes * c.batch.perClass !== c.batch.size) {
+      throw new Error(`${source}: batch.size ${c.batch.size} must equal batch.classes x batch.perClass = ${c.batch.classes * c.batch.perClass} with the pk sampler`);
+    }
+    if (c.model.embedDim % c.model.numHeads !== 0) throw new Error(`${source}: model.embedDim ${c.model.embedDim} is not divisible by model.numHeads ${c.model.numHeads}`);
+    return c;
+  }
+  const lines = r.error.issues.map((i) => {
+    const where = i.path.join('.') || '(top level)';
+    return `  ${where}: ${i.message}`;
+  });
+  throw new Error(`${source} is invalid:\n${lines.join('\n')}`);
+}
+
+/** Preset, then the JSON config file, then command-line overrides. */
+export async function resolveConfig(presetName: 'tiny' | 'small', phase: 1 | 2, file: string | undefined, overrides: DeepPartial<TrainConfig>): Promise<TrainConfig> {
+  let merged: unknown = preset(presetName, phase);
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(file, 'utf8'));
+    } catch (e) {
+      throw new Error(`config file ${file}: ${(e as Error).message}`);
+    }
+    validateConfig(deepMerge(merged, parsed), `config file ${file}`);
+    merged = deepMerge(merged, parsed);
+  }
+  return validateConfig(deepMerge(merged, overrides), 'command-line options');
+}

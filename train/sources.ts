@@ -1,0 +1,81 @@
+// Opens the datasets a run names in its config: train / val / test class splits and the
+// normalisation statistics computed from the training split.
+import { readdir } from 'node:fs/promises';
+import { channelStats, NORMALIZATION, openCifar100, openImageFolder, readClassList, SyntheticGlyphs, type ImageDataset, type Normalization } from './data/index.js';
+import type { TrainConfig } from './config.js';
+
+export interface DataSplits {
+  train: ImageDataset;
+  /** Held-out classes for periodic validation (the test classes when no validation split exists). */
+  val: ImageDataset;
+  test: ImageDataset;
+  normalize: Normalization;
+}
+
+type DataConfig = TrainConfig['data'];
+
+/** Omniglot's default split by alphabet: the first five (sorted) for training, the rest held out. */
+const OMNIGLOT_TRAIN_ALPHABETS = 5;
+
+async function topFolders(root: string): Promise<string[]> {
+  const entries = await readdir(root, { withFileTypes: true }).catch((e: Error) => {
+    throw new Error(`data folder ${root}: ${e.message}`);
+  });
+  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+}
+
+function needPath(d: DataConfig): string {
+  if (!d.path) throw new Error(`data.kind '${d.kind}' needs a data path (--data PATH)`);
+  return d.path;
+}
+
+/** A split given as a file of class names or a list of top-level folders. */
+async function folderSplit(root: string, d: DataConfig, split: string | string[] | undefined, fallback: { topFolders?: string[] }): Promise<ImageDataset> {
+  const opts = { resize: d.imageSize, invert: d.invert };
+  if (typeof split === 'string') return openImageFolder(root, { ...opts, classes: await readClassList(split) });
+  if (Array.isArray(split)) return openImageFolder(root, { ...opts, topFolders: split });
+  return openImageFolder(root, { ...opts, ...fallback });
+}
+
+export async function openSplits(d: DataConfig, seed: number): Promise<DataSplits> {
+  let train: ImageDataset;
+  let val: ImageDataset | undefined;
+  let test: ImageDataset;
+  let normalize: Normalization | undefined;
+  switch (d.kind) {
+    case 'synthetic': {
+      const size = d.imageSize;
+      train = new SyntheticGlyphs({ seed, split: 'train', size });
+      val = new SyntheticGlyphs({ seed, split: 'val', size });
+      test = new SyntheticGlyphs({ seed, split: 'test', size });
+      break;
+    }
+    case 'omniglot':
+    case 'folder': {
+      const root = needPath(d);
+      if (d.kind === 'omniglot' && !d.trainSplit) {
+        const alphabets = await topFolders(root);
+        if (alphabets.length < 2) throw new Error(`omniglot: ${root} has ${alphabets.length} alphabet folder(s); a split by alphabet needs at least 2`);
+        const cut = Math.min(OMNIGLOT_TRAIN_ALPHABETS, alphabets.length - 1);
+        train = await folderSplit(root, d, alphabets.slice(0, cut), {});
+        test = await folderSplit(root, d, d.testSplit ?? alphabets.slice(cut), {});
+      } else {
+        if (!d.trainSplit || !d.testSplit) throw new Error(`data.kind 'folder' needs data.trainSplit and data.testSplit (class-list files or top-level folders)`);
+        train = await folderSplit(root, d, d.trainSplit, {});
+        test = await folderSplit(root, d, d.testSplit, {});
+      }
+      if (d.valSplit) val = await folderSplit(root, d, d.valSplit, {});
+      break;
+    }
+    case 'cifar-fs':
+    case 'fc100': {
+      const root = needPath(d);
+      const open = (part: 'train' | 'val' | 'test'): Promise<ImageDataset> => openCifar100(root, { split: { benchmark: d.kind as 'cifar-fs' | 'fc100', part } });
+      [train, val, test] = await Promise.all([open('train'), open('val'), open('test')]);
+      normalize = NORMALIZATION.cifar;
+      break;
+    }
+  }
+  normalize ??= await channelStats(train, { seed });
+  return { train, val: val ?? test, test, normalize };
+}

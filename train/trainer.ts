@@ -1,0 +1,282 @@
+// The SMKD training loop (spec 0.3, 7.4): both phases, one command submission per step, resumable
+// checkpoints, metrics.jsonl, and a clean stop on Ctrl-C or a non-finite loss.
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  AdamW,
+  backward,
+  clipGradients,
+  concat,
+  detach,
+  fromArray,
+  init,
+  narrow,
+  noGrad,
+  reshape,
+  tidy,
+  type Tensor,
+} from '../engine/index.js';
+import { HEAD_CONFIGS, vitConfig } from '../model/configs.js';
+import { StudentTeacher } from '../model/smkd.js';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
+import type { TrainConfig } from './config.js';
+import { MultiCropLoader, type CropBatch } from './data/index.js';
+import { ibotLoss, smkdLoss, updateCenters } from './losses.js';
+import { TrainingSchedule } from './schedules.js';
+import { openSplits, type DataSplits } from './sources.js';
+import { loadModel } from '../model/checkpoint.js';
+
+export interface StepMetrics {
+  iteration: number;
+  epoch: number;
+  loss: number;
+  /** Named loss terms (cls, mim, patch). */
+  terms: Record<string, number>;
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+  teacherTemp: number;
+  teacherPatchTemp: number;
+  imagesPerSecond: number;
+  seconds: number;
+}
+
+export interface TrainHooks {
+  onStart?: (info: { startIteration: number; totalIterations: number; resumed: boolean }) => void;
+  onStep?: (m: StepMetrics) => void;
+  /** Few-shot validation at the end of an epoch (when the config asks for it); returns the accuracy to select the best checkpoint. */
+  validate?: (models: StudentTeacher, splits: DataSplits, epoch: number) => Promise<number>;
+  /** Stop after the current step (e.g. on Ctrl-C); a checkpoint is written before returning. */
+  shouldStop?: () => boolean;
+  log?: (msg: string) => void;
+}
+
+export interface TrainResult {
+  runDir: string;
+  iterations: number;
+  stopped: boolean;
+  lastCheckpoint: string;
+  models: StudentTeacher;
+  splits: DataSplits;
+}
+
+function modelsFor(cfg: TrainConfig): StudentTeacher {
+  const preset = cfg.preset;
+  const vit = vitConfig(preset, {
+    imgSize: cfg.crops.globalSize,
+    patchSize: cfg.model.patchSize,
+    embedDim: cfg.model.embedDim,
+    depth: cfg.model.depth,
+    numHeads: cfg.model.numHeads,
+    dropPath: cfg.model.dropPath,
+  });
+  return new StudentTeacher({ vit, head: { ...HEAD_CONFIGS[preset], ...cfg.head }, seed: cfg.seed });
+}
+
+/** Stack host views [B, ...] of V crops into one crop-major tensor [V * B, ...]. */
+function stackViews(views: Float32Array[], shape: number[]): Tensor<'f32'> {
+  const per = views[0].length;
+  const all = new Float32Array(per * views.length);
+  views.forEach((v, i) => all.set(v, i * per));
+  return fromArray(all, [views.length * shape[0], ...shape.slice(1)]);
+}
+
+/** Everything one iteration records (no readback): forward passes, loss, backward. */
+function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, temps: { teacher: number; patch: number }, it: number): Record<string, Tensor<'f32'>> {
+  const { student, teacher } = models;
+  const B = batch.labels.length;
+  const G = batch.globals.length;
+  const L = batch.locals.length;
+  const S = cfg.crops.globalSize;
+  const s = cfg.crops.localSize;
+  const weighted = cfg.phase === 2 && cfg.loss.patchWeighting === 'weighted';
+  student.reseed(it);
+  const globals = stackViews(batch.globals, [B, 3, S, S]);
+  const maskHost = new Uint8Array(batch.masks.reduce((a, m) => a + m.length, 0));
+  batch.masks.forEach((m, i) => maskHost.set(m, i * m.length));
+  const Np = maskHost.length / (G * B);
+  const masks = fromArray(maskHost, [G * B, Np], 'u32');
+
+  // Teacher: global crops, unmasked, no gradients (spec 6).
+  const t = noGrad(() => {
+    const out = teacher.backbone.forward(globals, { clsAttention: weighted });
+    const head = teacher.head.forward(out.tokens);
+    return { out, head };
+  });
+  const K = t.head.shape[2];
+  const teacherCls = reshape(narrow(t.head, 1, 0, 1), [G * B, K]);
+  const teacherPatch = narrow(t.head, 1, 1, Np);
+
+  // Student: masked global crops (all tokens through the head), then the local crops ([cls] only).
+  const sg = student.backbone.forward(globals, { masks });
+  const sHead = student.head.forward(sg.tokens);
+  const studentCls = reshape(narrow(sHead, 1, 0, 1), [G * B, K]);
+  const studentPatch = narrow(sHead, 1, 1, Np);
+  let studentLocalCls: Tensor<'f32'> | undefined;
+  if (L > 0) {
+    const locals = stackViews(batch.locals, [B, 3, s, s]);
+    const sl = student.backbone.forward(locals);
+    const D = sl.tokens.shape[2];
+    studentLocalCls = student.head.forward(reshape(narrow(sl.tokens, 1, 0, 1), [L * B, D]));
+  }
+  const distill = {
+    teacherCls,
+    studentCls,
+    studentLocalCls,
+    teacherPatch,
+    studentPatch,
+    studentTemp: cfg.schedule.studentTemp,
+    teacherTemp: temps.teacher,
+    teacherPatchTemp: temps.patch,
+    center: models.center,
+    center2: models.center2,
+  };
+  let terms: Record<string, Tensor<'f32'>>;
+  let total: Tensor<'f32'>;
+  if (cfg.phase === 1) {
+    const l = ibotLoss({ ...distill, masks: maskHost, globalViews: G }, { ...distill, lambda1: cfg.loss.lambda1, lambda3: cfg.loss.lambda3 });
+    total = l.total;
+    terms = { cls: l.cls, mim: l.mim };
+  } else {
+    const l = smkdLoss(
+      {
+        ...distill,
+        labels: batch.labels,
+        teacherFeatures: narrow(t.out.tokens, 1, 1, Np),
+        studentFeatures: detach(narrow(sg.tokens, 1, 1, Np)),
+        teacherClsAttention: t.out.clsAttention,
+        masks: maskHost,
+      },
+      { ...distill, lambda1: cfg.loss.lambda1, lambda2: cfg.loss.lambda2, lambda3: cfg.loss.lambda3, patchWeighting: cfg.loss.patchWeighting },
+    );
+    total = l.total;
+    terms = { cls: l.cls, patch: l.patch, ...(l.mim ? { mim: l.mim } : {}) };
+  }
+  // The loss used the old centres; update them from this step's teacher outputs (spec 5.8).
+  updateCenters(models.center, models.center2, teacherCls, teacherPatch, cfg.schedule.centerMomentum);
+  backward(total);
+  return { total, ...terms };
+}
+
+/** Train one phase as `cfg` says; resumes from the run directory's latest checkpoint when there is one. */
+export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const log = hooks.log ?? ((m: string) => console.log(m));
+  await init();
+  const runDir = cfg.out;
+  await mkdir(runDir, { recursive: true });
+  await writeFile(path.join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
+  const splits = await openSplits(cfg.data, cfg.seed);
+  const models = modelsFor(cfg);
+  const optimizer = new AdamW(models.student.arena);
+  const schedule = new TrainingSchedule({ ...cfg.schedule, predStartEpoch: cfg.masking.predStartEpoch, freezeLastLayer: cfg.schedule.freezeLastLayer });
+  const total = schedule.totalIters;
+  let start = 0;
+  const latest = await latestCheckpoint(runDir);
+  if (latest) {
+    start = (await loadCheckpoint(latest, { models, optimizer })).iteration;
+    log(`resuming ${runDir} from iteration ${start} (${latest})`);
+  } else if (cfg.init) await initialise(cfg.init, models, optimizer, log);
+
+  const loader = new MultiCropLoader(splits.train, {
+    batchSize: cfg.batch.size,
+    globalCrops: cfg.crops.global,
+    localCrops: cfg.crops.local,
+    globalSize: cfg.crops.globalSize,
+    localSize: cfg.crops.localSize,
+    globalScale: cfg.crops.globalScale,
+    localScale: cfg.crops.localScale,
+    patchSize: cfg.model.patchSize,
+    mask: { ratios: cfg.masking.ratios, ratioVar: cfg.masking.ratioVar, shape: cfg.masking.shape },
+    predStartEpoch: cfg.masking.predStartEpoch,
+    sampler: cfg.batch.sampler,
+    imagesPerClass: cfg.batch.perClass,
+    itersPerEpoch: cfg.schedule.itersPerEpoch,
+    seed: cfg.seed,
+    normalize: splits.normalize,
+    workers: cfg.workers,
+  });
+  hooks.onStart?.({ startIteration: start, totalIterations: total, resumed: !!latest });
+  const metricsFile = path.join(runDir, 'metrics.jsonl');
+  const state = (iteration: number): TrainState => ({ iteration, phase: cfg.phase });
+  let lastCheckpoint = latest ?? '';
+  let stopped = false;
+  let best = -Infinity;
+  try {
+    for (let it = start; it < total; it++) {
+      const t0 = performance.now();
+      const epoch = schedule.epochOf(it);
+      const batch = await loader.batchAt(it);
+      const lr = schedule.lr(it);
+      const wd = schedule.weightDecay(it);
+      const m = schedule.momentum(it);
+      const temps = { teacher: schedule.teacherTemp(epoch), patch: schedule.teacherPatchTemp(epoch) };
+      const losses = tidy(() => recordStep(models, batch, cfg, temps, it));
+      const clip = cfg.schedule.clipGrad > 0 ? clipGradients(models.student.arena, cfg.schedule.clipGrad) : undefined;
+      const frozen = schedule.freezeLastLayer(epoch);
+      optimizer.step({ lr, weightDecay: wd, frozen: (name) => frozen && name.includes('last_layer') });
+      models.updateTeacher(m);
+      models.student.arena.zeroGrad();
+      // One readback per step: it submits the whole step as one batch.
+      const values = await Promise.all(Object.values(losses).map((t) => t.item()));
+      for (const t of Object.values(losses)) t.dispose();
+      if (clip) for (const t of Object.values(clip)) (t as Tensor).dispose();
+      const names = Object.keys(losses);
+      const loss = values[0];
+      if (!Number.isFinite(loss)) {
+        throw new Error(`the loss became ${loss} at iteration ${it} (epoch ${epoch}); stopping. The last good checkpoint is ${lastCheckpoint || '(none yet)'}; try a lower learning rate or a larger clip.`);
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const images = cfg.batch.size * (cfg.crops.global + cfg.crops.local);
+      const metrics: StepMetrics = {
+        iteration: it,
+        epoch,
+        loss,
+        terms: Object.fromEntries(names.slice(1).map((n, i) => [n, values[i + 1]])),
+        lr,
+        weightDecay: wd,
+        momentum: m,
+        teacherTemp: temps.teacher,
+        teacherPatchTemp: temps.patch,
+        imagesPerSecond: images / seconds,
+        seconds,
+      };
+      await appendFile(metricsFile, JSON.stringify(metrics) + '\n');
+      hooks.onStep?.(metrics);
+      const done = it + 1;
+      const endOfEpoch = done % cfg.schedule.itersPerEpoch === 0;
+      stopped = !!hooks.shouldStop?.() && done < total;
+      if (done % cfg.checkpointEvery === 0 || done === total || stopped) lastCheckpoint = await saveCheckpoint(runDir, { models, optimizer }, state(done));
+      if (hooks.validate && endOfEpoch && cfg.eval.everyEpochs > 0 && (epoch + 1) % cfg.eval.everyEpochs === 0) {
+        const acc = await hooks.validate(models, splits, epoch);
+        await appendFile(metricsFile, JSON.stringify({ iteration: done, epoch, valAccuracy: acc }) + '\n');
+        if (acc > best) {
+          best = acc;
+          if (!lastCheckpoint.endsWith(String(done).padStart(7, '0'))) lastCheckpoint = await saveCheckpoint(runDir, { models, optimizer }, state(done));
+          const { markBest } = await import('./checkpoint.js');
+          await markBest(runDir, lastCheckpoint, { ...state(done), valAccuracy: acc });
+        }
+      }
+      if (stopped) break;
+    }
+  } finally {
+    await loader.close();
+  }
+  return { runDir, iterations: total, stopped, lastCheckpoint, models, splits };
+}
+
+/**
+ * Starting weights: a run directory or checkpoint directory of phase 1 (student, teacher, centres
+ * and AdamW state carry over, [A-10]), or a safetensors ViT / DINO / iBOT state dict (student and
+ * teacher both start from it; missing head weights keep their initialisation).
+ */
+async function initialise(from: string, models: StudentTeacher, optimizer: AdamW, log: (m: string) => void): Promise<void> {
+  if (from.endsWith('.safetensors')) {
+    const { missing } = await loadModel(from, models.student, false);
+    models.teacher.arena.copyFrom(models.student.arena);
+    log(`initialised from ${from}${missing.length ? ` (kept the initialisation of ${missing.length} tensors: ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', ...' : ''})` : ''}`);
+    return;
+  }
+  const dir = (await latestCheckpoint(from)) ?? from;
+  const s = await loadCheckpoint(dir, { models, optimizer });
+  log(`initialised from ${dir} (phase ${s.phase}, iteration ${s.iteration})`);
+}
