@@ -1,0 +1,71 @@
+// Float64 reference of the per-episode cosine classifier (spec 8.3) that shares nothing with
+// train/fewshot.ts but the random draws: the loss is written as its formula and differentiated by
+// central finite differences, and the optimiser is torch.optim.SGD's algorithm written out.
+import type { Rng } from '../../engine/rng.js';
+
+export interface DistLinearRefOptions {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  scale: number;
+}
+
+/** Mean softmax cross-entropy of scores scale·g_c·<v_c, x̂>/‖v_c‖ over the batch (x̂ = x/(‖x‖ + 1e-5)). */
+function batchLoss(params: Float64Array, ways: number, d: number, xs: number[][], ys: number[], scale: number): number {
+  let total = 0;
+  for (let b = 0; b < xs.length; b++) {
+    const nx = Math.sqrt(xs[b].reduce((s, v) => s + v * v, 0)) + 1e-5;
+    const scores = Array.from({ length: ways }, (_, c) => {
+      let vv = 0;
+      let vx = 0;
+      for (let e = 0; e < d; e++) {
+        const v = params[ways + c * d + e];
+        vv += v * v;
+        vx += (v * xs[b][e]) / nx;
+      }
+      return (scale * params[c] * vx) / Math.sqrt(vv);
+    });
+    const m = Math.max(...scores);
+    const lse = m + Math.log(scores.reduce((s, v) => s + Math.exp(v - m), 0));
+    total += lse - scores[ys[b]];
+  }
+  return total / xs.length;
+}
+
+/** Trains on rows `xs` (labels `ys`) with the same draws as trainDistLinear: U(±1/√d) for v, then one shuffle per epoch. */
+export function trainDistLinearRef(xs: number[][], ys: number[], ways: number, rng: Rng, o: DistLinearRefOptions): { g: Float64Array; v: Float64Array } {
+  const d = xs[0].length;
+  const bound = 1 / Math.sqrt(d);
+  // params = [g (ways), v (ways·d)]
+  const params = new Float64Array(ways + ways * d);
+  for (let i = 0; i < ways * d; i++) params[ways + i] = rng.uniform(-bound, bound);
+  for (let c = 0; c < ways; c++) {
+    let s = 0;
+    for (let e = 0; e < d; e++) s += params[ways + c * d + e] ** 2;
+    params[c] = Math.sqrt(s);
+  }
+  let buf: Float64Array | null = null;
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const order = rng.shuffle([...xs.keys()]);
+    for (let start = 0; start < order.length; start += o.batchSize) {
+      const batch = order.slice(start, start + o.batchSize);
+      const bx = batch.map((i) => xs[i]);
+      const by = batch.map((i) => ys[i]);
+      const grad = params.map((p, i) => {
+        const h = 1e-6 * Math.max(1, Math.abs(p));
+        const up = Float64Array.from(params);
+        const down = Float64Array.from(params);
+        up[i] += h;
+        down[i] -= h;
+        return (batchLoss(up, ways, d, bx, by, o.scale) - batchLoss(down, ways, d, bx, by, o.scale)) / (2 * h);
+      });
+      const dp = grad.map((gr, i) => gr + o.weightDecay * params[i]);
+      buf = buf === null ? dp : buf.map((b, i) => o.momentum * b + (1 - o.dampening) * dp[i]);
+      for (let i = 0; i < params.length; i++) params[i] -= o.lr * buf[i];
+    }
+  }
+  return { g: params.slice(0, ways), v: params.slice(ways) };
+}

@@ -1,0 +1,139 @@
+// The per-iteration and per-epoch schedules of spec 5.2, 6 and 7.3, in float64 on the host, with the
+// exact semantics of REF's numpy code (cosine_scheduler, np.linspace, the teacher-temperature arrays),
+// both as functions of the iteration/epoch and as whole arrays.
+
+/** Schedule settings; names as the training config's `schedule` section (plus `predStartEpoch`). */
+export interface ScheduleConfig {
+  epochs: number;
+  /** Iterations per (virtual) epoch, I. */
+  itersPerEpoch: number;
+  /** Peak learning rate after the warm-up, and the final one. */
+  lr: number;
+  minLr: number;
+  /** Linear warm-up from 0, in epochs (N_w = warmupEpochs·I iterations). */
+  warmupEpochs: number;
+  /** Weight decay of group 0, cosine from weightDecay to weightDecayEnd. */
+  weightDecay: number;
+  weightDecayEnd: number;
+  /** Teacher EMA momentum at iteration 0 (cosine to 1). */
+  momentumTeacher: number;
+  /** Teacher temperatures: linear from warmup* over warmupTeacherTempEpochs epochs, then constant. */
+  warmupTeacherTemp: number;
+  teacherTemp: number;
+  warmupTeacherPatchTemp: number;
+  teacherPatchTemp: number;
+  warmupTeacherTempEpochs: number;
+  /** Epochs during which the patch temperature stays at its warm-up value before its ramp (default 0). */
+  predStartEpoch?: number;
+  /** Epochs during which the last layer of the head is frozen (default 0). */
+  freezeLastLayer?: number;
+}
+
+/**
+ * np.linspace(start, stop, num)[i]: i·step + start with step = (stop − start)/(num − 1), the last
+ * point exactly `stop`; num = 1 gives [start].
+ */
+export function linspaceAt(start: number, stop: number, num: number, i: number): number {
+  if (num > 1 && i === num - 1) return stop;
+  return num > 1 ? i * ((stop - start) / (num - 1)) + start : start;
+}
+
+/**
+ * REF's cosine_scheduler at iteration `it`: a linear warm-up from `startWarmupValue` to `base` over
+ * the first warmupIters iterations (np.linspace, endpoints inclusive), then
+ * final + (base − final)·(1 + cos(π·k/(total − warmupIters)))/2 with k = it − warmupIters.
+ */
+export function cosineScheduleAt(base: number, final: number, totalIters: number, warmupIters: number, it: number, startWarmupValue = 0): number {
+  if (!(it >= 0 && it < totalIters && Number.isInteger(it))) throw new Error(`cosineScheduleAt: iteration ${it} is outside 0..${totalIters - 1}`);
+  if (it < warmupIters) return linspaceAt(startWarmupValue, base, warmupIters, it);
+  const k = it - warmupIters;
+  return final + 0.5 * (base - final) * (1 + Math.cos((Math.PI * k) / (totalIters - warmupIters)));
+}
+
+/** REF's teacher temperature array at `epoch`: `hold` epochs at `warm`, an np.linspace ramp over `ramp` epochs, then `final`. */
+function temperatureAt(warm: number, final: number, ramp: number, hold: number, epoch: number): number {
+  if (epoch < hold) return warm;
+  return epoch - hold < ramp ? linspaceAt(warm, final, ramp, epoch - hold) : final;
+}
+
+export interface ScheduleArrays {
+  /** [epochs·I] */
+  lr: Float64Array;
+  weightDecay: Float64Array;
+  momentum: Float64Array;
+  /** [epochs] */
+  teacherTemp: Float64Array;
+  teacherPatchTemp: Float64Array;
+}
+
+/** Every schedule of a run (a phase restarts them at 0, [A-10]). Iterations are global: epoch·I + i. */
+export class TrainingSchedule {
+  readonly totalIters: number;
+  readonly warmupIters: number;
+
+  constructor(readonly config: ScheduleConfig) {
+    const c = config;
+    if (!(Number.isInteger(c.epochs) && c.epochs > 0 && Number.isInteger(c.itersPerEpoch) && c.itersPerEpoch > 0)) {
+      throw new Error(`TrainingSchedule: epochs (${c.epochs}) and itersPerEpoch (${c.itersPerEpoch}) must be positive integers`);
+    }
+    this.totalIters = c.epochs * c.itersPerEpoch;
+    this.warmupIters = c.warmupEpochs * c.itersPerEpoch;
+    if (!(Number.isInteger(this.warmupIters) && this.warmupIters >= 0 && this.warmupIters < this.totalIters)) {
+      throw new Error(`TrainingSchedule: ${c.warmupEpochs} warm-up epochs of ${c.itersPerEpoch} iterations must be a whole number of iterations below the ${this.totalIters} of the run`);
+    }
+  }
+
+  /** Learning rate (spec 7.3): linear warm-up from 0 (lr(N_w − 1) = lr), then cosine to minLr. */
+  lr(it: number): number {
+    return cosineScheduleAt(this.config.lr, this.config.minLr, this.totalIters, this.warmupIters, it);
+  }
+
+  /** Weight decay of group 0 (spec 7.3): cosine from weightDecay to weightDecayEnd, no warm-up. */
+  weightDecay(it: number): number {
+    return cosineScheduleAt(this.config.weightDecay, this.config.weightDecayEnd, this.totalIters, 0, it);
+  }
+
+  /** Teacher EMA momentum (spec 6): cosine from momentumTeacher to 1 over the run. */
+  momentum(it: number): number {
+    return cosineScheduleAt(this.config.momentumTeacher, 1, this.totalIters, 0, it);
+  }
+
+  /** τ_t(e) (spec 5.2); a one-epoch ramp is np.linspace's [start] (golden README, ambiguity 1). */
+  teacherTemp(epoch: number): number {
+    const c = this.config;
+    return temperatureAt(c.warmupTeacherTemp, c.teacherTemp, c.warmupTeacherTempEpochs, 0, this.checkEpoch(epoch));
+  }
+
+  /** τ'_t(e): held at its warm-up value for predStartEpoch epochs, then the same ramp. */
+  teacherPatchTemp(epoch: number): number {
+    const c = this.config;
+    return temperatureAt(c.warmupTeacherPatchTemp, c.teacherPatchTemp, c.warmupTeacherTempEpochs, c.predStartEpoch ?? 0, this.checkEpoch(epoch));
+  }
+
+  /** Whether the head's last layer gets no update in this epoch (spec 7.6). */
+  freezeLastLayer(epoch: number): boolean {
+    return this.checkEpoch(epoch) < (this.config.freezeLastLayer ?? 0);
+  }
+
+  /** The epoch of a global iteration. */
+  epochOf(it: number): number {
+    return Math.floor(it / this.config.itersPerEpoch);
+  }
+
+  arrays(): ScheduleArrays {
+    const iters = (f: (it: number) => number): Float64Array => Float64Array.from({ length: this.totalIters }, (_, it) => f(it));
+    const epochs = (f: (e: number) => number): Float64Array => Float64Array.from({ length: this.config.epochs }, (_, e) => f(e));
+    return {
+      lr: iters((it) => this.lr(it)),
+      weightDecay: iters((it) => this.weightDecay(it)),
+      momentum: iters((it) => this.momentum(it)),
+      teacherTemp: epochs((e) => this.teacherTemp(e)),
+      teacherPatchTemp: epochs((e) => this.teacherPatchTemp(e)),
+    };
+  }
+
+  private checkEpoch(epoch: number): number {
+    if (!(Number.isInteger(epoch) && epoch >= 0)) throw new Error(`TrainingSchedule: epoch ${epoch} is not a non-negative integer`);
+    return epoch;
+  }
+}
