@@ -8,8 +8,6 @@ const pair = z.tuple([z.number(), z.number()]);
 export const TrainConfigSchema = z
   .object({
     phase: z.union([z.literal(1), z.literal(2)]),
-    /** 'smkd': the phase's distillation objective; 'ce': the supervised cross-entropy baseline. */
-    objective: z.enum(['smkd', 'ce']),
     preset: z.enum(['tiny', 'small']),
     seed: z.number().int(),
     /** Data: 'synthetic' (built in), an image folder, Omniglot (split by alphabet) or CIFAR-100 binary. */
@@ -114,7 +112,6 @@ export function preset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
   const tiny = name === 'tiny';
   return {
     phase,
-    objective: 'smkd',
     preset: name,
     seed: 0,
     data: { kind: 'synthetic', imageSize: 32, invert: false },

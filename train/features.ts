@@ -4,13 +4,11 @@ import { fromArray, noGrad, tidy } from '../engine/index.js';
 import { fewShotFeatures, type FeatureComponent } from '../model/features.js';
 import type { VisionTransformer } from '../model/vit.js';
 import { evalBatches, type ImageDataset, type Normalization } from './data/index.js';
+import type { FeatureSet } from './fewshot.js';
 
-export interface FeatureSet {
-  /** [n, dim] row-major. */
-  features: Float32Array;
-  dim: number;
+/** Features of a split as the few-shot evaluation takes them, with the dataset index of each row. */
+export interface ExtractedFeatures extends FeatureSet {
   labels: Int32Array;
-  /** Dataset indices of the rows. */
   indices: Int32Array;
 }
 
@@ -24,7 +22,7 @@ export interface ExtractOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export async function extractFeatures(backbone: VisionTransformer, ds: ImageDataset, opts: ExtractOptions): Promise<FeatureSet> {
+export async function extractFeatures(backbone: VisionTransformer, ds: ImageDataset, opts: ExtractOptions): Promise<ExtractedFeatures> {
   const total = opts.indices ? opts.indices.length : ds.size;
   const rows: Float32Array[] = [];
   const labels: number[] = [];
@@ -50,13 +48,13 @@ export async function extractFeatures(backbone: VisionTransformer, ds: ImageData
   } finally {
     backbone.train(wasTraining);
   }
-  const features = new Float32Array(indices.length * dim);
+  const data = new Float32Array(indices.length * dim);
   let at = 0;
   for (const r of rows) {
-    features.set(r, at);
+    data.set(r, at);
     at += r.length;
   }
-  return { features, dim, labels: Int32Array.from(labels), indices: Int32Array.from(indices) };
+  return { data, dim, labels: Int32Array.from(labels), indices: Int32Array.from(indices) };
 }
 
 /** At most `perClass` indices of each class (the first ones, deterministic), for short evaluations. */

@@ -5,6 +5,7 @@ import path from 'node:path';
 import {
   AdamW,
   backward,
+  clearTape,
   clipGradients,
   concat,
   detach,
@@ -154,7 +155,9 @@ function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, 
   }
   // The loss used the old centres; update them from this step's teacher outputs (spec 5.8).
   updateCenters(models.center, models.center2, teacherCls, teacherPatch, cfg.schedule.centerMomentum);
-  backward(total);
+  // Every term can be empty (e.g. no same-class pair and no local crop): nothing to learn from.
+  if (total.requiresGrad) backward(total);
+  else clearTape();
   return { total, ...terms };
 }
 
