@@ -15,6 +15,7 @@ import {
   noGrad,
   reshape,
   tidy,
+  type ClipResult,
   type Tensor,
 } from '../engine/index.js';
 import { HEAD_CONFIGS, vitConfig } from '../model/configs.js';
@@ -82,8 +83,8 @@ function stackViews(views: Float32Array[], shape: number[]): Tensor<'f32'> {
   return fromArray(all, [views.length * shape[0], ...shape.slice(1)]);
 }
 
-/** Everything one iteration records (no readback): forward passes, loss, backward. */
-function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, temps: { teacher: number; patch: number }, it: number): Record<string, Tensor<'f32'>> {
+/** Everything one iteration records (no readback): forward passes, loss, centre update, backward. */
+export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, temps: { teacher: number; patch: number }, it: number): Record<string, Tensor<'f32'>> {
   const { student, teacher } = models;
   const B = batch.labels.length;
   const G = batch.globals.length;
@@ -161,6 +162,24 @@ function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, 
   return { total, ...terms };
 }
 
+export interface UpdateOptions {
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+  /** Per-tensor clipping threshold (0: off). */
+  clip: number;
+  freezeLastLayer: boolean;
+}
+
+/** After backward (spec 7.4): per-tensor clipping, last-layer freeze, AdamW, teacher EMA, zero grads. */
+export function updateStep(models: StudentTeacher, optimizer: AdamW, o: UpdateOptions): ClipResult | undefined {
+  const clip = o.clip > 0 ? clipGradients(models.student.arena, o.clip) : undefined;
+  optimizer.step({ lr: o.lr, weightDecay: o.weightDecay, frozen: (name) => o.freezeLastLayer && name.includes('last_layer') });
+  models.updateTeacher(o.momentum);
+  models.student.arena.zeroGrad();
+  return clip;
+}
+
 /** Train one phase as `cfg` says; resumes from the run directory's latest checkpoint when there is one. */
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   const log = hooks.log ?? ((m: string) => console.log(m));
@@ -214,11 +233,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       const m = schedule.momentum(it);
       const temps = { teacher: schedule.teacherTemp(epoch), patch: schedule.teacherPatchTemp(epoch) };
       const losses = tidy(() => recordStep(models, batch, cfg, temps, it));
-      const clip = cfg.schedule.clipGrad > 0 ? clipGradients(models.student.arena, cfg.schedule.clipGrad) : undefined;
-      const frozen = schedule.freezeLastLayer(epoch);
-      optimizer.step({ lr, weightDecay: wd, frozen: (name) => frozen && name.includes('last_layer') });
-      models.updateTeacher(m);
-      models.student.arena.zeroGrad();
+      const clip = updateStep(models, optimizer, { lr, weightDecay: wd, momentum: m, clip: cfg.schedule.clipGrad, freezeLastLayer: schedule.freezeLastLayer(epoch) });
       // One readback per step: it submits the whole step as one batch.
       const values = await Promise.all(Object.values(losses).map((t) => t.item()));
       for (const t of Object.values(losses)) t.dispose();
