@@ -1,5 +1,5 @@
-// The main job until the SMKD trainer lands: a two-layer MLP classifier trained on the GPU with the
-// engine's autograd, on a seeded synthetic problem (Gaussian blobs), printing its loss as it falls.
+// A two-layer MLP classifier trained on the GPU with the engine alone (no SMKD), on a seeded
+// synthetic problem (Gaussian blobs), printing its loss as it falls.
 import * as E from '../engine/index.js';
 import { linear } from '../engine/ops/matmul.js';
 import { logSoftmax } from '../engine/ops/softmax.js';
