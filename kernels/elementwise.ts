@@ -5,7 +5,7 @@ import { entry1d, linearIndex, type DType, type KernelSource } from './kernel.js
 export const MAX_RANK = 8;
 
 // Exact GELU needs erf, which WGSL lacks: Abramowitz-Stegun 7.1.26 (|error| <= 1.5e-7).
-const MATH = /* wgsl */ `
+export const MATH = /* wgsl */ `
 fn erf_(x: f32) -> f32 {
   let z = abs(x);
   let t = 1.0 / (1.0 + 0.3275911 * z);

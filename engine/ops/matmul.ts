@@ -1,0 +1,212 @@
+// Matrix products: matmul (batched, broadcasting, transposed reads) and linear layers with a fused
+// bias/GELU epilogue. Backward rules reuse the same kernel with flipped transpose flags.
+import { binaryKernel, elementwiseUniforms } from '../../kernels/elementwise.js';
+import { grid1d } from '../../kernels/kernel.js';
+import { GPU_TILES, LAVAPIPE_TILES, MATMUL_MAX_BATCH_RANK, matmulGroups, matmulKernel, matmulUniforms, type MatmulOptions, type MatmulTiles } from '../../kernels/matmul.js';
+import { isGradEnabled, recordOp } from '../autograd.js';
+import { rt } from '../runtime.js';
+import { broadcastShapes, broadcastStrides, fmt, numel } from '../shape.js';
+import { empty, type Tensor } from '../tensor.js';
+import { assertFloat, launch, opLabel } from './launch.js';
+import { reshape } from './layout.js';
+import { sum, sumTo } from './reduce.js';
+
+export interface MatmulFlags {
+  /** Read `a` ([..., K, M]) as its transpose, without materialising it. */
+  transA?: boolean;
+  /** Read `b` ([..., N, K]) as its transpose, without materialising it. */
+  transB?: boolean;
+}
+
+/** Sizes of op(a) @ op(b) for operands of rank >= 2, with the broadcast batch. */
+interface Geometry {
+  M: number;
+  N: number;
+  K: number;
+  batch: number[];
+}
+
+function describe(a: Tensor, b: Tensor, ta: boolean, tb: boolean): string {
+  return `${fmt(a.shape)}${ta ? '^T' : ''} x ${fmt(b.shape)}${tb ? '^T' : ''}`;
+}
+
+function geometry(op: string, a: Tensor, b: Tensor, ta: boolean, tb: boolean): Geometry {
+  const [ra, ca] = a.shape.slice(-2);
+  const [rb, cb] = b.shape.slice(-2);
+  const [M, Ka] = ta ? [ca, ra] : [ra, ca];
+  const [Kb, N] = tb ? [cb, rb] : [rb, cb];
+  if (Ka !== Kb) throw new Error(`${op}: inner dimensions differ, ${describe(a, b, ta, tb)}`);
+  let batch: number[];
+  try {
+    batch = broadcastShapes(op, a.shape.slice(0, -2), b.shape.slice(0, -2));
+  } catch {
+    throw new Error(`${op}: batch dimensions do not broadcast, ${describe(a, b, ta, tb)}`);
+  }
+  return { M, N, K: Ka, batch };
+}
+
+/**
+ * Batch axes of the launch: per-axis element strides of A and B (0 where broadcast), with axes of
+ * size 1 dropped and neighbours that stay contiguous in both operands merged.
+ */
+function batchAxes(label: string, a: Tensor, b: Tensor, g: Geometry): { shape: number[]; sa: number[]; sb: number[] } {
+  const sa = broadcastStrides(a.shape.slice(0, -2), g.batch);
+  const sb = broadcastStrides(b.shape.slice(0, -2), g.batch);
+  const axes: { n: number; sa: number; sb: number }[] = [];
+  g.batch.forEach((n, d) => {
+    if (n === 1) return;
+    const s = { n, sa: sa[d] * g.M * g.K, sb: sb[d] * g.K * g.N };
+    const last = axes[axes.length - 1];
+    if (last && last.sa === s.sa * n && last.sb === s.sb * n) Object.assign(last, { n: last.n * n, sa: s.sa, sb: s.sb });
+    else axes.push(s);
+  });
+  if (axes.length > MATMUL_MAX_BATCH_RANK) {
+    throw new Error(`${label}: the broadcast batch needs ${axes.length} separate axes, more than the ${MATMUL_MAX_BATCH_RANK} supported`);
+  }
+  return { shape: axes.map((x) => x.n), sa: axes.map((x) => x.sa), sb: axes.map((x) => x.sb) };
+}
+
+/** Lavapipe's tiles unless the adapter is a hardware GPU (see kernels/matmul.ts). */
+function tiles(): MatmulTiles {
+  return rt().gpu.info.isSoftware ? LAVAPIPE_TILES : GPU_TILES;
+}
+
+interface Epilogue {
+  bias?: Tensor;
+  gelu?: MatmulOptions['gelu'];
+}
+
+/** op(a) @ op(b) (+ bias, GELU) for operands of rank >= 2, no autograd. `pre` is set for gelu 'out+pre'. */
+function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: Epilogue = {}): { out: Tensor<'f32'>; pre?: Tensor<'f32'> } {
+  const g = geometry(label, a, b, ta, tb);
+  const axes = batchAxes(label, a, b, g);
+  const gelu = epi.gelu ?? 'none';
+  const shape = [...g.batch, g.M, g.N];
+  const out = empty(shape, 'f32', label);
+  const pre = gelu === 'out+pre' ? empty(shape, 'f32', label) : undefined;
+  // vec4 access along an axis needs that axis to be a multiple of 4 (and a non-empty operand to bind).
+  const vec = { vecA: g.K > 0 && (ta ? g.M : g.K) % 4 === 0, vecB: g.K > 0 && (tb ? g.K : g.N) % 4 === 0, vecC: g.N % 4 === 0 };
+  const t = tiles();
+  const kernel = matmulKernel({ transA: ta, transB: tb, bias: epi.bias !== undefined, gelu, ...vec, tiles: t });
+  const groups = matmulGroups(label, g.M, g.N, numel(g.batch), t);
+  const outputs = pre ? [out, pre] : [out];
+  const inputs = epi.bias ? [a, b, epi.bias] : [a, b];
+  launch(kernel, matmulUniforms(g.M, g.N, g.K, axes.shape, axes.sa, axes.sb), outputs, inputs, groups, label);
+  return { out, pre };
+}
+
+/**
+ * Matrix product with PyTorch semantics: [..., M, K] x [..., K, N] -> [..., M, N] with the batch axes
+ * broadcast; a 1-D operand is a row (a) or column (b) vector whose axis is dropped from the result.
+ * `transA`/`transB` read an operand transposed ([..., K, M] / [..., N, K]) at no cost.
+ */
+export function matmul(a: Tensor, b: Tensor, flags: MatmulFlags = {}): Tensor<'f32'> {
+  assertFloat('matmul', a, b);
+  const ta = flags.transA ?? false;
+  const tb = flags.transB ?? false;
+  if (a.rank === 0 || b.rank === 0) throw new Error(`matmul: both operands need at least one dimension, got ${describe(a, b, ta, tb)}`);
+  if (a.rank >= 2 && b.rank >= 2) {
+    geometry('matmul', a, b, ta, tb);
+    return matmulBatched(a, b, ta, tb);
+  }
+  // Vectors become one-row / one-column matrices; check first so the error names the shapes given.
+  const Ka = a.rank === 1 ? a.size : a.shape[a.rank - (ta ? 2 : 1)];
+  const Kb = b.rank === 1 ? b.size : b.shape[b.rank - (tb ? 1 : 2)];
+  if (Ka !== Kb) throw new Error(`matmul: inner dimensions differ, ${describe(a, b, ta, tb)}`);
+  const a2 = a.rank === 1 ? reshape(a, ta ? [a.size, 1] : [1, a.size]) : a;
+  const b2 = b.rank === 1 ? reshape(b, tb ? [1, b.size] : [b.size, 1]) : b;
+  const g = geometry('matmul', a2, b2, ta, tb);
+  const y = matmulBatched(a2, b2, ta, tb);
+  const shape = [...g.batch, ...(a.rank === 1 ? [] : [g.M]), ...(b.rank === 1 ? [] : [g.N])];
+  const out = reshape(y, shape);
+  for (const t of [a2, b2, y]) if (t !== a && t !== b) t.dispose();
+  return out;
+}
+
+function matmulBatched(a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor<'f32'> {
+  const label = opLabel(`matmul${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}`, [a, b]);
+  const { out } = mm(a, b, ta, tb, label);
+  recordOp(
+    'matmul',
+    [a, b],
+    [out],
+    ([g], [sa, sb], needs) => [needs[0] ? gradA(g!, sa, sb, ta, tb, label) : null, needs[1] ? gradB(g!, sa, sb, ta, tb, label) : null],
+    [a, b],
+  );
+  return out;
+}
+
+/** dA: dC @ op(B)^T (or its transpose when A is read transposed), summed over A's broadcast batch axes. */
+function gradA(g: Tensor<'f32'>, a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string): Tensor<'f32'> {
+  const full = ta ? mm(b, g, tb, true, `${label} backward dA`).out : mm(g, b, false, !tb, `${label} backward dA`).out;
+  return sumTo(full, a.shape);
+}
+
+/** dB: op(A)^T @ dC (or its transpose when B is read transposed), summed over B's broadcast batch axes. */
+function gradB(g: Tensor<'f32'>, a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string): Tensor<'f32'> {
+  const what = `${label} backward dB`;
+  const aBatch = numel(a.shape.slice(0, -2));
+  // B shared by every batch of a plain A: fold the batch into the contraction, one matmul, no reduction.
+  if (numel(b.shape.slice(0, -2)) === 1 && aBatch > 1 && aBatch === numel(g.shape.slice(0, -2)) && !ta) {
+    const rows = aBatch * a.shape[a.rank - 2];
+    const a2 = reshape(a, [rows, a.shape[a.rank - 1]]);
+    const g2 = reshape(g, [rows, g.shape[g.rank - 1]]);
+    const d = tb ? mm(g2, a2, true, false, what).out : mm(a2, g2, true, false, what).out;
+    return reshape(d, b.shape);
+  }
+  const full = tb ? mm(g, a, true, ta, what).out : mm(a, g, !ta, false, what).out;
+  return sumTo(full, b.shape);
+}
+
+/** y = x @ weight^T + bias, with weight [out, in] as torch.nn.Linear stores it; x is [..., in]. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor<'f32'> {
+  return linearWith('linear', x, weight, bias, false);
+}
+
+/** gelu(linear(x, weight, bias)) in one kernel (exact erf GELU); the pre-activation is kept for backward. */
+export function linearGelu(x: Tensor, weight: Tensor, bias?: Tensor): Tensor<'f32'> {
+  return linearWith('linearGelu', x, weight, bias, true);
+}
+
+function linearWith(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined, gelu: boolean): Tensor<'f32'> {
+  const inputs = bias ? [x, w, bias] : [x, w];
+  assertFloat(op, ...inputs);
+  const label = opLabel(op, inputs);
+  const inF = x.shape[x.rank - 1];
+  if (x.rank === 0 || w.rank !== 2 || w.shape[1] !== inF) {
+    throw new Error(`${op}: input features of x ${fmt(x.shape)} do not match weight ${fmt(w.shape)} ([out, in])`);
+  }
+  const outF = w.shape[0];
+  if (bias && (bias.rank !== 1 || bias.size !== outF)) throw new Error(`${op}: bias ${fmt(bias.shape)} does not match weight ${fmt(w.shape)} (expected [${outF}])`);
+  const lead = x.shape.slice(0, -1);
+  const x2 = x.rank === 2 ? x : reshape(x, [numel(lead), inF]);
+  const training = isGradEnabled() && inputs.some((t) => t.requiresGrad);
+  const { out, pre } = mm(x2, w, false, true, label, { bias, gelu: gelu ? (training ? 'out+pre' : 'out') : 'none' });
+  recordOp(
+    op,
+    bias ? [x2, w, bias] : [x2, w],
+    [out],
+    ([g], [sx, sw, spre], needs) => {
+      // Through the GELU first: d(pre) = gelu'(pre) * dy.
+      const d = spre ? geluGrad(spre, g!, `${label} backward`) : g!;
+      return [
+        needs[0] ? mm(d, sw, false, false, `${label} backward dx`).out : null,
+        needs[1] ? mm(d, sx, true, false, `${label} backward dweight`).out : null,
+        needs[2] ? sum(d, 0) : null,
+      ];
+    },
+    pre ? [x2, w, pre] : [x2, w],
+  );
+  pre?.dispose();
+  if (x2 === x) return out;
+  const y = reshape(out, [...lead, outF]);
+  out.dispose();
+  x2.dispose();
+  return y;
+}
+
+function geluGrad(pre: Tensor, g: Tensor<'f32'>, label: string): Tensor<'f32'> {
+  const d = empty(pre.shape, 'f32', label);
+  launch(binaryKernel('geluGrad', 'same', 'f32', 'f32'), elementwiseUniforms(d.size), [d], [pre, g], grid1d(d.size), label);
+  return d;
+}

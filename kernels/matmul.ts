@@ -1,0 +1,255 @@
+// Batched matmul C[z] = op(A[z]) @ op(B[z]): register-blocked tiles, transposed reads, broadcast
+// batches, and a fused bias/GELU epilogue.
+//
+// Why this shape: on lavapipe (the software Vulkan driver this project runs on) a workgroup executes
+// as SIMD lanes, and every load whose address differs between lanes becomes a per-lane scalar loop,
+// ~10x the cost of a load at a workgroup-uniform address. With one row of threads (tm == rm) every
+// thread reads the same A element at the same time, so A is read at uniform addresses; B differs per
+// thread and is read as vec4s. Workgroup memory (a staged A tile, `tk` > 0) is the GPU layout; on
+// lavapipe it only adds the copy, and its barriers become coroutine switches whose LLVM compile time
+// explodes with the number of live accumulators, so the lavapipe tiles read A straight from memory.
+import { MATH } from './elementwise.js';
+import { MAX_GROUPS, type KernelSource } from './kernel.js';
+
+/**
+ * A workgroup computes a `tm` x `tn` block of C; each of its (tn/rn) x (tm/rm) threads accumulates
+ * `rm` rows x `rn` columns in registers. `tk` > 0 stages A through workgroup memory `tk` columns of K
+ * at a time; `tk` = 0 reads A from global memory. All are multiples of 4 (vec4 tiles and accumulators).
+ */
+export interface MatmulTiles {
+  tm: number;
+  tn: number;
+  tk: number;
+  rm: number;
+  rn: number;
+}
+
+/**
+ * Measured on lavapipe (2 cores, AVX-512; scratch/mm-*.ts, see the report): one SIMD-width row of 8
+ * threads reading A directly, 8 x 4 outputs each. Larger blocks (32 x 16) ran up to ~20% faster but
+ * take 10-50x longer to JIT-compile (seconds to a minute per variant, on first use).
+ */
+export const LAVAPIPE_TILES: MatmulTiles = { tm: 8, tn: 32, tk: 0, rm: 8, rn: 4 };
+
+/** For a hardware GPU: a 16 x 8 grid of threads sharing a staged A tile (correctness-tested here, not tuned). */
+export const GPU_TILES: MatmulTiles = { tm: 64, tn: 64, tk: 16, rm: 8, rn: 4 };
+
+/** Batch axes the kernel decomposes the z index into (more are collapsed or rejected by the caller). */
+export const MATMUL_MAX_BATCH_RANK = 4;
+
+export interface MatmulOptions {
+  /** A is stored [K, M] (read transposed). */
+  transA: boolean;
+  /** B is stored [N, K] (read transposed). */
+  transB: boolean;
+  /** Add bias[n] (binding after B) to every row. */
+  bias: boolean;
+  /** Apply exact GELU after the bias; 'out+pre' also writes the pre-activation (second output). */
+  gelu: 'none' | 'out' | 'out+pre';
+  /**
+   * vec4 memory access, allowed when the axis it runs along is a multiple of 4 (so a vec4 never
+   * straddles a row end): A along its contiguous axis (K, or M when transposed), B likewise
+   * (N, or K when transposed), C (and bias, pre) along N.
+   */
+  vecA: boolean;
+  vecB: boolean;
+  vecC: boolean;
+  tiles: MatmulTiles;
+}
+
+function checkTiles(t: MatmulTiles): void {
+  const ok = [t.tm, t.tn, t.tk, t.rm, t.rn].every((v) => Number.isInteger(v) && v >= 0 && v % 4 === 0) && t.rm > 0 && t.rn > 0 && t.tm % t.rm === 0 && t.tn % t.rn === 0;
+  if (!ok) throw new Error(`matmul kernel: tiles ${JSON.stringify(t)} must be multiples of 4 with rm | tm and rn | tn`);
+}
+
+const QUAD = [0, 1, 2, 3];
+
+/** `count` expressions, joined. */
+const each = (count: number, f: (i: number) => string, sep = '\n      '): string => [...Array(count).keys()].map(f).join(sep);
+
+/** A vec4 of `name` from element `at` (a multiple of 4 when `vec`), 0 where `ok(c)` fails for element c. */
+function load4(name: string, vec: boolean, at: string, ok: (c: number) => string): string {
+  return vec
+    ? `select(vec4f(0.0), ${name}[(${at}) / 4u], ${ok(0)})`
+    : `vec4f(${QUAD.map((c) => `select(0.0, ${name}[${at} + ${c}u], ${ok(c)})`).join(', ')})`;
+}
+
+/**
+ * Bindings: 1 out [batch, M, N], (2 pre [batch, M, N] with gelu 'out+pre'), then a, b, (bias [N]).
+ * Uniforms (`matmulUniforms`): M, N, K, then the batch shape and the per-batch-axis element strides of A and B.
+ */
+export function matmulKernel(o: MatmulOptions): KernelSource {
+  const { tm, tn, tk, rm, rn } = o.tiles;
+  checkTiles(o.tiles);
+  const wx = tn / rn;
+  const wy = tm / rm;
+  const threads = wx * wy;
+  const savePre = o.gelu === 'out+pre';
+  let slot = 1;
+  const decl = (name: string, access: 'read' | 'read_write', vec: boolean): string =>
+    `@group(0) @binding(${slot++}) var<storage, ${access}> ${name}: array<${vec ? 'vec4f' : 'f32'}>;`;
+  const bindings = [
+    decl('out', 'read_write', o.vecC),
+    savePre ? decl('pre', 'read_write', o.vecC) : '',
+    decl('a', 'read', o.vecA),
+    decl('b', 'read', o.vecB),
+    o.bias ? decl('bias', 'read', o.vecC) : '',
+  ].filter(Boolean);
+
+  // A (staged tile or global memory) as vec4s: per step of 4 k, either row i's 4 k (a<i>) or, A being
+  // [K, M], 4 rows' k + kk (a<kk>_<g>); then A(i, kk) names one scalar.
+  const staged = tk > 0;
+  const row = (i: number): string => `m0 + ty * ${rm}u + ${i}u`;
+  const loads: string[] = [];
+  let aAt: (i: number, kk: number) => string;
+  if (o.transA) {
+    for (const kk of QUAD) {
+      for (let g = 0; g < rm / 4; g++) {
+        const at = staged
+          ? `tA[(kq * 4u + ${kk}u) * ${tm / 4}u + ty * ${rm / 4}u + ${g}u]`
+          : load4('a', o.vecA, `offA + (k + ${kk}u) * u.M + ${row(4 * g)}`, (c) => `k + ${kk}u < u.K && ${row(4 * g)} + ${c}u < u.M`);
+        loads.push(`let a${kk}_${g} = ${at};`);
+      }
+    }
+    aAt = (i, kk) => `a${kk}_${Math.floor(i / 4)}[${i % 4}]`;
+  } else {
+    for (let i = 0; i < rm; i++) {
+      const at = staged
+        ? `tA[(ty * ${rm}u + ${i}u) * ${tk / 4}u + kq]`
+        : load4('a', o.vecA, `offA + (${row(i)}) * u.K + k`, (c) => `${row(i)} < u.M && k + ${c}u < u.K`);
+      loads.push(`let a${i} = ${at};`);
+    }
+    aAt = (i, kk) => `a${i}[${kk}]`;
+  }
+
+  // Staging copies the A tile as vec4s along A's contiguous axis: tm x tk/4, or tk x tm/4 when A is [K, M].
+  const [outer, inner, rows, cols, row0, col0] = o.transA ? [tk, tm, 'u.K', 'u.M', 'k0', 'm0'] : [tm, tk, 'u.M', 'u.K', 'm0', 'k0'];
+  const items = (outer * inner) / 4;
+  const stage = each(
+    staged ? Math.ceil(items / threads) : 0,
+    (p) => `${(p + 1) * threads > items ? `if (lid + ${p * threads}u < ${items}u) ` : ''}{
+      let l = lid + ${p * threads}u;
+      let gr = ${row0} + l / ${inner / 4}u;
+      let gc = ${col0} + (l % ${inner / 4}u) * 4u;
+      tA[l] = ${load4('a', o.vecA, `offA + gr * ${cols} + gc`, (c) => `gr < ${rows} && gc + ${c}u < ${cols}`)};
+    }`,
+    '\n    ',
+  );
+
+  // B(k .. k+3, column group q) as four vec4s over this thread's columns n0 + tx * 4 + q * wx * 4 + 0..3.
+  const groups = rn / 4;
+  const colOf = (q: number): string => `n0 + tx * 4u + ${q * wx * 4}u`;
+  let bAt: (kk: number, q: number) => string;
+  if (o.transB) {
+    // B is [N, K]: a vec4 runs along k, one per column.
+    for (let q = 0; q < groups; q++) {
+      for (const c of QUAD) {
+        const n = `${colOf(q)} + ${c}u`;
+        loads.push(`let b${q}_${c} = ${load4('b', o.vecB, `offB + (${n}) * u.K + k`, (j) => `${n} < u.N && k + ${j}u < u.K`)};`);
+      }
+    }
+    bAt = (kk, q) => `vec4f(${QUAD.map((c) => `b${q}_${c}[${kk}]`).join(', ')})`;
+  } else {
+    // B is [K, N]: a vec4 runs along n, one per k.
+    for (const kk of QUAD) {
+      for (let q = 0; q < groups; q++) {
+        const n = colOf(q);
+        loads.push(`let b${kk}_${q} = ${load4('b', o.vecB, `offB + (k + ${kk}u) * u.N + ${n}`, (c) => `k + ${kk}u < u.K && ${n} + ${c}u < u.N`)};`);
+      }
+    }
+    bAt = (kk, q) => `b${kk}_${q}`;
+  }
+  const fmas: string[] = [];
+  for (let i = 0; i < rm; i++) {
+    for (let q = 0; q < groups; q++) {
+      fmas.push(`c${i}_${q} = ${QUAD.reduce((acc, kk) => `fma(vec4f(${aAt(i, kk)}), ${bAt(kk, q)}, ${acc})`, `c${i}_${q}`)};`);
+    }
+  }
+
+  const store = (name: string, value: string): string =>
+    o.vecC ? `${name}[at / 4u] = ${value};` : QUAD.map((c) => `if (col + ${c}u < u.N) { ${name}[at + ${c}u] = ${value}[${c}]; }`).join(' ');
+  const biasAt = o.vecC ? 'bias[col / 4u]' : `vec4f(${QUAD.map((c) => `bias[min(col + ${c}u, u.N - 1u)]`).join(', ')})`;
+  const epilogue = each(
+    rm,
+    (i) =>
+      each(
+        groups,
+        (q) => `{ let row = ${row(i)}; let col = ${colOf(q)};
+    if (row < u.M && col < u.N) {
+      let at = offC + row * u.N + col;
+      var v = c${i}_${q};${o.bias ? ` v += ${biasAt};` : ''}${savePre ? ` ${store('pre', 'v')}` : ''}${o.gelu !== 'none' ? ` v = vec4f(${QUAD.map((c) => `gelu_(v[${c}])`).join(', ')});` : ''}
+      ${store('out', 'v')}
+    } }`,
+        '\n  ',
+      ),
+    '\n  ',
+  );
+
+  const step = [...loads, ...fmas].join('\n      ');
+  const code = `
+struct U { M: u32, N: u32, K: u32, _pad: u32, batch: vec4u, sa: vec4u, sb: vec4u }
+@group(0) @binding(0) var<uniform> u: U;
+${bindings.join('\n')}
+${o.gelu !== 'none' ? MATH : ''}
+${staged ? `var<workgroup> tA: array<vec4f, ${items}>;` : ''}
+
+@compute @workgroup_size(${wx}, ${wy})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let tx = lid3.x;
+  let ty = ${wy === 1 ? '0u' : 'lid3.y'};
+  let m0 = wid.y * ${tm}u;
+  let n0 = wid.x * ${tn}u;
+  // Batch index -> element offsets of this batch's A and B (stride 0 on a broadcast axis).
+  var z = wid.z;
+  var offA = 0u;
+  var offB = 0u;
+  for (var d = 3; d >= 0; d--) {
+    let i = z % u.batch[d];
+    z = z / u.batch[d];
+    offA += i * u.sa[d];
+    offB += i * u.sb[d];
+  }
+  let offC = wid.z * u.M * u.N;
+  ${each(rm, (i) => each(groups, (q) => `var c${i}_${q} = vec4f(0.0);`, ' '), '\n  ')}
+  ${
+    staged
+      ? `for (var k0 = 0u; k0 < u.K; k0 += ${tk}u) {
+    ${stage}
+    workgroupBarrier();
+    for (var kq = 0u; kq < ${tk / 4}u; kq++) {
+      let k = k0 + kq * 4u;
+      ${step}
+    }
+    workgroupBarrier();
+  }`
+      : `for (var k = 0u; k < u.K; k += 4u) {
+    ${step}
+  }`
+  }
+  ${epilogue}
+}`;
+  const t = o.tiles;
+  const flags = `${o.transA ? 't' : 'n'}${o.transB ? 't' : 'n'}_v${+o.vecA}${+o.vecB}${+o.vecC}`;
+  const key = `matmul_${flags}_${o.bias ? 'bias' : 'nobias'}_gelu-${o.gelu}_${t.tm}x${t.tn}x${t.tk}_${t.rm}x${t.rn}`;
+  return { key, code };
+}
+
+/** Uniform block of `matmulKernel`: batch shape and strides padded at the front to MATMUL_MAX_BATCH_RANK axes. */
+export function matmulUniforms(M: number, N: number, K: number, batch: readonly number[], sa: readonly number[], sb: readonly number[]): ArrayBuffer {
+  const pad = MATMUL_MAX_BATCH_RANK - batch.length;
+  if (pad < 0) throw new Error(`internal: matmul batch of rank ${batch.length} exceeds ${MATMUL_MAX_BATCH_RANK}`);
+  const front = (v: readonly number[], fill: number): number[] => [...Array<number>(pad).fill(fill), ...v];
+  return new Uint32Array([M, N, K, 0, ...front(batch, 1), ...front(sa, 0), ...front(sb, 0)]).buffer;
+}
+
+/** Workgroup grid: tiles of N along x, tiles of M along y, one batch matrix per z. */
+export function matmulGroups(label: string, M: number, N: number, batch: number, tiles: MatmulTiles): [number, number, number] {
+  const groups: [number, number, number] = [Math.ceil(N / tiles.tn), Math.ceil(M / tiles.tm), batch];
+  const names = ['N', 'M', 'batch'];
+  groups.forEach((g, i) => {
+    if (g > MAX_GROUPS) {
+      throw new Error(`${label}: ${names[i]} needs ${g} workgroups, more than the ${MAX_GROUPS} a dispatch allows per dimension`);
+    }
+  });
+  return groups;
+}
