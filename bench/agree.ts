@@ -1,0 +1,42 @@
+// Numerical agreement of the fused and unfused variants of a case.
+import { tidy, type Tensor } from '../engine/index.js';
+import type { Agreement, Variant } from './case.js';
+
+/** max |a - b| / max |b|: the error scaled by the reference's magnitude (NaN counts as infinite). */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`relErr: ${a.length} values against ${b.length}`);
+  let num = 0;
+  let den = 1e-30;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= num)) num = Number.isNaN(d) ? Infinity : d;
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / den;
+}
+
+/** Compare named arrays pairwise; the agreement is the worst of them. */
+export function compareArrays(names: readonly string[], fused: ArrayLike<number>[], unfused: ArrayLike<number>[], tolerance: number): Agreement {
+  const errs = names.map((_, i) => relErr(fused[i], unfused[i]));
+  const error = Math.max(...errs);
+  const detail = names.map((n, i) => `${n} ${errs[i].toExponential(1)}`).join(', ');
+  return { ok: error <= tolerance, error, tolerance, detail };
+}
+
+async function readAll(ts: Tensor[]): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const t of ts) out.push(Float32Array.from(await t.toArray()));
+  return out;
+}
+
+/** Run each variant once and compare every tensor its step returns (for ops with no state). */
+export async function compareSteps(fused: Variant, unfused: Variant, names: readonly string[], tolerance: number): Promise<Agreement> {
+  const a = tidy(() => fused.step());
+  const b = tidy(() => unfused.step());
+  try {
+    if (a.length !== names.length || b.length !== names.length) throw new Error(`compareSteps: expected ${names.length} results (${names.join(', ')}), got ${a.length} and ${b.length}`);
+    return compareArrays(names, await readAll(a), await readAll(b), tolerance);
+  } finally {
+    for (const t of [...a, ...b]) t.dispose();
+  }
+}
