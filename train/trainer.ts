@@ -20,7 +20,7 @@ import {
 } from '../engine/index.js';
 import { HEAD_CONFIGS, vitConfig } from '../model/configs.js';
 import { StudentTeacher } from '../model/smkd.js';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
+import { latestCheckpoint, loadCheckpoint, markBest, saveCheckpoint, type TrainState } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { MultiCropLoader, type CropBatch } from './data/index.js';
 import { ibotLoss, smkdLoss, updateCenters } from './losses.js';
@@ -270,7 +270,6 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
         if (acc > best) {
           best = acc;
           if (!lastCheckpoint.endsWith(String(done).padStart(7, '0'))) lastCheckpoint = await saveCheckpoint(runDir, { models, optimizer }, state(done));
-          const { markBest } = await import('./checkpoint.js');
           await markBest(runDir, lastCheckpoint, { ...state(done), valAccuracy: acc });
         }
       }
