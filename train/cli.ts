@@ -10,7 +10,7 @@ import { StudentTeacher } from '../model/smkd.js';
 import { latestCheckpoint } from './checkpoint.js';
 import { resolveConfig, type DeepPartial, type TrainConfig } from './config.js';
 import { evaluateBackbone, formatReport, type EvalReport } from './evaluate.js';
-import { openSplits } from './sources.js';
+import { openSplits, type DataSplits } from './sources.js';
 import { train, type StepMetrics, type TrainResult } from './trainer.js';
 
 const int = (v: string): number => {
@@ -127,9 +127,9 @@ async function runTraining(cfg: TrainConfig, label: string): Promise<TrainResult
   }
 }
 
-async function evalReport(models: StudentTeacher, cfg: TrainConfig, title: string, split: 'test' | 'val' = 'test'): Promise<EvalReport> {
-  const splits = await openSplits(cfg.data, cfg.seed);
-  const rep = await evaluateBackbone(models.teacher.backbone, splits[split], {
+/** Few-shot report of the teacher backbone on the held-out test classes of `splits`. */
+async function evalReport(models: StudentTeacher, cfg: TrainConfig, title: string, splits: DataSplits): Promise<EvalReport> {
+  const rep = await evaluateBackbone(models.teacher.backbone, splits.test, {
     size: cfg.crops.globalSize,
     normalize: splits.normalize,
     ways: cfg.eval.ways,
@@ -174,7 +174,7 @@ export function program(): Command {
       if (o.phase !== '1' && o.phase !== '2') throw new InvalidArgumentError(`--phase must be 1 or 2, got '${o.phase}'`);
       const cfg = await resolveConfig(o.preset, Number(o.phase) as 1 | 2, o.config, overrides(o));
       const r = await runTraining(cfg, `phase ${cfg.phase}`);
-      await evalReport(r.models, cfg, `phase ${cfg.phase} teacher`);
+      await evalReport(r.models, cfg, `phase ${cfg.phase} teacher`, r.splits);
       r.models.dispose();
     });
 
@@ -219,14 +219,14 @@ export function program(): Command {
     const p2 = await resolveConfig(o.preset, 2, o.config, { ...overrides(o), out: path.join(base, 'phase2'), init: path.join(base, 'phase1') });
     await init();
     const fresh = modelsOf(p1);
-    const before = await evalReport(fresh, p1, 'random init');
+    const before = await evalReport(fresh, p1, 'random init', await openSplits(p1.data, p1.seed));
     fresh.dispose();
     const r1 = await runTraining(p1, 'phase 1');
-    const after1 = await evalReport(r1.models, p1, 'after phase 1 (iBOT)');
+    const after1 = await evalReport(r1.models, p1, 'after phase 1 (iBOT)', r1.splits);
     r1.models.dispose();
     if (r1.stopped) return;
     const r2 = await runTraining(p2, 'phase 2');
-    const after2 = await evalReport(r2.models, p2, 'after phase 2 (SMKD)');
+    const after2 = await evalReport(r2.models, p2, 'after phase 2 (SMKD)', r2.splits);
     r2.models.dispose();
     const rows = [
       ['random init', before],

@@ -3,7 +3,7 @@
 import { add, AdamW, assign, div, mul, noGrad, sqrt, sub, tidy, type ParameterArena } from '../../engine/index.js';
 import { compareArrays } from '../agree.js';
 import type { BenchCase, Instance, Sizes, Variant } from '../case.js';
-import { benchShapes, flatValues, paramCount, randomArena, randomize } from './vit-small-arena.js';
+import { benchShapes, flatValues, paramCount, randomArena, randomize, arenaCaseName } from './vit-small-arena.js';
 
 const LR = 5e-4;
 const WEIGHT_DECAY = 0.04;
@@ -49,7 +49,7 @@ function adamwCase(sizes: Sizes): BenchCase {
   const P = paramCount(shapes);
   return {
     suite: 'adamw',
-    name: `${sizes === 'full' ? 'vit_small' : 'reduced ViT'} arena, ${shapes.length} tensors, ${(P / 1e6).toFixed(P < 1e6 ? 3 : 1)}M params`,
+    name: arenaCaseName(sizes, shapes),
     // Read param, grad and both moments; write param and both moments.
     work: { bytes: 7 * P * 4 },
     unfused: "per parameter: torch's single-tensor AdamW from mul/add/sqrt/div/sub, assign back",

@@ -3,7 +3,7 @@
 import { add, assign, emaUpdate, mul, noGrad, tidy, type ParameterArena } from '../../engine/index.js';
 import { compareArrays } from '../agree.js';
 import type { BenchCase, Instance, Sizes, Variant } from '../case.js';
-import { benchShapes, flatValues, paramCount, randomArena } from './vit-small-arena.js';
+import { benchShapes, flatValues, paramCount, randomArena, arenaCaseName } from './vit-small-arena.js';
 
 const MOMENTUM = 0.996;
 
@@ -23,7 +23,7 @@ function emaCase(sizes: Sizes): BenchCase {
   const P = paramCount(shapes);
   return {
     suite: 'ema',
-    name: `${sizes === 'full' ? 'vit_small' : 'reduced ViT'} arena, ${shapes.length} tensors, ${(P / 1e6).toFixed(P < 1e6 ? 3 : 1)}M params`,
+    name: arenaCaseName(sizes, shapes),
     // Read teacher and student, write teacher.
     work: { bytes: 3 * P * 4 },
     unfused: 'per parameter: assign(t, add(mul(t, m), mul(s, 1 - m)))',

@@ -70,3 +70,9 @@ export async function flatValues(arena: ParameterArena, which: 'param' | 'grad' 
   }
   return out;
 }
+
+/** The case name shared by the arena suites (EMA, AdamW). */
+export function arenaCaseName(sizes: 'full' | 'reduced', shapes: [string, Shape][]): string {
+  const P = paramCount(shapes);
+  return `${sizes === 'full' ? 'vit_small' : 'reduced ViT'} arena, ${shapes.length} tensors, ${(P / 1e6).toFixed(P < 1e6 ? 3 : 1)}M params`;
+}
