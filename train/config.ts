@@ -8,6 +8,8 @@ const pair = z.tuple([z.number(), z.number()]);
 export const TrainConfigSchema = z
   .object({
     phase: z.union([z.literal(1), z.literal(2)]),
+    /** 'smkd': the distillation losses of the phase; 'ce': the supervised baseline, cross-entropy of a linear classifier on the [cls] token of the global crops. */
+    objective: z.enum(['smkd', 'ce']),
     preset: z.enum(['tiny', 'small']),
     seed: z.number().int(),
     /** Data: 'synthetic' (built in), an image folder, Omniglot (split by alphabet) or CIFAR-100 binary. */
@@ -69,6 +71,8 @@ export const TrainConfigSchema = z
       warmupTeacherTempEpochs: z.number().int().positive(),
       studentTemp: z.number().positive(),
       centerMomentum: z.number().min(0).max(1),
+      /** Centres of a fresh run: 'zero' as REF, or 'batch': the first batch's mean teacher outputs (see trainer StepOptions). */
+      centerInit: z.enum(['zero', 'batch']),
     }).strict(),
     loss: z.object({
       lambda1: z.number().nonnegative(),
@@ -112,6 +116,7 @@ export function preset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
   const tiny = name === 'tiny';
   return {
     phase,
+    objective: 'smkd',
     preset: name,
     seed: 0,
     data: { kind: 'synthetic', imageSize: 32, invert: false },
@@ -139,6 +144,7 @@ export function preset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
       warmupTeacherTempEpochs: tiny ? (phase === 1 ? 2 : 1) : 3,
       studentTemp: 0.1,
       centerMomentum: 0.9,
+      centerInit: 'batch',
     },
     loss: phase === 1 ? { lambda1: 1, lambda2: 0, lambda3: 1, patchWeighting: 'uniform' } : { lambda1: 1, lambda2: 1, lambda3: 0, patchWeighting: 'uniform' },
     masking: { ratios: [0, 0.3], ratioVar: [0, 0.2], predStartEpoch: 0, shape: 'block' },

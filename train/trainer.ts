@@ -27,6 +27,7 @@ import { ibotLoss, smkdLoss, updateCenters } from './losses.js';
 import { TrainingSchedule } from './schedules.js';
 import { openSplits, type DataSplits } from './sources.js';
 import { loadModel } from '../model/checkpoint.js';
+import { crossEntropy } from '../engine/ops/cross-entropy.js';
 
 export interface StepMetrics {
   iteration: number;
@@ -62,7 +63,8 @@ export interface TrainResult {
   splits: DataSplits;
 }
 
-function modelsFor(cfg: TrainConfig): StudentTeacher {
+/** The student/teacher pair a config trains (with a classifier over `numClasses` for the CE objective). */
+export function modelsFor(cfg: TrainConfig, numClasses?: number): StudentTeacher {
   const preset = cfg.preset;
   const vit = vitConfig(preset, {
     imgSize: cfg.crops.globalSize,
@@ -72,7 +74,8 @@ function modelsFor(cfg: TrainConfig): StudentTeacher {
     numHeads: cfg.model.numHeads,
     dropPath: cfg.model.dropPath,
   });
-  return new StudentTeacher({ vit, head: { ...HEAD_CONFIGS[preset], ...cfg.head }, seed: cfg.seed });
+  if (cfg.objective === 'ce' && numClasses === undefined) throw new Error('modelsFor: the ce objective needs the number of training classes');
+  return new StudentTeacher({ vit, head: { ...HEAD_CONFIGS[preset], ...cfg.head }, seed: cfg.seed, numClasses: cfg.objective === 'ce' ? numClasses : undefined });
 }
 
 /** Stack host views [B, ...] of V crops into one crop-major tensor [V * B, ...]. */
@@ -83,8 +86,18 @@ function stackViews(views: Float32Array[], shape: number[]): Tensor<'f32'> {
   return fromArray(all, [views.length * shape[0], ...shape.slice(1)]);
 }
 
+export interface StepOptions {
+  /**
+   * Set the centres to this batch's mean teacher outputs before the loss (a fresh run's first step).
+   * REF starts them at zero, harmless under its 10-epoch lr warm-up; with a 10-iteration warm-up the
+   * uncentred first steps drive every image to one output dimension and the head collapses.
+   */
+  initCenters?: boolean;
+}
+
 /** Everything one iteration records (no readback): forward passes, loss, centre update, backward. */
-export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, temps: { teacher: number; patch: number }, it: number): Record<string, Tensor<'f32'>> {
+export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, temps: { teacher: number; patch: number }, it: number, opts: StepOptions = {}): Record<string, Tensor<'f32'>> {
+  if (cfg.objective === 'ce') return recordCrossEntropyStep(models, batch, cfg, it);
   const { student, teacher } = models;
   const B = batch.labels.length;
   const G = batch.globals.length;
@@ -108,6 +121,7 @@ export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainC
   const K = t.head.shape[2];
   const teacherCls = reshape(narrow(t.head, 1, 0, 1), [G * B, K]);
   const teacherPatch = narrow(t.head, 1, 1, Np);
+  if (opts.initCenters) updateCenters(models.center, models.center2, teacherCls, teacherPatch, 0);
 
   // Student: masked global crops (all tokens through the head), then the local crops ([cls] only).
   const sg = student.backbone.forward(globals, { masks });
@@ -162,6 +176,23 @@ export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainC
   return { total, ...terms };
 }
 
+/** The supervised baseline: cross-entropy of the student's classifier on the [cls] token of every unmasked global crop. */
+function recordCrossEntropyStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, it: number): Record<string, Tensor<'f32'>> {
+  const { student } = models;
+  if (!student.fc) throw new Error('the ce objective needs a student built with a classifier (modelsFor(cfg, numClasses))');
+  const B = batch.labels.length;
+  const G = batch.globals.length;
+  const S = cfg.crops.globalSize;
+  student.reseed(it);
+  const tokens = student.backbone.forward(stackViews(batch.globals, [B, 3, S, S])).tokens;
+  const D = tokens.shape[2];
+  const logits = student.fc.forward(reshape(narrow(tokens, 1, 0, 1), [G * B, D]));
+  const labels = Int32Array.from({ length: G * B }, (_, r) => batch.labels[r % B]);
+  const total = crossEntropy(logits, labels);
+  backward(total);
+  return { total, ce: total };
+}
+
 export interface UpdateOptions {
   lr: number;
   weightDecay: number;
@@ -188,7 +219,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   await mkdir(runDir, { recursive: true });
   await writeFile(path.join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
   const splits = await openSplits(cfg.data, cfg.seed);
-  const models = modelsFor(cfg);
+  const ce = cfg.objective === 'ce';
+  const models = modelsFor(cfg, splits.train.classes.length);
   const optimizer = new AdamW(models.student.arena);
   const schedule = new TrainingSchedule({ ...cfg.schedule, predStartEpoch: cfg.masking.predStartEpoch, freezeLastLayer: cfg.schedule.freezeLastLayer });
   const total = schedule.totalIters;
@@ -202,7 +234,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const loader = new MultiCropLoader(splits.train, {
     batchSize: cfg.batch.size,
     globalCrops: cfg.crops.global,
-    localCrops: cfg.crops.local,
+    // The baseline learns from the global crops only, unmasked.
+    localCrops: ce ? 0 : cfg.crops.local,
     globalSize: cfg.crops.globalSize,
     localSize: cfg.crops.localSize,
     globalScale: cfg.crops.globalScale,
@@ -217,6 +250,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     normalize: splits.normalize,
     workers: cfg.workers,
   });
+  // Centres not carried over from a checkpoint start from the first batch (when the config says so).
+  const freshCenters = !latest && !(cfg.init && !cfg.init.endsWith('.safetensors'));
   hooks.onStart?.({ startIteration: start, totalIterations: total, resumed: !!latest });
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   const state = (iteration: number): TrainState => ({ iteration, phase: cfg.phase });
@@ -232,8 +267,10 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       const wd = schedule.weightDecay(it);
       const m = schedule.momentum(it);
       const temps = { teacher: schedule.teacherTemp(epoch), patch: schedule.teacherPatchTemp(epoch) };
-      const losses = tidy(() => recordStep(models, batch, cfg, temps, it));
-      const clip = updateStep(models, optimizer, { lr, weightDecay: wd, momentum: m, clip: cfg.schedule.clipGrad, freezeLastLayer: schedule.freezeLastLayer(epoch) });
+      const initCenters = freshCenters && it === start && cfg.schedule.centerInit === 'batch';
+      const losses = tidy(() => recordStep(models, batch, cfg, temps, it, { initCenters }));
+      // The baseline's "teacher" is the student itself (momentum 0), so evaluation and checkpoints read it as for SMKD.
+      const clip = updateStep(models, optimizer, { lr, weightDecay: wd, momentum: ce ? 0 : m, clip: cfg.schedule.clipGrad, freezeLastLayer: !ce && schedule.freezeLastLayer(epoch) });
       // One readback per step: it submits the whole step as one batch.
       const values = await Promise.all(Object.values(losses).map((t) => t.item()));
       for (const t of Object.values(losses)) t.dispose();
@@ -244,7 +281,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
         throw new Error(`the loss became ${loss} at iteration ${it} (epoch ${epoch}); stopping. The last good checkpoint is ${lastCheckpoint || '(none yet)'}; try a lower learning rate or a larger clip.`);
       }
       const seconds = (performance.now() - t0) / 1000;
-      const images = cfg.batch.size * (cfg.crops.global + cfg.crops.local);
+      const images = cfg.batch.size * (cfg.crops.global + (ce ? 0 : cfg.crops.local));
       const metrics: StepMetrics = {
         iteration: it,
         epoch,
