@@ -1,7 +1,13 @@
 #!/usr/bin/env node
-// Entry point of the `smkd` command: the project is TypeScript run through tsx.
-import { register } from 'tsx/esm/api';
+// Entry point of the `smkd` command. In the repository the TypeScript sources run through tsx; an
+// installed package has no sources, only the compiled dist/ (built by `npm run build` before packing).
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../train/cli.ts');
-await main(process.argv);
+const source = new URL('../train/cli.ts', import.meta.url);
+let cli;
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  cli = await import(source.href);
+} else cli = await import('../dist/train/cli.js');
+await cli.main(process.argv);

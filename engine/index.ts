@@ -1,22 +1,51 @@
-// The engine's public face: device, tensors, autograd, ops.
-export { init, rt, gpuWait, type Runtime } from './runtime.js';
+/// <reference types="@webgpu/types" preserve="true" />
+// The engine's public face (`smkd-webgpu/engine`), in the order a user meets it (docs/engine.md):
+// device, tensors and their lifetime, autograd, ops, modules, the parameter arena, optimizers,
+// checkpoints, and what it takes to write a new op (kernel source + launch + recordOp).
+
+// Device and runtime: `await init()` once; ops record work, reading a value submits it.
+export { init, rt, type Runtime, type Binding } from './runtime.js';
+export type { BufferPool, PooledBuffer, PoolStats } from './buffer-pool.js';
 export { getGpu, adapterName, describeGpu, type DeviceInfo, type Gpu } from './device.js';
-export { Tensor, Storage, empty, fromArray, scalar, type DType, type Shape, type TypedArrayOf } from './tensor.js';
+
+// Tensors and their lifetime.
+export { Tensor, empty, fromArray, scalar, type Storage, type DType, type Shape, type TypedArrayOf } from './tensor.js';
+export { numel, broadcastShapes } from './shape.js';
 export { tidy, keep } from './scope.js';
-export { backward, noGrad, clearTape, tapeLength, recordOp, isGradEnabled, type BackwardFn } from './autograd.js';
+
+// Autograd.
+export { backward, noGrad, isGradEnabled, recordOp, clearTape, tapeLength, type BackwardFn, type TapeEntry } from './autograd.js';
+
+// Ops.
 export * from './ops/elementwise.js';
 export * from './ops/reduce.js';
 export * from './ops/layout.js';
 export * from './ops/random.js';
 export { layerNorm, l2Normalize } from './ops/norm.js';
 export { softmax, logSoftmax } from './ops/softmax.js';
-export { ParameterArena, ArenaBuffer, ARENA_ALIGN_BYTES, assertSharedLayout, type ParameterSpec, type ArenaEntry, type ArenaOptions, type Initializer, type NamedArrays } from './arena.js';
+export { crossEntropy, oneHot, type CrossEntropyOptions } from './ops/cross-entropy.js';
+export { matmul, linear, linearGelu, type MatmulFlags } from './ops/matmul.js';
+export { scaledDotProductAttention, clsAttention, type AttentionOptions } from './ops/attention.js';
+export { softCrossEntropy, softCrossEntropyPairs, updateCenter, type SoftCrossEntropyOptions, type DistillTemperatures } from './ops/soft-cross-entropy.js';
+export { cosineArgmax } from './ops/cosine-argmax.js';
+
+// Modules with PyTorch's names, and their initialisers.
+export { Module, StateDictError, type BuildOptions, type HostTensor, type ParamInit, type ParamOptions } from './nn/module.js';
+export { Linear, LayerNorm, GELU, Dropout, DropPath, Mlp, type LinearOptions } from './nn/layers.js';
+export { truncNormal, uniform, kaimingUniformDefault } from './nn/init.js';
+
+// The parameter arena: every parameter, gradient and optimizer state of a model in one buffer each.
+export { ParameterArena, type ArenaBuffer, type ParameterSpec, type ArenaEntry, type ArenaOptions, type Initializer, type NamedArrays } from './arena.js';
+
+// Optimizers.
 export { AdamW, isDecayed, type AdamWOptions, type AdamWStepOptions, type AdamWState } from './optim/adamw.js';
 export { clipGradients, clipGradNorm, type ClipResult, type ClipOptions } from './optim/clip.js';
 export { emaUpdate } from './optim/ema.js';
 export { Rng, type RngState } from './rng.js';
+
+// Checkpoints: safetensors with PyTorch's names.
 export * from './io/safetensors.js';
-export { softCrossEntropy, softCrossEntropyPairs, updateCenter } from './ops/soft-cross-entropy.js';
-export { cosineArgmax } from './ops/cosine-argmax.js';
-export { matmul, linear, linearGelu, type MatmulFlags } from './ops/matmul.js';
-export { scaledDotProductAttention, clsAttention, type AttentionOptions } from './ops/attention.js';
+
+// Writing a new op: WGSL source with a cache key, a launch, and a backward rule for recordOp.
+export { launch, words, opLabel, assertFloat } from './ops/launch.js';
+export { grid1d, linearIndex, entry1d, WG, type KernelSource } from '../kernels/kernel.js';

@@ -1,8 +1,7 @@
 // A two-layer MLP classifier trained on the GPU with the engine alone (no SMKD), on a seeded
 // synthetic problem (Gaussian blobs), printing its loss as it falls.
+// In your own project: import * as E from 'smkd-webgpu/engine'.
 import * as E from '../engine/index.js';
-import { linear } from '../engine/ops/matmul.js';
-import { logSoftmax } from '../engine/ops/softmax.js';
 
 const CLASSES = 4;
 const FEATURES = 32;
@@ -42,11 +41,11 @@ let params = [
 ];
 for (const p of params) p.requiresGrad = true;
 
-const forward = (): E.Tensor<'f32'> => linear(E.gelu(linear(x, params[0], params[1])), params[2], params[3]);
+const forward = (): E.Tensor<'f32'> => E.linear(E.gelu(E.linear(x, params[0], params[1])), params[2], params[3]);
 
 const t0 = performance.now();
 for (let step = 0; step <= STEPS; step++) {
-  const loss = E.tidy(() => E.neg(E.mean(E.sum(E.mul(logSoftmax(forward()), onehot), 1))));
+  const loss = E.tidy(() => E.neg(E.mean(E.sum(E.mul(E.logSoftmax(forward()), onehot), 1))));
   E.backward(loss);
   // Plain SGD, outside autograd: each parameter is replaced by p - lr * grad.
   params = params.map((p) => {
@@ -68,4 +67,3 @@ for (let i = 0; i < N; i++) {
 }
 const ms = (performance.now() - t0) / (STEPS + 1);
 console.log(`train accuracy ${((100 * correct) / N).toFixed(1)}%  (${ms.toFixed(1)} ms per step, ${rt.submitCount} submits)`);
-process.exit(0);

@@ -1,15 +1,19 @@
-// The `smkd` command line: train, eval, demo, info.
-import { Command, InvalidArgumentError } from 'commander';
+// The `smkd` command line: train, eval, embed, demo, info.
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describeGpu, getGpu, init } from '../engine/index.js';
 import { HEAD_CONFIGS, vitConfig } from '../model/configs.js';
-import { loadModel } from '../model/checkpoint.js';
 import { StudentTeacher } from '../model/smkd.js';
-import { latestCheckpoint } from './checkpoint.js';
 import { resolveConfig, type DeepPartial, type TrainConfig } from './config.js';
+import { loadBackbone, type LoadedBackbone, type Network } from './backbone-file.js';
+import { NORMALIZATION, type Normalization } from './data/index.js';
+import { embedImages, listImages, readFileList, writeEmbeddings } from './embed.js';
 import { evaluateBackbone, formatReport, type EvalReport } from './evaluate.js';
+import { FEATURE_KINDS, type FeatureKind } from './features.js';
+import { FEW_SHOT_CLASSIFIERS, type FewShotClassifier } from './fewshot.js';
 import { openSplits, type DataSplits } from './sources.js';
 import { train, type StepMetrics, type TrainResult } from './trainer.js';
 
@@ -43,6 +47,7 @@ interface TrainOpts extends CommonOpts {
   batchSize?: number;
   lr?: number;
   evalEvery?: number;
+  objective?: TrainConfig['objective'];
 }
 
 /** Command-line flags as a partial config (only what was given). */
@@ -59,6 +64,7 @@ function overrides(o: TrainOpts | CommonOpts): DeepPartial<TrainConfig> {
   if (o.out) out.out = o.out;
   if (o.workers !== undefined) out.workers = o.workers;
   if (t.init) out.init = t.init;
+  if (t.objective) out.objective = t.objective;
   const schedule: DeepPartial<TrainConfig['schedule']> = {};
   if (t.epochs !== undefined) schedule.epochs = t.epochs;
   if (t.itersPerEpoch !== undefined) schedule.itersPerEpoch = t.itersPerEpoch;
@@ -148,6 +154,98 @@ function modelsOf(cfg: TrainConfig): StudentTeacher {
   return new StudentTeacher({ vit, head: { ...HEAD_CONFIGS[cfg.preset], ...cfg.head }, seed: cfg.seed });
 }
 
+interface EvalCliOpts extends CommonOpts {
+  split: 'test' | 'val';
+  features: FeatureKind[];
+  classifier: FewShotClassifier[];
+  ways: number;
+  shots: number[];
+  queries: number | 'all';
+  episodes: number;
+  trainSplit?: string | string[];
+  valSplit?: string | string[];
+  testSplit?: string | string[];
+  maxPerClass?: number;
+  imageSize?: number;
+  batchSize: number;
+  numHeads?: number;
+  network: Network;
+  json?: string;
+}
+
+interface EmbedCliOpts {
+  list?: string;
+  output: string;
+  features: FeatureKind;
+  imageSize?: number;
+  normalize?: string;
+  resize?: number;
+  invert?: boolean;
+  batchSize: number;
+  numHeads?: number;
+  network: Network;
+}
+
+/** A comma-separated list of names from `allowed`. */
+function listOf<T extends string>(allowed: readonly T[]): (v: string) => T[] {
+  return (v) => {
+    const items = v.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+    const bad = items.filter((x) => !allowed.includes(x as T));
+    if (items.length === 0 || bad.length > 0) throw new InvalidArgumentError(`'${bad.join(',') || v}' is not in ${allowed.join(', ')}`);
+    return items as T[];
+  };
+}
+
+/** A class split: a class-list file when one exists at that path, else comma-separated top-level folders. */
+function splitArg(v: string): string | string[] {
+  return existsSync(v) ? v : v.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+}
+
+function queriesArg(v: string): number | 'all' {
+  if (v === 'all') return 'all';
+  const n = int(v);
+  if (n < 1) throw new InvalidArgumentError(`'${v}' is not a positive integer or 'all'`);
+  return n;
+}
+
+/** `imagenet`, `cifar`, `run` (the run's training-split statistics, as its training used) or 'm,m,m/s,s,s'. */
+async function normalizationArg(v: string, run: TrainConfig | undefined): Promise<Normalization> {
+  if (v === 'imagenet' || v === 'cifar') return NORMALIZATION[v];
+  if (v === 'run') {
+    if (!run) throw new Error("--normalize run: the checkpoint is not inside a run directory with a config.json");
+    return (await openSplits(run.data, run.seed)).normalize;
+  }
+  const parts = v.split('/').map((p) => p.split(',').map(Number));
+  if (parts.length !== 2 || parts.some((p) => p.length !== 3 || p.some((x) => !Number.isFinite(x))) || parts[1].some((x) => x <= 0)) {
+    throw new Error(`--normalize '${v}': expected imagenet, cifar, run, or three means and three positive stds as 'm,m,m/s,s,s'`);
+  }
+  return { mean: parts[0] as [number, number, number], std: parts[1] as [number, number, number] };
+}
+
+function describeBackbone(b: LoadedBackbone): string {
+  const c = b.config;
+  const ignored = b.ignored.length ? `; ignored ${b.ignored.length} other tensor(s) (${b.ignored.slice(0, 3).join(', ')}${b.ignored.length > 3 ? ', ...' : ''})` : '';
+  return `${b.file}: ViT ${c.embedDim}-d, depth ${c.depth}, ${c.numHeads} heads (${b.headsFrom}), patch ${c.patchSize}, ${c.imgSize} px${ignored}`;
+}
+
+/** A progress bar on stderr while images go through the backbone (only on a terminal). */
+function extractionBar(): { update: (done: number, total: number) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const bar = new SingleBar({ format: 'features {bar} {value}/{total} images | ETA {eta_formatted}', hideCursor: true, stream: process.stderr });
+  let started = false;
+  return {
+    update: (done, total) => {
+      if (!started) bar.start(total, 0);
+      started = true;
+      bar.update(done);
+    },
+    stop: () => {
+      if (started) bar.stop();
+      started = false;
+    },
+  };
+}
+
 function commonOptions(c: Command): Command {
   return c
     .option('--preset <name>', 'tiny | small (spec 10.2)', 'tiny')
@@ -170,6 +268,7 @@ export function program(): Command {
     .option('--batch-size <n>', 'images per batch', int)
     .option('--lr <x>', 'peak learning rate', num)
     .option('--eval-every <n>', 'few-shot validation every n epochs (0: never)', int)
+    .addOption(new Option('--objective <name>', 'smkd: the phase\'s distillation losses; ce: supervised baseline (cross-entropy of a linear classifier on [cls])').choices(['smkd', 'ce']))
     .action(async (o: TrainOpts) => {
       if (o.phase !== '1' && o.phase !== '2') throw new InvalidArgumentError(`--phase must be 1 or 2, got '${o.phase}'`);
       const cfg = await resolveConfig(o.preset, Number(o.phase) as 1 | 2, o.config, overrides(o));
@@ -178,37 +277,122 @@ export function program(): Command {
       r.models.dispose();
     });
 
-  commonOptions(prog.command('eval').description('few-shot evaluation of a checkpoint (run dir, checkpoint dir or safetensors) on the held-out classes'))
-    .argument('<checkpoint>', 'run directory, checkpoint directory, or teacher/backbone .safetensors')
-    .option('--ways <n>', 'N-way', int)
-    .option('--shots <list>', 'K-shot values, e.g. 1,5', list)
-    .option('--episodes <n>', 'episodes per setting', int)
-    .option('--queries <n>', 'queries per class', int)
-    .option('--classifier <list>', 'prototype,distLinear', (v: string) => v.split(',') as ('prototype' | 'distLinear')[])
+  commonOptions(prog.command('eval').description('few-shot evaluation of a checkpoint on held-out classes: seeded N-way K-shot episodes, mean accuracy and 95% CI'))
+    .argument('<checkpoint>', 'run directory (its latest checkpoint), checkpoint directory, or ViT .safetensors (ours, DINO/iBOT/SMKD, timm)')
     .option('--split <name>', 'test | val', 'test')
-    .option('--json <file>', 'also write the report as JSON')
-    .action(async (ckpt: string, o: CommonOpts & { ways?: number; shots?: number[]; episodes?: number; queries?: number; classifier?: ('prototype' | 'distLinear')[]; split: 'test' | 'val'; json?: string }) => {
-      const cfg = await resolveConfig(o.preset, 1, o.config, overrides(o));
+    .option('--features <list>', `feature kinds: ${FEATURE_KINDS.join(', ')} (concat = [cls] + attention-pooled patch tokens)`, listOf(FEATURE_KINDS), ['concat'])
+    .option('--classifier <list>', `classifiers: ${FEW_SHOT_CLASSIFIERS.join(', ')}`, listOf(FEW_SHOT_CLASSIFIERS), ['prototype'])
+    .option('--ways <n>', 'N-way', int, 5)
+    .option('--shots <list>', 'K-shot values', list, [1, 5])
+    .option('--queries <n|all>', "queries per class ('all': every other image of the class)", queriesArg, 15)
+    .option('--episodes <n>', 'episodes per setting', int, 600)
+    .option('--train-split <split>', 'folder data: the training classes (for the normalisation statistics): a class-list file, or top-level folders a,b,c', splitArg)
+    .option('--val-split <split>', 'folder data: the validation classes, as --train-split', splitArg)
+    .option('--test-split <split>', 'folder data: the held-out classes, as --train-split', splitArg)
+    .option('--max-per-class <n>', "at most n images per class (0: all; default: the config's eval.maxPerClass)", int)
+    .option('--image-size <px>', "crop side of the evaluation transform (default: the model's image size)", int)
+    .option('--batch-size <n>', 'images per GPU batch of the feature extraction', int, 64)
+    .option('--num-heads <n>', 'attention heads, when neither the run config nor the file records them', int)
+    .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
+    .option('--json <file>', "also write the report as JSON ('-': print it on stdout, the table on stderr)")
+    .action(async (ckpt: string, o: EvalCliOpts) => {
+      const log = o.json === '-' ? (m: string) => console.error(m) : (m: string) => console.log(m);
       await init();
-      const models = modelsOf(cfg);
-      const file = ckpt.endsWith('.safetensors') ? ckpt : path.join((await latestCheckpoint(ckpt)) ?? ckpt, 'teacher.safetensors');
-      const { missing } = await loadModel(file, models.teacher, false);
-      if (missing.some((k) => k.startsWith('backbone.'))) throw new Error(`${file}: the backbone is incomplete (missing ${missing.filter((k) => k.startsWith('backbone.')).join(', ')})`);
-      const splits = await openSplits(cfg.data, cfg.seed);
-      const rep = await evaluateBackbone(models.teacher.backbone, splits[o.split], {
-        size: cfg.crops.globalSize,
-        normalize: splits.normalize,
-        ways: o.ways ?? cfg.eval.ways,
-        shots: o.shots ?? cfg.eval.shots,
-        queries: o.queries ?? cfg.eval.queries,
-        episodes: o.episodes ?? cfg.eval.episodes,
-        classifiers: o.classifier,
-        maxPerClass: cfg.eval.maxPerClass,
-        seed: cfg.seed,
-      });
-      console.log(formatReport(`${file}`, rep));
-      if (o.json) await writeFile(o.json, JSON.stringify({ checkpoint: file, ...rep }, null, 2));
-      models.dispose();
+      const loaded = await loadBackbone(ckpt, { network: o.network, numHeads: o.numHeads });
+      try {
+        // Only the data flags: --batch-size here is the extraction batch, not the training batch.
+        const flags = overrides({ preset: o.preset, data: o.data, dataKind: o.dataKind, seed: o.seed });
+        flags.data = { ...flags.data, ...(o.trainSplit && { trainSplit: o.trainSplit }), ...(o.valSplit && { valSplit: o.valSplit }), ...(o.testSplit && { testSplit: o.testSplit }) };
+        const cfg = await resolveConfig(o.preset, 1, o.config ?? loaded.runConfig, flags);
+        const size = o.imageSize ?? loaded.config.imgSize;
+        // Decode at the evaluation resize when the dataset's stored size is below it (a 224-px model).
+        const data = size > cfg.data.imageSize ? { ...cfg.data, imageSize: Math.round((size * 256) / 224) } : cfg.data;
+        log(describeBackbone(loaded));
+        const splits = await openSplits(data, cfg.seed);
+        const maxPerClass = (o.maxPerClass ?? cfg.eval.maxPerClass) || undefined;
+        const bar = extractionBar();
+        const rep = await evaluateBackbone(loaded.backbone, splits[o.split], {
+          size,
+          normalize: splits.normalize,
+          features: o.features,
+          classifiers: o.classifier,
+          ways: o.ways,
+          shots: o.shots,
+          queries: o.queries,
+          episodes: o.episodes,
+          maxPerClass,
+          seed: cfg.seed,
+          batchSize: o.batchSize,
+          onProgress: bar.update,
+        });
+        bar.stop();
+        log(formatReport(`${loaded.file} (${o.split} split)`, rep));
+        const json = {
+          checkpoint: loaded.file,
+          network: o.network,
+          model: loaded.config,
+          data: { kind: data.kind, path: data.path ?? null, split: o.split, cropSize: size, maxPerClass: maxPerClass ?? null, normalize: splits.normalize },
+          seed: cfg.seed,
+          ...rep,
+        };
+        if (o.json === '-') process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+        else if (o.json) await writeFile(o.json, JSON.stringify(json, null, 2));
+      } finally {
+        loaded.backbone.dispose();
+      }
+    });
+
+  prog
+    .command('embed')
+    .description('features of images (every image under folders, or files) from a checkpoint, into a safetensors file with the paths in its metadata')
+    .argument('<checkpoint>', 'run directory, checkpoint directory, or ViT .safetensors')
+    .argument('[inputs...]', 'image folders (every image below, at any depth) or image files')
+    .option('--list <file>', 'a text file of image paths, one per line (relative to the current folder)')
+    .option('-o, --output <file>', 'the safetensors file to write', 'embeddings.safetensors')
+    .addOption(new Option('--features <kind>', 'feature kind (concat = [cls] + attention-pooled patch tokens)').choices(FEATURE_KINDS).default('concat'))
+    .option('--image-size <px>', "crop side of the evaluation transform (default: the model's image size)", int)
+    .option('--normalize <stats>', "imagenet | cifar | run (the statistics of the run's training split) | 'm,m,m/s,s,s' (default: run when the checkpoint is in a run, else imagenet)")
+    .option('--resize <px>', "decode each image with its shorter side at px first (default: the run's data.imageSize, else none)", int)
+    .option('--invert', 'invert the images (bright strokes on dark, as Omniglot runs; default: as the run)')
+    .option('--no-invert', 'do not invert the images')
+    .option('--batch-size <n>', 'images per GPU batch', int, 64)
+    .option('--num-heads <n>', 'attention heads, when neither the run config nor the file records them', int)
+    .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
+    .action(async (ckpt: string, inputs: string[], o: EmbedCliOpts) => {
+      const files = await listImages([...inputs, ...(o.list ? await readFileList(o.list) : [])]);
+      if (files.length === 0) throw new Error('embed: no images given (folders, files, or --list FILE)');
+      await init();
+      const loaded = await loadBackbone(ckpt, { network: o.network, numHeads: o.numHeads });
+      try {
+        const run = loaded.runConfig ? await resolveConfig('tiny', 1, loaded.runConfig, {}) : undefined;
+        const normalize = await normalizationArg(o.normalize ?? (run ? 'run' : 'imagenet'), run);
+        const size = o.imageSize ?? loaded.config.imgSize;
+        console.log(describeBackbone(loaded));
+        const bar = extractionBar();
+        const e = await embedImages(loaded.backbone, files, {
+          size,
+          normalize,
+          kind: o.features,
+          decode: { resize: o.resize ?? run?.data.imageSize, invert: o.invert ?? run?.data.invert ?? false },
+          batchSize: o.batchSize,
+          onProgress: bar.update,
+          onWarning: (m) => {
+            bar.stop();
+            console.warn(m);
+          },
+        });
+        bar.stop();
+        await writeEmbeddings(o.output, e, {
+          checkpoint: loaded.file,
+          network: o.network,
+          model: JSON.stringify(loaded.config),
+          image_size: String(size),
+          normalize: JSON.stringify(normalize),
+        });
+        console.log(`${o.output}: ${e.paths.length} x ${e.dim} ${e.kind} features${e.skipped.length ? `, ${e.skipped.length} unreadable image(s) skipped` : ''}`);
+      } finally {
+        loaded.backbone.dispose();
+      }
     });
 
   commonOptions(prog.command('demo').description('phase 1, then phase 2, then few-shot evaluation, on the built-in synthetic data (tiny preset)')).action(async (o: CommonOpts) => {

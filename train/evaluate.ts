@@ -1,9 +1,9 @@
 // Few-shot evaluation of a backbone on a held-out split (spec 8): features extracted once on the GPU,
-// then seeded episodes for every (shots, classifier) asked for.
+// then the same seeded episodes for every (feature kind, classifier, shots) asked for.
 import type { VisionTransformer } from '../model/vit.js';
 import type { ImageDataset, Normalization } from './data/index.js';
-import { capPerClass, extractFeatures, type ExtractedFeatures } from './features.js';
-import { evaluateFewShot } from './fewshot.js';
+import { capPerClass, componentsFor, extractFeatures, selectFeatures, type ExtractedFeatures, type FeatureKind } from './features.js';
+import { evaluateFewShot, type FewShotClassifier } from './fewshot.js';
 
 export interface EvalOptions {
   /** Crop side of the evaluation transform (the training global crop size). */
@@ -11,58 +11,94 @@ export interface EvalOptions {
   normalize: Normalization;
   ways: number;
   shots: readonly number[];
-  queries: number;
+  /** Queries per class, or 'all' (every other image of the class, REF). */
+  queries: number | 'all';
   episodes: number;
-  classifiers?: readonly ('prototype' | 'distLinear')[];
+  classifiers?: readonly FewShotClassifier[];
+  /** Feature kinds (spec 8.1), default ['concat'] (REF: [cls] and pooled patch tokens). */
+  features?: readonly FeatureKind[];
   /** At most this many images per class. */
   maxPerClass?: number;
   seed?: number;
+  /** Images per GPU batch of the feature extraction (default 64). */
+  batchSize?: number;
+  /** Shorter side before the centre crop = round(size · resizeRatio); default 256/224. */
+  resizeRatio?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Called as each row of the table is done. */
+  onRow?: (row: EvalRow) => void;
 }
 
 export interface EvalRow {
+  features: FeatureKind;
+  featureDim: number;
+  classifier: FewShotClassifier;
   ways: number;
   shots: number;
-  classifier: 'prototype' | 'distLinear';
+  queries: number | 'all';
   episodes: number;
   /** Mean accuracy and 95 % half-width, in %. */
   mean: number;
   ci95: number;
+  /** Time of the episodes (classifier training included). */
+  seconds: number;
 }
 
 export interface EvalReport {
   dataset: string;
   images: number;
   classes: number;
+  /** Width of the extracted features (all components the feature kinds need). */
   featureDim: number;
   rows: EvalRow[];
+  /** Time of the feature extraction. */
+  extractSeconds: number;
   seconds: number;
 }
 
 export async function evaluateBackbone(backbone: VisionTransformer, ds: ImageDataset, opts: EvalOptions): Promise<EvalReport> {
   const t0 = performance.now();
   const indices = opts.maxPerClass ? capPerClass(ds, opts.maxPerClass) : undefined;
-  const feats = await extractFeatures(backbone, ds, { size: opts.size, normalize: opts.normalize, indices, onProgress: opts.onProgress });
-  return { ...episodesReport(feats, opts), dataset: ds.name, seconds: (performance.now() - t0) / 1000 };
+  const components = componentsFor(opts.features ?? ['concat']);
+  const feats = await extractFeatures(backbone, ds, { size: opts.size, normalize: opts.normalize, components, indices, batchSize: opts.batchSize, resizeRatio: opts.resizeRatio, onProgress: opts.onProgress });
+  const extractSeconds = (performance.now() - t0) / 1000;
+  return { ...episodesReport(feats, opts), dataset: ds.name, extractSeconds, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** The episode table of already-extracted features. */
-export function episodesReport(feats: ExtractedFeatures, opts: EvalOptions): Omit<EvalReport, 'dataset' | 'seconds'> {
+/** The episode table of already-extracted features (one episode stream per row, from the same seed). */
+export function episodesReport(feats: ExtractedFeatures, opts: Omit<EvalOptions, 'size' | 'normalize'> & Partial<EvalOptions>): Omit<EvalReport, 'dataset' | 'seconds' | 'extractSeconds'> {
   const rows: EvalRow[] = [];
-  for (const classifier of opts.classifiers ?? ['prototype']) {
-    for (const shots of opts.shots) {
-      const r = evaluateFewShot(feats, { ways: opts.ways, shots, queries: opts.queries, episodes: opts.episodes, seed: opts.seed ?? 0, classifier });
-      rows.push({ ways: opts.ways, shots, classifier, episodes: opts.episodes, mean: r.mean, ci95: r.ci95 });
+  for (const kind of opts.features ?? ['concat']) {
+    const f = selectFeatures(feats, kind);
+    for (const classifier of opts.classifiers ?? ['prototype']) {
+      for (const shots of opts.shots) {
+        const t0 = performance.now();
+        const r = evaluateFewShot(f, { ways: opts.ways, shots, queries: opts.queries, episodes: opts.episodes, seed: opts.seed ?? 0, classifier });
+        const row: EvalRow = { features: kind, featureDim: f.dim, classifier, ways: opts.ways, shots, queries: opts.queries, episodes: opts.episodes, mean: r.mean, ci95: r.ci95, seconds: (performance.now() - t0) / 1000 };
+        rows.push(row);
+        opts.onRow?.(row);
+      }
     }
   }
   return { images: feats.labels.length, classes: new Set(feats.labels).size, featureDim: feats.dim, rows };
 }
 
+const COLUMNS = ['features', 'dim', 'classifier', 'ways', 'shots', 'queries', 'episodes', 'accuracy (95% CI)', 'time'] as const;
+
+/** One table line per row: accuracy as mean ± 95 % half-width (spec 8.4). */
+function cells(r: EvalRow): string[] {
+  return [r.features, String(r.featureDim), r.classifier, String(r.ways), String(r.shots), String(r.queries), String(r.episodes), `${r.mean.toFixed(2)}% ± ${r.ci95.toFixed(2)}`, `${r.seconds.toFixed(1)} s`];
+}
+
 /** The report as a terminal table. */
 export function formatReport(title: string, r: EvalReport): string {
-  const lines = [`${title}: ${r.dataset}, ${r.classes} classes, ${r.images} images, features of ${r.featureDim} (${r.seconds.toFixed(1)} s)`];
-  for (const row of r.rows) {
-    lines.push(`  ${row.ways}-way ${row.shots}-shot ${row.classifier.padEnd(10)} ${row.mean.toFixed(2).padStart(6)}% ± ${row.ci95.toFixed(2)}  (${row.episodes} episodes)`);
-  }
-  return lines.join('\n');
+  const body = r.rows.map(cells);
+  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...body.map((b) => b[i].length)));
+  // Text columns left-aligned, numbers right-aligned.
+  const line = (cs: readonly string[]): string => `  ${cs.map((c, i) => (i === 0 || i === 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}`;
+  return [
+    `${title}: ${r.dataset}, ${r.classes} classes, ${r.images} images; features extracted in ${r.extractSeconds.toFixed(1)} s (${r.seconds.toFixed(1)} s in all)`,
+    line(COLUMNS),
+    ...body.map(line),
+  ].join('\n');
 }

@@ -1,15 +1,47 @@
-// Feature extraction for few-shot evaluation (spec 8.1): every image of a dataset through the
-// evaluation transform and the (teacher) backbone on the GPU in batches, read back once.
+// Feature extraction for few-shot evaluation and embedding (spec 8.1): images through the evaluation
+// transform and the (teacher) backbone on the GPU in batches, read back once per batch; the features
+// of a split are extracted once and reused by every episode, classifier and feature kind.
 import { fromArray, noGrad, tidy } from '../engine/index.js';
 import { fewShotFeatures, type FeatureComponent } from '../model/features.js';
 import type { VisionTransformer } from '../model/vit.js';
 import { evalBatches, type ImageDataset, type Normalization } from './data/index.js';
 import type { FeatureSet } from './fewshot.js';
 
+/**
+ * What an image's feature is made of: the [cls] token ('cls'), the [cls]-attention-weighted mean of
+ * the patch tokens ('pooled', REF's pooling), the plain mean of the patch tokens ('mean'), or [cls]
+ * and pooled concatenated ('concat', REF's default). Each part is L2-normalised on its own.
+ */
+export type FeatureKind = 'cls' | 'pooled' | 'mean' | 'concat';
+
+export const FEATURE_KINDS: readonly FeatureKind[] = ['cls', 'pooled', 'mean', 'concat'];
+
+/** The backbone-output components of a feature kind, in the order they are concatenated. */
+export function featureComponents(kind: FeatureKind): FeatureComponent[] {
+  switch (kind) {
+    case 'cls':
+      return ['cls'];
+    case 'pooled':
+      return ['weighted'];
+    case 'mean':
+      return ['mean'];
+    case 'concat':
+      return ['cls', 'weighted'];
+  }
+}
+
+/** The distinct components several feature kinds need, in a fixed order (one extraction serves all). */
+export function componentsFor(kinds: readonly FeatureKind[]): FeatureComponent[] {
+  const want = new Set(kinds.flatMap(featureComponents));
+  return (['cls', 'weighted', 'mean'] as const).filter((c) => want.has(c));
+}
+
 /** Features of a split as the few-shot evaluation takes them, with the dataset index of each row. */
 export interface ExtractedFeatures extends FeatureSet {
   labels: Int32Array;
   indices: Int32Array;
+  /** The components of each row, in order, each `dim / components.length` wide; default cls + weighted. */
+  components?: readonly FeatureComponent[];
 }
 
 export interface ExtractOptions {
@@ -17,44 +49,91 @@ export interface ExtractOptions {
   normalize: Normalization;
   components?: readonly FeatureComponent[];
   batchSize?: number;
+  /** Shorter side before the centre crop = round(size · resizeRatio); default 256/224 (spec 10.1). */
+  resizeRatio?: number;
   /** Only these dataset indices (e.g. a cap per class); default all. */
   indices?: ArrayLike<number>;
   onProgress?: (done: number, total: number) => void;
 }
 
+/**
+ * [count, k·D] features of a batch of transformed images ([count, 3, size, size], normalised), in
+ * inference mode: the caller puts the backbone in eval mode.
+ */
+export async function batchFeatures(backbone: VisionTransformer, images: Float32Array, count: number, size: number, components: readonly FeatureComponent[]): Promise<{ data: Float32Array; dim: number }> {
+  const feats = tidy(() =>
+    noGrad(() => fewShotFeatures(backbone.forward(fromArray(images, [count, 3, size, size]), { clsAttention: components.includes('weighted') }), components)),
+  );
+  try {
+    return { data: await feats.toArray(), dim: feats.shape[1] };
+  } finally {
+    feats.dispose();
+  }
+}
+
+/** Runs `fn` with the backbone in eval mode (no drop path), restoring its mode after. */
+export async function inEvalMode<T>(backbone: VisionTransformer, fn: () => Promise<T>): Promise<T> {
+  const wasTraining = backbone.training;
+  backbone.eval();
+  try {
+    return await fn();
+  } finally {
+    backbone.train(wasTraining);
+  }
+}
+
 export async function extractFeatures(backbone: VisionTransformer, ds: ImageDataset, opts: ExtractOptions): Promise<ExtractedFeatures> {
+  const components = opts.components ?? ['cls', 'weighted'];
   const total = opts.indices ? opts.indices.length : ds.size;
   const rows: Float32Array[] = [];
   const labels: number[] = [];
   const indices: number[] = [];
   let dim = 0;
-  const wasTraining = backbone.training;
-  backbone.eval();
-  try {
-    for await (const b of evalBatches(ds, { size: opts.size, normalize: opts.normalize, batchSize: opts.batchSize ?? 64, indices: opts.indices })) {
-      const feats = tidy(() =>
-        noGrad(() => {
-          const images = fromArray(b.images, [b.count, 3, opts.size, opts.size]);
-          return fewShotFeatures(backbone.forward(images, { clsAttention: true }), opts.components);
-        }),
-      );
-      dim = feats.shape[1];
-      rows.push(await feats.toArray());
-      feats.dispose();
+  await inEvalMode(backbone, async () => {
+    for await (const b of evalBatches(ds, { size: opts.size, normalize: opts.normalize, batchSize: opts.batchSize ?? 64, indices: opts.indices, resizeRatio: opts.resizeRatio })) {
+      const f = await batchFeatures(backbone, b.images, b.count, opts.size, components);
+      dim = f.dim;
+      rows.push(f.data);
       labels.push(...b.labels);
       indices.push(...b.indices);
       opts.onProgress?.(indices.length, total);
     }
-  } finally {
-    backbone.train(wasTraining);
-  }
-  const data = new Float32Array(indices.length * dim);
+  });
+  return { data: concatRows(rows, indices.length * dim), dim, labels: Int32Array.from(labels), indices: Int32Array.from(indices), components };
+}
+
+/** Row blocks joined into one array of `length` values. */
+export function concatRows(rows: readonly Float32Array[], length: number): Float32Array {
+  const data = new Float32Array(length);
   let at = 0;
   for (const r of rows) {
     data.set(r, at);
     at += r.length;
   }
-  return { data, dim, labels: Int32Array.from(labels), indices: Int32Array.from(indices) };
+  return data;
+}
+
+/**
+ * The features of one kind from features extracted with more components: the kind's columns, taken
+ * as they are (every component is L2-normalised on its own, so a subset needs no renormalising).
+ */
+export function selectFeatures(feats: ExtractedFeatures, kind: FeatureKind): ExtractedFeatures {
+  const have = feats.components ?? ['cls', 'weighted'];
+  const want = featureComponents(kind);
+  const missing = want.filter((c) => !have.includes(c));
+  if (missing.length > 0) throw new Error(`selectFeatures: '${kind}' needs the component(s) ${missing.join(', ')}, extracted were ${have.join(', ')}`);
+  if (want.length === have.length && want.every((c, i) => c === have[i])) return feats;
+  const D = feats.dim / have.length;
+  const n = feats.labels.length;
+  const dim = D * want.length;
+  const data = new Float32Array(n * dim);
+  for (let r = 0; r < n; r++) {
+    want.forEach((c, k) => {
+      const from = r * feats.dim + have.indexOf(c) * D;
+      data.set(feats.data.subarray(from, from + D), r * dim + k * D);
+    });
+  }
+  return { data, dim, labels: feats.labels, indices: feats.indices, components: want };
 }
 
 /** At most `perClass` indices of each class (the first ones, deterministic), for short evaluations. */

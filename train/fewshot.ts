@@ -1,10 +1,13 @@
 // Few-shot evaluation (spec 8.2-8.4) on precomputed features: seeded N-way K-shot episodes, the
-// prototype classifier (REF 'cosine'), the cosine "distLinear" classifier trained per episode (REF
-// 'classifier'), and the mean accuracy with its 95 % interval. All on the host, in float64: an episode
-// has 5-25 support vectors, and the classifier's 301 epochs of 4-sample SGD steps (up to 2,107
-// dependent updates) took 16-60 ms per 5-way episode at d = 128 and 30-320 ms at d = 768 here (2 busy
-// cores), where the GPU (lavapipe) pays ≈ 0.1 ms per dispatch and ≈ 0.5 ms per read-back: ≥ 15
-// dispatches per step would be ≥ 3 s per episode.
+// prototype classifier (REF 'cosine'), the classifiers trained per episode on the support set (REF
+// 'classifier': the cosine "distLinear" and, with loss_type 'softmax', logistic regression), and the
+// mean accuracy with its 95 % interval. All on the host, in float64, because it is faster: measured
+// (scratch, 5-way, 301 epochs of 4-sample SGD steps, 2 busy cores, lavapipe) the CPU takes 15-40 ms
+// per 1-shot and 28-60 ms per 5-shot episode at d = 128, 30-120 ms at d = 768; training all episodes
+// at once on the GPU (batched over episodes, ~35 dispatches per step, manual gradients) took 11 ms per
+// step for 30 episodes and 200 ms for 600 (d = 128), i.e. 88-123 s for 600 1-shot episodes against
+// 16-23 s on the CPU, and 252 s against 70 s at d = 768: the 602-2,107 dependent steps, not the
+// arithmetic, set the time.
 import { Rng } from '../engine/rng.js';
 
 /** Feature vectors of a split: `data` row-major [n, dim] (spec 8.1), `labels` [n]. */
@@ -47,6 +50,8 @@ export class EpisodeSampler {
     this.ways = opts.ways ?? 5;
     this.shots = opts.shots ?? 1;
     this.queries = opts.queries ?? 15;
+    const positive = (n: number | 'all'): boolean => n === 'all' || (Number.isInteger(n) && n >= 1);
+    if (![this.ways, this.shots, this.queries].every(positive)) throw new Error(`EpisodeSampler: ways ${this.ways}, shots ${this.shots} and queries ${this.queries} must be positive integers`);
     const need = this.shots + (this.queries === 'all' ? 1 : this.queries);
     const groups = new Map<number, number[]>();
     for (let i = 0; i < labels.length; i++) {
@@ -136,7 +141,7 @@ export function prototypePredict(f: FeatureSet, support: Int32Array, ways: numbe
   });
 }
 
-/** The cosine classifier's training settings (spec 8.3 defaults). */
+/** The per-episode classifiers' training settings (spec 8.3 defaults). */
 export interface DistLinearOptions {
   epochs?: number;
   batchSize?: number;
@@ -144,7 +149,7 @@ export interface DistLinearOptions {
   momentum?: number;
   dampening?: number;
   weightDecay?: number;
-  /** Score scale; REF: 2 for at most 200 classes, 10 above. */
+  /** Score scale of the cosine classifier; REF: 2 for at most 200 classes, 10 above. */
   scale?: number;
 }
 
@@ -157,11 +162,49 @@ export interface DistLinear {
   scale: number;
 }
 
+/** A trained logistic regression: score W_c·x + b_c. */
+export interface Logistic {
+  /** [ways, dim] */
+  w: Float64Array;
+  /** [ways] */
+  b: Float64Array;
+}
+
 /** x/(‖x‖ + 1e-5) of one feature row, in float64 (REF's distLinear input normalisation). */
 function normalisedRow(f: FeatureSet, r: number): Float64Array {
   const x = Float64Array.from(row(f, r));
   const n = Math.sqrt(dot(x, x)) + 1e-5;
   return x.map((v) => v / n);
+}
+
+/**
+ * REF's mini-batch SGD on the support set (spec 8.3): each epoch a fresh permutation of the `count`
+ * support rows in mini-batches of `batchSize` (the last may be smaller); `accumulate` adds the batch's
+ * mean-loss gradient into `grads` (zeroed before), then torch.optim.SGD updates every parameter array.
+ */
+function supportSgd(count: number, params: Float64Array[], rng: Rng, opts: DistLinearOptions, accumulate: (batch: number[], grads: Float64Array[]) => void): void {
+  const { epochs = 301, batchSize = 4, lr = 0.01, momentum = 0.9, dampening = 0.9, weightDecay = 0.001 } = opts;
+  const grads = params.map((p) => new Float64Array(p.length));
+  const bufs = params.map((p) => new Float64Array(p.length));
+  let started = false;
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    const order = rng.shuffle([...Array(count).keys()]);
+    for (let start = 0; start < count; start += batchSize) {
+      for (const g of grads) g.fill(0);
+      accumulate(order.slice(start, start + batchSize), grads);
+      params.forEach((p, i) => sgdStep(p, grads[i], bufs[i], started, lr, momentum, dampening, weightDecay));
+      started = true;
+    }
+  }
+}
+
+/** Softmax of `scores` minus the one-hot of `label`, divided by `batch`, in place: d(mean CE)/d score. */
+function crossEntropyDelta(scores: Float64Array, label: number, batch: number): void {
+  let m = -Infinity;
+  for (const s of scores) m = Math.max(m, s);
+  let z = 0;
+  for (let c = 0; c < scores.length; c++) z += scores[c] = Math.exp(scores[c] - m);
+  for (let c = 0; c < scores.length; c++) scores[c] = (scores[c] / z - (c === label ? 1 : 0)) / batch;
 }
 
 /**
@@ -172,54 +215,34 @@ function normalisedRow(f: FeatureSet, r: number): Float64Array {
  * way-major ([ways·K]); `rng` draws the initial v, then each epoch's permutation.
  */
 export function trainDistLinear(f: FeatureSet, support: Int32Array, ways: number, rng: Rng, opts: DistLinearOptions = {}): DistLinear {
-  const { epochs = 301, batchSize = 4, lr = 0.01, momentum = 0.9, dampening = 0.9, weightDecay = 0.001 } = opts;
   const scale = opts.scale ?? (ways <= 200 ? 2 : 10);
   const d = f.dim;
   const shots = support.length / ways;
   const xs = Array.from(support, (r) => normalisedRow(f, r));
-  const ys = Array.from(support, (_, i) => Math.floor(i / shots));
   const bound = 1 / Math.sqrt(d);
   const v = Float64Array.from({ length: ways * d }, () => rng.uniform(-bound, bound));
   const g = Float64Array.from({ length: ways }, (_, c) => Math.sqrt(rowDot(v, c * d, v, c * d, d)));
-  const bufV = new Float64Array(ways * d);
-  const bufG = new Float64Array(ways);
-  const gradV = new Float64Array(ways * d);
-  const gradG = new Float64Array(ways);
   const vNorm = new Float64Array(ways);
   const cosines = new Float64Array(ways);
-  const probs = new Float64Array(ways);
-  let started = false;
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    const order = rng.shuffle([...xs.keys()]);
-    for (let start = 0; start < order.length; start += batchSize) {
-      const batch = order.slice(start, start + batchSize);
-      for (let c = 0; c < ways; c++) vNorm[c] = Math.sqrt(rowDot(v, c * d, v, c * d, d));
-      gradV.fill(0);
-      gradG.fill(0);
-      for (const i of batch) {
-        const x = xs[i];
-        let m = -Infinity;
-        for (let c = 0; c < ways; c++) {
-          cosines[c] = rowDot(v, c * d, x, 0, d) / vNorm[c];
-          probs[c] = scale * g[c] * cosines[c];
-          m = Math.max(m, probs[c]);
-        }
-        let z = 0;
-        for (let c = 0; c < ways; c++) z += probs[c] = Math.exp(probs[c] - m);
-        for (let c = 0; c < ways; c++) {
-          const delta = (probs[c] / z - (c === ys[i] ? 1 : 0)) / batch.length;
-          gradG[c] += delta * scale * cosines[c];
-          // d cos/d v_c = (x − cos·v_c/‖v_c‖)/‖v_c‖
-          const k = (delta * scale * g[c]) / vNorm[c];
-          const kc = (k * cosines[c]) / vNorm[c];
-          for (let e = 0, o = c * d; e < d; e++, o++) gradV[o] += k * x[e] - kc * v[o];
-        }
+  const delta = new Float64Array(ways);
+  supportSgd(xs.length, [v, g], rng, opts, (batch, [gradV, gradG]) => {
+    for (let c = 0; c < ways; c++) vNorm[c] = Math.sqrt(rowDot(v, c * d, v, c * d, d));
+    for (const i of batch) {
+      const x = xs[i];
+      for (let c = 0; c < ways; c++) {
+        cosines[c] = rowDot(v, c * d, x, 0, d) / vNorm[c];
+        delta[c] = scale * g[c] * cosines[c];
       }
-      sgdStep(v, gradV, bufV, started, lr, momentum, dampening, weightDecay);
-      sgdStep(g, gradG, bufG, started, lr, momentum, dampening, weightDecay);
-      started = true;
+      crossEntropyDelta(delta, Math.floor(i / shots), batch.length);
+      for (let c = 0; c < ways; c++) {
+        gradG[c] += delta[c] * scale * cosines[c];
+        // d cos/d v_c = (x − cos·v_c/‖v_c‖)/‖v_c‖
+        const k = (delta[c] * scale * g[c]) / vNorm[c];
+        const kc = (k * cosines[c]) / vNorm[c];
+        for (let e = 0, o = c * d; e < d; e++, o++) gradV[o] += k * x[e] - kc * v[o];
+      }
     }
-  }
+  });
   return { g, v, scale };
 }
 
@@ -234,6 +257,45 @@ export function distLinearPredict(f: FeatureSet, model: DistLinear, query: Int32
       const v = model.v.subarray(c * d, (c + 1) * d);
       scores[c] = (model.scale * model.g[c] * dot(v, x)) / Math.sqrt(dot(v, v));
     }
+    return argmax(scores);
+  });
+}
+
+/**
+ * Multinomial logistic regression on the support features (REF's classifier with loss_type 'softmax',
+ * spec 8.3): a Linear layer with bias on the features as they are, PyTorch's init (w, then b, both
+ * U(±1/√d)), trained exactly as the cosine classifier (softmax cross-entropy, the same SGD and
+ * mini-batches). Support rows are way-major ([ways·K]).
+ */
+export function trainLogistic(f: FeatureSet, support: Int32Array, ways: number, rng: Rng, opts: DistLinearOptions = {}): Logistic {
+  const d = f.dim;
+  const shots = support.length / ways;
+  const xs = Array.from(support, (r) => Float64Array.from(row(f, r)));
+  const bound = 1 / Math.sqrt(d);
+  const w = Float64Array.from({ length: ways * d }, () => rng.uniform(-bound, bound));
+  const b = Float64Array.from({ length: ways }, () => rng.uniform(-bound, bound));
+  const delta = new Float64Array(ways);
+  supportSgd(xs.length, [w, b], rng, opts, (batch, [gradW, gradB]) => {
+    for (const i of batch) {
+      const x = xs[i];
+      for (let c = 0; c < ways; c++) delta[c] = rowDot(w, c * d, x, 0, d) + b[c];
+      crossEntropyDelta(delta, Math.floor(i / shots), batch.length);
+      for (let c = 0; c < ways; c++) {
+        gradB[c] += delta[c];
+        for (let e = 0, o = c * d; e < d; e++, o++) gradW[o] += delta[c] * x[e];
+      }
+    }
+  });
+  return { w, b };
+}
+
+/** Predicted way per query row: arg-max of W·x + b. */
+export function logisticPredict(f: FeatureSet, model: Logistic, query: Int32Array): Int32Array {
+  const ways = model.b.length;
+  const d = f.dim;
+  const scores = new Float64Array(ways);
+  return query.map((q) => {
+    for (let c = 0; c < ways; c++) scores[c] = rowDot(model.w, c * d, f.data, q * d, d) + model.b[c];
     return argmax(scores);
   });
 }
@@ -266,13 +328,21 @@ export function episodeAccuracy(pred: ArrayLike<number>, truth: ArrayLike<number
   return (100 * correct) / truth.length;
 }
 
+/**
+ * 'prototype': REF 'cosine' (the README numbers); 'distLinear': REF 'classifier' (cosine softmax
+ * regression, REF's default loss_type 'dist'); 'logistic': REF 'classifier' with loss_type 'softmax'.
+ */
+export type FewShotClassifier = 'prototype' | 'distLinear' | 'logistic';
+
+export const FEW_SHOT_CLASSIFIERS: readonly FewShotClassifier[] = ['prototype', 'distLinear', 'logistic'];
+
 export interface FewShotOptions extends EpisodeOptions, DistLinearOptions {
   /** Number of episodes (REF 10,000). */
   episodes?: number;
   /** Seed of the episode stream; the same seed gives the same episodes for every classifier. */
   seed?: number;
-  /** 'prototype' (REF 'cosine', default) or 'distLinear' (REF 'classifier'). */
-  classifier?: 'prototype' | 'distLinear';
+  /** Default 'prototype'. */
+  classifier?: FewShotClassifier;
 }
 
 export interface FewShotResult {
@@ -298,7 +368,9 @@ export function evaluateFewShot(f: FeatureSet, opts: FewShotOptions = {}): FewSh
     const pred =
       opts.classifier === 'distLinear'
         ? distLinearPredict(f, trainDistLinear(f, ep.support, sampler.ways, local, opts), ep.query)
-        : prototypePredict(f, ep.support, sampler.ways, ep.query);
+        : opts.classifier === 'logistic'
+          ? logisticPredict(f, trainLogistic(f, ep.support, sampler.ways, local, opts), ep.query)
+          : prototypePredict(f, ep.support, sampler.ways, ep.query);
     accuracies[e] = episodeAccuracy(pred, ep.queryWay);
   }
   return { ...meanConfidence(accuracies), accuracies };

@@ -1,18 +1,23 @@
 // Few-shot evaluation (spec 8): the golden prototype episodes of fewshot_eval.safetensors (predictions
-// exact, accuracies, mean and interval to 1e-6), seeded episodes, separable and random features, and
-// the cosine classifier against a finite-difference float64 reference.
+// exact, accuracies, mean and interval to 1e-6), seeded episodes, separable and random features, the
+// cosine classifier and logistic regression against finite-difference float64 references, and the
+// feature kinds taken from one extraction.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { toTypedArray } from '../../engine/io/safetensors.js';
 import { Rng } from '../../engine/rng.js';
+import { episodesReport } from '../../train/evaluate.js';
+import { componentsFor, featureComponents, selectFeatures, type ExtractedFeatures } from '../../train/features.js';
 import {
   distLinearPredict,
   episodeAccuracy,
   EpisodeSampler,
   evaluateFewShot,
+  logisticPredict,
   meanConfidence,
   prototypePredict,
   trainDistLinear,
+  trainLogistic,
   type FeatureSet,
 } from '../../train/fewshot.js';
 import { close } from '../helpers/check.js';
@@ -93,6 +98,8 @@ test('episodes: distinct classes, disjoint support and queries of the right clas
   }
   assert.throws(() => new EpisodeSampler(f.labels, { ways: 10 }), /10-way/);
   assert.throws(() => new EpisodeSampler(f.labels, { ways: 5, shots: 5, queries: 4 }), /at least 9 images/);
+  assert.throws(() => new EpisodeSampler(f.labels, { ways: 3, shots: 0 }), /positive integers/);
+  assert.throws(() => new EpisodeSampler(f.labels, { ways: 3, queries: 1.5 }), /positive integers/);
 });
 
 test('every class and image is drawn about uniformly', () => {
@@ -112,26 +119,30 @@ test('every class and image is drawn about uniformly', () => {
   for (const h of supportHits) assert.ok(Math.abs(h / runs - 0.1) < 0.02, `support frequency ${h / runs}`);
 });
 
-test('separable features: 100 % with the prototype and the cosine classifier', () => {
+test('separable features: 100 % with the prototype, the cosine classifier and logistic regression', () => {
   const f = clusters(8, 20, 16, 0.05, 4);
   for (const shots of [1, 5]) {
     const proto = evaluateFewShot(f, { ways: 5, shots, queries: 10, episodes: 40, seed: 5 });
     assert.is(proto.mean, 100);
     assert.is(proto.ci95, 0);
-    const lin = evaluateFewShot(f, { ways: 5, shots, queries: 10, episodes: 4, seed: 5, classifier: 'distLinear' });
-    assert.is(lin.mean, 100, `${shots}-shot cosine classifier`);
+    for (const classifier of ['distLinear', 'logistic'] as const) {
+      const r = evaluateFewShot(f, { ways: 5, shots, queries: 10, episodes: 4, seed: 5, classifier });
+      assert.is(r.mean, 100, `${shots}-shot ${classifier}`);
+    }
   }
 });
 
-test('random features: chance accuracy within the interval', () => {
+test('random features: chance accuracy within the interval, for every classifier', () => {
   const rng = new Rng(6);
   const n = 400;
   const dim = 8;
   const f: FeatureSet = { data: Float32Array.from({ length: n * dim }, () => rng.normal()), dim, labels: Int32Array.from({ length: n }, () => rng.int(0, 19)) };
-  const res = evaluateFewShot(f, { ways: 5, shots: 1, queries: 5, episodes: 600, seed: 7 });
-  assert.is(res.accuracies.length, 600);
-  assert.ok(res.ci95 > 0 && res.ci95 < 3, `ci95 ${res.ci95}`);
-  assert.ok(Math.abs(res.mean - 20) < 3 * res.ci95, `mean ${res.mean} ± ${res.ci95} is not chance (20 %)`);
+  for (const [classifier, episodes] of [['prototype', 600], ['distLinear', 150], ['logistic', 150]] as const) {
+    const res = evaluateFewShot(f, { ways: 5, shots: 1, queries: 5, episodes, seed: 7, classifier, epochs: classifier === 'prototype' ? undefined : 50 });
+    assert.is(res.accuracies.length, episodes);
+    assert.ok(res.ci95 > 0 && res.ci95 < 6, `${classifier} ci95 ${res.ci95}`);
+    assert.ok(Math.abs(res.mean - 20) < 3 * res.ci95, `${classifier}: mean ${res.mean} ± ${res.ci95} is not chance (20 %)`);
+  }
 });
 
 test('evaluateFewShot is reproducible from the seed, and the episodes do not depend on the classifier', () => {
@@ -182,6 +193,98 @@ test('cosine classifier with the spec settings learns noisy clusters better than
   const perEpisode = (performance.now() - started) / 3;
   assert.ok(meanConfidence(accs).mean >= 90, `cosine classifier accuracy ${accs}`);
   assert.ok(perEpisode < 2000, `${perEpisode.toFixed(0)} ms per 5-way 5-shot episode`);
+});
+
+/**
+ * Float64 reference of REF's softmax classifier: Linear(d, ways) with bias, loss = mean softmax
+ * cross-entropy written as its formula, gradient by central finite differences, torch.optim.SGD
+ * written out; the same draws as trainLogistic (W then b from U(±1/√d), then one shuffle per epoch).
+ */
+function trainLogisticRef(xs: number[][], ys: number[], ways: number, rng: Rng, o: { epochs: number; batchSize: number; lr: number; momentum: number; dampening: number; weightDecay: number }) {
+  const d = xs[0].length;
+  const bound = 1 / Math.sqrt(d);
+  // params = [W (ways·d), b (ways)]
+  const params = Float64Array.from({ length: ways * d + ways }, () => rng.uniform(-bound, bound));
+  const loss = (p: Float64Array, batch: number[]): number => {
+    let total = 0;
+    for (const i of batch) {
+      const s = Array.from({ length: ways }, (_, c) => xs[i].reduce((acc, x, e) => acc + p[c * d + e] * x, p[ways * d + c]));
+      const m = Math.max(...s);
+      total += m + Math.log(s.reduce((acc, v) => acc + Math.exp(v - m), 0)) - s[ys[i]];
+    }
+    return total / batch.length;
+  };
+  let buf: Float64Array | null = null;
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const order = rng.shuffle([...xs.keys()]);
+    for (let start = 0; start < order.length; start += o.batchSize) {
+      const batch = order.slice(start, start + o.batchSize);
+      const grad = params.map((p, i) => {
+        const h = 1e-6 * Math.max(1, Math.abs(p));
+        const up = Float64Array.from(params);
+        const down = Float64Array.from(params);
+        up[i] += h;
+        down[i] -= h;
+        return (loss(up, batch) - loss(down, batch)) / (2 * h);
+      });
+      const dp = grad.map((g, i) => g + o.weightDecay * params[i]);
+      buf = buf === null ? dp : buf.map((b, i) => o.momentum * b + (1 - o.dampening) * dp[i]);
+      for (let i = 0; i < params.length; i++) params[i] -= o.lr * buf[i];
+    }
+  }
+  return { w: params.slice(0, ways * d), b: params.slice(ways * d) };
+}
+
+test('logistic regression: weights equal a finite-difference float64 SGD reference; predictions are arg-max W·x + b', () => {
+  const f = clusters(3, 4, 5, 0.8, 16);
+  const ways = 3;
+  const shots = 3;
+  const support = Int32Array.from({ length: ways * shots }, (_, i) => 3 * (i % shots) + Math.floor(i / shots));
+  const o = { epochs: 5, batchSize: 4, lr: 0.3, momentum: 0.9, dampening: 0.9, weightDecay: 0.001 };
+  const got = trainLogistic(f, support, ways, new Rng(17), o);
+  const xs = Array.from(support, (r) => Array.from(f.data.subarray(r * f.dim, (r + 1) * f.dim)));
+  const ys = Array.from(support, (_, i) => Math.floor(i / shots));
+  const want = trainLogisticRef(xs, ys, ways, new Rng(17), o);
+  close(got.w, want.w, 1e-6, 'w');
+  close(got.b, want.b, 1e-6, 'b');
+  const init = trainLogistic(f, support, ways, new Rng(17), { ...o, epochs: 0 });
+  assert.ok(Math.max(...got.w.map((v, i) => Math.abs(v - init.w[i]))) > 1e-2, 'training moved the weights');
+  const query = Int32Array.from({ length: f.labels.length }, (_, i) => i);
+  const pred = logisticPredict(f, got, query);
+  query.forEach((q, i) => {
+    const scores = Array.from({ length: ways }, (_, c) => xs[0].reduce((acc, _x, e) => acc + want.w[c * f.dim + e] * f.data[q * f.dim + e], want.b[c]));
+    assert.is(pred[i], scores.indexOf(Math.max(...scores)), `query ${q}`);
+  });
+});
+
+test('feature kinds: one extraction serves all, each kind is its columns, and every row sees the same episodes', () => {
+  assert.equal(componentsFor(['cls', 'concat']), ['cls', 'weighted']);
+  assert.equal(componentsFor(['mean', 'pooled']), ['weighted', 'mean']);
+  assert.equal(featureComponents('concat'), ['cls', 'weighted']);
+  const D = 3;
+  const base = clusters(6, 8, 3 * D, 0.3, 18);
+  const feats: ExtractedFeatures = { ...base, labels: Int32Array.from(base.labels), indices: Int32Array.from({ length: base.labels.length }, (_, i) => i), components: ['cls', 'weighted', 'mean'] };
+  const cols = (f: FeatureSet, r: number) => Array.from(f.data.subarray(r * f.dim, (r + 1) * f.dim));
+  const concat = selectFeatures(feats, 'concat');
+  const mean = selectFeatures(feats, 'mean');
+  assert.is(concat.dim, 2 * D);
+  assert.is(mean.dim, D);
+  for (let r = 0; r < feats.labels.length; r++) {
+    assert.equal(cols(concat, r), cols(feats, r).slice(0, 2 * D));
+    assert.equal(cols(mean, r), cols(feats, r).slice(2 * D));
+  }
+  assert.throws(() => selectFeatures({ ...feats, components: ['cls'], dim: 3 * D }, 'pooled'), /weighted/);
+  const o = { ways: 4, shots: [1, 2], queries: 3, episodes: 12, seed: 19, features: ['mean', 'concat'] as const, classifiers: ['prototype', 'logistic'] as const };
+  const rep = episodesReport(feats, o);
+  assert.is(rep.rows.length, 8);
+  assert.is(rep.featureDim, 3 * D);
+  for (const row of rep.rows) {
+    const f = selectFeatures(feats, row.features);
+    const want = evaluateFewShot(f, { ways: 4, shots: row.shots, queries: 3, episodes: 12, seed: 19, classifier: row.classifier });
+    assert.is(row.mean, want.mean, `${row.features} ${row.classifier} ${row.shots}-shot`);
+    assert.is(row.ci95, want.ci95);
+    assert.is(row.featureDim, f.dim);
+  }
 });
 
 test.run();

@@ -1,0 +1,213 @@
+// `smkd eval` and the backbone loader: a ViT from a checkpoint alone (configuration from the weights'
+// shapes, heads from the run config or the file's metadata), the golden evaluation features through
+// it, and the command end to end on a tiny run, its JSON equal to the evaluation computed directly.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { HostTensor } from '../../engine/nn/module.js';
+import { saveModel } from '../../model/checkpoint.js';
+import { vitConfig } from '../../model/configs.js';
+import { StudentTeacher } from '../../model/smkd.js';
+import { parseSafetensors, serializeSafetensors } from '../../engine/io/safetensors.js';
+import { backboneTensors, inferVitConfig, loadBackbone, resolveCheckpoint } from '../../train/backbone-file.js';
+import { program } from '../../train/cli.js';
+import { preset, validateConfig } from '../../train/config.js';
+import { episodesReport, type EvalReport } from '../../train/evaluate.js';
+import { batchFeatures, capPerClass, extractFeatures } from '../../train/features.js';
+import { openSplits } from '../../train/sources.js';
+import { close, gpu } from '../helpers/check.js';
+import { GOLDEN_DIR, Golden } from '../helpers/golden.js';
+
+const test = suite('eval cli');
+test.before(gpu);
+
+/** The promise rejects with a message matching `re`. */
+async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.match((e as Error).message, re);
+    return;
+  }
+  assert.unreachable(`expected a rejection matching ${re}`);
+}
+
+const shapes = (entries: [string, number[]][]): Map<string, HostTensor> => new Map(entries.map(([k, s]) => [k, { data: new Float32Array(0), shape: s }]));
+
+test('ViT configuration from the weights: sizes from shapes, heads given, from metadata, or by convention', () => {
+  const vit = (D: number, p: number, g: number, depth: number, hidden: number) =>
+    shapes([
+      ['patch_embed.proj.weight', [D, 3, p, p]],
+      ['pos_embed', [1, 1 + g * g, D]],
+      ...Array.from({ length: depth }, (_, l): [string, number[]] => [`blocks.${l}.mlp.fc1.weight`, [hidden, D]]),
+    ]);
+  const small = inferVitConfig(vit(384, 16, 14, 12, 1536));
+  assert.equal(
+    { ...small.config },
+    { ...vitConfig('vit_small'), dropPath: 0, maskToken: false },
+  );
+  assert.is(small.headsFrom, 'convention');
+  const tiny = inferVitConfig(vit(64, 4, 8, 4, 256));
+  assert.is(tiny.config.numHeads, 2, 'the presets have 32-wide heads');
+  assert.is(tiny.config.imgSize, 32);
+  const given = inferVitConfig(vit(64, 4, 8, 4, 256), { vit: JSON.stringify({ num_heads: 4 }) }, 8);
+  assert.is(given.config.numHeads, 8);
+  assert.is(given.headsFrom, 'given');
+  const meta = inferVitConfig(vit(36, 4, 6, 2, 144), { vit: JSON.stringify({ num_heads: 3, ln_eps: 1e-5 }) });
+  assert.is(meta.config.numHeads, 3);
+  assert.is(meta.config.lnEps, 1e-5);
+  assert.is(meta.headsFrom, 'metadata');
+  assert.throws(() => inferVitConfig(shapes([['pos_embed', [1, 65, 64]]])), /patch_embed\.proj\.weight/);
+  assert.throws(() => inferVitConfig(vit(64, 4, 8, 0, 256)), /blocks/);
+});
+
+test('backbone tensors: bare timm names, backbone.* of a network, the teacher half of a whole-training file', () => {
+  const file = (keys: string[]) => parseSafetensors(serializeSafetensors(keys.map((k, i) => [k, { data: Float32Array.of(i), shape: [1] }])));
+  const names = (keys: string[], network?: 'teacher' | 'student') => [...backboneTensors(file(keys), network).entries()].map(([k, v]) => `${k}=${v.data[0]}`).sort();
+  assert.equal(names(['cls_token', 'blocks.0.norm1.weight', 'head.weight']), ['blocks.0.norm1.weight=1', 'cls_token=0', 'head.weight=2']);
+  assert.equal(names(['module.backbone.cls_token', 'module.head.mlp.0.weight']), ['cls_token=0']);
+  const whole = ['student.module.backbone.cls_token', 'student.module.backbone.masked_embed', 'teacher.module.backbone.cls_token', 'teacher.module.head.last_layer.weight_g'];
+  assert.equal(names(whole), ['cls_token=2']);
+  assert.equal(names(whole, 'student'), ['cls_token=0', 'masked_embed=1']);
+});
+
+test('golden vit_forward files through loadBackbone: evaluation features of every kind match PyTorch', async () => {
+  for (const name of ['vit_forward.safetensors', 'vit_forward_h3d2.safetensors']) {
+    const g = await Golden.load(name);
+    const m = g.meta<{ img_size: number; num_heads: number; depth: number }>('vit');
+    const b = await loadBackbone(path.join(GOLDEN_DIR, name));
+    try {
+      assert.is(b.config.imgSize, m.img_size);
+      assert.is(b.config.numHeads, m.num_heads);
+      assert.is(b.config.depth, m.depth);
+      assert.is(b.headsFrom, 'metadata');
+      assert.ok(b.ignored.includes('masked_embed') && b.ignored.some((k) => k.startsWith('out.')), 'inputs, outputs and the mask token are not weights of the inference backbone');
+      for (const set of ['global', 'local']) {
+        const [n, , size] = g.shape(`in.${set}.images`);
+        const want = g.f32(`out.${set}.eval_features`);
+        const D = want.length / n / 2;
+        const concat = await batchFeatures(b.backbone, g.f32(`in.${set}.images`), n, size, ['cls', 'weighted']);
+        close(concat.data, want, 2e-5, `${name} ${set} concat`);
+        const cls = await batchFeatures(b.backbone, g.f32(`in.${set}.images`), n, size, ['cls']);
+        close(cls.data, Float32Array.from({ length: n * D }, (_, i) => want[Math.floor(i / D) * 2 * D + (i % D)]), 2e-5, `${name} ${set} cls`);
+      }
+    } finally {
+      b.backbone.dispose();
+    }
+  }
+});
+
+/** A run directory as the trainer leaves it: config.json, latest.json, checkpoints/it-N/{teacher,student}.safetensors. */
+async function tinyRun(dir: string): Promise<{ run: string; models: StudentTeacher }> {
+  const base = preset('tiny', 2);
+  // 4 heads of 16: not what the convention would guess for D = 64, so the run's config must be read.
+  const cfg = validateConfig({ ...base, out: dir, model: { ...base.model, depth: 2, numHeads: 4 } });
+  const models = new StudentTeacher({ vit: vitConfig('tiny', { depth: 2, numHeads: 4 }), head: { ...cfg.head }, seed: 5 });
+  const ckpt = path.join(dir, 'checkpoints', 'it-0000003');
+  await mkdir(ckpt, { recursive: true });
+  await saveModel(path.join(ckpt, 'teacher.safetensors'), models.teacher);
+  await saveModel(path.join(ckpt, 'student.safetensors'), models.student);
+  await writeFile(path.join(dir, 'config.json'), JSON.stringify(cfg));
+  await writeFile(path.join(dir, 'latest.json'), JSON.stringify({ checkpoint: 'checkpoints/it-0000003', iteration: 3, phase: 2 }));
+  return { run: dir, models };
+}
+
+test('checkpoints: run directory, checkpoint directory and file resolve to the same weights and run config', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'evalcli-'));
+  const { run, models } = await tinyRun(dir);
+  try {
+    const file = path.join(run, 'checkpoints', 'it-0000003', 'teacher.safetensors');
+    const cfg = path.join(run, 'config.json');
+    assert.equal(await resolveCheckpoint(run), { file, runConfig: cfg });
+    assert.equal(await resolveCheckpoint(path.dirname(file)), { file, runConfig: cfg });
+    assert.equal(await resolveCheckpoint(file), { file, runConfig: cfg });
+    assert.equal(await resolveCheckpoint(run, 'student'), { file: file.replace('teacher', 'student'), runConfig: cfg });
+    await rejects(resolveCheckpoint(path.join(dir, 'nothing')), /no such file/);
+    await rejects(resolveCheckpoint(path.join(run, 'checkpoints')), /not a run directory/);
+    const b = await loadBackbone(run);
+    try {
+      assert.is(b.config.numHeads, 4);
+      assert.is(b.headsFrom, 'run config');
+      assert.equal(b.ignored.filter((k) => !k.startsWith('head.')), [], 'only the projection head is left out');
+      const got = await b.backbone.stateDict();
+      const want = new Map([...(await models.teacher.stateDict())].filter(([k]) => k.startsWith('backbone.')).map(([k, v]) => [k.slice('backbone.'.length), v]));
+      assert.equal([...got.keys()], [...want.keys()]);
+      for (const [k, v] of want) assert.equal(got.get(k)!.data, v.data, k);
+    } finally {
+      b.backbone.dispose();
+    }
+  } finally {
+    models.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkd eval end to end: JSON to a file and to stdout, equal to the evaluation computed directly', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'evalcli-'));
+  const { run, models } = await tinyRun(dir);
+  const log = console.log;
+  const err = console.error;
+  const write = process.stdout.write;
+  try {
+    const out = path.join(dir, 'report.json');
+    const args = ['--max-per-class', '6', '--ways', '3', '--shots', '1,2', '--queries', '2', '--episodes', '8', '--classifier', 'prototype,logistic', '--features', 'cls,concat', '--seed', '4'];
+    const printed: string[] = [];
+    console.log = (m: string) => printed.push(m);
+    await program().parseAsync(['node', 'smkd', 'eval', run, ...args, '--json', out]);
+    console.log = log;
+    assert.ok(printed.some((l) => /accuracy \(95% CI\)/.test(l)), 'a table on the terminal');
+    const rep = JSON.parse(await readFile(out, 'utf8')) as EvalReport & { model: { numHeads: number }; data: { kind: string; split: string; cropSize: number }; seed: number };
+    assert.is(rep.model.numHeads, 4);
+    assert.equal([rep.data.kind, rep.data.split, rep.data.cropSize, rep.seed], ['synthetic', 'test', 32, 4]);
+    assert.is(rep.images, 20 * 6);
+    assert.is(rep.featureDim, 128);
+    assert.is(rep.rows.length, 8);
+    assert.equal(rep.rows.map((r) => `${r.features}/${r.classifier}/${r.shots}/${r.featureDim}`), [
+      'cls/prototype/1/64', 'cls/prototype/2/64', 'cls/logistic/1/64', 'cls/logistic/2/64',
+      'concat/prototype/1/128', 'concat/prototype/2/128', 'concat/logistic/1/128', 'concat/logistic/2/128',
+    ]);
+    // The same evaluation computed directly from the teacher's backbone and the run's data.
+    const cfg = validateConfig({ ...JSON.parse(await readFile(path.join(run, 'config.json'), 'utf8')), seed: 4 });
+    const splits = await openSplits(cfg.data, 4);
+    const feats = await extractFeatures(models.teacher.backbone, splits.test, { size: 32, normalize: splits.normalize, components: ['cls', 'weighted'], indices: capPerClass(splits.test, 6) });
+    const direct = episodesReport(feats, { ways: 3, shots: [1, 2], queries: 2, episodes: 8, seed: 4, features: ['cls', 'concat'], classifiers: ['prototype', 'logistic'] });
+    rep.rows.forEach((r, i) => {
+      assert.ok(r.mean >= 0 && r.mean <= 100 && r.ci95 >= 0 && r.episodes === 8 && r.queries === 2 && r.ways === 3);
+      assert.is(r.mean, direct.rows[i].mean, `row ${i} mean`);
+      assert.is(r.ci95, direct.rows[i].ci95, `row ${i} ci95`);
+    });
+    // --json -: the JSON alone on stdout, the table on stderr.
+    let stdout = '';
+    const stderr: string[] = [];
+    process.stdout.write = ((chunk: string) => {
+      stdout += chunk;
+      return true;
+    }) as typeof process.stdout.write;
+    console.error = (m: string) => stderr.push(m);
+    await program().parseAsync(['node', 'smkd', 'eval', path.join(run, 'checkpoints', 'it-0000003'), ...args.slice(0, 8), '--episodes', '3', '--features', 'pooled', '--json', '-']);
+    process.stdout.write = write;
+    console.error = err;
+    const piped = JSON.parse(stdout) as EvalReport;
+    assert.equal(piped.rows.map((r) => [r.features, r.classifier, r.shots, r.episodes]), [['pooled', 'prototype', 1, 3], ['pooled', 'prototype', 2, 3]]);
+    assert.ok(stderr.some((l) => /pooled/.test(l)), 'the table went to stderr');
+  } finally {
+    console.log = log;
+    console.error = err;
+    process.stdout.write = write;
+    models.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('smkd eval rejects bad arguments with a message naming them', async () => {
+  const p = program().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  for (const c of p.commands) c.exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  await rejects(p.parseAsync(['node', 'smkd', 'eval', 'x', '--classifier', 'knn']), /knn/);
+  await rejects(p.parseAsync(['node', 'smkd', 'eval', 'x', '--features', 'cls,patch']), /patch/);
+  await rejects(p.parseAsync(['node', 'smkd', 'eval', 'x', '--queries', 'some']), /some/);
+  await rejects(program().parseAsync(['node', 'smkd', 'eval', path.join(tmpdir(), 'no-such-checkpoint-xyz')]), /no such file/);
+});
+
+test.run();

@@ -1,0 +1,135 @@
+// A backbone from a checkpoint alone: a run directory (its latest checkpoint), a checkpoint directory,
+// or a safetensors file (ours, iBOT/DINO/SMKD or timm names). The ViT configuration comes from the
+// weights' shapes; the number of heads, which no shape holds, from the run's config.json, the file's
+// `vit` metadata, or the timm/preset convention.
+import { stat, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readSafetensors, toFloat32, type SafeFile } from '../engine/io/safetensors.js';
+import type { HostTensor } from '../engine/nn/module.js';
+import { normalizeKey } from '../model/checkpoint.js';
+import { vitConfig, type VitConfig } from '../model/configs.js';
+import { VisionTransformer } from '../model/vit.js';
+import { latestCheckpoint } from './checkpoint.js';
+
+export type Network = 'teacher' | 'student';
+
+export interface CheckpointSource {
+  /** The safetensors file holding the weights. */
+  file: string;
+  /** config.json of the run the checkpoint belongs to, when there is one. */
+  runConfig?: string;
+}
+
+const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+
+/** The run directory of a checkpoint directory `<run>/checkpoints/<name>`, if it is one. */
+async function runConfigOf(checkpointDir: string): Promise<string | undefined> {
+  const parent = path.dirname(checkpointDir);
+  if (path.basename(parent) !== 'checkpoints') return undefined;
+  const cfg = path.join(path.dirname(parent), 'config.json');
+  return (await exists(cfg)) ? cfg : undefined;
+}
+
+/** Where the weights of `network` are for a run directory, a checkpoint directory or a safetensors file. */
+export async function resolveCheckpoint(target: string, network: Network = 'teacher'): Promise<CheckpointSource> {
+  const s = await stat(target).catch(() => null);
+  if (!s) throw new Error(`checkpoint ${target}: no such file or folder`);
+  if (s.isFile()) return { file: target, runConfig: await runConfigOf(path.dirname(target)) };
+  const latest = await latestCheckpoint(target);
+  if (latest) {
+    const cfg = path.join(target, 'config.json');
+    return { file: path.join(latest, `${network}.safetensors`), runConfig: (await exists(cfg)) ? cfg : undefined };
+  }
+  const file = path.join(target, `${network}.safetensors`);
+  if (await exists(file)) return { file, runConfig: await runConfigOf(target) };
+  throw new Error(`checkpoint ${target}: not a run directory (no latest.json), a checkpoint directory (no ${network}.safetensors) or a safetensors file`);
+}
+
+/**
+ * The backbone tensors of a file under bare timm names: `module.` and new weight-norm names
+ * normalised, the `<network>.` half of a student/teacher file, `backbone.` stripped (a head is dropped).
+ */
+export function backboneTensors(file: SafeFile, network: Network = 'teacher'): Map<string, HostTensor> {
+  let keys = [...file.tensors.keys()].map((k) => [k, normalizeKey(k)] as const);
+  // A whole-training file (REF's {student, teacher} dicts flattened): the network's half, its own `module.` dropped.
+  if (keys.some(([, k]) => k.startsWith(`${network}.`))) keys = keys.filter(([, k]) => k.startsWith(`${network}.`)).map(([o, k]) => [o, normalizeKey(k.slice(network.length + 1))] as const);
+  if (keys.some(([, k]) => k.startsWith('backbone.'))) keys = keys.filter(([, k]) => k.startsWith('backbone.')).map(([o, k]) => [o, k.slice('backbone.'.length)] as const);
+  return new Map(keys.map(([o, k]) => {
+    const t = file.tensors.get(o)!;
+    return [k, { data: toFloat32(t), shape: t.shape }];
+  }));
+}
+
+export interface InferredConfig {
+  config: VitConfig;
+  /** Where the number of heads came from. */
+  headsFrom: 'given' | 'run config' | 'metadata' | 'convention';
+}
+
+/**
+ * The ViT configuration of bare backbone tensors: patch size and width from patch_embed, the trained
+ * grid from pos_embed, depth from the block names, the MLP ratio from fc1. Heads: `numHeads`, else the
+ * file's `vit` metadata (num_heads), else 64-wide heads from D = 192 up (timm, DINO) and 32-wide below
+ * (the presets of spec 10.2).
+ */
+export function inferVitConfig(tensors: ReadonlyMap<string, HostTensor>, metadata: Record<string, string> = {}, numHeads?: number): InferredConfig {
+  const need = (k: string): readonly number[] => {
+    const t = tensors.get(k);
+    if (!t) throw new Error(`not a ViT backbone: no '${k}' among ${tensors.size} tensors (${[...tensors.keys()].slice(0, 5).join(', ')}${tensors.size > 5 ? ', ...' : ''})`);
+    return t.shape;
+  };
+  const [D, channels, p, pw] = need('patch_embed.proj.weight');
+  if (channels !== 3 || p !== pw) throw new Error(`not a ViT backbone of square RGB patches: patch_embed.proj.weight is [${need('patch_embed.proj.weight')}]`);
+  const pos = need('pos_embed');
+  const grid = Math.round(Math.sqrt(pos[1] - 1));
+  if (pos.length !== 3 || grid * grid !== pos[1] - 1 || pos[2] !== D) throw new Error(`pos_embed [${pos}] is not [1, 1 + g², ${D}] (a [cls] row and a square grid)`);
+  const depth = 1 + Math.max(-1, ...[...tensors.keys()].map((k) => Number(/^blocks\.(\d+)\./.exec(k)?.[1] ?? -1)));
+  if (depth === 0) throw new Error('not a ViT backbone: no blocks.N.* tensors');
+  const hidden = need('blocks.0.mlp.fc1.weight')[0];
+  let meta: { num_heads?: number; ln_eps?: number } = {};
+  try {
+    meta = metadata.vit ? (JSON.parse(metadata.vit) as typeof meta) : {};
+  } catch {
+    meta = {};
+  }
+  const heads = numHeads ?? meta.num_heads ?? (D >= 192 && D % 64 === 0 ? D / 64 : D % 32 === 0 ? D / 32 : 1);
+  const config = vitConfig('tiny', { imgSize: grid * p, patchSize: p, embedDim: D, depth, numHeads: heads, mlpRatio: hidden / D, lnEps: meta.ln_eps ?? 1e-6, dropPath: 0, maskToken: false });
+  return { config, headsFrom: numHeads !== undefined ? 'given' : meta.num_heads !== undefined ? 'metadata' : 'convention' };
+}
+
+export interface LoadedBackbone extends CheckpointSource, InferredConfig {
+  backbone: VisionTransformer;
+  /** File tensors the backbone does not use (a mask token, a classifier head, ...). */
+  ignored: string[];
+}
+
+export interface LoadBackboneOptions {
+  network?: Network;
+  /** Attention heads; default the run's config, the file's metadata, or the convention. */
+  numHeads?: number;
+}
+
+/** An inference backbone (no mask token, no drop path, no gradients) with the weights of `target`. */
+export async function loadBackbone(target: string, opts: LoadBackboneOptions = {}): Promise<LoadedBackbone> {
+  const src = await resolveCheckpoint(target, opts.network);
+  const file = await readSafetensors(src.file);
+  const runHeads = src.runConfig ? (JSON.parse(await readFile(src.runConfig, 'utf8')) as { model?: { numHeads?: number } }).model?.numHeads : undefined;
+  const numHeads = opts.numHeads ?? runHeads;
+  const tensors = backboneTensors(file, opts.network);
+  let inferred: InferredConfig;
+  try {
+    inferred = inferVitConfig(tensors, file.metadata, numHeads);
+  } catch (e) {
+    throw new Error(`${src.file}: ${(e as Error).message}`);
+  }
+  if (opts.numHeads === undefined && runHeads !== undefined) inferred.headsFrom = 'run config';
+  const backbone = new VisionTransformer(inferred.config).build({ requiresGrad: false, label: 'backbone' });
+  try {
+    const { missing, unexpected } = backbone.loadStateDict(tensors, false);
+    if (missing.length > 0) throw new Error(`not a complete ViT backbone: missing ${missing.join(', ')}`);
+    return { ...src, ...inferred, backbone: backbone.eval(), ignored: unexpected };
+  } catch (e) {
+    backbone.dispose();
+    throw new Error(`${src.file}: ${(e as Error).message}`);
+  }
+}

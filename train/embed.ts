@@ -1,0 +1,133 @@
+// `smkd embed`: the features of image files from a backbone (spec 8.1 evaluation transform and
+// features), written to a safetensors file with the image paths in its metadata, for users who
+// classify or retrieve with their own code.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { writeSafetensors } from '../engine/io/safetensors.js';
+import type { VisionTransformer } from '../model/vit.js';
+import { decodeImage, evalTransform, type Normalization, type RgbImage } from './data/index.js';
+import { batchFeatures, concatRows, featureComponents, inEvalMode, type FeatureKind } from './features.js';
+
+/** The image types the image-folder datasets read. */
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp']);
+
+/**
+ * The image files of `inputs`: a folder stands for every image below it at any depth (hidden
+ * entries skipped, sorted by path), a file for itself, in the order given.
+ */
+export async function listImages(inputs: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const full = path.join(dir, e.name);
+      const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(full).catch(() => null))?.isDirectory());
+      if (isDir) await walk(full);
+      else if (IMAGE_EXT.has(path.extname(e.name).toLowerCase())) out.push(full);
+    }
+  };
+  for (const input of inputs) {
+    const s = await stat(input).catch(() => null);
+    if (!s) throw new Error(`embed: ${input}: no such file or folder`);
+    if (s.isDirectory()) await walk(input);
+    else out.push(input);
+  }
+  return out;
+}
+
+/** Paths listed in a text file, one per line (blank lines and '#' comments ignored), as written. */
+export async function readFileList(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch((e: Error) => {
+    throw new Error(`file list ${file}: ${e.message}`);
+  });
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter((l) => l.length > 0);
+}
+
+export interface EmbedOptions {
+  /** Crop side of the evaluation transform. */
+  size: number;
+  normalize: Normalization;
+  kind?: FeatureKind;
+  /** Decoding: shorter side resized to this on load (as a dataset's images), inversion (Omniglot). */
+  decode?: { resize?: number; invert?: boolean };
+  /** Shorter side before the centre crop = round(size · resizeRatio); default 256/224. */
+  resizeRatio?: number;
+  batchSize?: number;
+  onWarning?: (message: string) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface Embeddings {
+  /** The files embedded, in row order. */
+  paths: string[];
+  /** [paths.length, dim] row-major. */
+  data: Float32Array;
+  dim: number;
+  kind: FeatureKind;
+  /** Files that could not be decoded (no row). */
+  skipped: string[];
+}
+
+/**
+ * Features of `files` in batches on the GPU; decoding of the next batch overlaps the forward of the
+ * current one. An unreadable file is skipped with one warning naming it.
+ */
+export async function embedImages(backbone: VisionTransformer, files: readonly string[], opts: EmbedOptions): Promise<Embeddings> {
+  const kind = opts.kind ?? 'concat';
+  const components = featureComponents(kind);
+  const bs = opts.batchSize ?? 64;
+  const warn = opts.onWarning ?? ((m: string) => console.warn(m));
+  const skipped: string[] = [];
+  const decodeBatch = (start: number): Promise<{ file: string; img: RgbImage | null }[]> =>
+    Promise.all(
+      files.slice(start, start + bs).map(async (file) => {
+        try {
+          return { file, img: await decodeImage(file, opts.decode) };
+        } catch (e) {
+          skipped.push(file);
+          warn(`embed: skipping unreadable image ${file} (${(e as Error).message.split('\n')[0]})`);
+          return { file, img: null };
+        }
+      }),
+    );
+  const paths: string[] = [];
+  const rows: Float32Array[] = [];
+  let dim = 0;
+  await inEvalMode(backbone, async () => {
+    let next = files.length > 0 ? decodeBatch(0) : null;
+    for (let start = 0; next; start += bs) {
+      const batch = (await next).filter((b): b is { file: string; img: RgbImage } => b.img !== null);
+      next = start + bs < files.length ? decodeBatch(start + bs) : null;
+      if (batch.length === 0) continue;
+      const len = 3 * opts.size * opts.size;
+      const images = new Float32Array(batch.length * len);
+      batch.forEach((b, k) => evalTransform(b.img, opts.size, opts.normalize, images, k * len, opts.resizeRatio));
+      const f = await batchFeatures(backbone, images, batch.length, opts.size, components);
+      dim = f.dim;
+      rows.push(f.data);
+      paths.push(...batch.map((b) => b.file));
+      opts.onProgress?.(Math.min(start + bs, files.length), files.length);
+    }
+  });
+  if (paths.length === 0) throw new Error(`embed: none of the ${files.length} image(s) could be read`);
+  return { paths, data: concatRows(rows, paths.length * dim), dim, kind, skipped };
+}
+
+/**
+ * The embeddings as safetensors: tensor `features` [n, dim] (float32), metadata `paths` (JSON list,
+ * row order), `feature_kind`, `components`, `count`, `dim`, `skipped`, plus `extra` (e.g. the model).
+ */
+export async function writeEmbeddings(file: string, e: Embeddings, extra: Record<string, string> = {}): Promise<void> {
+  await writeSafetensors(file, [['features', { data: e.data, shape: [e.paths.length, e.dim] }]], {
+    ...extra,
+    paths: JSON.stringify(e.paths),
+    feature_kind: e.kind,
+    components: JSON.stringify(featureComponents(e.kind)),
+    count: String(e.paths.length),
+    dim: String(e.dim),
+    skipped: JSON.stringify(e.skipped),
+  });
+}
