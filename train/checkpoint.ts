@@ -36,8 +36,12 @@ export async function saveCheckpoint(runDir: string, parts: CheckpointParts, sta
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
   const { models, optimizer } = parts;
-  await saveModel(path.join(tmp, 'student.safetensors'), models.student, { phase: String(state.phase), iteration: String(state.iteration) });
-  await saveModel(path.join(tmp, 'teacher.safetensors'), models.teacher, { phase: String(state.phase), iteration: String(state.iteration) });
+  // The ViT's hyper-parameters that the weights' shapes do not tell (heads, LayerNorm eps), so a file alone describes its model.
+  const c = models.student.backbone.config;
+  const vit = JSON.stringify({ img_size: c.imgSize, patch_size: c.patchSize, embed_dim: c.embedDim, depth: c.depth, num_heads: c.numHeads, mlp_ratio: c.mlpRatio, ln_eps: c.lnEps });
+  const meta = { phase: String(state.phase), iteration: String(state.iteration), vit };
+  await saveModel(path.join(tmp, 'student.safetensors'), models.student, meta);
+  await saveModel(path.join(tmp, 'teacher.safetensors'), models.teacher, meta);
   const K = models.center.size;
   await writeSafetensors(path.join(tmp, 'loss_state.safetensors'), [
     ['center', { data: await models.center.toArray(), shape: [1, K] }],
