@@ -28,8 +28,9 @@ const opts = new Command('omniglot-study')
   .option('--config <file>', 'a JSON config merged over the tiny preset for every run')
   .option('--seed <n>', 'seed of every run', (v) => Number(v), 0)
   .option('--fresh', 'delete earlier runs of the study first')
+  .option('--report-only', "rewrite the chart and the report from the runs' results.json and metrics, without training")
   .parse()
-  .opts<{ data: string; iters: number; phase2Iters: number; episodes: number; out: string; doc: string; config?: string; seed: number; fresh?: boolean }>();
+  .opts<{ data: string; iters: number; phase2Iters: number; episodes: number; out: string; doc: string; config?: string; seed: number; fresh?: boolean; reportOnly?: boolean }>();
 
 const ITERS_PER_EPOCH = 10;
 if (opts.iters % ITERS_PER_EPOCH || opts.phase2Iters % ITERS_PER_EPOCH || opts.phase2Iters >= opts.iters) {
@@ -63,13 +64,16 @@ const runs: Run[] = [
   { name: 'smkd', label: '(c) phase 1 + phase 2 (SMKD)', configs: [await config(1, 'smkd', p1, 'smkd-phase1'), await config(2, 'smkd', opts.phase2Iters, 'smkd-phase2', 'smkd-phase1')] },
 ];
 
-const splits = await openSplits(runs[0].configs[0].data, opts.seed);
+const resultsFile = path.join(opts.out, 'results.json');
+const previous = opts.reportOnly ? (JSON.parse(await readFile(resultsFile, 'utf8')) as { results: Result[]; totalSeconds: number }) : undefined;
+const splits = previous ? undefined : await openSplits(runs[0].configs[0].data, opts.seed);
 const evalSettings = [
   { ways: 5, shots: [1, 5] },
   { ways: 20, shots: [1] },
 ];
 
 async function evaluate(models: StudentTeacher, cfg: TrainConfig): Promise<EvalRow[]> {
+  if (!splits) throw new Error('no data opened');
   const feats = await extractFeatures(models.teacher.backbone, splits.test, { size: cfg.crops.globalSize, normalize: splits.normalize, indices: capPerClass(splits.test, 20) });
   return evalSettings.flatMap((s) => episodesReport(feats, { ways: s.ways, shots: s.shots, queries: 15, episodes: opts.episodes, seed: opts.seed }).rows);
 }
@@ -91,9 +95,9 @@ function command(cfg: TrainConfig): string {
   return parts.join(' ');
 }
 
-const results: Result[] = [];
+const results: Result[] = previous?.results ?? [];
 const t0 = performance.now();
-{
+if (!previous) {
   const cfg = runs[0].configs[0];
   const models = modelsFor({ ...cfg, objective: 'smkd' });
   const r0 = performance.now();
@@ -101,7 +105,7 @@ const t0 = performance.now();
   models.dispose();
   console.log('random init:', results[0].rows.map((r) => `${r.ways}w${r.shots}s ${r.mean.toFixed(2)}±${r.ci95.toFixed(2)}`).join('  '));
 }
-for (const run of runs) {
+for (const run of previous ? [] : runs) {
   const r0 = performance.now();
   let models: StudentTeacher | undefined;
   for (const cfg of run.configs) {
@@ -119,7 +123,7 @@ for (const run of runs) {
   results.push({ name: run.name, label: run.label, rows, seconds: (performance.now() - r0) / 1000, commands: run.configs.map(command) });
   console.log(`${run.label}:`, rows.map((r) => `${r.ways}w${r.shots}s ${r.mean.toFixed(2)}±${r.ci95.toFixed(2)}`).join('  '));
 }
-const total = (performance.now() - t0) / 1000;
+const total = previous?.totalSeconds ?? (performance.now() - t0) / 1000;
 
 // Training curves: the total loss of every run against its step (phase 2 of SMKD continues phase 1's axis).
 interface Point { run: string; step: number; loss: number }
@@ -144,7 +148,8 @@ const spec: vegaLite.TopLevelSpec = {
   encoding: {
     x: { field: 'step', type: 'quantitative', title: 'training step' },
     y: { field: 'smoothed', type: 'quantitative', title: 'loss (9-step moving mean)', scale: { zero: false } },
-    color: { field: 'run', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 2 } },
+    strokeDash: { field: 'run', type: 'nominal', legend: null },
+    color: { field: 'run', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 2, labelLimit: 400 } },
   },
 };
 const svg = await new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' }).toSVG();
@@ -152,7 +157,7 @@ const docDir = path.dirname(opts.doc);
 await mkdir(docDir, { recursive: true });
 const svgFile = path.join(docDir, 'results-omniglot-curves.svg');
 await writeFile(svgFile, svg);
-await writeFile(path.join(opts.out, 'results.json'), JSON.stringify({ adapter: adapterName((await getGpu()).info), iters: opts.iters, phase2Iters: opts.phase2Iters, episodes: opts.episodes, totalSeconds: total, results }, null, 2));
+if (!previous) await writeFile(resultsFile, JSON.stringify({ adapter: adapterName((await getGpu()).info), iters: opts.iters, phase2Iters: opts.phase2Iters, episodes: opts.episodes, totalSeconds: total, results }, null, 2));
 
 const head = ['Backbone', ...results[0].rows.map((r) => `${r.ways}-way ${r.shots}-shot`), 'Wall time'];
 const table = [
