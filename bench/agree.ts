@@ -1,6 +1,7 @@
-// Numerical agreement of the fused and unfused variants of a case.
+// Numerical agreement of the variants of a case: fused against unfused, ours against tfjs.
 import { tidy, type Tensor } from '../engine/index.js';
 import type { Agreement, Variant } from './case.js';
+import { readTf, type Tf, type TfTensor } from './tfjs/backends.js';
 
 /** max |a - b| / max |b|: the error scaled by the reference's magnitude (NaN counts as infinite). */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -39,4 +40,22 @@ export async function compareSteps(fused: Variant, unfused: Variant, names: read
   } finally {
     for (const t of [...a, ...b]) t.dispose();
   }
+}
+
+/** Run ours once and the tfjs version once (same inputs) and compare every result pairwise. */
+export async function compareWithTfjs(tf: Tf, ours: Variant, theirs: () => TfTensor[], names: readonly string[], tolerance: number): Promise<Agreement> {
+  const a = tidy(() => ours.step());
+  const b = tf.tidy(() => theirs());
+  try {
+    if (a.length !== names.length || b.length !== names.length) throw new Error(`compareWithTfjs: expected ${names.length} results (${names.join(', ')}), got ${a.length} and ${b.length}`);
+    return compareArrays(names, await readTf(b), await readAll(a), tolerance);
+  } finally {
+    for (const t of a) t.dispose();
+    tf.dispose(b);
+  }
+}
+
+/** A tfjs tensor holding our tensor's current values. */
+export async function toTf(tf: Tf, t: Tensor): Promise<TfTensor> {
+  return tf.tensor(Float32Array.from(await t.toArray()), [...t.shape]);
 }

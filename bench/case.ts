@@ -1,6 +1,8 @@
-// What a benchmark case is: one computation done two ways (the fused kernel and the same maths
-// composed from core ops) on shared random inputs, with the work it does for throughput figures.
+// What a benchmark case is: one computation done by our kernel, optionally by the same maths composed
+// from our core ops, and by tfjs (webgpu and wasm backends) on the same random inputs, with the work
+// it does for throughput figures.
 import type { Tensor } from '../engine/index.js';
+import type { Tf, TfTensor } from './tfjs/backends.js';
 
 /** One way of computing the case. */
 export interface Variant {
@@ -17,12 +19,25 @@ export interface Agreement {
   detail?: string;
 }
 
+/** The case written with tfjs, on whichever tfjs backend is active when it is built. */
+export interface TfInstance {
+  /** One op; returns what it produced, which the caller disposes (temporaries go with tf.tidy). */
+  step(): TfTensor[];
+  /** One step of ours and one of tfjs from the same state, compared (reads back). */
+  agree(): Promise<Agreement>;
+  dispose(): void;
+}
+
 /** A case with its inputs built on the GPU. */
 export interface Instance {
+  /** Our kernel (the fused one where there is a choice). */
   fused: Variant;
-  unfused: Variant;
-  /** Run each variant once from the same state and compare the results (reads back). */
-  agree(): Promise<Agreement>;
+  /** The same maths from our core ops, where the case has a fused kernel to compare with. */
+  unfused?: Variant;
+  /** Run fused and unfused once from the same state and compare the results (reads back). */
+  agree?(): Promise<Agreement>;
+  /** The tfjs version, from our current inputs and state (read back and uploaded to tfjs). */
+  tfjs?(tf: Tf): Promise<TfInstance>;
   dispose(): void;
 }
 
@@ -35,8 +50,12 @@ export interface BenchCase {
   /** Case name with its shape, e.g. 'fwd+bwd B=8 H=6 T=197 Dh=64'. */
   name: string;
   work: Work;
-  /** What the unfused variant is, in one line of ops (for the report). */
-  unfused: string;
+  /** What the unfused variant is, in one line of ops (for the report), when there is one. */
+  unfused?: string;
+  /** What the tfjs version is, in one line of tfjs ops. */
+  tfjs?: string;
+  /** Part of `--quick` (a representative subset that fits the time budget). */
+  quick?: boolean;
   setup(): Instance | Promise<Instance>;
 }
 

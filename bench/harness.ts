@@ -1,14 +1,17 @@
-// Runs one case end to end: inputs, agreement check, memory, then (unless smoke) timing and benny.
-import { rt } from '../engine/index.js';
-import type { Agreement, BenchCase, Instance, Work } from './case.js';
+// Runs one case end to end: inputs, agreement checks (fused vs unfused, ours vs each tfjs backend),
+// memory, then (unless smoke) interleaved timing of every runner and benny.
+import { rt, tidy } from '../engine/index.js';
+import type { Agreement, BenchCase, Instance, TfInstance, Variant, Work } from './case.js';
+import type { PassTimer } from './gpu-timer.js';
 import { measureMemory, type MemoryUse } from './memory.js';
-import { bennyPair, PLANS, timePair, type BennyResult, type Timing } from './timing.js';
+import { drainTfjs, tfName, useBackend, type TfBackendName, type TfjsEnv } from './tfjs/backends.js';
+import { bennyRunners, HEAVY_PLANS, PLANS, timeRunners, type BennyResult, type Runner, type RunnerName, type Timing } from './timing.js';
 
-/** full: the report's numbers; quick: few iterations (CI); smoke: one run of each variant, no timing. */
+/** full: the report's numbers; quick: a subset, few iterations; smoke: one run of each variant, no timing. */
 export type Mode = 'full' | 'quick' | 'smoke';
 
 export interface VariantResult {
-  memory: MemoryUse;
+  memory?: MemoryUse;
   timing?: Timing;
   benny?: BennyResult;
 }
@@ -16,43 +19,116 @@ export interface VariantResult {
 export interface CaseResult {
   suite: string;
   name: string;
-  unfusedOps: string;
+  unfusedOps?: string;
+  tfjsOps?: string;
   work: Work;
+  /** Fused against unfused (ours). */
   agreement?: Agreement;
+  /** Ours against each tfjs backend. */
+  tfjsAgreement?: Partial<Record<TfBackendName, Agreement>>;
   fused?: VariantResult;
   unfused?: VariantResult;
-  /** unfused median ms / fused median ms. */
+  tfjsWebgpu?: VariantResult;
+  tfjsWasm?: VariantResult;
+  /** unfused / fused (median ms). */
   ratio?: number;
+  /** tfjs-webgpu / ours, both by the same method (GPU timestamps where both have them). */
+  vsWebgpu?: number;
+  /** tfjs-wasm / ours, wall clock. */
+  vsWasm?: number;
   /** Set when the case threw; the other fields are what it got to. */
   error?: string;
   seconds: number;
 }
 
+/** What a run shares between cases: tfjs (when loaded) and the GPU pass timer (when the adapter has timestamps). */
+export interface RunContext {
+  tfjs?: TfjsEnv;
+  timer?: PassTimer;
+  /** Run benny beside the medians (default: in full mode only; never for the step, whose ops last seconds). */
+  benny?: boolean;
+}
+
+/** Record one step of ours and dispose what it returned (its temporaries go with the scope). */
+export function once(v: Variant): void {
+  for (const t of tidy(() => v.step())) t.dispose();
+}
+
+function ourRunner(name: 'ours' | 'unfused', v: Variant): Runner {
+  return { name, onGpu: true, enter: async () => undefined, once: () => once(v), drain: () => rt().sync() };
+}
+
+function tfRunner(env: TfjsEnv, name: TfBackendName, inst: TfInstance): Runner {
+  const { tf } = env;
+  return {
+    name,
+    onGpu: name === 'tfjs-webgpu',
+    enter: () => useBackend(tf, name),
+    once: () => {
+      // tfjs would silently move the inputs to whichever backend is active: fail instead.
+      if (tf.getBackend() !== tfName(name)) throw new Error(`bench: ${name} step called while tfjs' active backend is ${tf.getBackend()}`);
+      tf.dispose(tf.tidy(() => inst.step()));
+    },
+    drain: () => drainTfjs(tf),
+  };
+}
+
+const KEY: Record<RunnerName, 'fused' | 'unfused' | 'tfjsWebgpu' | 'tfjsWasm'> = { ours: 'fused', unfused: 'unfused', 'tfjs-webgpu': 'tfjsWebgpu', 'tfjs-wasm': 'tfjsWasm' };
+
 /** Run `c`; failures are caught and reported in the result, so one broken case does not stop a run. */
-export async function runCase(c: BenchCase, mode: Mode): Promise<CaseResult> {
+export async function runCase(c: BenchCase, mode: Mode, ctx: RunContext = {}): Promise<CaseResult> {
   const t0 = performance.now();
-  const r: CaseResult = { suite: c.suite, name: c.name, unfusedOps: c.unfused, work: c.work, seconds: 0 };
+  const r: CaseResult = { suite: c.suite, name: c.name, unfusedOps: c.unfused, tfjsOps: c.tfjs, work: c.work, seconds: 0 };
   let inst: Instance | undefined;
+  const tfInsts: [TfBackendName, TfInstance][] = [];
   try {
     inst = await c.setup();
-    r.agreement = await inst.agree();
+    if (inst.agree) r.agreement = await inst.agree();
+    // Measured on the second step: the first may create persistent state (the arena's gradient buffer).
+    measureMemory(inst.fused);
     r.fused = { memory: measureMemory(inst.fused) };
-    r.unfused = { memory: measureMemory(inst.unfused) };
+    if (inst.unfused) r.unfused = { memory: measureMemory(inst.unfused) };
     await rt().sync();
+    const env = ctx.tfjs;
+    if (env && inst.tfjs) {
+      r.tfjsAgreement = {};
+      for (const b of env.available) {
+        await useBackend(env.tf, b);
+        const ti = await inst.tfjs(env.tf);
+        tfInsts.push([b, ti]);
+        r.tfjsAgreement[b] = await ti.agree();
+        await drainTfjs(env.tf);
+      }
+    }
     if (mode !== 'smoke') {
-      const plan = PLANS[mode];
-      const t = await timePair(inst.fused, inst.unfused, plan);
-      r.fused.timing = t.fused;
-      r.unfused.timing = t.unfused;
-      r.ratio = t.unfused.medianMs / t.fused.medianMs;
-      const b = await bennyPair(`${c.suite} ${c.name}`, inst.fused, inst.unfused, plan.benny);
-      r.fused.benny = b.fused;
-      r.unfused.benny = b.unfused;
+      const runners: Runner[] = [ourRunner('ours', inst.fused)];
+      // --quick is about tfjs: the unfused composition is timed in full runs only.
+      if (inst.unfused && mode === 'full') runners.push(ourRunner('unfused', inst.unfused));
+      for (const [b, ti] of tfInsts) runners.push(tfRunner(env!, b, ti));
+      const heavy = c.suite === 'trainingStep';
+      const plan = (heavy ? HEAVY_PLANS : PLANS)[mode];
+      const times = await timeRunners(runners, plan, ctx.timer);
+      const bennies = (ctx.benny ?? mode === 'full') && !heavy ? await bennyRunners(`${c.suite} ${c.name}`, runners, plan.benny) : undefined;
+      for (const run of runners) {
+        const k = KEY[run.name];
+        r[k] = { ...r[k], timing: times.get(run.name), benny: bennies?.get(run.name) };
+      }
+      const ours = r.fused.timing!;
+      if (r.unfused?.timing) r.ratio = r.unfused.timing.medianMs / ours.medianMs;
+      const web = r.tfjsWebgpu?.timing;
+      if (web) r.vsWebgpu = web.method === ours.method ? web.medianMs / ours.medianMs : web.wallMs / ours.wallMs;
+      const wasm = r.tfjsWasm?.timing;
+      if (wasm) r.vsWasm = wasm.wallMs / ours.wallMs;
     }
   } catch (e) {
     r.error = e instanceof Error ? (e.stack ?? e.message) : String(e);
   } finally {
     try {
+      for (const [b, ti] of tfInsts) {
+        await useBackend(ctx.tfjs!.tf, b);
+        ti.dispose();
+        await drainTfjs(ctx.tfjs!.tf);
+      }
       inst?.dispose();
       await rt().sync();
     } catch (e) {

@@ -1,7 +1,16 @@
 // The record a run writes (bench/results/<adapter>.json) and the markdown report made from it.
-import type { Sizes } from './case.js';
-import { throughput, type CaseResult, type Mode } from './harness.js';
+import type { Agreement, Sizes } from './case.js';
+import { throughput, type CaseResult, type Mode, type VariantResult } from './harness.js';
 import { SUITES } from './suites/index.js';
+
+export interface TfjsInfo {
+  versions: { core: string; webgpu: string; wasm: string };
+  available: string[];
+  problems: string[];
+  /** tfjs-webgpu ran on the engine's own device (so on the same adapter). */
+  sameDevice: boolean;
+  adapterInfo: string;
+}
 
 export interface BenchRecord {
   adapter: string;
@@ -9,6 +18,7 @@ export interface BenchRecord {
   isSoftware: boolean;
   hasTimestamps: boolean;
   versions: { node: string; webgpu: string; engine: string };
+  tfjs?: TfjsInfo;
   date: string;
   mode: Mode;
   sizes: Sizes;
@@ -19,6 +29,10 @@ export interface BenchRecord {
   seconds: number;
   /** Only some suites ran (--suite): not used for RESULTS.md. */
   partial: boolean;
+  /** The chart of this record, relative to bench/. */
+  chart?: string;
+  /** Suites re-run later with `--suite ... --update`, whose cases replaced the first run's. */
+  updates?: { suites: string[]; date: string; load: { start: number[]; end: number[] }; seconds: number }[];
   cases: CaseResult[];
 }
 
@@ -30,90 +44,125 @@ export function slug(name: string): string {
 const fix = (x: number | undefined, d = 2): string => (x === undefined || !Number.isFinite(x) ? '–' : x >= 100 ? x.toFixed(0) : x.toFixed(d));
 const mib = (b: number | undefined): string => (b === undefined ? '–' : (b / 2 ** 20).toFixed(b < 2 ** 20 ? 3 : 1));
 const loadStr = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' / ');
+const times = (r: number | undefined): string => (r === undefined ? '–' : `${r.toFixed(2)}x`);
 
-/** One line per case, plain: does the fused kernel win, and by how much. */
+export function geomean(xs: readonly number[]): number {
+  return Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
+}
+
+/** The speed-up each suite must reach over tfjs-webgpu (issue #7). */
+export function target(suite: string): number {
+  return suite === 'matmul' ? 3 : 2;
+}
+
+/** One line per case, plain: how ours compares with tfjs (and with the unfused composition). */
 export function verdict(c: CaseResult): string {
   if (c.error) return `${c.name}: FAILED (${c.error.split('\n')[0]})`;
-  if (c.ratio === undefined) return `${c.name}: ran (no timing in this mode)`;
-  const f = c.fused!.timing!.medianMs;
-  const u = c.unfused!.timing!.medianMs;
-  return c.ratio >= 1
-    ? `${c.name}: fused ${fix(f)} ms vs unfused ${fix(u)} ms, fused is ${c.ratio.toFixed(2)}x faster`
-    : `${c.name}: fused ${fix(f)} ms vs unfused ${fix(u)} ms, fused is SLOWER: it takes ${(1 / c.ratio).toFixed(2)}x the unfused time (${((1 / c.ratio - 1) * 100).toFixed(0)}% more)`;
+  const f = c.fused?.timing?.medianMs;
+  if (f === undefined) return `${c.name}: ran (no timing in this mode)`;
+  const wall = (t?: { method: string; wallMs: number }): string => (t?.method === 'gpu-timestamps' ? ` GPU-side, ${fix(t.wallMs)} ms wall` : '');
+  const parts = [`ours ${fix(f)} ms${wall(c.fused?.timing)}`];
+  if (c.vsWebgpu !== undefined) parts.push(`tfjs-webgpu ${fix(c.tfjsWebgpu!.timing!.medianMs)} ms${wall(c.tfjsWebgpu!.timing)} (ours ${c.vsWebgpu >= 1 ? `${c.vsWebgpu.toFixed(2)}x faster` : `SLOWER, ${(1 / c.vsWebgpu).toFixed(2)}x the time`})`);
+  if (c.vsWasm !== undefined) parts.push(`tfjs-wasm ${fix(c.tfjsWasm!.timing!.wallMs)} ms wall (${c.vsWasm.toFixed(2)}x)`);
+  if (c.ratio !== undefined) parts.push(`unfused ${fix(c.unfused!.timing!.medianMs)} ms (${c.ratio.toFixed(2)}x)`);
+  return `${c.name}: ${parts.join(', ')}`;
 }
+
+const agreeStr = (a?: Agreement): string => (a ? `${a.ok ? 'ok' : '**MISMATCH**'} ${a.error.toExponential(1)}` : '–');
 
 function suiteTable(cases: CaseResult[]): string[] {
   const unit = cases.length && 'flops' in cases[0].work ? 'GFLOP/s' : 'GB/s';
+  const hasUnfused = cases.some((c) => c.unfusedOps);
   const rows = [
-    `| case | fused ms | unfused ms | unfused / fused | fused ${unit} | unfused ${unit} | peak extra MiB fused / unfused | benny ops/s fused / unfused | agreement |`,
-    '|---|--:|--:|--:|--:|--:|--:|--:|---|',
+    `| case | ours ms | tfjs-webgpu ms | tfjs-wasm ms (wall) | **tfjs-webgpu / ours** | tfjs-wasm / ours | ours ${unit} | tfjs-webgpu ${unit} | tfjs-wasm ${unit} |${hasUnfused ? ' unfused ms | unfused / ours | peak extra MiB ours / unfused |' : ''} benny ops/s ours / tfjs-webgpu | agreement: tfjs-webgpu, tfjs-wasm${hasUnfused ? ', unfused' : ''} |`,
+    `|---|--:|--:|--:|--:|--:|--:|--:|--:|${hasUnfused ? '--:|--:|--:|' : ''}--:|---|`,
   ];
   for (const c of cases) {
     if (c.error) {
-      rows.push(`| ${c.name} | failed: ${c.error.split('\n')[0].replace(/\|/g, '/')} | | | | | | | |`);
+      rows.push(`| ${c.name} | failed: ${c.error.split('\n')[0].replace(/\|/g, '/')} |`);
       continue;
     }
-    const fm = c.fused?.timing?.medianMs;
-    const um = c.unfused?.timing?.medianMs;
-    const tp = (ms?: number): string => (ms === undefined ? '–' : fix(throughput(c.work, ms).value));
-    const benny = (v?: { opsPerSec: number; marginPct: number }): string => (v ? `${v.opsPerSec.toPrecision(3)} ±${v.marginPct.toFixed(0)}%` : '–');
-    const a = c.agreement;
-    const agree = a ? `${a.ok ? 'ok' : '**MISMATCH**'} ${a.error.toExponential(1)} (tol ${a.tolerance.toExponential(0)})` : '–';
-    rows.push(
-      `| ${c.name} | ${fix(fm)} | ${fix(um)} | ${c.ratio === undefined ? '–' : `**${c.ratio.toFixed(2)}x**`} | ${tp(fm)} | ${tp(um)} | ${mib(c.fused?.memory.peakExtraBytes)} / ${mib(c.unfused?.memory.peakExtraBytes)} | ${benny(c.fused?.benny)} / ${benny(c.unfused?.benny)} | ${agree} |`,
-    );
+    const ms = (v?: VariantResult, wall = false): number | undefined => (wall ? v?.timing?.wallMs : v?.timing?.medianMs);
+    const tp = (x?: number): string => (x === undefined ? '–' : fix(throughput(c.work, x).value));
+    const benny = (v?: VariantResult): string => (v?.benny ? `${v.benny.opsPerSec.toPrecision(3)} ±${v.benny.marginPct.toFixed(0)}%` : '–');
+    const ours = ms(c.fused);
+    const web = ms(c.tfjsWebgpu);
+    const wasm = ms(c.tfjsWasm, true);
+    const vs = c.vsWebgpu === undefined ? '–' : `**${times(c.vsWebgpu)}**${c.vsWebgpu < target(c.suite) ? ' (below target)' : ''}`;
+    const cells = [c.name, fix(ours), fix(web), fix(wasm), vs, times(c.vsWasm), tp(ours), tp(web), tp(wasm)];
+    if (hasUnfused) cells.push(fix(ms(c.unfused)), times(c.ratio), `${mib(c.fused?.memory?.peakExtraBytes)} / ${mib(c.unfused?.memory?.peakExtraBytes)}`);
+    const ag = [agreeStr(c.tfjsAgreement?.['tfjs-webgpu']), agreeStr(c.tfjsAgreement?.['tfjs-wasm'])];
+    if (hasUnfused) ag.push(agreeStr(c.agreement));
+    cells.push(`${benny(c.fused)} / ${benny(c.tfjsWebgpu)}`, ag.join(', '));
+    rows.push(`| ${cells.join(' | ')} |`);
+  }
+  return rows;
+}
+
+/** Per suite: geometric mean and worst of the speed-ups over tfjs-webgpu and tfjs-wasm. */
+function summaryTable(r: BenchRecord): string[] {
+  const rows = ['| suite | cases | ours vs tfjs-webgpu: geomean (worst) | target | met | ours vs tfjs-wasm: geomean (worst) |', '|---|--:|--:|--:|---|--:|'];
+  for (const [key, s] of Object.entries(SUITES)) {
+    const cases = r.cases.filter((c) => c.suite === key && !c.error);
+    if (!cases.length) continue;
+    const web = cases.map((c) => c.vsWebgpu).filter((x): x is number => x !== undefined);
+    const wasm = cases.map((c) => c.vsWasm).filter((x): x is number => x !== undefined);
+    const g = (xs: number[]): string => (xs.length ? `${geomean(xs).toFixed(2)}x (${Math.min(...xs).toFixed(2)}x)` : '–');
+    const met = web.length ? (Math.min(...web) >= target(key) ? 'yes' : 'no') : '–';
+    rows.push(`| ${s.title} | ${cases.length} | ${g(web)} | ${target(key)}x | ${met} | ${g(wasm)} |`);
   }
   return rows;
 }
 
 /** The markdown section of one run. */
 export function renderRecord(r: BenchRecord): string {
+  const t = r.tfjs;
   const lines = [
     `## ${r.adapter}`,
     '',
     `- Run: ${r.date}, mode \`${r.mode}\`, ${r.sizes} sizes, ${r.seconds.toFixed(0)} s; node ${r.versions.node}, webgpu (Dawn) ${r.versions.webgpu}, engine ${r.versions.engine}; ${r.cpus} CPU cores${r.isSoftware ? ' (software adapter: the "GPU" is these cores)' : ''}.`,
-    `- Machine load (uptime, 1 / 5 / 15 min): ${loadStr(r.load.start)} at the start, ${loadStr(r.load.end)} at the end, on ${r.cpus} cores. The machine was shared with other jobs, so absolute times are noisy; fused and unfused samples were interleaved so both saw the same load, which keeps the ratios more stable than the times.`,
+    t
+      ? `- tfjs: @tensorflow/tfjs-core ${t.versions.core}, tfjs-backend-webgpu ${t.versions.webgpu}, tfjs-backend-wasm ${t.versions.wasm}; backends run: ${t.available.join(', ') || 'none'}${t.problems.length ? ` (failed: ${t.problems.join('; ')})` : ''}. tfjs-webgpu ${t.sameDevice ? 'ran on the engine\'s own GPUDevice (same adapter, same queue)' : '**did not** run on the engine\'s device'}; it reports its adapter as "${t.adapterInfo}".`
+      : '- tfjs: not run.',
+    `- Machine load (uptime, 1 / 5 / 15 min): ${loadStr(r.load.start)} at the start, ${loadStr(r.load.end)} at the end, on ${r.cpus} cores. The machine was shared with other jobs, so absolute times are noisy; the runners' samples were interleaved so all saw the same load, which keeps the ratios steadier than the times.`,
     `- Timing: ${r.method}`,
+    ...(r.updates ?? []).map((u) => `- Re-run later (\`--suite ${u.suites.join(',')} --update\`, after a kernel change): ${u.suites.join(', ')} at ${u.date}, ${u.seconds.toFixed(0)} s, load ${loadStr(u.load.start)} at the start.`),
     '',
   ];
-  const att = r.cases.filter((c) => c.suite === 'attention');
-  if (att.length) lines.push('Attention, the headline:', '', ...att.map((c) => `- ${verdict(c)}`), '');
-  const timed = r.cases.filter((c) => c.ratio !== undefined);
-  const slower = timed.filter((c) => c.ratio! < 1);
-  if (timed.length) {
-    lines.push(
-      slower.length
-        ? `Where the fused kernel loses: ${slower.map((c) => `${c.suite} ${c.name} (${c.ratio!.toFixed(2)}x: ${((1 / c.ratio! - 1) * 100).toFixed(0)}% slower than the composition)`).join('; ')}.`
-        : `The fused kernel is faster than the composition in every case (speed-ups ${Math.min(...timed.map((c) => c.ratio!)).toFixed(2)}x to ${Math.max(...timed.map((c) => c.ratio!)).toFixed(2)}x).`,
-      '',
-    );
-  }
+  if (r.chart) lines.push(`![speed-up of ours over tfjs, per case](${r.chart})`, '');
+  if (r.cases.some((c) => c.vsWebgpu !== undefined)) lines.push(...summaryTable(r), '');
+  const step = r.cases.filter((c) => c.suite === 'trainingStep');
+  if (step.length) lines.push('The whole training step:', '', ...step.map((c) => `- ${verdict(c)}`), '');
   for (const [key, s] of Object.entries(SUITES)) {
     const cases = r.cases.filter((c) => c.suite === key);
     if (!cases.length) continue;
-    lines.push(`### ${s.title}`, '', `Unfused: ${cases[0].unfusedOps}.`, '', ...suiteTable(cases), '');
+    lines.push(`### ${s.title}`, '');
+    if (cases[0].tfjsOps) lines.push(`tfjs: ${cases[0].tfjsOps}.`, '');
+    if (cases[0].unfusedOps) lines.push(`Unfused (ours): ${cases[0].unfusedOps}.`, '');
+    lines.push(...suiteTable(cases), '');
   }
   return lines.join('\n');
 }
 
 export const COLUMN_NOTES = [
-  '- **fused ms / unfused ms**: median wall time per op (forward, or forward + backward where the case says so), from batches of N ops recorded back to back between two `await rt().sync()` calls (N sized from one timed op so a batch lasts ~0.4 s, between 1 and 64; N is in the JSON), after warm-up runs that compile every pipeline.',
-  '- **unfused / fused**: the speed-up of the fused kernel; below 1 means the fused kernel is slower.',
-  '- **GFLOP/s**: useful FLOPs of the maths per op, the same count for both variants (attention: 4·B·H·T²·Dh forward, 3x that forward + backward, recomputation not counted; cosine argmax: 2·G·N·M·D). **GB/s**: the minimal memory traffic of the op (soft cross-entropy forward + backward: 5·N·C floats; EMA: 3 floats per parameter; AdamW: 7), not what the unfused composition actually moves.',
-  '- **peak extra MiB**: the buffer pool\'s high-water mark of live bytes during one op minus the live bytes before it (pool size classes; inputs and persistent state excluded, results and saved activations included).',
-  '- **benny ops/s**: benny (benchmark.js) on one op + `sync()` per call, so it includes the submit and wait latency that the batched median amortises; ± is its relative margin of error.',
-  '- **agreement**: one run of each variant from the same inputs, read back: max |fused − unfused| / max |unfused| over every output (forward result and input gradients; AdamW: parameters and both moments). Cosine argmax: the worst float64 cosine gap between either variant\'s pick and the true best (indices may differ only at f32 ties).',
+  '- **ours / tfjs-webgpu ms**: median time per op over interleaved samples; each sample is a batch of N ops (N sized so a batch lasts ~0.25 s, 1 to 32, and 1 for the whole step; in the JSON) between two drains of the queue, after warm-up runs that compile every pipeline. Where the adapter has timestamp queries this is GPU-side time: every compute pass in the batch (ours and tfjs\', which share the device) gets begin/end timestamps and the per-op time is their summed duration (bench/gpu-timer.ts); the wall time is in the JSON beside it. Otherwise it is wall time.',
+  '- **tfjs-wasm ms**: wall time (it runs on the CPU, synchronously); its ratio is against our wall time.',
+  '- **tfjs-webgpu / ours**: how many times faster ours is (the target of issue #7: 2x, matmul 3x).',
+  '- **GFLOP/s**: useful FLOPs of the maths per op, the same count for every runner (matmul 2·M·N·K; attention 4·B·H·T²·Dh forward, 3x that forward + backward, recomputation not counted; cosine argmax 2·G·N·M·D; the step: 3x the forward matmul and attention FLOPs). **GB/s**: the minimal memory traffic of the op (layerNorm and GELU forward + backward: 5 floats per element; soft cross-entropy 5·N·C floats; EMA 3 floats per parameter; AdamW 7), not what a composition actually moves.',
+  '- **unfused**: the same maths composed from our own core ops (the engine without its fused kernel); **peak extra MiB**: the buffer pool\'s high-water mark during one op minus the live bytes before it.',
+  '- **benny ops/s**: benny (benchmark.js) on one op + drain per call, so it includes submit and wait latency that the batched median amortises.',
+  '- **agreement**: one run of ours and of the other from the same inputs and state, read back: max |ours − theirs| / max |theirs| over every output (forward result and input gradients; EMA/AdamW: the updated state; the step: the loss). Cosine argmax: the worst float64 cosine gap between either pick and the true best.',
 ];
 
 /** The whole RESULTS.md from every full-mode record. */
 export function renderReport(records: BenchRecord[]): string {
   const adapters = records.map((r) => r.adapter).join('; ') || 'none yet';
   return [
-    '# Fused kernel benchmarks',
+    '# Benchmarks: ours against tfjs on the same adapter',
     '',
     `Adapter${records.length > 1 ? 's' : ''}: **${adapters}**.`,
     '',
-    'Each fused kernel of the engine against the same computation composed from its core ops (what the engine would run without the fused kernel), on the same random inputs and the same device. Regenerated by `npm run bench` (full mode) from `bench/results/*.json`; `npm run bench -- --quick` and `-- --smoke` write `<adapter>.quick.json` / `<adapter>.smoke.json` and leave this file alone.',
+    'Each kernel of a ViT training step, and the whole step, run by this engine, by tfjs (@tensorflow/tfjs-core with tfjs-backend-webgpu) on the same Dawn adapter and device, and for reference by tfjs-backend-wasm, on the same random inputs; where the engine has a fused kernel, also against the same maths composed from its own core ops. Regenerated by `npm run bench` (full mode) from `bench/results/*.json`; `npm run bench -- --quick` and `-- --smoke` write `<adapter>.quick.json` / `<adapter>.smoke.json` and leave this file alone. What was tried to make the kernels fast is in [NOTES.md](NOTES.md).',
     '',
     'Columns:',
     '',

@@ -1,40 +1,71 @@
-// npm run bench [-- --quick | --smoke] [-- --suite attention,ema]: runs the fused-kernel suites,
-// writes bench/results/<adapter>.json and, for a full run, regenerates bench/RESULTS.md.
+// npm run bench [-- --quick | --smoke | --report] [-- --suite matmul,attention] [-- --no-tfjs]: runs the suites
+// (ours, our unfused composition, tfjs-webgpu on the same device, tfjs-wasm), writes
+// bench/results/<adapter>.json and, for a full run, its SVG chart and bench/RESULTS.md.
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adapterName, init, rt } from '../engine/index.js';
-import { runCase, type CaseResult, type Mode } from './harness.js';
+import { ratioChart } from './chart.js';
+import { PassTimer } from './gpu-timer.js';
+import { runCase, type CaseResult, type Mode, type RunContext } from './harness.js';
 import { renderRecord, renderReport, slug, verdict, type BenchRecord } from './report.js';
-import { selectCases } from './suites/index.js';
+import { loadTfjs } from './tfjs/backends.js';
+import { selectCases, SUITES } from './suites/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
 const resultsDir = path.join(here, 'results');
 
-function parseArgs(argv: string[]): { mode: Mode; suites: string[] } {
-  let mode: Mode = 'full';
+function parseArgs(argv: string[]): { mode: Mode | 'report'; suites: string[]; tfjs: boolean; update: boolean } {
+  let mode: Mode | 'report' = 'full';
+  let tfjs = true;
+  let update = false;
   const suites: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') mode = 'quick';
     else if (a === '--smoke') mode = 'smoke';
+    else if (a === '--no-tfjs') tfjs = false;
+    else if (a === '--report') mode = 'report';
+    else if (a === '--update') update = true;
     else if (a === '--suite') suites.push(...(argv[++i] ?? '').split(','));
     else if (a.startsWith('--suite=')) suites.push(...a.slice(8).split(','));
-    else throw new Error(`bench: unknown argument '${a}' (use --quick, --smoke, --suite name[,name])`);
+    else throw new Error(`bench: unknown argument '${a}' (use --quick, --smoke, --report, --update, --no-tfjs, --suite name[,name])`);
   }
-  return { mode, suites: suites.filter(Boolean) };
+  return { mode, suites: suites.filter(Boolean), tfjs, update };
 }
 
 function packageVersion(dir: string): string {
   return (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** Every agreement check of a case, ours against unfused and each tfjs backend. */
+function agreements(c: CaseResult): [string, { ok: boolean; error: number }][] {
+  const out: [string, { ok: boolean; error: number }][] = [];
+  if (c.agreement) out.push(['unfused', c.agreement]);
+  for (const [b, a] of Object.entries(c.tfjsAgreement ?? {})) if (a) out.push([b, a]);
+  return out;
+}
+
 function summaryLine(c: CaseResult): string {
-  const a = c.agreement;
-  const agree = a ? `, agreement ${a.ok ? 'ok' : 'MISMATCH'} ${a.error.toExponential(1)}` : '';
-  return `[${c.suite}] ${verdict(c)}${agree} (${c.seconds.toFixed(1)} s)`;
+  const agree = agreements(c)
+    .map(([w, a]) => `${w} ${a.ok ? 'ok' : 'MISMATCH'} ${a.error.toExponential(1)}`)
+    .join(', ');
+  return `[${c.suite}] ${verdict(c)}${agree ? `; agreement ${agree}` : ''} (${c.seconds.toFixed(1)} s)`;
+}
+
+/** Write a record and its chart as bench/results/<adapter><tags>.json / .svg. */
+async function save(record: BenchRecord, tags: string): Promise<void> {
+  const file = path.join(resultsDir, `${record.adapterSlug}${tags}.json`);
+  if (record.mode !== 'smoke' && record.cases.some((c) => c.vsWebgpu !== undefined || c.vsWasm !== undefined)) {
+    const chart = path.join(resultsDir, `${record.adapterSlug}${tags}.svg`);
+    writeFileSync(chart, await ratioChart(record.cases, `Ours vs tfjs on ${record.adapter} (${record.mode})`));
+    record.chart = path.relative(here, chart);
+    console.log(`wrote ${path.relative(root, chart)}`);
+  }
+  writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+  console.log(`wrote ${path.relative(root, file)}`);
 }
 
 /** Every full-mode record in bench/results, for RESULTS.md. */
@@ -47,17 +78,31 @@ function fullRecords(): BenchRecord[] {
 }
 
 async function main(): Promise<number> {
-  const { mode, suites } = parseArgs(process.argv.slice(2));
+  const { mode, suites, tfjs, update } = parseArgs(process.argv.slice(2));
+  if (mode === 'report') {
+    // Regenerate RESULTS.md from the full records already in bench/results, running nothing.
+    writeFileSync(path.join(here, 'RESULTS.md'), renderReport(fullRecords()));
+    console.log('regenerated bench/RESULTS.md');
+    return 0;
+  }
   const loadStart = loadavg();
   const t0 = performance.now();
   await init();
   const gpu = rt().gpu;
   const adapter = adapterName(gpu.info);
-  const cases = selectCases('full', suites);
-  console.log(`bench (${mode}): ${cases.length} cases on ${adapter}; load average ${loadStart.map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`);
+  // --smoke checks that everything runs (as CI's test does): small awkward shapes, one run each.
+  const sizes = mode === 'smoke' ? 'reduced' : 'full';
+  const cases = selectCases(sizes, suites, mode === 'quick');
+  const ctx: RunContext = { timer: gpu.hasTimestamps ? new PassTimer(gpu.device) : undefined };
+  if (tfjs) {
+    ctx.tfjs = await loadTfjs();
+    if (ctx.tfjs.problems.length) console.warn(`tfjs: ${ctx.tfjs.problems.join('; ')}`);
+    if (ctx.tfjs.available.includes('tfjs-webgpu') && !ctx.tfjs.sameDevice) throw new Error('bench: tfjs-webgpu did not land on the engine\'s device');
+  }
+  console.log(`bench (${mode}): ${cases.length} cases on ${adapter}${ctx.tfjs ? `, against ${ctx.tfjs.available.join(' and ')}` : ''}; load average ${loadStart.map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`);
   const results: CaseResult[] = [];
   for (const c of cases) {
-    const r = await runCase(c, mode);
+    const r = await runCase(c, mode, ctx);
     results.push(r);
     console.log(summaryLine(r));
     if (r.error) console.error(r.error);
@@ -68,14 +113,21 @@ async function main(): Promise<number> {
     isSoftware: gpu.info.isSoftware,
     hasTimestamps: gpu.hasTimestamps,
     versions: { node: process.version, webgpu: packageVersion(path.join(root, 'node_modules/webgpu')), engine: packageVersion(root) },
+    tfjs: ctx.tfjs && {
+      versions: ctx.tfjs.versions,
+      available: ctx.tfjs.available,
+      problems: ctx.tfjs.problems,
+      sameDevice: ctx.tfjs.sameDevice,
+      adapterInfo: ctx.tfjs.adapterInfo,
+    },
     date: new Date().toISOString(),
     mode,
-    sizes: 'full',
+    sizes,
     cpus: cpus().length,
     load: { start: loadStart, end: loadavg() },
-    method:
-      'wall clock (`performance.now()`) only, around batches of ops that end in `await rt().sync()` (flush, submit, then `queue.onSubmittedWorkDone()`); ' +
-      (gpu.hasTimestamps ? 'the adapter has timestamp queries but the runtime does not expose them, so no GPU-side timestamps were used.' : 'the adapter has no timestamp queries.'),
+    method: gpu.hasTimestamps
+      ? 'GPU-side: the adapter has timestamp queries, so every compute pass of a timed batch (ours and tfjs-webgpu\'s) carries begin/end timestamps and a sample is the sum of their durations per op; wall clock (`performance.now()` around the batch, queue drained before and after) is recorded beside it and used for tfjs-wasm.'
+      : 'wall clock (`performance.now()`) around batches of ops, the queue drained before and after (`queue.onSubmittedWorkDone()`): the adapter has no timestamp queries.',
     seconds: (performance.now() - t0) / 1000,
     partial: suites.length > 0,
     cases: results,
@@ -83,14 +135,22 @@ async function main(): Promise<number> {
   mkdirSync(resultsDir, { recursive: true });
   // Only a complete full run is the adapter's record; anything else gets a file name of its own.
   const tags = [mode === 'full' ? '' : `.${mode}`, suites.length ? `.${suites.join('+')}` : ''].join('');
-  const file = path.join(resultsDir, `${record.adapterSlug}${tags}.json`);
-  writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
-  console.log(`wrote ${path.relative(root, file)}`);
-  if (mode === 'full' && suites.length === 0) {
+  const merge = mode === 'full' && suites.length > 0 && update;
+  if (!merge) await save(record, tags);
+  else {
+    // --update: these suites' cases replace theirs in the adapter's full record (other suites kept).
+    const fullFile = path.join(resultsDir, `${record.adapterSlug}.json`);
+    const full = JSON.parse(readFileSync(fullFile, 'utf8')) as BenchRecord;
+    const order = Object.keys(SUITES);
+    full.cases = [...full.cases.filter((c) => !suites.includes(c.suite)), ...results].sort((a, b) => order.indexOf(a.suite) - order.indexOf(b.suite));
+    full.updates = [...(full.updates ?? []), { suites, date: record.date, load: record.load, seconds: record.seconds }];
+    await save(full, '');
+  }
+  if (mode === 'full' && (suites.length === 0 || update)) {
     writeFileSync(path.join(here, 'RESULTS.md'), renderReport(fullRecords()));
     console.log('regenerated bench/RESULTS.md');
   } else console.log(`\n${renderRecord(record)}`);
-  const bad = results.filter((r) => r.error || !r.agreement?.ok);
+  const bad = results.filter((r) => r.error || agreements(r).some(([, a]) => !a.ok));
   if (bad.length) console.error(`${bad.length} case(s) failed or disagreed: ${bad.map((r) => `${r.suite} ${r.name}`).join('; ')}`);
   console.log(`done in ${record.seconds.toFixed(0)} s`);
   return bad.length ? 1 : 0;

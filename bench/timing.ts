@@ -1,15 +1,37 @@
-// Wall-clock timing of recorded GPU work: ops only record, so a timed region is a batch of N ops
-// between two `rt().sync()` calls (the second flushes, submits and waits for the queue to drain).
+// Timing of recorded GPU work. Ops only record (ours) or batch (tfjs-webgpu), so a timed region is
+// a batch of N ops between two drains of the queue. Where the adapter has timestamp queries, the
+// GPU-side time of the batch is the summed duration of its compute passes (PassTimer); the wall time
+// is kept beside it. Runners are interleaved sample by sample so a change in load hits all alike.
 import { add, configure, suite } from 'benny';
-import { rt, tidy } from '../engine/index.js';
-import type { Variant } from './case.js';
+import { gpuWait } from '../engine/runtime.js';
+import type { PassTimer } from './gpu-timer.js';
+
+/** Who runs a case: our kernel, our unfused composition, tfjs on webgpu, tfjs on wasm. */
+export type RunnerName = 'ours' | 'unfused' | 'tfjs-webgpu' | 'tfjs-wasm';
+
+export interface Runner {
+  name: RunnerName;
+  /** Make this runner's backend the active one (tfjs); called before each batch. */
+  enter(): Promise<void>;
+  /** Record (or run) one op and dispose what it returned. */
+  once(): void;
+  /** Submit what is pending and wait until the device is idle. */
+  drain(): Promise<void>;
+  /** Runs on the GPU device, so pass timestamps can time it. */
+  onGpu: boolean;
+}
 
 export interface Timing {
-  /** Median over samples of (batch wall time / batch size). */
+  /** The figure the report compares: GPU-side ms per op where measured, else wall ms per op (median over samples). */
   medianMs: number;
+  method: 'gpu-timestamps' | 'wall';
+  /** Median wall ms per op (queue drained before and after each batch). */
+  wallMs: number;
+  /** Median GPU-side ms per op (sum of compute-pass durations), when measured. */
+  gpuMs?: number;
   minMs: number;
   samplesMs: number[];
-  /** Ops recorded (and submitted together) per sample. */
+  /** Ops per sample. */
   batch: number;
 }
 
@@ -24,7 +46,7 @@ export interface TimingPlan {
   /** Untimed runs before sizing the batch (the agreement check has already compiled every pipeline). */
   warmup: number;
   samples: number;
-  /** A sample batches enough ops to last about this long (sync latency amortised)... */
+  /** A sample batches enough ops to last about this long (drain latency amortised)... */
   targetBatchMs: number;
   /** ...but no more than this many. */
   maxBatch: number;
@@ -33,14 +55,15 @@ export interface TimingPlan {
 }
 
 export const PLANS = {
-  full: { warmup: 1, samples: 9, targetBatchMs: 400, maxBatch: 64, benny: { minTime: 0.05, maxTime: 2, minSamples: 5, initCount: 1, delay: 0.005 } },
-  quick: { warmup: 0, samples: 3, targetBatchMs: 60, maxBatch: 8, benny: { minTime: 0.01, maxTime: 0.05, minSamples: 1, initCount: 1, delay: 0 } },
+  full: { warmup: 1, samples: 5, targetBatchMs: 250, maxBatch: 32, benny: { minTime: 0.05, maxTime: 0.5, minSamples: 2, initCount: 1, delay: 0.005 } },
+  quick: { warmup: 1, samples: 3, targetBatchMs: 40, maxBatch: 4, benny: { minTime: 0.01, maxTime: 0.03, minSamples: 1, initCount: 1, delay: 0 } },
 } satisfies Record<string, TimingPlan>;
 
-/** Record one step and dispose what it returned (its temporaries go with the scope). */
-export function once(v: Variant): void {
-  for (const t of tidy(() => v.step())) t.dispose();
-}
+/** Plans for cases whose single op lasts seconds (the whole training step). */
+export const HEAVY_PLANS = {
+  full: { ...PLANS.full, warmup: 1, samples: 3, maxBatch: 1 },
+  quick: { ...PLANS.quick, warmup: 1, samples: 1, maxBatch: 1 },
+} satisfies Record<string, TimingPlan>;
 
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -49,60 +72,90 @@ export function median(xs: readonly number[]): number {
 }
 
 /** Warm up, then time one op to size the batch so a sample lasts about `targetBatchMs`. */
-async function prepare(v: Variant, plan: TimingPlan): Promise<number> {
+async function prepare(r: Runner, plan: TimingPlan): Promise<number> {
+  await r.enter();
   for (let i = 0; i < plan.warmup; i++) {
-    once(v);
-    await rt().sync();
+    r.once();
+    await r.drain();
   }
   const t0 = performance.now();
-  once(v);
-  await rt().sync();
+  r.once();
+  await r.drain();
   const single = performance.now() - t0;
   return Math.max(1, Math.min(plan.maxBatch, Math.round(plan.targetBatchMs / Math.max(single, 1e-3))));
 }
 
-/** ms per op over one batch of `batch` ops, queue drained before and after. */
-async function sample(v: Variant, batch: number): Promise<number> {
-  await rt().sync();
+/** Wall and GPU ms per op over one batch, queue drained before and after. */
+async function sample(r: Runner, batch: number, timer: PassTimer | undefined): Promise<{ wall: number; gpu?: number }> {
+  await r.enter();
+  await r.drain();
+  const timed = timer && r.onGpu;
+  if (timed) timer.start();
   const t0 = performance.now();
-  for (let i = 0; i < batch; i++) once(v);
-  await rt().sync();
-  return (performance.now() - t0) / batch;
-}
-
-function summarize(samplesMs: number[], batch: number): Timing {
-  return { medianMs: median(samplesMs), minMs: Math.min(...samplesMs), samplesMs, batch };
-}
-
-/** Both variants, samples interleaved (fused, unfused, fused, ...) so a change in machine load hits both alike. */
-export async function timePair(fused: Variant, unfused: Variant, plan: TimingPlan): Promise<{ fused: Timing; unfused: Timing }> {
-  const batches = [await prepare(fused, plan), await prepare(unfused, plan)];
-  const ms: number[][] = [[], []];
-  for (let s = 0; s < plan.samples; s++) {
-    ms[0].push(await sample(fused, batches[0]));
-    ms[1].push(await sample(unfused, batches[1]));
+  try {
+    for (let i = 0; i < batch; i++) r.once();
+    await r.drain();
+  } catch (e) {
+    if (timed && timer.running) await timer.stop(gpuWait).catch(() => 0);
+    throw e;
   }
-  return { fused: summarize(ms[0], batches[0]), unfused: summarize(ms[1], batches[1]) };
+  const wall = (performance.now() - t0) / batch;
+  const gpu = timed ? (await timer.stop(gpuWait)) / batch : undefined;
+  return { wall, gpu };
 }
 
-/** benny (benchmark.js) ops/s of both variants, one op + sync per call. */
-export async function bennyPair(name: string, fused: Variant, unfused: Variant, options: TimingPlan['benny']): Promise<{ fused: BennyResult; unfused: BennyResult }> {
-  let failure: unknown;
-  // benchmark.js waits forever on a deferred case whose promise rejects: keep the error, throw after.
-  const call = (v: Variant) => async (): Promise<void> => {
-    try {
-      once(v);
-      await rt().sync();
-    } catch (e) {
-      failure ??= e;
+/** Every runner, samples interleaved (ours, tfjs, ours, tfjs, ...). */
+export async function timeRunners(runners: readonly Runner[], plan: TimingPlan, timer: PassTimer | undefined): Promise<Map<RunnerName, Timing>> {
+  const batches: number[] = [];
+  for (const r of runners) batches.push(await prepare(r, plan));
+  const wall: number[][] = runners.map(() => []);
+  const gpu: number[][] = runners.map(() => []);
+  for (let s = 0; s < plan.samples; s++) {
+    for (const [i, r] of runners.entries()) {
+      const x = await sample(r, batches[i], timer);
+      wall[i].push(x.wall);
+      if (x.gpu !== undefined) gpu[i].push(x.gpu);
     }
-  };
-  const summary = await suite(name, configure({ cases: options }), add('fused', call(fused)), add('unfused', call(unfused)));
-  await rt().sync();
-  if (failure) throw failure;
-  const pick = (n: string): BennyResult => {
-    const r = summary.results.find((x) => x.name === n)!;
-    return { opsPerSec: r.ops, marginPct: r.margin, samples: r.samples };
-  };
-  return { fused: pick('fused'), unfused: pick('unfused') };
+  }
+  const out = new Map<RunnerName, Timing>();
+  for (const [i, r] of runners.entries()) {
+    const useGpu = gpu[i].length === wall[i].length && gpu[i].length > 0;
+    const primary = useGpu ? gpu[i] : wall[i];
+    out.set(r.name, {
+      medianMs: median(primary),
+      method: useGpu ? 'gpu-timestamps' : 'wall',
+      wallMs: median(wall[i]),
+      gpuMs: useGpu ? median(gpu[i]) : undefined,
+      minMs: Math.min(...primary),
+      samplesMs: primary,
+      batch: batches[i],
+    });
+  }
+  return out;
+}
+
+/** benny (benchmark.js) ops/s of each runner, one op + drain per call. */
+export async function bennyRunners(name: string, runners: readonly Runner[], options: TimingPlan['benny']): Promise<Map<RunnerName, BennyResult>> {
+  const out = new Map<RunnerName, BennyResult>();
+  // One suite per runner, entered before: benny calls a case once outside its loop without awaiting
+  // it, so a case must not switch backends itself.
+  for (const r of runners) {
+    let failure: unknown;
+    await r.enter();
+    // benchmark.js waits forever on a deferred case whose promise rejects: keep the error, throw after.
+    const call = async (): Promise<void> => {
+      try {
+        r.once();
+        await r.drain();
+      } catch (e) {
+        failure ??= e;
+      }
+    };
+    const summary = await suite(`${name} (${r.name})`, configure({ cases: options }), add(r.name, call));
+    await r.drain();
+    if (failure) throw failure;
+    const x = summary.results[0];
+    out.set(r.name, { opsPerSec: x.ops, marginPct: x.margin, samples: x.samples });
+  }
+  return out;
 }

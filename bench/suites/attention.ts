@@ -1,8 +1,10 @@
 // Fused flash attention against softmax(q k^T * scale) v built from matmul and softmax, whose
 // backward comes from autograd and stores the [B, H, T, T] attention matrix.
 import { backward, matmul, mul, noGrad, randn, scaledDotProductAttention, softmax, type Tensor } from '../../engine/index.js';
-import { compareSteps } from '../agree.js';
+import { compareSteps, compareWithTfjs, toTf } from '../agree.js';
 import type { BenchCase, Instance, Sizes, Variant } from '../case.js';
+import type { Tf, TfTensor } from '../tfjs/backends.js';
+import { tfRun } from './common.js';
 
 type Dims = { B: number; H: number; T: number; Dh: number };
 
@@ -25,6 +27,12 @@ function composedAttention(q: Tensor, k: Tensor, v: Tensor): Tensor {
   const scale = 1 / Math.sqrt(q.shape[3]);
   const p = softmax(mul(matmul(q, k, { transB: true }), scale), -1);
   return matmul(p, v);
+}
+
+/** The same composition in tfjs: [B, H, T, Dh] x 3 -> [B, H, T, Dh]. */
+function tfAttention(tf: Tf, [q, k, v]: TfTensor[]): TfTensor {
+  const scale = 1 / Math.sqrt(q.shape[3]!);
+  return tf.matMul(tf.softmax(tf.mul(tf.matMul(q, k, false, true), scale)), v);
 }
 
 /** Forward only (no autograd), or forward and backward for a fixed random output gradient. */
@@ -53,6 +61,8 @@ function attentionCase(d: Dims, withBackward: boolean, seed: number): BenchCase 
     // Two T x T x Dh products forward, four backward (dV, dP, dQ, dK); recomputation not counted.
     work: { flops: withBackward ? 3 * fwdFlops : fwdFlops },
     unfused: 'softmax(matmul(q, k^T) * scale) -> matmul(., v), autograd backward',
+    tfjs: 'tf.matMul(tf.softmax(tf.matMul(q, k, false, true) * scale), v), tf.valueAndGrads (tfjs has no fused attention)',
+    quick: T === 65 && withBackward,
     setup(): Instance {
       const shape = [B, H, T, Dh];
       const [q, k, v] = [0, 1, 2].map((i) => randn(shape, seed + i));
@@ -65,6 +75,12 @@ function attentionCase(d: Dims, withBackward: boolean, seed: number): BenchCase 
         fused,
         unfused,
         agree: () => compareSteps(fused, unfused, names, 1e-4),
+        async tfjs(tf) {
+          const xs: TfTensor[] = [];
+          for (const x of [q, k, v, g]) xs.push(await toTf(tf, x));
+          const step = (): TfTensor[] => tfRun(tf, (a) => tfAttention(tf, a), xs.slice(0, 3), xs[3], withBackward);
+          return { step, agree: () => compareWithTfjs(tf, fused, step, names, 1e-4), dispose: () => tf.dispose(xs) };
+        },
         dispose: () => [q, k, v, g].forEach((t) => t.dispose()),
       };
     },

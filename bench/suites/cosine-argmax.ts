@@ -1,7 +1,9 @@
 // Fused cosine-similarity argmax (SMKD patch matching) against l2Normalize + batched matmul, then
 // the lowest index where a similarity equals its row maximum, all from core ops.
 import { cast, compare, cosineArgmax, fill, fromArray, l2Normalize, matmul, max, min, noGrad, randn, tidy, where, type Tensor } from '../../engine/index.js';
+import { toTf } from '../agree.js';
 import type { Agreement, BenchCase, Instance, Sizes, Variant } from '../case.js';
+import type { Tf, TfTensor } from '../tfjs/backends.js';
 
 type Dims = { G: number; N: number; M: number; D: number };
 
@@ -22,6 +24,12 @@ function composedArgmax(a: Tensor, b: Tensor, iota: Tensor, none: Tensor): Tenso
   const sim = matmul(l2Normalize(a, -1), l2Normalize(b, -1), { transB: true });
   const hit = compare('eq', sim, max(sim, -1, true));
   return cast(min(where(hit, iota, none), -1), 'i32');
+}
+
+/** The same in tfjs: a [G, N, D], b [G, M, D] -> int32 [G, N] (tf.argMax picks the first maximum). */
+function tfArgmax(tf: Tf, a: TfTensor, b: TfTensor): TfTensor {
+  const unit = (x: TfTensor): TfTensor => tf.mul(x, tf.rsqrt(tf.maximum(tf.sum(tf.square(x), -1, true), 1e-24)));
+  return tf.argMax(tf.matMul(unit(a), unit(b), false, true), -1);
 }
 
 /** Both picks must be the float64 best up to f32 ties; how many agree exactly goes in the detail. */
@@ -67,6 +75,8 @@ function cosineCase(d: Dims, seed: number): BenchCase {
     name: `G=${G} N=${N} M=${M} D=${D}`,
     work: { flops: 2 * G * N * M * D },
     unfused: 'matmul(l2Normalize(a), l2Normalize(b)^T) -> eq(., max) -> min(where(., iota, M))',
+    tfjs: 'tf.argMax(tf.matMul(a * rsqrt(sum(a²)), b * rsqrt(sum(b²)), false, true), -1)',
+    quick: G === 64,
     setup(): Instance {
       const a = randn([G, N, D], seed);
       const b = randn([G, M, D], seed + 1);
@@ -87,6 +97,24 @@ function cosineCase(d: Dims, seed: number): BenchCase {
             f.dispose();
             u.dispose();
           }
+        },
+        async tfjs(tf) {
+          const xs = [await toTf(tf, a), await toTf(tf, b)];
+          const step = (): TfTensor[] => [tfArgmax(tf, xs[0], xs[1])];
+          return {
+            step,
+            async agree() {
+              const [f] = tidy(() => fused.step());
+              const t = tf.tidy(() => step()[0]);
+              try {
+                return checkPicks(d, await a.toArray(), await b.toArray(), (await f.toArray()) as Int32Array, Int32Array.from(await t.data()));
+              } finally {
+                f.dispose();
+                t.dispose();
+              }
+            },
+            dispose: () => tf.dispose(xs),
+          };
         },
         dispose: () => [a, b, iota, none].forEach((t) => t.dispose()),
       };

@@ -3,7 +3,7 @@
 import { add, assign, emaUpdate, mul, noGrad, tidy, type ParameterArena } from '../../engine/index.js';
 import { compareArrays } from '../agree.js';
 import type { BenchCase, Instance, Sizes, Variant } from '../case.js';
-import { benchShapes, flatValues, paramCount, randomArena, arenaCaseName } from './vit-small-arena.js';
+import { arenaCaseName, benchArenas, type BenchArena, flatTf, flatValues, paramCount, randomArena, tfVariables } from './vit-small-arena.js';
 
 const MOMENTUM = 0.996;
 
@@ -18,15 +18,17 @@ function composedEma(teacher: ParameterArena, student: ParameterArena, m: number
   );
 }
 
-function emaCase(sizes: Sizes): BenchCase {
-  const shapes = benchShapes(sizes);
+function emaCase(arena: BenchArena): BenchCase {
+  const shapes = arena.shapes;
   const P = paramCount(shapes);
   return {
     suite: 'ema',
-    name: arenaCaseName(sizes, shapes),
+    name: arenaCaseName(arena),
     // Read teacher and student, write teacher.
     work: { bytes: 3 * P * 4 },
     unfused: 'per parameter: assign(t, add(mul(t, m), mul(s, 1 - m)))',
+    tfjs: 'per parameter (one tf.Variable each): t.assign(t * m + s * (1 - m))',
+    quick: arena.quick,
     setup(): Instance {
       const student = randomArena(shapes, 400, { label: 'student' });
       const teachers = ['fused', 'unfused'].map((v) => randomArena(shapes, 401, { like: student, label: `teacher (${v})`, requiresGrad: false }));
@@ -50,6 +52,23 @@ function emaCase(sizes: Sizes): BenchCase {
           unfused.step();
           return compareArrays(['teacher'], [await flatValues(teachers[0])], [await flatValues(teachers[1])], 1e-5);
         },
+        async tfjs(tf) {
+          const tt = await tfVariables(tf, teachers[0]);
+          const ts = await tfVariables(tf, student);
+          const step = (): [] => {
+            tt.forEach((t, i) => t.assign(tf.add(tf.mul(t, MOMENTUM), tf.mul(ts[i], 1 - MOMENTUM))));
+            return [];
+          };
+          return {
+            step,
+            async agree() {
+              fused.step();
+              tf.tidy(step);
+              return compareArrays(['teacher'], [await flatTf(tt)], [await flatValues(teachers[0])], 1e-5);
+            },
+            dispose: () => tf.dispose([...tt, ...ts]),
+          };
+        },
         dispose: () => [student, ...teachers].forEach((a) => a.dispose()),
       };
     },
@@ -57,5 +76,5 @@ function emaCase(sizes: Sizes): BenchCase {
 }
 
 export function emaCases(sizes: Sizes): BenchCase[] {
-  return [emaCase(sizes)];
+  return benchArenas(sizes).map(emaCase);
 }

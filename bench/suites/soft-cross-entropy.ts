@@ -1,14 +1,16 @@
 // Fused row-wise soft cross-entropy (DINO/iBOT loss with temperatures and centre), forward and
 // backward, against the same loss composed from softmax, logSoftmax, mul and sum with autograd.
 import { backward, logSoftmax, mul, neg, noGrad, randn, softCrossEntropy, softmax, sub, sum, type Tensor } from '../../engine/index.js';
-import { compareSteps } from '../agree.js';
+import { compareSteps, compareWithTfjs, toTf } from '../agree.js';
 import type { BenchCase, Instance, Sizes, Variant } from '../case.js';
+import type { Tf, TfTensor } from '../tfjs/backends.js';
+import { tfRun } from './common.js';
 
 const STUDENT_TEMP = 0.1;
 const TEACHER_TEMP = 0.04;
 
 const FULL: [number, number][] = [
-  [2048, 256],
+  [2048, 1024],
   [512, 8192],
   [128, 65536],
 ];
@@ -26,6 +28,12 @@ const fusedLoss: Loss = (s, t, center) => softCrossEntropy(s, t, { studentTemp: 
 function composedLoss(s: Tensor, t: Tensor, center: Tensor): Tensor {
   const p = noGrad(() => softmax(mul(sub(t, center), 1 / TEACHER_TEMP), -1));
   return neg(sum(mul(p, logSoftmax(mul(s, 1 / STUDENT_TEMP), -1)), -1));
+}
+
+/** The same loss in tfjs, per row; the teacher side is a constant of the student. */
+function tfLoss(tf: Tf, s: TfTensor, t: TfTensor, center: TfTensor): TfTensor {
+  const p = tf.softmax(tf.mul(tf.sub(t, center), 1 / TEACHER_TEMP));
+  return tf.neg(tf.sum(tf.mul(p, tf.logSoftmax(tf.mul(s, 1 / STUDENT_TEMP))), -1));
 }
 
 function variant(loss: Loss, s: Tensor, t: Tensor, center: Tensor, g: Tensor<'f32'>): Variant {
@@ -47,6 +55,8 @@ function crossEntropyCase(N: number, C: number, seed: number): BenchCase {
     // Forward reads student and teacher, backward reads them again and writes the student's gradient.
     work: { bytes: 5 * N * C * 4 },
     unfused: 'neg(sum(softmax((t - c) / τt) * logSoftmax(s / τs))), autograd backward',
+    tfjs: 'tf.neg(tf.sum(tf.softmax((t - c) / τt) * tf.logSoftmax(s / τs), -1)), tf.valueAndGrads',
+    quick: C === 1024,
     setup(): Instance {
       const student = randn([N, C], seed);
       student.requiresGrad = true;
@@ -59,6 +69,13 @@ function crossEntropyCase(N: number, C: number, seed: number): BenchCase {
         fused,
         unfused,
         agree: () => compareSteps(fused, unfused, ['loss', 'dstudent'], 1e-4),
+        async tfjs(tf) {
+          const xs: TfTensor[] = [];
+          for (const x of [student, teacher, center, g]) xs.push(await toTf(tf, x));
+          const [ts, tt, tc, tg] = xs;
+          const step = (): TfTensor[] => tfRun(tf, ([s]) => tfLoss(tf, s, tt, tc), [ts], tg, true);
+          return { step, agree: () => compareWithTfjs(tf, fused, step, ['loss', 'dstudent'], 1e-4), dispose: () => tf.dispose(xs) };
+        },
         dispose: () => [student, teacher, center, g].forEach((x) => x.dispose()),
       };
     },

@@ -1,6 +1,8 @@
 // The parameter list of timm's vit_small_patch16_224 backbone (21.7M parameters), for the
 // arena-wide optimiser benchmarks: realistic sizes, and 150 tensors for the per-parameter loops.
+import type { Variable as TfVariable } from '@tensorflow/tfjs-core';
 import { assign, isDecayed, ParameterArena, randn, type ParameterSpec, type Shape, type Tensor } from '../../engine/index.js';
+import type { Tf, TfTensor } from '../tfjs/backends.js';
 
 /** [name, shape] of ViT-S/16 at 224 px (embed 384, 12 blocks, MLP 1536), in timm's order. */
 export function vitSmallShapes(depth = 12, dim = 384, patch = 16, tokens = 197): [string, Shape][] {
@@ -31,9 +33,20 @@ export function vitSmallShapes(depth = 12, dim = 384, patch = 16, tokens = 197):
   return list;
 }
 
-/** Full size for the report; two thin blocks of awkward width for the smoke test. */
-export function benchShapes(sizes: 'full' | 'reduced'): [string, Shape][] {
-  return sizes === 'full' ? vitSmallShapes() : vitSmallShapes(2, 37, 5, 11);
+/** A parameter list the arena suites run over. */
+export interface BenchArena {
+  label: string;
+  shapes: [string, Shape][];
+  quick: boolean;
+}
+
+/** vit_small for the report, the ViT-Tiny-like step's model for --quick; two thin awkward blocks for the smoke test. */
+export function benchArenas(sizes: 'full' | 'reduced'): BenchArena[] {
+  if (sizes === 'reduced') return [{ label: 'reduced ViT', shapes: vitSmallShapes(2, 37, 5, 11), quick: true }];
+  return [
+    { label: 'vit_small', shapes: vitSmallShapes(), quick: false },
+    { label: 'ViT-Tiny-like (dim 192, depth 4, 32 px)', shapes: vitSmallShapes(4, 192, 4, 65), quick: true },
+  ];
 }
 
 export function specsOf(shapes: [string, Shape][]): ParameterSpec[] {
@@ -72,7 +85,31 @@ export async function flatValues(arena: ParameterArena, which: 'param' | 'grad' 
 }
 
 /** The case name shared by the arena suites (EMA, AdamW). */
-export function arenaCaseName(sizes: 'full' | 'reduced', shapes: [string, Shape][]): string {
-  const P = paramCount(shapes);
-  return `${sizes === 'full' ? 'vit_small' : 'reduced ViT'} arena, ${shapes.length} tensors, ${(P / 1e6).toFixed(P < 1e6 ? 3 : 1)}M params`;
+export function arenaCaseName(a: BenchArena): string {
+  const P = paramCount(a.shapes);
+  return `${a.label} arena, ${a.shapes.length} tensors, ${(P / 1e6).toFixed(P < 1e6 ? 3 : 1)}M params`;
+}
+
+/** One tfjs variable per parameter of the arena, holding the arena's current values of `which`. */
+export async function tfVariables(tf: Tf, arena: ParameterArena, which: 'param' | 'grad' | 'exp_avg' | 'exp_avg_sq' = 'param'): Promise<TfVariable[]> {
+  const flat = await flatValues(arena, which);
+  let at = 0;
+  return arena.entries.map((e) => {
+    const v = tf.variable(tf.tensor(flat.subarray(at, at + e.size), [...e.shape]), false);
+    at += e.size;
+    return v;
+  });
+}
+
+/** The values of tfjs tensors, concatenated (the order of flatValues). */
+export async function flatTf(ts: readonly TfTensor[]): Promise<Float32Array> {
+  const parts: Float32Array[] = [];
+  for (const t of ts) parts.push((await t.data()) as Float32Array);
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -1,27 +1,45 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runCase, type CaseResult } from '../../bench/harness.js';
+import { rt } from '../../engine/index.js';
+import { ratioChart } from '../../bench/chart.js';
+import { PassTimer } from '../../bench/gpu-timer.js';
+import { runCase, type CaseResult, type RunContext } from '../../bench/harness.js';
 import { renderRecord, type BenchRecord } from '../../bench/report.js';
 import { selectCases, SUITES } from '../../bench/suites/index.js';
+import { loadTfjs } from '../../bench/tfjs/backends.js';
 import { gpu } from '../helpers/check.js';
 
 const test = suite('bench smoke');
 test.before(gpu);
 
 const results: CaseResult[] = [];
+const ctx: RunContext = {};
 
-test('every case of every suite runs once at reduced size, fused and unfused agree, nothing leaks', async () => {
+test('tfjs-webgpu runs on the engine\'s own device, and tfjs-wasm loads', async () => {
+  ctx.tfjs = await loadTfjs();
+  assert.equal(ctx.tfjs.problems, [], ctx.tfjs.problems.join('; '));
+  assert.equal(ctx.tfjs.available, ['tfjs-webgpu', 'tfjs-wasm']);
+  assert.ok(ctx.tfjs.sameDevice, 'tfjs-webgpu got a device other than the engine\'s');
+});
+
+test('every case of every suite runs once at reduced size; ours agrees with unfused and both tfjs backends; nothing leaks', async () => {
   const cases = selectCases('reduced');
   for (const c of cases) {
-    const r = await runCase(c, 'smoke');
+    const r = await runCase(c, 'smoke', ctx);
     results.push(r);
     const what = `${r.suite} ${r.name}`;
     assert.not.ok(r.error, `${what} threw: ${r.error}`);
-    assert.ok(r.agreement?.ok, `${what}: fused and unfused differ: ${JSON.stringify(r.agreement)}`);
-    assert.is(r.fused!.memory.retainedBytes, 0, `${what}: fused variant keeps ${r.fused!.memory.retainedBytes} bytes`);
-    assert.is(r.unfused!.memory.retainedBytes, 0, `${what}: unfused variant keeps ${r.unfused!.memory.retainedBytes} bytes`);
-    assert.ok(r.unfused!.memory.peakExtraBytes > 0, `${what}: the unfused composition allocates temporaries`);
-    assert.is(r.ratio, undefined, `${what}: smoke mode makes no timing claims`);
+    if (r.unfused) {
+      assert.ok(r.agreement?.ok, `${what}: fused and unfused differ: ${JSON.stringify(r.agreement)}`);
+      assert.is(r.unfused.memory!.retainedBytes, 0, `${what}: unfused variant keeps ${r.unfused.memory!.retainedBytes} bytes`);
+      assert.ok(r.unfused.memory!.peakExtraBytes > 0, `${what}: the unfused composition allocates temporaries`);
+    }
+    assert.is(r.fused!.memory!.retainedBytes, 0, `${what}: our variant keeps ${r.fused!.memory!.retainedBytes} bytes`);
+    for (const b of ['tfjs-webgpu', 'tfjs-wasm'] as const) {
+      const a = r.tfjsAgreement?.[b];
+      assert.ok(a?.ok, `${what}: ours and ${b} differ: ${JSON.stringify(a)}`);
+    }
+    assert.is(r.vsWebgpu, undefined, `${what}: smoke mode makes no timing claims`);
   }
   for (const name of Object.keys(SUITES)) assert.ok(results.some((r) => r.suite === name), `suite ${name} ran no case`);
   assert.is(results.length, cases.length);
@@ -48,15 +66,23 @@ test('the report has a row per case', () => {
   for (const r of results) assert.ok(md.includes(`| ${r.name} |`), `no row for ${r.suite} ${r.name}`);
 });
 
-test('quick mode times both variants and runs benny', async () => {
-  const c = selectCases('reduced', ['cosineArgmax'])[0];
-  const r = await runCase(c, 'quick');
+test('quick mode times ours and both tfjs backends (GPU timestamps where the adapter has them), runs benny, and charts the ratios', async () => {
+  const c = selectCases('reduced', ['matmul'])[0];
+  const timer = rt().gpu.hasTimestamps ? new PassTimer(rt().device) : undefined;
+  const r = await runCase(c, 'quick', { ...ctx, timer, benny: true });
+  timer?.dispose();
   assert.not.ok(r.error, r.error);
-  for (const v of [r.fused!, r.unfused!]) {
+  for (const v of [r.fused!, r.tfjsWebgpu!, r.tfjsWasm!]) {
     assert.ok(v.timing!.medianMs > 0 && v.timing!.samplesMs.length > 0);
     assert.ok(v.benny!.opsPerSec > 0);
   }
-  assert.ok(r.ratio! > 0 && Number.isFinite(r.ratio!));
+  assert.is(r.fused!.timing!.method, timer ? 'gpu-timestamps' : 'wall');
+  assert.is(r.tfjsWasm!.timing!.method, 'wall');
+  assert.ok(r.vsWebgpu! > 0 && Number.isFinite(r.vsWebgpu!));
+  assert.ok(r.vsWasm! > 0 && Number.isFinite(r.vsWasm!));
+  const svg = await ratioChart([r], 'smoke');
+  assert.match(svg, /^<svg/);
+  assert.ok(svg.includes('tfjs-webgpu time / ours'), 'the chart has a legend entry per comparison');
 });
 
 test.run();
