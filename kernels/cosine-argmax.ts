@@ -105,3 +105,33 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }`;
   return { key: 'cosine_argmax', code };
 }
+
+/**
+ * out[r] = argmax over m of s[r, m] for rows of length M (strict >, ascending m, so ties go to the
+ * lowest index); one thread per row. The second half of the large-shape cosine argmax, whose scores
+ * come from the matmul kernel.
+ */
+export function rowArgmaxKernel(): KernelSource {
+  const code = `
+struct U { rows: u32, M: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read_write> out: array<i32>;
+@group(0) @binding(2) var<storage, read> s: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = gid.x + gid.y * nwg.x * 64u;
+  if (r >= u.rows) { return; }
+  var best = ${NEG_MAX};
+  var at = 0u;
+  let base = r * u.M;
+  for (var m = 0u; m < u.M; m++) {
+    let v = s[base + m];
+    if (v > best) {
+      best = v;
+      at = m;
+    }
+  }
+  out[r] = i32(at);
+}`;
+  return { key: 'row_argmax', code };
+}

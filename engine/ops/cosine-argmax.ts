@@ -1,8 +1,14 @@
 // Nearest patch by cosine similarity (SMKD's patch matching, spec 5.5). No gradient: matching is detached.
-import { COSINE_TILE, cosineArgmaxKernel } from '../../kernels/cosine-argmax.js';
+import { COSINE_TILE, cosineArgmaxKernel, rowArgmaxKernel } from '../../kernels/cosine-argmax.js';
+import { reshape } from './layout.js';
+import { matmul } from './matmul.js';
+import { l2Normalize } from './norm.js';
 import { fmt } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { assertFloat, launch, opLabel, words } from './launch.js';
+
+/** Per-group N * M * D from which the matmul path is faster than the fused kernel on lavapipe. */
+export const MATMUL_PATH_WORK = 1 << 22;
 
 /**
  * a [G, N, D], b [G, M, D] -> i32 [G, N]: out[g, n] = argmax_m cos(a[g, n], b[g, m]).
@@ -21,6 +27,16 @@ export function cosineArgmax(a: Tensor, b: Tensor): Tensor<'i32'> {
   if (G !== Gb || D !== Db) throw new Error(`${label}: a ${fmt(a.shape)} and b ${fmt(b.shape)} must agree in groups and feature width`);
   if (M === 0 && N > 0) throw new Error(`${label}: b has no rows to match against`);
   const out = empty(a.shape.slice(0, -1), 'i32', label);
+  if (N * M * D >= MATMUL_PATH_WORK && N > 0) {
+    // Large groups: the fused kernel's workgroup-memory tiles and barriers cost more than they save
+    // on lavapipe (1.6x slower than this path at G 16, N = M = 196, D 384; bench/NOTES.md), so score
+    // with the matmul kernel against unit rows of b (a zero row stays zero: cosine 0), then pick.
+    const scores = matmul(reshape(a, [G, N, D]), l2Normalize(reshape(b, [G, M, D])), { transB: true });
+    const rows = G * N;
+    const wgs = Math.ceil(rows / 64);
+    launch(rowArgmaxKernel(), words([rows, M]), [out], [scores], [Math.min(wgs, 65535), Math.ceil(wgs / 65535), 1], label);
+    return out;
+  }
   const groups: [number, number, number] = [Math.ceil(N / COSINE_TILE), Math.min(G, 65535), Math.ceil(G / 65535)];
   launch(cosineArgmaxKernel(), words([G, N, M, D]), [out], [a, b], groups, label);
   return out;

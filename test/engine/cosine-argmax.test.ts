@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
-import { cosineArgmax } from '../../engine/ops/cosine-argmax.js';
+import { cosineArgmax, MATMUL_PATH_WORK } from '../../engine/ops/cosine-argmax.js';
 import { gpu, randArray, randInt, rng } from '../helpers/check.js';
 import { cosineArgmaxRef } from '../ref/distill.js';
 
@@ -45,9 +45,10 @@ for (const [G, N, M, D] of SIZES) {
   });
 }
 
-test('exact ties (duplicate rows, in one tile and across tiles) resolve to the lowest index', async () => {
+// The second shape is past MATMUL_PATH_WORK: scores from the matmul kernel, then a row argmax.
+for (const [G, N, M, D] of [[2, 41, 140, 19], [1, 60, 180, 400]]) test(`exact ties (duplicate rows, in one tile and across tiles) resolve to the lowest index, G=${G} N=${N} M=${M} D=${D}`, async () => {
+  assert.ok((N * M * D >= MATMUL_PATH_WORK) === (D === 400), 'the shapes cover both paths');
   const r = rng(11);
-  const [G, N, M, D] = [2, 41, 140, 19];
   const b = f32Values(G * M * D, r);
   const a = new Float64Array(G * N * D);
   const expected = new Int32Array(G * N);
@@ -74,9 +75,9 @@ test('exact ties (duplicate rows, in one tile and across tiles) resolve to the l
   assert.equal(Array.from(cosineArgmaxRef(a, b, G, N, M, D).index), Array.from(expected), 'reference');
 });
 
-test('all rows of b equal: index 0 for every row of a', async () => {
+for (const D of [7, 10000]) test(`all rows of b equal: index 0 for every row of a, D=${D}`, async () => {
   const r = rng(12);
-  const [N, M, D] = [5, 90, 7];
+  const [N, M] = [5, 90];
   const row = f32Values(D, r);
   const b = Float64Array.from({ length: M * D }, (_, i) => row[i % D]);
   const got = await cosineArgmax(E.fromArray(f32Values(N * D, r), [N, D]), E.fromArray(b, [M, D])).toArray();
