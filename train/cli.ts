@@ -213,7 +213,7 @@ async function normalizationArg(v: string, run: TrainConfig | undefined): Promis
   if (v === 'imagenet' || v === 'cifar') return NORMALIZATION[v];
   if (v === 'run') {
     if (!run) throw new Error("--normalize run: the checkpoint is not inside a run directory with a config.json");
-    return (await openSplits(run.data, run.seed)).normalize;
+    return run.data.normalize ?? (await openSplits(run.data, run.seed)).normalize;
   }
   const parts = v.split('/').map((p) => p.split(',').map(Number));
   if (parts.length !== 2 || parts.some((p) => p.length !== 3 || p.some((x) => !Number.isFinite(x))) || parts[1].some((x) => x <= 0)) {

@@ -23,6 +23,8 @@ export const TrainConfigSchema = z
       /** Side the images are decoded to and kept at in memory. */
       imageSize: z.number().int().positive(),
       invert: z.boolean(),
+      /** Per-channel input normalisation; default the training split's statistics (a run writes them into its config.json). */
+      normalize: z.object({ mean: z.tuple([z.number(), z.number(), z.number()]), std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]) }).strict().optional(),
     }).strict(),
     model: z.object({
       embedDim: z.number().int().positive(),

@@ -76,6 +76,7 @@ export async function openSplits(d: DataConfig, seed: number): Promise<DataSplit
       break;
     }
   }
-  normalize ??= await channelStats(train, { seed });
+  // Statistics given in the config (a run records the ones it computed) win over computing them again.
+  normalize = d.normalize ?? normalize ?? (await channelStats(train, { seed }));
   return { train, val: val ?? test, test, normalize };
 }

@@ -217,8 +217,9 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   await init();
   const runDir = cfg.out;
   await mkdir(runDir, { recursive: true });
-  await writeFile(path.join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
   const splits = await openSplits(cfg.data, cfg.seed);
+  // The resolved input statistics go into the run's config, so evaluating or embedding with it later needs no training data.
+  await writeFile(path.join(runDir, 'config.json'), JSON.stringify({ ...cfg, data: { ...cfg.data, normalize: splits.normalize } }, null, 2));
   const ce = cfg.objective === 'ce';
   const models = modelsFor(cfg, splits.train.classes.length);
   const optimizer = new AdamW(models.student.arena);
