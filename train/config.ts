@@ -59,6 +59,8 @@ export const TrainConfigSchema = z
       /** Iterations per virtual epoch (spec 10.1). */
       itersPerEpoch: z.number().int().positive(),
       lr: z.number().nonnegative(),
+      /** 'linear': the peak lr is lr * batch / 256 (the rule REF's help text describes); 'none' (REF's code, default). */
+      lrScaling: z.enum(['none', 'linear']),
       minLr: z.number().nonnegative(),
       warmupEpochs: z.number().nonnegative(),
       weightDecay: z.number().nonnegative(),
@@ -132,6 +134,7 @@ export function preset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
       epochs: tiny ? (phase === 1 ? 6 : 3) : phase === 1 ? 14 : 6,
       itersPerEpoch: tiny ? 10 : 50,
       lr: 5e-4,
+      lrScaling: 'none',
       minLr: 1e-5,
       warmupEpochs: tiny ? 1 : 2,
       weightDecay: 0.04,

@@ -223,7 +223,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const ce = cfg.objective === 'ce';
   const models = modelsFor(cfg, splits.train.classes.length);
   const optimizer = new AdamW(models.student.arena);
-  const schedule = new TrainingSchedule({ ...cfg.schedule, predStartEpoch: cfg.masking.predStartEpoch, freezeLastLayer: cfg.schedule.freezeLastLayer });
+  const peakLr = cfg.schedule.lrScaling === 'linear' ? (cfg.schedule.lr * cfg.batch.size) / 256 : cfg.schedule.lr;
+  const schedule = new TrainingSchedule({ ...cfg.schedule, lr: peakLr, predStartEpoch: cfg.masking.predStartEpoch, freezeLastLayer: cfg.schedule.freezeLastLayer });
   const total = schedule.totalIters;
   let start = 0;
   const latest = await latestCheckpoint(runDir);

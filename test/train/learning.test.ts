@@ -2,10 +2,13 @@
 // either phase, and of the cross-entropy baseline, lower that batch's loss. A wrong-signed or
 // missing gradient anywhere on the student path makes the loss stay flat or rise.
 import { suite } from 'uvu';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import * as E from '../../engine/index.js';
 import { preset, validateConfig, type TrainConfig } from '../../train/config.js';
 import { MultiCropLoader, NORMALIZATION, SyntheticGlyphs, type CropBatch } from '../../train/data/index.js';
-import { modelsFor, recordStep, updateStep } from '../../train/trainer.js';
+import { modelsFor, recordStep, train, updateStep } from '../../train/trainer.js';
 import { gpu } from '../helpers/check.js';
 
 const test = suite('learning');
@@ -63,5 +66,27 @@ for (const [name, cfg] of [['phase 1 (iBOT)', config(1)], ['phase 2 (SMKD)', con
     if (!falling) throw new Error(`${name}: the loss did not fall steadily: ${l.map((v) => v.toFixed(4)).join(', ')}`);
   });
 }
+
+test("lrScaling 'linear' scales the peak learning rate by batch / 256 (spec 7.3)", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'lr-'));
+  try {
+    const peaks: number[] = [];
+    for (const lrScaling of ['none', 'linear'] as const) {
+      const base = config(1);
+      const cfg = validateConfig({ ...base, out: path.join(dir, lrScaling), model: { ...base.model, depth: 1 }, schedule: { ...base.schedule, lrScaling, epochs: 2, itersPerEpoch: 2, warmupEpochs: 1, warmupTeacherTempEpochs: 1 } });
+      // The warm-up ends at iteration 1 (one epoch of 2 iterations) on the peak.
+      let peak = 0;
+      const r = await train(cfg, { log: () => {}, onStep: (m) => (peak = m.iteration === 1 ? m.lr : peak) });
+      r.models.dispose();
+      peaks.push(peak);
+    }
+    const want = [5e-4, (5e-4 * 4) / 256];
+    peaks.forEach((p, i) => {
+      if (Math.abs(p - want[i]) > 1e-12) throw new Error(`peak lr ${p}, expected ${want[i]}`);
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
 
 test.run();
