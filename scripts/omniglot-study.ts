@@ -137,7 +137,7 @@ for (const run of runs) {
   }
 }
 const spec: vegaLite.TopLevelSpec = {
-  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
   width: 640,
   height: 320,
   background: 'white',
