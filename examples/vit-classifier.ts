@@ -6,8 +6,8 @@
 //   options (defaults): --classes 10 --steps 300 --batch 32 --lr 3e-3 --patch 8 --save FILE.safetensors
 // In your own project the imports are 'smkd-webgpu/engine', 'smkd-webgpu/model', 'smkd-webgpu/train'.
 import { parseArgs } from 'node:util';
-import { AdamW, backward, compare, fromArray, init, Linear, logSoftmax, mean, mul, narrow, neg, noGrad, reshape, Rng, rt, sum, tidy, type Tensor } from '../engine/index.js';
-import { saveModel, VisionTransformer, vitConfig, type VitConfig } from '../model/index.js';
+import { AdamW, backward, crossEntropy, fromArray, init, noGrad, Rng, rt, tidy, type Tensor } from '../engine/index.js';
+import { saveModel, VisionTransformer, vitConfig } from '../model/index.js';
 import { channelStats, evalBatches, findClassFolders, indicesByClass, openImageFolder, SyntheticGlyphs, type ImageDataset } from '../train/index.js';
 
 const { values: opt, positionals } = parseArgs({
@@ -24,21 +24,6 @@ const { values: opt, positionals } = parseArgs({
 const [CLASSES, STEPS, BATCH, LR, PATCH] = [opt.classes, opt.steps, opt.batch, opt.lr, opt.patch].map(Number);
 const SIZE = 32;
 
-/** timm's VisionTransformer(num_classes=C): the same parameter names, so PyTorch loads it as is. */
-class VitClassifier extends VisionTransformer {
-  readonly head: Linear;
-
-  constructor(config: VitConfig, classes: number) {
-    super(config);
-    this.head = this.registerModule('head', new Linear(config.embedDim, classes));
-  }
-
-  /** images [B, 3, H, W] -> logits [B, classes], from the [cls] token. */
-  logits(images: Tensor): Tensor<'f32'> {
-    const { tokens } = this.forward(images);
-    return this.head.forward(reshape(narrow(tokens, 1, 0, 1), [images.shape[0], this.config.embedDim]));
-  }
-}
 
 async function openData(root: string | undefined): Promise<ImageDataset> {
   if (!root) return new SyntheticGlyphs({ split: 'train', size: SIZE, classes: { train: CLASSES, val: 0, test: 0 }, imagesPerClass: 200 });
@@ -63,9 +48,9 @@ const batchOf = (idx: number[]): { x: Tensor<'f32'>; labels: number[] } => {
 };
 console.log(`${ds.name}: ${ds.classes.length} classes, ${trainIdx.length} training and ${testIdx.length} held-out images`);
 
-const model = new VitClassifier(vitConfig('tiny', { imgSize: SIZE, patchSize: PATCH }), ds.classes.length).build({ seed: 0 });
+// timm's VisionTransformer(num_classes=C): a linear `head` on the [cls] token, timm's parameter names.
+const model = new VisionTransformer(vitConfig('tiny', { imgSize: SIZE, patchSize: PATCH, numClasses: ds.classes.length })).build({ seed: 0 });
 const optimizer = new AdamW(model.arena);
-const classIds = fromArray([...ds.classes.keys()], [1, ds.classes.length], 'i32');
 const rng = new Rng(0);
 let order: number[] = [];
 const t0 = performance.now();
@@ -73,10 +58,7 @@ for (let step = 1; step <= STEPS; step++) {
   if (order.length < BATCH) order = rng.shuffle([...trainIdx]);
   const { x, labels } = batchOf(order.splice(0, BATCH));
   model.arena.zeroGrad();
-  const loss = tidy(() => {
-    const onehot = compare('eq', fromArray(labels, [labels.length, 1], 'i32'), classIds);
-    return neg(mean(sum(mul(logSoftmax(model.logits(x)), onehot), 1)));
-  });
+  const loss = tidy(() => crossEntropy(model.logits(x), labels));
   backward(loss);
   // Linear warm-up over the first tenth, then constant.
   optimizer.step({ lr: LR * Math.min(1, step / Math.max(1, STEPS / 10)), weightDecay: 0.05 });

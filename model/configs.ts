@@ -13,6 +13,8 @@ export interface VitConfig {
   dropPath: number;
   /** The student's learnable mask token `masked_embed` (MIM); the teacher has none. */
   maskToken: boolean;
+  /** timm's `num_classes`: a linear classifier `head` on the [cls] token; 0 or absent (DINO backbones): none. */
+  numClasses?: number;
 }
 
 export interface HeadConfig {

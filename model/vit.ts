@@ -141,6 +141,8 @@ export class VisionTransformer extends Module {
   readonly patchEmbed: PatchEmbed;
   readonly blocks: Block[];
   readonly norm: LayerNorm;
+  /** The classifier of `config.numClasses` (timm's `head`), when there is one. */
+  readonly head?: Linear;
   /** Side of the position-embedding grid (img_size / patch). */
   readonly grid: number;
   private readonly resizeMaps = new Map<string, Tensor<'f32'>>();
@@ -157,6 +159,14 @@ export class VisionTransformer extends Module {
       this.registerModule(`blocks.${l}`, new Block(c, c.depth > 1 ? (c.dropPath * l) / (c.depth - 1) : 0)),
     );
     this.norm = this.registerModule('norm', new LayerNorm(c.embedDim, c.lnEps));
+    if (c.numClasses) this.head = this.registerModule('head', new Linear(c.embedDim, c.numClasses));
+  }
+
+  /** images [B, 3, H, W] -> logits [B, numClasses] of the classifier on the [cls] token (timm's forward). */
+  logits(images: Tensor, opts: VitForwardOptions = {}): Tensor<'f32'> {
+    if (!this.head) throw new Error('VisionTransformer.logits: this model has no classifier (build it with numClasses > 0)');
+    const { tokens } = this.forward(images, opts);
+    return this.head.forward(reshape(narrow(tokens, 1, 0, 1), [images.shape[0], this.config.embedDim]));
   }
 
   /** images [B, 3, H, W] -> tokens [B, 1 + gh * gw, D] (spec 1.2-1.8). */

@@ -6,8 +6,8 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Linear, readSafetensors, writeSafetensors, type NamedArray } from '../../engine/index.js';
-import { loadModel, saveModel, VisionTransformer, vitConfig, type VitConfig } from '../../model/index.js';
+import { readSafetensors, writeSafetensors, type NamedArray } from '../../engine/index.js';
+import { loadModel, saveModel, VisionTransformer, vitConfig } from '../../model/index.js';
 import { gpu, randArray, rng } from '../helpers/check.js';
 import { timmVitShapes } from './timm.js';
 
@@ -17,15 +17,6 @@ let dir = '';
 const config = vitConfig('tiny', { imgSize: 15, patchSize: 5, embedDim: 24, numHeads: 3, depth: 1 });
 const CLASSES = 7;
 
-/** timm's VisionTransformer(num_classes=C): the parameters of examples/vit-classifier.ts's model. */
-class VitClassifier extends VisionTransformer {
-  readonly head: Linear;
-
-  constructor(c: VitConfig, classes: number) {
-    super(c);
-    this.head = this.registerModule('head', new Linear(c.embedDim, classes));
-  }
-}
 
 /** A state dict in timm's layout with seeded random values, under `prefix`, written to `file`. */
 async function timmFile(file: string, prefix: string, classes: number, seed: number): Promise<Map<string, Float32Array>> {
@@ -82,7 +73,7 @@ test('DDP and training-checkpoint prefixes (module., module.backbone., backbone.
 test("a timm classifier loads whole into a ViT with a head, and non-strictly into a bare backbone", async () => {
   const file = path.join(dir, 'classifier.safetensors');
   const values = await timmFile(file, '', CLASSES, 3);
-  const clf = new VitClassifier(config, CLASSES).build({ seed: 9 });
+  const clf = new VisionTransformer({ ...config, numClasses: CLASSES }).build({ seed: 9 });
   await loadModel(file, clf);
   await assertLoaded(clf, values, 'timm classifier');
   const vit = new VisionTransformer(config).build({ seed: 9 });
@@ -99,7 +90,7 @@ test("a timm classifier loads whole into a ViT with a head, and non-strictly int
 
 test("saveModel writes exactly timm's keys and shapes (backbone and classifier)", async () => {
   for (const classes of [0, CLASSES]) {
-    const m = classes ? new VitClassifier(config, classes).build({ seed: 4 }) : new VisionTransformer(config).build({ seed: 4 });
+    const m = classes ? new VisionTransformer({ ...config, numClasses: classes }).build({ seed: 4 }) : new VisionTransformer(config).build({ seed: 4 });
     const file = path.join(dir, `ours-${classes}.safetensors`);
     await saveModel(file, m);
     const saved = await readSafetensors(file);
