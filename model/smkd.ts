@@ -1,26 +1,20 @@
 // The student/teacher pair of SMKD (spec 6): two backbone+head networks with PyTorch's `backbone.*`
 // and `head.*` names; the teacher is trained only by EMA of the student, never by gradients.
 import { emaUpdate, fill, keep, type Tensor } from '../engine/index.js';
-import { Linear } from '../engine/nn/layers.js';
 import { Module } from '../engine/nn/module.js';
 import type { HeadConfig, VitConfig } from './configs.js';
 import { DinoHead } from './head.js';
 import { VisionTransformer } from './vit.js';
 
-/**
- * A backbone and its projection head, named as REF's MultiCropWrapper; with `numClasses`, also a
- * linear classifier `fc` on the [cls] token (the supervised cross-entropy baseline).
- */
+/** A backbone and its projection head, named as REF's MultiCropWrapper. */
 export class SmkdNetwork extends Module {
   readonly backbone: VisionTransformer;
   readonly head: DinoHead;
-  readonly fc?: Linear;
 
-  constructor(vit: VitConfig, head: Omit<HeadConfig, 'inDim'>, numClasses?: number) {
+  constructor(vit: VitConfig, head: Omit<HeadConfig, 'inDim'>) {
     super();
     this.backbone = this.registerModule('backbone', new VisionTransformer(vit));
     this.head = this.registerModule('head', new DinoHead({ ...head, inDim: vit.embedDim }));
-    if (numClasses !== undefined) this.fc = this.registerModule('fc', new Linear(vit.embedDim, numClasses));
   }
 }
 
@@ -29,7 +23,7 @@ export interface StudentTeacherOptions {
   head: Omit<HeadConfig, 'inDim'>;
   /** Seed of the student's initialisation. */
   seed?: number;
-  /** Add a linear classifier over this many classes (the cross-entropy baseline). */
+  /** Give the backbones timm's classifier `head` over this many classes (the cross-entropy baseline). */
   numClasses?: number;
 }
 
@@ -42,9 +36,9 @@ export class StudentTeacher {
   readonly center2: Tensor<'f32'>;
 
   constructor(opts: StudentTeacherOptions) {
-    this.student = new SmkdNetwork({ ...opts.vit, maskToken: true }, opts.head, opts.numClasses).build({ seed: opts.seed ?? 0, label: 'student' });
+    this.student = new SmkdNetwork({ ...opts.vit, maskToken: true, numClasses: opts.numClasses }, opts.head).build({ seed: opts.seed ?? 0, label: 'student' });
     // Same layout as the student (a hole where masked_embed is), no drop path, no gradients.
-    this.teacher = new SmkdNetwork({ ...opts.vit, maskToken: false, dropPath: 0 }, opts.head, opts.numClasses).build({ like: this.student, requiresGrad: false, label: 'teacher' });
+    this.teacher = new SmkdNetwork({ ...opts.vit, maskToken: false, dropPath: 0, numClasses: opts.numClasses }, opts.head).build({ like: this.student, requiresGrad: false, label: 'teacher' });
     this.teacher.arena.copyFrom(this.student.arena);
     this.teacher.eval();
     const K = opts.head.outDim;

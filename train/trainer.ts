@@ -176,17 +176,14 @@ export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainC
   return { total, ...terms };
 }
 
-/** The supervised baseline: cross-entropy of the student's classifier on the [cls] token of every unmasked global crop. */
+/** The supervised baseline: cross-entropy of the student backbone's classifier (timm's `head` on [cls]) on every unmasked global crop. */
 function recordCrossEntropyStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, it: number): Record<string, Tensor<'f32'>> {
   const { student } = models;
-  if (!student.fc) throw new Error('the ce objective needs a student built with a classifier (modelsFor(cfg, numClasses))');
   const B = batch.labels.length;
   const G = batch.globals.length;
   const S = cfg.crops.globalSize;
   student.reseed(it);
-  const tokens = student.backbone.forward(stackViews(batch.globals, [B, 3, S, S])).tokens;
-  const D = tokens.shape[2];
-  const logits = student.fc.forward(reshape(narrow(tokens, 1, 0, 1), [G * B, D]));
+  const logits = student.backbone.logits(stackViews(batch.globals, [B, 3, S, S]));
   const labels = Int32Array.from({ length: G * B }, (_, r) => batch.labels[r % B]);
   const total = crossEntropy(logits, labels);
   backward(total);

@@ -1,5 +1,6 @@
 // Nearest patch by cosine similarity (SMKD's patch matching, spec 5.5). No gradient: matching is detached.
 import { COSINE_TILE, cosineArgmaxKernel, rowArgmaxKernel } from '../../kernels/cosine-argmax.js';
+import { noGrad } from '../autograd.js';
 import { reshape } from './layout.js';
 import { matmul } from './matmul.js';
 import { l2Normalize } from './norm.js';
@@ -31,10 +32,18 @@ export function cosineArgmax(a: Tensor, b: Tensor): Tensor<'i32'> {
     // Large groups: the fused kernel's workgroup-memory tiles and barriers cost more than they save
     // on lavapipe (1.6x slower than this path at G 16, N = M = 196, D 384; bench/NOTES.md), so score
     // with the matmul kernel against unit rows of b (a zero row stays zero: cosine 0), then pick.
-    const scores = matmul(reshape(a, [G, N, D]), l2Normalize(reshape(b, [G, M, D])), { transB: true });
+    // Matching is never differentiated: keep these steps off the autograd tape.
+    const [a3, b3, unitB, scores] = noGrad(() => {
+      const a3 = reshape(a, [G, N, D]);
+      const b3 = reshape(b, [G, M, D]);
+      const unitB = l2Normalize(b3);
+      return [a3, b3, unitB, matmul(a3, unitB, { transB: true })];
+    });
     const rows = G * N;
     const wgs = Math.ceil(rows / 64);
     launch(rowArgmaxKernel(), words([rows, M]), [out], [scores], [Math.min(wgs, 65535), Math.ceil(wgs / 65535), 1], label);
+    // Freed now, reused only after the batch that reads them (the pool tracks pending batches).
+    for (const t of [a3, b3, unitB, scores]) t.dispose();
     return out;
   }
   const groups: [number, number, number] = [Math.ceil(N / COSINE_TILE), Math.min(G, 65535), Math.ceil(G / 65535)];

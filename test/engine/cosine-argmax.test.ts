@@ -101,6 +101,21 @@ test('zero vectors have cosine 0', async () => {
   assert.equal(Array.from(got), Array.from(ref.index));
 });
 
+test('neither path records on the autograd tape, even for inputs that require gradients', async () => {
+  const r = rng(13);
+  for (const [N, M, D] of [[9, 11, 5], [60, 180, 400]]) {
+    const a = E.fromArray(f32Values(N * D, r), [N, D]);
+    const b = E.fromArray(f32Values(M * D, r), [M, D]);
+    a.requiresGrad = true;
+    b.requiresGrad = true;
+    const before = E.tapeLength();
+    const idx = cosineArgmax(a, b);
+    assert.is(E.tapeLength(), before, `N=${N} M=${M} D=${D}: tape grew`);
+    assert.is((await idx.toArray()).length, N);
+    for (const t of [a, b, idx]) t.dispose();
+  }
+});
+
 test('errors name the op and the shapes', () => {
   let msg = '';
   try {
