@@ -22,7 +22,7 @@ import {
 } from '../../train/fewshot.js';
 import { close } from '../helpers/check.js';
 import { Golden } from '../helpers/golden.js';
-import { trainDistLinearRef } from '../ref/fewshot.js';
+import { trainDistLinearRef, trainLogisticRef } from '../ref/fewshot.js';
 
 const test = suite('fewshot');
 
@@ -194,46 +194,6 @@ test('cosine classifier with the spec settings learns noisy clusters better than
   assert.ok(meanConfidence(accs).mean >= 90, `cosine classifier accuracy ${accs}`);
   assert.ok(perEpisode < 2000, `${perEpisode.toFixed(0)} ms per 5-way 5-shot episode`);
 });
-
-/**
- * Float64 reference of REF's softmax classifier: Linear(d, ways) with bias, loss = mean softmax
- * cross-entropy written as its formula, gradient by central finite differences, torch.optim.SGD
- * written out; the same draws as trainLogistic (W then b from U(±1/√d), then one shuffle per epoch).
- */
-function trainLogisticRef(xs: number[][], ys: number[], ways: number, rng: Rng, o: { epochs: number; batchSize: number; lr: number; momentum: number; dampening: number; weightDecay: number }) {
-  const d = xs[0].length;
-  const bound = 1 / Math.sqrt(d);
-  // params = [W (ways·d), b (ways)]
-  const params = Float64Array.from({ length: ways * d + ways }, () => rng.uniform(-bound, bound));
-  const loss = (p: Float64Array, batch: number[]): number => {
-    let total = 0;
-    for (const i of batch) {
-      const s = Array.from({ length: ways }, (_, c) => xs[i].reduce((acc, x, e) => acc + p[c * d + e] * x, p[ways * d + c]));
-      const m = Math.max(...s);
-      total += m + Math.log(s.reduce((acc, v) => acc + Math.exp(v - m), 0)) - s[ys[i]];
-    }
-    return total / batch.length;
-  };
-  let buf: Float64Array | null = null;
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
-    const order = rng.shuffle([...xs.keys()]);
-    for (let start = 0; start < order.length; start += o.batchSize) {
-      const batch = order.slice(start, start + o.batchSize);
-      const grad = params.map((p, i) => {
-        const h = 1e-6 * Math.max(1, Math.abs(p));
-        const up = Float64Array.from(params);
-        const down = Float64Array.from(params);
-        up[i] += h;
-        down[i] -= h;
-        return (loss(up, batch) - loss(down, batch)) / (2 * h);
-      });
-      const dp = grad.map((g, i) => g + o.weightDecay * params[i]);
-      buf = buf === null ? dp : buf.map((b, i) => o.momentum * b + (1 - o.dampening) * dp[i]);
-      for (let i = 0; i < params.length; i++) params[i] -= o.lr * buf[i];
-    }
-  }
-  return { w: params.slice(0, ways * d), b: params.slice(ways * d) };
-}
 
 test('logistic regression: weights equal a finite-difference float64 SGD reference; predictions are arg-max W·x + b', () => {
   const f = clusters(3, 4, 5, 0.8, 16);
