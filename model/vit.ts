@@ -166,7 +166,13 @@ export class VisionTransformer extends Module {
   logits(images: Tensor, opts: VitForwardOptions = {}): Tensor<'f32'> {
     if (!this.head) throw new Error('VisionTransformer.logits: this model has no classifier (build it with numClasses > 0)');
     const { tokens } = this.forward(images, opts);
-    return this.head.forward(reshape(narrow(tokens, 1, 0, 1), [images.shape[0], this.config.embedDim]));
+    return this.classify(reshape(narrow(tokens, 1, 0, 1), [images.shape[0], this.config.embedDim]));
+  }
+
+  /** [cls] tokens [N, D] -> logits [N, numClasses] of the classifier. */
+  classify(cls: Tensor): Tensor<'f32'> {
+    if (!this.head) throw new Error('VisionTransformer.classify: this model has no classifier (build it with numClasses > 0)');
+    return this.head.forward(cls);
   }
 
   /** images [B, 3, H, W] -> tokens [B, 1 + gh * gw, D] (spec 1.2-1.8). */

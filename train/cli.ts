@@ -5,9 +5,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describeGpu, getGpu, init } from '../engine/index.js';
-import { HEAD_CONFIGS, vitConfig } from '../model/configs.js';
 import { StudentTeacher } from '../model/smkd.js';
-import { resolveConfig, type DeepPartial, type TrainConfig } from './config.js';
+import { PRESETS, resolveConfig, type DeepPartial, type PresetName, type TrainConfig } from './config.js';
 import { loadBackbone, type LoadedBackbone, type Network } from './backbone-file.js';
 import { NORMALIZATION, type Normalization } from './data/index.js';
 import { embedImages, listImages, readFileList, writeEmbeddings } from './embed.js';
@@ -15,7 +14,8 @@ import { evaluateBackbone, formatReport, type EvalReport } from './evaluate.js';
 import { FEATURE_KINDS, type FeatureKind } from './features.js';
 import { FEW_SHOT_CLASSIFIERS, type FewShotClassifier } from './fewshot.js';
 import { openSplits, type DataSplits } from './sources.js';
-import { train, type StepMetrics, type TrainResult } from './trainer.js';
+import { runDemo } from './demo.js';
+import { evalReport, runTraining } from './run-training.js';
 
 const int = (v: string): number => {
   const n = Number(v);
@@ -30,7 +30,7 @@ const num = (v: string): number => {
 const list = (v: string): number[] => v.split(',').map(int);
 
 interface CommonOpts {
-  preset: 'tiny' | 'small';
+  preset: PresetName;
   config?: string;
   data?: string;
   dataKind?: TrainConfig['data']['kind'];
@@ -75,88 +75,9 @@ function overrides(o: TrainOpts | CommonOpts): DeepPartial<TrainConfig> {
   return out;
 }
 
-function progress(label: string): { onStep: (m: StepMetrics) => void; onStart: (i: { startIteration: number; totalIterations: number }) => void; stop: () => void } {
-  const tty = process.stdout.isTTY;
-  const bar = new SingleBar({ format: `${label} {bar} {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`, hideCursor: true });
-  let total = 0;
-  return {
-    onStart: ({ startIteration, totalIterations }) => {
-      total = totalIterations;
-      if (tty) bar.start(totalIterations, startIteration, { loss: '-', ips: '-' });
-    },
-    onStep: (m) => {
-      const loss = m.loss.toFixed(4);
-      if (tty) bar.update(m.iteration + 1, { loss, ips: m.imagesPerSecond.toFixed(1) });
-      else if ((m.iteration + 1) % 10 === 0 || m.iteration + 1 === total) {
-        const terms = Object.entries(m.terms).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
-        console.log(`${label} it ${m.iteration + 1}/${total}  loss ${loss} (${terms})  lr ${m.lr.toExponential(2)}  ${m.imagesPerSecond.toFixed(1)} img/s`);
-      }
-    },
-    stop: () => {
-      if (tty) bar.stop();
-    },
-  };
-}
-
-/** First Ctrl-C: finish the step and checkpoint; second: exit at once (the last checkpoint is whole). */
-function stopSignal(): () => boolean {
-  let requested = false;
-  process.on('SIGINT', () => {
-    if (requested) process.exit(130);
-    requested = true;
-    console.log('\nstopping after this step (a checkpoint will be written); press Ctrl-C again to quit now');
-  });
-  return () => requested;
-}
-
-async function runTraining(cfg: TrainConfig, label: string): Promise<TrainResult> {
-  const p = progress(label);
-  const shouldStop = stopSignal();
-  const t0 = performance.now();
-  try {
-    const r = await train(cfg, {
-      onStart: p.onStart,
-      onStep: p.onStep,
-      shouldStop,
-      validate: async (models, splits, epoch) => {
-        const rep = await evaluateBackbone(models.teacher.backbone, splits.val, { size: cfg.crops.globalSize, normalize: splits.normalize, ways: cfg.eval.ways, shots: [cfg.eval.shots[0]], queries: cfg.eval.queries, episodes: cfg.eval.episodes, maxPerClass: cfg.eval.maxPerClass, seed: cfg.seed });
-        console.log(`\n${formatReport(`validation after epoch ${epoch + 1}`, rep)}`);
-        return rep.rows[0].mean;
-      },
-    });
-    p.stop();
-    console.log(`${label}: ${r.stopped ? 'stopped' : 'finished'} in ${((performance.now() - t0) / 1000).toFixed(0)} s; checkpoint ${r.lastCheckpoint}`);
-    return r;
-  } catch (e) {
-    p.stop();
-    throw e;
-  }
-}
-
-/** Few-shot report of the teacher backbone on the held-out test classes of `splits`. */
-async function evalReport(models: StudentTeacher, cfg: TrainConfig, title: string, splits: DataSplits): Promise<EvalReport> {
-  const rep = await evaluateBackbone(models.teacher.backbone, splits.test, {
-    size: cfg.crops.globalSize,
-    normalize: splits.normalize,
-    ways: cfg.eval.ways,
-    shots: cfg.eval.shots,
-    queries: cfg.eval.queries,
-    episodes: cfg.eval.episodes,
-    maxPerClass: cfg.eval.maxPerClass,
-    seed: cfg.seed,
-  });
-  console.log(formatReport(title, rep));
-  return rep;
-}
-
-function modelsOf(cfg: TrainConfig): StudentTeacher {
-  const vit = vitConfig(cfg.preset, { imgSize: cfg.crops.globalSize, patchSize: cfg.model.patchSize, embedDim: cfg.model.embedDim, depth: cfg.model.depth, numHeads: cfg.model.numHeads });
-  return new StudentTeacher({ vit, head: { ...HEAD_CONFIGS[cfg.preset], ...cfg.head }, seed: cfg.seed });
-}
-
 interface EvalCliOpts extends CommonOpts {
   split: 'test' | 'val';
-  features: FeatureKind[];
+  features?: FeatureKind[];
   classifier: FewShotClassifier[];
   ways: number;
   shots: number[];
@@ -176,7 +97,7 @@ interface EvalCliOpts extends CommonOpts {
 interface EmbedCliOpts {
   list?: string;
   output: string;
-  features: FeatureKind;
+  features?: FeatureKind;
   imageSize?: number;
   normalize?: string;
   resize?: number;
@@ -248,9 +169,9 @@ function extractionBar(): { update: (done: number, total: number) => void; stop:
 
 function commonOptions(c: Command): Command {
   return c
-    .option('--preset <name>', 'tiny | small (spec 10.2)', 'tiny')
+    .addOption(new Option('--preset <name>', 'omniglot: the small-scale recipe on the packed Omniglot subset; tiny | small: the REF-faithful presets of spec 10.2 (synthetic data unless --data)').choices(PRESETS).default('omniglot'))
     .option('--config <file>', 'JSON config file (validated; unknown keys are errors)')
-    .option('--data <path>', 'image folder, Omniglot folder or cifar-100-binary folder (default: built-in synthetic data)')
+    .option('--data <path>', "image folder, Omniglot folder or cifar-100-binary folder (default: the preset's: packed Omniglot, or synthetic glyphs for tiny/small)")
     .option('--data-kind <kind>', 'synthetic | folder | omniglot | cifar-fs | fc100')
     .option('--seed <n>', 'random seed', int)
     .option('--out <dir>', 'run directory')
@@ -280,7 +201,7 @@ export function program(): Command {
   commonOptions(prog.command('eval').description('few-shot evaluation of a checkpoint on held-out classes: seeded N-way K-shot episodes, mean accuracy and 95% CI'))
     .argument('<checkpoint>', 'run directory (its latest checkpoint), checkpoint directory, or ViT .safetensors (ours, DINO/iBOT/SMKD, timm)')
     .option('--split <name>', 'test | val', 'test')
-    .option('--features <list>', `feature kinds: ${FEATURE_KINDS.join(', ')} (concat = [cls] + attention-pooled patch tokens)`, listOf(FEATURE_KINDS), ['concat'])
+    .option('--features <list>', `feature kinds: ${FEATURE_KINDS.join(', ')} (concat = [cls] + attention-pooled patch tokens; patches = every patch token, flattened; default: the run's eval.features)`, listOf(FEATURE_KINDS))
     .option('--classifier <list>', `classifiers: ${FEW_SHOT_CLASSIFIERS.join(', ')}`, listOf(FEW_SHOT_CLASSIFIERS), ['prototype'])
     .option('--ways <n>', 'N-way', int, 5)
     .option('--shots <list>', 'K-shot values', list, [1, 5])
@@ -314,13 +235,14 @@ export function program(): Command {
         const rep = await evaluateBackbone(loaded.backbone, splits[o.split], {
           size,
           normalize: splits.normalize,
-          features: o.features,
+          features: o.features ?? [cfg.eval.features],
           classifiers: o.classifier,
           ways: o.ways,
           shots: o.shots,
           queries: o.queries,
           episodes: o.episodes,
           maxPerClass,
+          resizeRatio: cfg.eval.resizeRatio,
           seed: cfg.seed,
           batchSize: o.batchSize,
           onProgress: bar.update,
@@ -349,7 +271,7 @@ export function program(): Command {
     .argument('[inputs...]', 'image folders (every image below, at any depth) or image files')
     .option('--list <file>', 'a text file of image paths, one per line (relative to the current folder)')
     .option('-o, --output <file>', 'the safetensors file to write', 'embeddings.safetensors')
-    .addOption(new Option('--features <kind>', 'feature kind (concat = [cls] + attention-pooled patch tokens)').choices(FEATURE_KINDS).default('concat'))
+    .addOption(new Option('--features <kind>', "feature kind (concat = [cls] + attention-pooled patch tokens; default: the run's eval.features, else concat)").choices(FEATURE_KINDS))
     .option('--image-size <px>', "crop side of the evaluation transform (default: the model's image size)", int)
     .option('--normalize <stats>', "imagenet | cifar | run (the statistics of the run's training split) | 'm,m,m/s,s,s' (default: run when the checkpoint is in a run, else imagenet)")
     .option('--resize <px>', "decode each image with its shorter side at px first (default: the run's data.imageSize, else none)", int)
@@ -372,7 +294,7 @@ export function program(): Command {
         const e = await embedImages(loaded.backbone, files, {
           size,
           normalize,
-          kind: o.features,
+          kind: o.features ?? run?.eval.features ?? 'concat',
           decode: { resize: o.resize ?? run?.data.imageSize, invert: o.invert ?? run?.data.invert ?? false },
           batchSize: o.batchSize,
           onProgress: bar.update,
@@ -395,32 +317,13 @@ export function program(): Command {
       }
     });
 
-  commonOptions(prog.command('demo').description('phase 1, then phase 2, then few-shot evaluation, on the built-in synthetic data (tiny preset)')).action(async (o: CommonOpts) => {
-    const t0 = performance.now();
+  commonOptions(prog.command('demo').description('phase 1, then phase 2, then few-shot evaluation of random init, raw pixels and both phases on the test alphabets of the packed Omniglot subset (omniglot preset)')).action(async (o: CommonOpts) => {
     const base = o.out ?? 'runs/demo';
     await mkdir(base, { recursive: true });
     const p1 = await resolveConfig(o.preset, 1, o.config, { ...overrides(o), out: path.join(base, 'phase1') });
     const p2 = await resolveConfig(o.preset, 2, o.config, { ...overrides(o), out: path.join(base, 'phase2'), init: path.join(base, 'phase1') });
     await init();
-    const fresh = modelsOf(p1);
-    const before = await evalReport(fresh, p1, 'random init', await openSplits(p1.data, p1.seed));
-    fresh.dispose();
-    const r1 = await runTraining(p1, 'phase 1');
-    const after1 = await evalReport(r1.models, p1, 'after phase 1 (iBOT)', r1.splits);
-    r1.models.dispose();
-    if (r1.stopped) return;
-    const r2 = await runTraining(p2, 'phase 2');
-    const after2 = await evalReport(r2.models, p2, 'after phase 2 (SMKD)', r2.splits);
-    r2.models.dispose();
-    const rows = [
-      ['random init', before],
-      ['phase 1', after1],
-      ['phase 2', after2],
-    ] as const;
-    console.log('\nsummary (5-way prototype accuracy on held-out classes, mean ± 95% CI):');
-    for (const [name, rep] of rows) console.log(`  ${name.padEnd(12)} ${rep.rows.map((r) => `${r.shots}-shot ${r.mean.toFixed(2)}% ± ${r.ci95.toFixed(2)}`).join('   ')}`);
-    console.log(`demo wall time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-    await writeFile(path.join(base, 'summary.json'), JSON.stringify({ before, after1, after2, seconds: (performance.now() - t0) / 1000 }, null, 2));
+    await runDemo(p1, p2, base);
   });
 
   prog

@@ -2,17 +2,23 @@
 // presets of spec 10.2. An unknown or mistyped key is an error that names it.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { FEATURE_KINDS, type FeatureKind } from './features.js';
 
 const pair = z.tuple([z.number(), z.number()]);
+
+/** The presets: `tiny` and `small` of spec 10.2 (REF-faithful, for parity), and `omniglot`, the small-scale recipe (docs/omniglot-recipe.md). */
+export const PRESETS = ['omniglot', 'tiny', 'small'] as const;
+export type PresetName = (typeof PRESETS)[number];
+
 
 export const TrainConfigSchema = z
   .object({
     phase: z.union([z.literal(1), z.literal(2)]),
     /** 'smkd': the distillation losses of the phase; 'ce': the supervised baseline, cross-entropy of a linear classifier on the [cls] token of the global crops. */
     objective: z.enum(['smkd', 'ce']),
-    preset: z.enum(['tiny', 'small']),
+    preset: z.enum(PRESETS),
     seed: z.number().int(),
-    /** Data: 'synthetic' (built in), an image folder, Omniglot (split by alphabet) or CIFAR-100 binary. */
+    /** Data: 'synthetic' (built in), an image folder, Omniglot (split by alphabet; without a path, the subset packed in data/omniglot) or CIFAR-100 binary. */
     data: z.object({
       kind: z.enum(['synthetic', 'folder', 'omniglot', 'cifar-fs', 'fc100']),
       path: z.string().optional(),
@@ -46,6 +52,21 @@ export const TrainConfigSchema = z
       localSize: z.number().int().positive(),
       globalScale: pair,
       localScale: pair,
+    }).strict(),
+    /**
+     * 'spec': the multi-crop pipelines of spec 3.2 (random resized crops, flips, colour jitter, blur,
+     * solarisation); 'strokes': random affine warps of the whole character for global crops and of a
+     * window of it (side fraction `localWindow`) for local crops, for pen strokes (docs/omniglot-recipe.md).
+     */
+    augment: z.object({
+      kind: z.enum(['spec', 'strokes']),
+      /** Degrees, drawn from ±rotation. */
+      rotation: z.number().nonnegative(),
+      /** Scale drawn from 1 ± scale. */
+      scale: z.number().min(0).max(0.9),
+      /** Shift drawn from ± this fraction of the image side. */
+      shift: z.number().nonnegative(),
+      localWindow: pair,
     }).strict(),
     batch: z.object({
       size: z.number().int().positive(),
@@ -83,6 +104,8 @@ export const TrainConfigSchema = z
       lambda2: z.number().nonnegative(),
       lambda3: z.number().nonnegative(),
       patchWeighting: z.enum(['uniform', 'weighted']),
+      /** Weight of REF's optional supervised cross-entropy term (spec 5.7; 0 as in REF): a linear classifier on the student's [cls] token of the global crops. */
+      supervisedCe: z.number().nonnegative(),
     }).strict(),
     masking: z.object({
       ratios: z.array(z.number()),
@@ -99,6 +122,10 @@ export const TrainConfigSchema = z
       episodes: z.number().int().positive(),
       /** At most this many images per evaluation class (keeps evaluation short). */
       maxPerClass: z.number().int().positive(),
+      /** The feature kind of the evaluation (spec 8.1; train/features.ts). */
+      features: z.enum(FEATURE_KINDS as [FeatureKind, ...FeatureKind[]]),
+      /** Evaluation transform: shorter side resized to round(size * resizeRatio), then the centre crop (spec 8.1: 256/224; 1 keeps the whole image). */
+      resizeRatio: z.number().min(1),
     }).strict(),
     /** Save a resumable checkpoint every this many iterations (and at the end). */
     checkpointEvery: z.number().int().positive(),
@@ -115,8 +142,13 @@ export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 /** Partial configs (files, flags) deep-merge over a preset. */
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 
+/** A preset's config for a phase. */
+export function preset(name: PresetName, phase: 1 | 2): TrainConfig {
+  return name === 'omniglot' ? omniglotPreset(phase) : specPreset(name, phase);
+}
+
 /** The presets of spec 10.2, per phase. */
-export function preset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
+function specPreset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
   const tiny = name === 'tiny';
   return {
     phase,
@@ -127,6 +159,7 @@ export function preset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
     model: tiny ? { embedDim: 64, depth: 4, numHeads: 2, patchSize: 4, dropPath: 0 } : { embedDim: 96, depth: 6, numHeads: 3, patchSize: 4, dropPath: 0.1 },
     head: tiny ? { hiddenDim: 128, bottleneckDim: 64, outDim: 256, normLastLayer: true } : { hiddenDim: 192, bottleneckDim: 64, outDim: 1024, normLastLayer: false },
     crops: { global: 2, local: tiny ? 2 : 4, globalSize: 32, localSize: 16, globalScale: [0.25, 1], localScale: [0.05, 0.25] },
+    augment: { kind: 'spec', ...STROKES },
     batch: tiny
       ? { size: 16, sampler: phase === 2 ? 'pk' : 'uniform', classes: 8, perClass: 2 }
       : { size: 32, sampler: phase === 2 ? 'pk' : 'uniform', classes: 8, perClass: 4 },
@@ -151,12 +184,37 @@ export function preset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
       centerMomentum: 0.9,
       centerInit: 'batch',
     },
-    loss: phase === 1 ? { lambda1: 1, lambda2: 0, lambda3: 1, patchWeighting: 'uniform' } : { lambda1: 1, lambda2: 1, lambda3: 0, patchWeighting: 'uniform' },
+    loss: phase === 1 ? { lambda1: 1, lambda2: 0, lambda3: 1, patchWeighting: 'uniform', supervisedCe: 0 } : { lambda1: 1, lambda2: 1, lambda3: 0, patchWeighting: 'uniform', supervisedCe: 0 },
     masking: { ratios: [0, 0.3], ratioVar: [0, 0.2], predStartEpoch: 0, shape: 'block' },
-    eval: { everyEpochs: 0, ways: 5, shots: [1, 5], queries: 15, episodes: tiny ? 500 : 2000, maxPerClass: tiny ? 60 : 600 },
+    eval: { everyEpochs: 0, ways: 5, shots: [1, 5], queries: 15, episodes: tiny ? 500 : 2000, maxPerClass: tiny ? 60 : 600, features: 'concat', resizeRatio: 256 / 224 },
     checkpointEvery: tiny ? 10 : 50,
     out: `runs/${name}-phase${phase}`,
     workers: 2,
+  };
+}
+
+/** The stroke augmentation's ranges (the probes' mild affine warp). */
+const STROKES = { rotation: 15, scale: 0.15, shift: 0.1, localWindow: [0.4, 0.7] as [number, number] };
+
+/**
+ * The small-scale recipe on the packed Omniglot subset: every value that differs from `tiny` is a
+ * measured choice, with its measurement in docs/omniglot-recipe.md.
+ */
+function omniglotPreset(phase: 1 | 2): TrainConfig {
+  const tiny = specPreset('tiny', phase);
+  return {
+    ...tiny,
+    preset: 'omniglot',
+    data: { kind: 'omniglot', imageSize: 28, invert: false },
+    model: { ...tiny.model, patchSize: 14 },
+    crops: { ...tiny.crops, local: 0, globalSize: 28, localSize: 14 },
+    augment: { kind: 'strokes', ...STROKES },
+    batch: { size: 32, sampler: 'pk', classes: 16, perClass: 2 },
+    schedule: { ...tiny.schedule, epochs: phase === 1 ? 10 : 20, itersPerEpoch: 25, lr: 2e-3, warmupEpochs: 1 },
+    loss: { ...tiny.loss, supervisedCe: 1 },
+    eval: { ...tiny.eval, everyEpochs: 2, episodes: 600, maxPerClass: 20, features: 'patches', resizeRatio: 1 },
+    checkpointEvery: 25,
+    out: `runs/omniglot-phase${phase}`,
   };
 }
 
@@ -187,7 +245,7 @@ export function validateConfig(value: unknown, source = 'config'): TrainConfig {
 }
 
 /** Preset, then the JSON config file, then command-line overrides. */
-export async function resolveConfig(presetName: 'tiny' | 'small', phase: 1 | 2, file: string | undefined, overrides: DeepPartial<TrainConfig>): Promise<TrainConfig> {
+export async function resolveConfig(presetName: PresetName, phase: 1 | 2, file: string | undefined, overrides: DeepPartial<TrainConfig>): Promise<TrainConfig> {
   let merged: unknown = preset(presetName, phase);
   if (file) {
     let parsed: unknown;

@@ -2,8 +2,8 @@
 // then the same seeded episodes for every (feature kind, classifier, shots) asked for.
 import type { VisionTransformer } from '../model/vit.js';
 import type { ImageDataset, Normalization } from './data/index.js';
-import { capPerClass, componentsFor, extractFeatures, selectFeatures, type ExtractedFeatures, type FeatureKind } from './features.js';
-import { evaluateFewShot, type FewShotClassifier } from './fewshot.js';
+import { capPerClass, componentsFor, extractFeatures, pixelFeatures, selectFeatures, type ExtractedFeatures, type FeatureKind } from './features.js';
+import { evaluateFewShot, type FeatureSet, type FewShotClassifier } from './fewshot.js';
 
 export interface EvalOptions {
   /** Crop side of the evaluation transform (the training global crop size). */
@@ -30,7 +30,8 @@ export interface EvalOptions {
 }
 
 export interface EvalRow {
-  features: FeatureKind;
+  /** The backbone's feature kind, or 'pixels' for the raw-pixel baseline. */
+  features: FeatureKind | 'pixels';
   featureDim: number;
   classifier: FewShotClassifier;
   ways: number;
@@ -65,6 +66,23 @@ export async function evaluateBackbone(backbone: VisionTransformer, ds: ImageDat
   return { ...episodesReport(feats, opts), dataset: ds.name, extractSeconds, seconds: (performance.now() - t0) / 1000 };
 }
 
+/** The raw-pixel baseline on the same episodes (same seed, classifiers and transform) as evaluateBackbone. */
+export async function evaluatePixels(ds: ImageDataset, opts: EvalOptions): Promise<EvalReport> {
+  const t0 = performance.now();
+  const indices = opts.maxPerClass ? capPerClass(ds, opts.maxPerClass) : undefined;
+  const f = await pixelFeatures(ds, { size: opts.size, normalize: opts.normalize, indices, batchSize: opts.batchSize, resizeRatio: opts.resizeRatio });
+  const extractSeconds = (performance.now() - t0) / 1000;
+  const rows = (opts.classifiers ?? ['prototype']).flatMap((classifier) => opts.shots.map((shots) => episodeRow(f, 'pixels', classifier, shots, opts)));
+  rows.forEach((r) => opts.onRow?.(r));
+  return { dataset: ds.name, images: f.labels.length, classes: new Set(f.labels).size, featureDim: f.dim, rows, extractSeconds, seconds: (performance.now() - t0) / 1000 };
+}
+
+function episodeRow(f: FeatureSet, features: EvalRow['features'], classifier: FewShotClassifier, shots: number, opts: Pick<EvalOptions, 'ways' | 'queries' | 'episodes' | 'seed'>): EvalRow {
+  const t0 = performance.now();
+  const r = evaluateFewShot(f, { ways: opts.ways, shots, queries: opts.queries, episodes: opts.episodes, seed: opts.seed ?? 0, classifier });
+  return { features, featureDim: f.dim, classifier, ways: opts.ways, shots, queries: opts.queries, episodes: opts.episodes, mean: r.mean, ci95: r.ci95, seconds: (performance.now() - t0) / 1000 };
+}
+
 /** The episode table of already-extracted features (one episode stream per row, from the same seed). */
 export function episodesReport(feats: ExtractedFeatures, opts: Omit<EvalOptions, 'size' | 'normalize'> & Partial<EvalOptions>): Omit<EvalReport, 'dataset' | 'seconds' | 'extractSeconds'> {
   const rows: EvalRow[] = [];
@@ -72,9 +90,7 @@ export function episodesReport(feats: ExtractedFeatures, opts: Omit<EvalOptions,
     const f = selectFeatures(feats, kind);
     for (const classifier of opts.classifiers ?? ['prototype']) {
       for (const shots of opts.shots) {
-        const t0 = performance.now();
-        const r = evaluateFewShot(f, { ways: opts.ways, shots, queries: opts.queries, episodes: opts.episodes, seed: opts.seed ?? 0, classifier });
-        const row: EvalRow = { features: kind, featureDim: f.dim, classifier, ways: opts.ways, shots, queries: opts.queries, episodes: opts.episodes, mean: r.mean, ci95: r.ci95, seconds: (performance.now() - t0) / 1000 };
+        const row = episodeRow(f, kind, classifier, shots, opts);
         rows.push(row);
         opts.onRow?.(row);
       }

@@ -2,19 +2,21 @@
 // transform and the (teacher) backbone on the GPU in batches, read back once per batch; the features
 // of a split are extracted once and reused by every episode, classifier and feature kind.
 import { fromArray, noGrad, tidy } from '../engine/index.js';
-import { fewShotFeatures, type FeatureComponent } from '../model/features.js';
+import { componentWidth, fewShotFeatures, type FeatureComponent } from '../model/features.js';
 import type { VisionTransformer } from '../model/vit.js';
 import { evalBatches, type ImageDataset, type Normalization } from './data/index.js';
 import type { FeatureSet } from './fewshot.js';
 
 /**
  * What an image's feature is made of: the [cls] token ('cls'), the [cls]-attention-weighted mean of
- * the patch tokens ('pooled', REF's pooling), the plain mean of the patch tokens ('mean'), or [cls]
- * and pooled concatenated ('concat', REF's default). Each part is L2-normalised on its own.
+ * the patch tokens ('pooled', REF's pooling), the plain mean of the patch tokens ('mean'), [cls]
+ * and pooled concatenated ('concat', REF's default), or every patch token flattened in raster order
+ * ('patches', the spatial map; the omniglot recipe's, docs/omniglot-recipe.md). Each part is
+ * L2-normalised on its own.
  */
-export type FeatureKind = 'cls' | 'pooled' | 'mean' | 'concat';
+export type FeatureKind = 'cls' | 'pooled' | 'mean' | 'concat' | 'patches';
 
-export const FEATURE_KINDS: readonly FeatureKind[] = ['cls', 'pooled', 'mean', 'concat'];
+export const FEATURE_KINDS: readonly FeatureKind[] = ['cls', 'pooled', 'mean', 'concat', 'patches'];
 
 /** The backbone-output components of a feature kind, in the order they are concatenated. */
 export function featureComponents(kind: FeatureKind): FeatureComponent[] {
@@ -27,21 +29,25 @@ export function featureComponents(kind: FeatureKind): FeatureComponent[] {
       return ['mean'];
     case 'concat':
       return ['cls', 'weighted'];
+    case 'patches':
+      return ['patches'];
   }
 }
 
 /** The distinct components several feature kinds need, in a fixed order (one extraction serves all). */
 export function componentsFor(kinds: readonly FeatureKind[]): FeatureComponent[] {
   const want = new Set(kinds.flatMap(featureComponents));
-  return (['cls', 'weighted', 'mean'] as const).filter((c) => want.has(c));
+  return (['cls', 'weighted', 'mean', 'patches'] as const).filter((c) => want.has(c));
 }
 
 /** Features of a split as the few-shot evaluation takes them, with the dataset index of each row. */
 export interface ExtractedFeatures extends FeatureSet {
   labels: Int32Array;
   indices: Int32Array;
-  /** The components of each row, in order, each `dim / components.length` wide; default cls + weighted. */
+  /** The components of each row, in order; default cls + weighted. */
   components?: readonly FeatureComponent[];
+  /** Their widths; default `dim / components.length` each. */
+  widths?: readonly number[];
 }
 
 export interface ExtractOptions {
@@ -99,7 +105,33 @@ export async function extractFeatures(backbone: VisionTransformer, ds: ImageData
       opts.onProgress?.(indices.length, total);
     }
   });
-  return { data: concatRows(rows, indices.length * dim), dim, labels: Int32Array.from(labels), indices: Int32Array.from(indices), components };
+  const { embedDim, patchSize } = backbone.config;
+  const widths = components.map((c) => componentWidth(c, embedDim, (opts.size / patchSize) ** 2));
+  return { data: concatRows(rows, indices.length * dim), dim, labels: Int32Array.from(labels), indices: Int32Array.from(indices), components, widths };
+}
+
+/**
+ * The raw-pixel baseline: each image through the same evaluation transform as the backbone's input
+ * (resize, crop, normalisation), flattened to [3 * size * size] and L2-normalised.
+ */
+export async function pixelFeatures(ds: ImageDataset, opts: Omit<ExtractOptions, 'components'>): Promise<FeatureSet & { labels: Int32Array }> {
+  const rows: Float32Array[] = [];
+  const labels: number[] = [];
+  const dim = 3 * opts.size * opts.size;
+  for await (const b of evalBatches(ds, { size: opts.size, normalize: opts.normalize, batchSize: opts.batchSize ?? 64, indices: opts.indices, resizeRatio: opts.resizeRatio })) {
+    const x = b.images.slice(0, b.count * dim);
+    for (let r = 0; r < b.count; r++) {
+      const row = x.subarray(r * dim, (r + 1) * dim);
+      let ss = 0;
+      for (const v of row) ss += v * v;
+      const inv = 1 / Math.max(Math.sqrt(ss), 1e-12);
+      for (let i = 0; i < dim; i++) row[i] *= inv;
+    }
+    rows.push(x);
+    labels.push(...b.labels);
+    opts.onProgress?.(labels.length, opts.indices ? opts.indices.length : ds.size);
+  }
+  return { data: concatRows(rows, labels.length * dim), dim, labels: Int32Array.from(labels) };
 }
 
 /** Row blocks joined into one array of `length` values. */
@@ -123,17 +155,21 @@ export function selectFeatures(feats: ExtractedFeatures, kind: FeatureKind): Ext
   const missing = want.filter((c) => !have.includes(c));
   if (missing.length > 0) throw new Error(`selectFeatures: '${kind}' needs the component(s) ${missing.join(', ')}, extracted were ${have.join(', ')}`);
   if (want.length === have.length && want.every((c, i) => c === have[i])) return feats;
-  const D = feats.dim / have.length;
+  const widths = feats.widths ?? have.map(() => feats.dim / have.length);
+  const starts = widths.map((_, i) => widths.slice(0, i).reduce((a, w) => a + w, 0));
+  const pick = want.map((c) => have.indexOf(c));
   const n = feats.labels.length;
-  const dim = D * want.length;
+  const dim = pick.reduce((a, k) => a + widths[k], 0);
   const data = new Float32Array(n * dim);
   for (let r = 0; r < n; r++) {
-    want.forEach((c, k) => {
-      const from = r * feats.dim + have.indexOf(c) * D;
-      data.set(feats.data.subarray(from, from + D), r * dim + k * D);
-    });
+    let at = r * dim;
+    for (const k of pick) {
+      const from = r * feats.dim + starts[k];
+      data.set(feats.data.subarray(from, from + widths[k]), at);
+      at += widths[k];
+    }
   }
-  return { data, dim, labels: feats.labels, indices: feats.indices, components: want };
+  return { data, dim, labels: feats.labels, indices: feats.indices, components: want, widths: pick.map((k) => widths[k]) };
 }
 
 /** At most `perClass` indices of each class (the first ones, deterministic), for short evaluations. */

@@ -3,6 +3,7 @@
 import { readdir } from 'node:fs/promises';
 import { channelStats, NORMALIZATION, openCifar100, openImageFolder, readClassList, SyntheticGlyphs, type ImageDataset, type Normalization } from './data/index.js';
 import type { TrainConfig } from './config.js';
+import { OMNIGLOT_SPLITS, openOmniglotPack } from './data/omniglot-pack.js';
 
 export interface DataSplits {
   train: ImageDataset;
@@ -14,7 +15,7 @@ export interface DataSplits {
 
 type DataConfig = TrainConfig['data'];
 
-/** Omniglot's default split by alphabet: the first five (sorted) for training, the rest held out. */
+/** Omniglot folders of other alphabets: the first five (sorted) for training, the rest held out. */
 const OMNIGLOT_TRAIN_ALPHABETS = 5;
 
 async function topFolders(root: string): Promise<string[]> {
@@ -52,10 +53,24 @@ export async function openSplits(d: DataConfig, seed: number): Promise<DataSplit
     }
     case 'omniglot':
     case 'folder': {
+      if (d.kind === 'omniglot' && !d.path) {
+        if (d.trainSplit || d.valSplit || d.testSplit) throw new Error('data: the packed Omniglot subset has its own split by alphabet; give --data <omniglot/background> to choose other splits');
+        ({ train, val, test } = await openOmniglotPack(d.imageSize));
+        break;
+      }
       const root = needPath(d);
       if (d.kind === 'omniglot' && !d.trainSplit) {
         const alphabets = await topFolders(root);
         if (alphabets.length < 2) throw new Error(`omniglot: ${root} has ${alphabets.length} alphabet folder(s); a split by alphabet needs at least 2`);
+        // The background set's 8 alphabets: the packed subset's split (with its validation alphabet).
+        const packed = Object.keys(OMNIGLOT_SPLITS);
+        if (packed.every((a) => alphabets.includes(a)) && alphabets.length === packed.length) {
+          const of = (part: string): string[] => packed.filter((a) => OMNIGLOT_SPLITS[a] === part);
+          train = await folderSplit(root, d, of('train'), {});
+          val = await folderSplit(root, d, d.valSplit ?? of('val'), {});
+          test = await folderSplit(root, d, d.testSplit ?? of('test'), {});
+          break;
+        }
         const cut = Math.min(OMNIGLOT_TRAIN_ALPHABETS, alphabets.length - 1);
         train = await folderSplit(root, d, alphabets.slice(0, cut), {});
         test = await folderSplit(root, d, d.testSplit ?? alphabets.slice(cut), {});

@@ -4,13 +4,16 @@ import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   AdamW,
+  add,
   backward,
   clearTape,
   clipGradients,
   concat,
+  crossEntropy,
   detach,
   fromArray,
   init,
+  mul,
   narrow,
   noGrad,
   reshape,
@@ -18,7 +21,7 @@ import {
   type ClipResult,
   type Tensor,
 } from '../engine/index.js';
-import { HEAD_CONFIGS, vitConfig } from '../model/configs.js';
+import { vitConfig } from '../model/configs.js';
 import { StudentTeacher } from '../model/smkd.js';
 import { latestCheckpoint, loadCheckpoint, markBest, saveCheckpoint, type TrainState } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
@@ -27,7 +30,6 @@ import { ibotLoss, smkdLoss, updateCenters } from './losses.js';
 import { TrainingSchedule } from './schedules.js';
 import { openSplits, type DataSplits } from './sources.js';
 import { loadModel } from '../model/checkpoint.js';
-import { crossEntropy } from '../engine/ops/cross-entropy.js';
 
 export interface StepMetrics {
   iteration: number;
@@ -65,17 +67,16 @@ export interface TrainResult {
 
 /** The student/teacher pair a config trains (with a classifier over `numClasses` for the CE objective). */
 export function modelsFor(cfg: TrainConfig, numClasses?: number): StudentTeacher {
-  const preset = cfg.preset;
-  const vit = vitConfig(preset, {
-    imgSize: cfg.crops.globalSize,
-    patchSize: cfg.model.patchSize,
-    embedDim: cfg.model.embedDim,
-    depth: cfg.model.depth,
-    numHeads: cfg.model.numHeads,
-    dropPath: cfg.model.dropPath,
-  });
-  if (cfg.objective === 'ce' && numClasses === undefined) throw new Error('modelsFor: the ce objective needs the number of training classes');
-  return new StudentTeacher({ vit, head: { ...HEAD_CONFIGS[preset], ...cfg.head }, seed: cfg.seed, numClasses: cfg.objective === 'ce' ? numClasses : undefined });
+  const m = cfg.model;
+  // Every backbone and head setting is in the config; the named configuration only supplies the rest (MLP ratio, LayerNorm eps).
+  const vit = vitConfig('tiny', { imgSize: cfg.crops.globalSize, patchSize: m.patchSize, embedDim: m.embedDim, depth: m.depth, numHeads: m.numHeads, dropPath: m.dropPath });
+  if (usesClassifier(cfg) && numClasses === undefined) throw new Error('modelsFor: a cross-entropy term needs the number of training classes');
+  return new StudentTeacher({ vit, head: cfg.head, seed: cfg.seed, numClasses: usesClassifier(cfg) ? numClasses : undefined });
+}
+
+/** The CE baseline and a run with REF's supervised cross-entropy term train timm's classifier on [cls]. */
+export function usesClassifier(cfg: TrainConfig): boolean {
+  return cfg.objective === 'ce' || cfg.loss.supervisedCe > 0;
 }
 
 /** Stack host views [B, ...] of V crops into one crop-major tensor [V * B, ...]. */
@@ -168,12 +169,23 @@ export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainC
     total = l.total;
     terms = { cls: l.cls, patch: l.patch, ...(l.mim ? { mim: l.mim } : {}) };
   }
+  if (cfg.loss.supervisedCe > 0) {
+    // REF's optional supervised term (spec 5.7), on the student backbone's [cls] of the masked global crops.
+    const ce = crossEntropy(student.backbone.classify(reshape(narrow(sg.tokens, 1, 0, 1), [G * B, sg.tokens.shape[2]])), globalLabels(batch.labels, G));
+    terms.ce = ce;
+    total = add(total, mul(ce, cfg.loss.supervisedCe));
+  }
   // The loss used the old centres; update them from this step's teacher outputs (spec 5.8).
   updateCenters(models.center, models.center2, teacherCls, teacherPatch, cfg.schedule.centerMomentum);
   // Every term can be empty (e.g. no same-class pair and no local crop): nothing to learn from.
   if (total.requiresGrad) backward(total);
   else clearTape();
   return { total, ...terms };
+}
+
+/** The labels of G crop-major global views of a batch. */
+function globalLabels(labels: Int32Array, G: number): Int32Array {
+  return Int32Array.from({ length: G * labels.length }, (_, r) => labels[r % labels.length]);
 }
 
 /** The supervised baseline: cross-entropy of the student backbone's classifier (timm's `head` on [cls]) on every unmasked global crop. */
@@ -184,8 +196,7 @@ function recordCrossEntropyStep(models: StudentTeacher, batch: CropBatch, cfg: T
   const S = cfg.crops.globalSize;
   student.reseed(it);
   const logits = student.backbone.logits(stackViews(batch.globals, [B, 3, S, S]));
-  const labels = Int32Array.from({ length: G * B }, (_, r) => batch.labels[r % B]);
-  const total = crossEntropy(logits, labels);
+  const total = crossEntropy(logits, globalLabels(batch.labels, G));
   backward(total);
   return { total, ce: total };
 }
@@ -247,6 +258,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     itersPerEpoch: cfg.schedule.itersPerEpoch,
     seed: cfg.seed,
     normalize: splits.normalize,
+    strokes: cfg.augment.kind === 'strokes' ? cfg.augment : undefined,
     workers: cfg.workers,
   });
   // Centres not carried over from a checkpoint start from the first batch (when the config says so).

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { toTypedArray } from '../../engine/io/safetensors.js';
 import { Rng } from '../../engine/rng.js';
 import { episodesReport } from '../../train/evaluate.js';
-import { componentsFor, featureComponents, selectFeatures, type ExtractedFeatures } from '../../train/features.js';
+import { componentsFor, featureComponents, selectFeatures, type ExtractedFeatures, type FeatureKind } from '../../train/features.js';
 import {
   distLinearPredict,
   episodeAccuracy,
@@ -239,7 +239,7 @@ test('feature kinds: one extraction serves all, each kind is its columns, and ev
   assert.is(rep.rows.length, 8);
   assert.is(rep.featureDim, 3 * D);
   for (const row of rep.rows) {
-    const f = selectFeatures(feats, row.features);
+    const f = selectFeatures(feats, row.features as FeatureKind);
     const want = evaluateFewShot(f, { ways: 4, shots: row.shots, queries: 3, episodes: 12, seed: 19, classifier: row.classifier });
     assert.is(row.mean, want.mean, `${row.features} ${row.classifier} ${row.shots}-shot`);
     assert.is(row.ci95, want.ci95);

@@ -1,7 +1,8 @@
 // The per-image work of a training batch (crops and masks of positions start.. of iteration `it`),
 // shared by the worker threads and the inline path so both give bit-identical batches.
 import { blockMask, maskRatio, type MaskOptions } from '../../model/masking.js';
-import { augmentCrop, type AugmentSettings, type CropPipeline } from './augment.js';
+import { affineView, type AffineView } from './affine.js';
+import { augmentCrop, normalize, type AugmentSettings, type CropPipeline } from './augment.js';
 import type { RgbImage } from './dataset.js';
 import { keyedRng, STREAM } from './seed.js';
 
@@ -14,6 +15,8 @@ export interface CropConfig {
   global2: CropPipeline;
   local: CropPipeline;
   settings: AugmentSettings;
+  /** Stroke augmentation (affine warps) instead of the spec's pipelines, when set. */
+  strokes?: { global: AffineView; local: AffineView };
   /** Patch grid of a global crop, for the masks. */
   gridH: number;
   gridW: number;
@@ -44,11 +47,22 @@ export function augmentChunk(cfg: CropConfig, it: number, start: number, images:
   for (let k = 0; k < n; k++) {
     const pos = start + k;
     const rng = keyedRng(cfg.seed, STREAM.augment, it, pos);
-    for (let g = 0; g < cfg.globalCrops; g++) augmentCrop(images[k], g === 0 ? cfg.global1 : cfg.global2, cfg.settings, rng, globals[g], k * gLen);
-    for (let l = 0; l < cfg.localCrops; l++) augmentCrop(images[k], cfg.local, cfg.settings, rng, locals[l], k * lLen);
+    for (let g = 0; g < cfg.globalCrops; g++) {
+      if (cfg.strokes) strokeCrop(images[k], cfg.strokes.global, cfg.settings, rng, globals[g], k * gLen);
+      else augmentCrop(images[k], g === 0 ? cfg.global1 : cfg.global2, cfg.settings, rng, globals[g], k * gLen);
+    }
+    for (let l = 0; l < cfg.localCrops; l++) {
+      if (cfg.strokes) strokeCrop(images[k], cfg.strokes.local, cfg.settings, rng, locals[l], k * lLen);
+      else augmentCrop(images[k], cfg.local, cfg.settings, rng, locals[l], k * lLen);
+    }
     if (!masked) continue;
     const mrng = keyedRng(cfg.seed, STREAM.mask, it, pos);
     for (let g = 0; g < cfg.globalCrops; g++) masks[g].set(blockMask(cfg.gridH, cfg.gridW, maskRatio(mrng, cfg.mask), mrng, cfg.mask), k * cells);
   }
   return { globals, locals, masks };
+}
+
+function strokeCrop(img: RgbImage, view: AffineView, settings: AugmentSettings, rng: ReturnType<typeof keyedRng>, out: Float32Array, offset: number): void {
+  affineView(img, view, rng, out, offset);
+  normalize(out, view.size * view.size, settings.normalize, offset);
 }

@@ -50,6 +50,8 @@ export interface MultiCropLoaderOptions {
   blurSigma?: readonly [number, number];
   /** Blur sigma is scaled by crop size / this; null: not scaled. Default 224 (spec 10.1). */
   blurRefSize?: number | null;
+  /** Stroke augmentation (affine warps of the character, train/data/affine.ts) instead of the spec's pipelines. */
+  strokes?: { rotation: number; scale: number; shift: number; localWindow: readonly [number, number] };
   /** Worker threads; 0 augments on the main thread. Default min(2, cores). */
   workers?: number;
   /** Batches prepared ahead of the one asked for (with workers). Default 2. */
@@ -100,6 +102,11 @@ export class MultiCropLoader {
       gridW: grid,
       mask: opts.mask ?? {},
     };
+    const st = opts.strokes;
+    if (st) {
+      const ranges = { rotation: st.rotation, scale: st.scale, shift: st.shift };
+      this.config.strokes = { global: { ...ranges, size: opts.globalSize, window: [1, 1] }, local: { ...ranges, size: opts.localSize, window: st.localWindow } };
+    }
     if (this.config.globalCrops < 1) throw new Error('MultiCropLoader: at least one global crop is needed');
     const workers = opts.workers ?? Math.min(2, availableParallelism());
     this.pool = workers > 0 ? new CropPool(workers, this.config) : null;

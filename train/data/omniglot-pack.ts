@@ -1,0 +1,90 @@
+// The Omniglot subset packed into the repository (data/omniglot/, rebuilt by scripts/pack-omniglot.ts):
+// 8 alphabets of the background set, split by alphabet into train / val / test, already inverted and
+// resized, so the default dataset needs neither the PNG tree nor a decoder.
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { InMemoryDataset, type ImageDataset, type RgbImage } from './dataset.js';
+
+export type SplitName = 'train' | 'val' | 'test';
+
+/**
+ * The split of every alphabet. Test: the last three (sorted), as the probes and earlier studies;
+ * validation: Greek, the smallest of the rest but one, so that four alphabets (133 characters) train.
+ * Nothing is ever chosen on the test alphabets.
+ */
+export const OMNIGLOT_SPLITS: Readonly<Record<string, SplitName>> = {
+  Balinese: 'train',
+  Early_Aramaic: 'train',
+  Greek: 'val',
+  'Japanese_(katakana)': 'train',
+  Korean: 'train',
+  Latin: 'test',
+  Sanskrit: 'test',
+  Tagalog: 'test',
+};
+
+export interface OmniglotPackMeta {
+  source: string;
+  size: number;
+  preprocessing: string;
+  splits: Readonly<Record<string, SplitName>>;
+  /** In storage order; `images` consecutive images each. */
+  classes: { name: string; alphabet: string; images: number; files: string[] }[];
+}
+
+export function packFiles(dir: string, size: number): { pixels: string; meta: string } {
+  return { pixels: path.join(dir, `omniglot-${size}.u8.gz`), meta: path.join(dir, `omniglot-${size}.json`) };
+}
+
+/** data/omniglot of this package (from the source tree or from dist/). */
+export function packDir(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++, dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'data', 'omniglot');
+    if (existsSync(path.join(candidate, 'LICENSE'))) return candidate;
+  }
+  throw new Error('the packed Omniglot data (data/omniglot/) is not in this installation; rebuild it with scripts/pack-omniglot.ts or pass --data');
+}
+
+/** Image sides the installation has packs for. */
+export function packedSizes(dir = packDir()): number[] {
+  return [28, 32, 56].filter((s) => existsSync(packFiles(dir, s).meta));
+}
+
+/** Gray pixels replicated to 3 channels (the ViT's patch embedding takes RGB, spec 10.1). */
+function rgb(gray: Uint8Array, size: number): RgbImage {
+  const data = new Uint8Array(size * size * 3);
+  for (let i = 0; i < gray.length; i++) data[3 * i] = data[3 * i + 1] = data[3 * i + 2] = gray[i];
+  return { width: size, height: size, data };
+}
+
+/** The train, val and test splits of the pack at `size` px. */
+export async function openOmniglotPack(size: number, dir = packDir()): Promise<Record<SplitName, ImageDataset>> {
+  const files = packFiles(dir, size);
+  if (!existsSync(files.meta)) throw new Error(`no Omniglot pack at ${size} px in ${dir} (packed sizes: ${packedSizes(dir).join(', ') || 'none'}); rebuild with: npx tsx scripts/pack-omniglot.ts <omniglot/background> --size ${size}`);
+  const meta = JSON.parse(readFileSync(files.meta, 'utf8')) as OmniglotPackMeta;
+  const pixels = gunzipSync(await readFile(files.pixels));
+  const total = meta.classes.reduce((a, c) => a + c.images, 0);
+  if (pixels.length !== total * size * size) throw new Error(`${files.pixels}: ${pixels.length} bytes, expected ${total} images of ${size}x${size}; the pack is damaged, rebuild it`);
+  const parts: Record<SplitName, { classes: string[]; images: RgbImage[]; labels: number[]; names: string[] }> = {
+    train: { classes: [], images: [], labels: [], names: [] },
+    val: { classes: [], images: [], labels: [], names: [] },
+    test: { classes: [], images: [], labels: [], names: [] },
+  };
+  let offset = 0;
+  for (const c of meta.classes) {
+    const part = parts[meta.splits[c.alphabet]];
+    const label = part.classes.length;
+    part.classes.push(c.name);
+    for (let i = 0; i < c.images; i++, offset += size * size) {
+      part.images.push(rgb(pixels.subarray(offset, offset + size * size), size));
+      part.labels.push(label);
+      part.names.push(`omniglot pack: ${c.name}/${c.files[i]}`);
+    }
+  }
+  const make = (s: SplitName): ImageDataset => new InMemoryDataset(`omniglot-${size}-${s}`, parts[s].classes, parts[s].images, Int32Array.from(parts[s].labels), parts[s].names);
+  return { train: make('train'), val: make('val'), test: make('test') };
+}

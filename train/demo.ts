@@ -1,0 +1,114 @@
+// The main job (`npm run demo`): phase 1, then phase 2, on the default data (the packed Omniglot subset),
+// and the few-shot evaluation on the test alphabets of four models on the same episodes: random init,
+// raw pixels, after phase 1, after phase 2. Writes runs/demo/summary.json, the validation learning curve
+// (accuracy against crops seen, SVG) and a table on the terminal.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { StudentTeacher } from '../model/smkd.js';
+import type { TrainConfig } from './config.js';
+import { episodesReport, evaluatePixels, evaluateBackbone, type EvalRow } from './evaluate.js';
+import { capPerClass, extractFeatures, featureComponents } from './features.js';
+import { lineChartSvg, type CurvePoint } from './plot.js';
+import { runTraining } from './run-training.js';
+import { openSplits, type DataSplits } from './sources.js';
+import { modelsFor } from './trainer.js';
+
+/** The few-shot settings the demo reports (ways, shots). */
+export const DEMO_SETTINGS = [
+  { ways: 5, shots: 1 },
+  { ways: 5, shots: 5 },
+  { ways: 20, shots: 1 },
+] as const;
+
+export type DemoModel = 'random' | 'pixels' | 'phase1' | 'phase2';
+
+export interface DemoRow {
+  model: DemoModel;
+  checkpoint: string | null;
+  ways: number;
+  shots: number;
+  episodes: number;
+  /** Mean accuracy and 95 % half-width, in %. */
+  mean: number;
+  ci95: number;
+}
+
+export interface DemoSummary {
+  seconds: number;
+  rows: DemoRow[];
+}
+
+/** Every demo setting for one model: features extracted once, the same seeded episodes for all models. */
+async function testRows(model: DemoModel, checkpoint: string | null, models: StudentTeacher | null, cfg: TrainConfig, splits: DataSplits): Promise<DemoRow[]> {
+  const common = { size: cfg.crops.globalSize, normalize: splits.normalize, resizeRatio: cfg.eval.resizeRatio, queries: cfg.eval.queries, episodes: cfg.eval.episodes, seed: cfg.seed };
+  const indices = capPerClass(splits.test, cfg.eval.maxPerClass);
+  const rows: EvalRow[] = [];
+  if (models) {
+    const feats = await extractFeatures(models.teacher.backbone, splits.test, { ...common, components: featureComponents(cfg.eval.features), indices });
+    for (const s of DEMO_SETTINGS) rows.push(...episodesReport(feats, { ...common, ways: s.ways, shots: [s.shots], features: [cfg.eval.features] }).rows);
+  } else {
+    for (const s of DEMO_SETTINGS) rows.push(...(await evaluatePixels(splits.test, { ...common, ways: s.ways, shots: [s.shots], maxPerClass: cfg.eval.maxPerClass })).rows);
+  }
+  return rows.map((r) => ({ model, checkpoint, ways: r.ways, shots: r.shots, episodes: r.episodes, mean: r.mean, ci95: r.ci95 }));
+}
+
+/** Validation accuracies a run logged in its metrics.jsonl, as (crops seen, accuracy). */
+async function validationCurve(cfg: TrainConfig, series: string, cropOffset: number): Promise<CurvePoint[]> {
+  const text = await readFile(path.join(cfg.out, 'metrics.jsonl'), 'utf8').catch(() => '');
+  const perStep = cfg.batch.size * (cfg.crops.global + cfg.crops.local);
+  const byIteration = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    if (!line.includes('valAccuracy')) continue;
+    const m = JSON.parse(line) as { iteration: number; valAccuracy: number };
+    byIteration.set(m.iteration, m.valAccuracy);
+  }
+  return [...byIteration].sort((a, b) => a[0] - b[0]).map(([it, acc]) => ({ x: cropOffset + it * perStep, y: acc, series }));
+}
+
+function formatRows(rows: readonly DemoRow[]): string {
+  const names: Record<DemoModel, string> = { random: 'random init', pixels: 'raw pixels', phase1: 'after phase 1', phase2: 'after phase 2' };
+  const header = `  ${'model'.padEnd(14)}${DEMO_SETTINGS.map((s) => `${s.ways}-way ${s.shots}-shot`.padStart(18)).join('')}`;
+  const models = [...new Set(rows.map((r) => r.model))];
+  const lines = models.map((m) => `  ${names[m].padEnd(14)}${DEMO_SETTINGS.map((s) => {
+    const r = rows.find((x) => x.model === m && x.ways === s.ways && x.shots === s.shots);
+    return (r ? `${r.mean.toFixed(2)} ± ${r.ci95.toFixed(2)}` : '-').padStart(18);
+  }).join('')}`);
+  return [header, ...lines].join('\n');
+}
+
+/** Runs the demo into `base` (phase1/, phase2/, summary.json, learning-curve.svg); null when stopped by Ctrl-C. */
+export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): Promise<DemoSummary | null> {
+  const t0 = performance.now();
+  const splits = await openSplits(p1.data, p1.seed);
+  const fresh = modelsFor(p1, splits.train.classes.length);
+  const rows = [...(await testRows('random', null, fresh, p1, splits)), ...(await testRows('pixels', null, null, p1, splits))];
+  const val = { size: p1.crops.globalSize, normalize: splits.normalize, resizeRatio: p1.eval.resizeRatio, ways: p1.eval.ways, shots: [p1.eval.shots[0]], queries: p1.eval.queries, episodes: p1.eval.episodes, maxPerClass: p1.eval.maxPerClass, seed: p1.seed };
+  const randomVal = (await evaluateBackbone(fresh.teacher.backbone, splits.val, { ...val, features: [p1.eval.features] })).rows[0].mean;
+  const pixelsVal = (await evaluatePixels(splits.val, val)).rows[0].mean;
+  fresh.dispose();
+  console.log(`test alphabets (${splits.test.name}, ${splits.test.classes.length} classes), ${p1.eval.episodes} episodes, ${p1.eval.features} features, prototype classifier:\n${formatRows(rows)}`);
+
+  const r1 = await runTraining(p1, 'phase 1');
+  rows.push(...(await testRows('phase1', r1.lastCheckpoint, r1.models, p1, r1.splits)));
+  r1.models.dispose();
+  if (r1.stopped) return null;
+  const r2 = await runTraining(p2, 'phase 2');
+  rows.push(...(await testRows('phase2', r2.lastCheckpoint, r2.models, p2, r2.splits)));
+  r2.models.dispose();
+  if (r2.stopped) return null;
+
+  const phase1Crops = p1.schedule.epochs * p1.schedule.itersPerEpoch * p1.batch.size * (p1.crops.global + p1.crops.local);
+  const curve = [{ x: 0, y: randomVal, series: 'phase 1' }, ...(await validationCurve(p1, 'phase 1', 0)), ...(await validationCurve(p2, 'phase 2', phase1Crops))];
+  const svg = await lineChartSvg(curve, {
+    title: `SMKD on Omniglot (${p1.preset} preset): ${p1.eval.ways}-way ${p1.eval.shots[0]}-shot accuracy on the validation alphabet`,
+    xTitle: 'augmented crops seen',
+    yTitle: 'accuracy (%)',
+    rules: [{ y: pixelsVal, label: `raw pixels ${pixelsVal.toFixed(1)} %` }],
+  });
+  await writeFile(path.join(base, 'learning-curve.svg'), svg);
+  const summary: DemoSummary = { seconds: (performance.now() - t0) / 1000, rows };
+  await writeFile(path.join(base, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  console.log(`\nsummary: test alphabets, ${p1.eval.episodes} episodes, mean accuracy % ± 95% CI:\n${formatRows(rows)}`);
+  console.log(`demo wall time ${summary.seconds.toFixed(0)} s; ${path.join(base, 'summary.json')}, ${path.join(base, 'learning-curve.svg')}`);
+  return summary;
+}

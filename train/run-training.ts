@@ -1,0 +1,87 @@
+// Running a training phase from the command line: a progress bar (or a line every 10 steps when not on
+// a terminal), Ctrl-C handling, periodic validation on the held-out validation classes, and the final
+// few-shot report of the teacher.
+import { SingleBar } from 'cli-progress';
+import type { StudentTeacher } from '../model/smkd.js';
+import type { TrainConfig } from './config.js';
+import { evaluateBackbone, formatReport, type EvalReport } from './evaluate.js';
+import type { DataSplits } from './sources.js';
+import { train, type StepMetrics, type TrainResult } from './trainer.js';
+
+export function progress(label: string): { onStep: (m: StepMetrics) => void; onStart: (i: { startIteration: number; totalIterations: number }) => void; stop: () => void } {
+  const tty = process.stdout.isTTY;
+  const bar = new SingleBar({ format: `${label} {bar} {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`, hideCursor: true });
+  let total = 0;
+  return {
+    onStart: ({ startIteration, totalIterations }) => {
+      total = totalIterations;
+      if (tty) bar.start(totalIterations, startIteration, { loss: '-', ips: '-' });
+    },
+    onStep: (m) => {
+      const loss = m.loss.toFixed(4);
+      if (tty) bar.update(m.iteration + 1, { loss, ips: m.imagesPerSecond.toFixed(1) });
+      else if ((m.iteration + 1) % 10 === 0 || m.iteration + 1 === total) {
+        const terms = Object.entries(m.terms).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+        console.log(`${label} it ${m.iteration + 1}/${total}  loss ${loss} (${terms})  lr ${m.lr.toExponential(2)}  ${m.imagesPerSecond.toFixed(1)} img/s`);
+      }
+    },
+    stop: () => {
+      if (tty) bar.stop();
+    },
+  };
+}
+
+/** First Ctrl-C: finish the step and checkpoint; second: exit at once (the last checkpoint is whole). */
+export function stopSignal(): () => boolean {
+  let requested = false;
+  process.on('SIGINT', () => {
+    if (requested) process.exit(130);
+    requested = true;
+    console.log('\nstopping after this step (a checkpoint will be written); press Ctrl-C again to quit now');
+  });
+  return () => requested;
+}
+
+export async function runTraining(cfg: TrainConfig, label: string): Promise<TrainResult> {
+  const p = progress(label);
+  const shouldStop = stopSignal();
+  const t0 = performance.now();
+  try {
+    const r = await train(cfg, {
+      onStart: p.onStart,
+      onStep: p.onStep,
+      shouldStop,
+      validate: async (models, splits, epoch) => {
+        const rep = await evaluateBackbone(models.teacher.backbone, splits.val, { size: cfg.crops.globalSize, normalize: splits.normalize, ways: cfg.eval.ways, shots: [cfg.eval.shots[0]], queries: cfg.eval.queries, episodes: cfg.eval.episodes, maxPerClass: cfg.eval.maxPerClass, features: [cfg.eval.features], resizeRatio: cfg.eval.resizeRatio, seed: cfg.seed });
+        const row = rep.rows[0];
+        console.log(`${process.stdout.isTTY ? '\n' : ''}${label}: validation after epoch ${epoch + 1}: ${row.ways}-way ${row.shots}-shot ${row.mean.toFixed(2)}% ± ${row.ci95.toFixed(2)} (${rep.dataset})`);
+        return row.mean;
+      },
+    });
+    p.stop();
+    console.log(`${label}: ${r.stopped ? 'stopped' : 'finished'} in ${((performance.now() - t0) / 1000).toFixed(0)} s; checkpoint ${r.lastCheckpoint}`);
+    return r;
+  } catch (e) {
+    p.stop();
+    throw e;
+  }
+}
+
+/** Few-shot report of the teacher backbone on the held-out test classes of `splits`. */
+export async function evalReport(models: StudentTeacher, cfg: TrainConfig, title: string, splits: DataSplits): Promise<EvalReport> {
+  const rep = await evaluateBackbone(models.teacher.backbone, splits.test, {
+    size: cfg.crops.globalSize,
+    normalize: splits.normalize,
+    ways: cfg.eval.ways,
+    shots: cfg.eval.shots,
+    queries: cfg.eval.queries,
+    episodes: cfg.eval.episodes,
+    maxPerClass: cfg.eval.maxPerClass,
+    features: [cfg.eval.features],
+    resizeRatio: cfg.eval.resizeRatio,
+    seed: cfg.seed,
+  });
+  console.log(formatReport(title, rep));
+  return rep;
+}
+
