@@ -93,11 +93,24 @@ export async function latestCheckpoint(runDir: string): Promise<string | undefin
   }
 }
 
-/** Restore models, centres and (optionally) the optimiser from a checkpoint directory. */
-export async function loadCheckpoint(dir: string, parts: CheckpointParts, opts: { optimizer?: boolean } = {}): Promise<TrainState> {
+export interface LoadCheckpointOptions {
+  /** Also restore the AdamW state (default true). */
+  optimizer?: boolean;
+  /** Parameters that may be missing from the checkpoint or from the model (they keep their initialisation, or are skipped); every other mismatch is an error. */
+  optional?: (name: string) => boolean;
+}
+
+/** Restore models, centres and (optionally) the optimiser from a checkpoint directory; returns the names `optional` let through. */
+export async function loadCheckpoint(dir: string, parts: CheckpointParts, opts: LoadCheckpointOptions = {}): Promise<TrainState & { skipped: string[] }> {
   const { models, optimizer } = parts;
-  await loadModel(path.join(dir, 'student.safetensors'), models.student);
-  await loadModel(path.join(dir, 'teacher.safetensors'), models.teacher);
+  const optional = opts.optional;
+  const skipped = new Set<string>();
+  for (const [file, net] of [['student.safetensors', models.student], ['teacher.safetensors', models.teacher]] as const) {
+    const { missing, unexpected } = await loadModel(path.join(dir, file), net, !optional);
+    const bad = [...missing, ...unexpected].filter((k) => !optional?.(k));
+    if (bad.length) throw new Error(`${path.join(dir, file)}: loadStateDict: ${missing.length ? `missing keys (${missing.length}): ${missing.slice(0, 4).join(', ')}` : ''}${unexpected.length ? ` unexpected keys (${unexpected.length}): ${unexpected.slice(0, 4).join(', ')}` : ''}`);
+    for (const k of [...missing, ...unexpected]) skipped.add(k);
+  }
   const ls = await readSafetensors(path.join(dir, 'loss_state.safetensors'));
   for (const [key, t] of [['center', models.center], ['center2', models.center2]] as const) {
     const st = ls.tensors.get(key);
@@ -109,9 +122,9 @@ export async function loadCheckpoint(dir: string, parts: CheckpointParts, opts: 
   if (opts.optimizer ?? true) {
     const o = await readSafetensors(path.join(dir, 'optimizer.safetensors'));
     const pick = (prefix: string): Map<string, Float32Array> =>
-      new Map([...o.tensors].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), toFloat32(v)]));
+      new Map([...o.tensors].filter(([k]) => k.startsWith(prefix) && !skipped.has(k.slice(prefix.length))).map(([k, v]) => [k.slice(prefix.length), toFloat32(v)]));
     const step = new Map([...pick('step.')].map(([k, v]) => [k, v[0]]));
     optimizer.loadStateDict({ step, exp_avg: pick('exp_avg.'), exp_avg_sq: pick('exp_avg_sq.') });
   }
-  return JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as TrainState;
+  return { ...(JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as TrainState), skipped: [...skipped] };
 }

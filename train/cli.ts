@@ -48,6 +48,7 @@ interface TrainOpts extends CommonOpts {
   lr?: number;
   evalEvery?: number;
   objective?: TrainConfig['objective'];
+  supervisedCe?: number;
 }
 
 /** Command-line flags as a partial config (only what was given). */
@@ -72,6 +73,7 @@ function overrides(o: TrainOpts | CommonOpts): DeepPartial<TrainConfig> {
   out.schedule = schedule;
   if (t.batchSize !== undefined) out.batch = { size: t.batchSize };
   if (t.evalEvery !== undefined) out.eval = { everyEpochs: t.evalEvery };
+  if (t.supervisedCe !== undefined) out.loss = { supervisedCe: t.supervisedCe };
   return out;
 }
 
@@ -189,6 +191,7 @@ export function program(): Command {
     .option('--batch-size <n>', 'images per batch', int)
     .option('--lr <x>', 'peak learning rate', num)
     .option('--eval-every <n>', 'few-shot validation every n epochs (0: never)', int)
+    .option('--supervised-ce <x>', "weight of REF's supervised cross-entropy term (loss.supervisedCe; 0: off)", num)
     .addOption(new Option('--objective <name>', 'smkd: the phase\'s distillation losses; ce: supervised baseline (cross-entropy of a linear classifier on [cls])').choices(['smkd', 'ce']))
     .action(async (o: TrainOpts) => {
       if (o.phase !== '1' && o.phase !== '2') throw new InvalidArgumentError(`--phase must be 1 or 2, got '${o.phase}'`);

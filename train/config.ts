@@ -212,7 +212,7 @@ function omniglotPreset(phase: 1 | 2): TrainConfig {
     batch: { size: 32, sampler: 'pk', classes: 16, perClass: 2 },
     schedule: { ...tiny.schedule, epochs: phase === 1 ? 10 : 20, itersPerEpoch: 25, lr: 2e-3, warmupEpochs: 1 },
     loss: { ...tiny.loss, supervisedCe: 1 },
-    eval: { ...tiny.eval, everyEpochs: 2, episodes: 600, maxPerClass: 20, features: 'patches', resizeRatio: 1 },
+    eval: { ...tiny.eval, everyEpochs: 2, episodes: 600, maxPerClass: 20, features: 'tokens', resizeRatio: 1 },
     checkpointEvery: 25,
     out: `runs/omniglot-phase${phase}`,
   };

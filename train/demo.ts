@@ -23,7 +23,8 @@ export const DEMO_SETTINGS = [
 export type DemoModel = 'random' | 'pixels' | 'phase1' | 'phase2';
 
 export interface DemoRow {
-  model: DemoModel;
+  /** The demo's models are DemoModel; the study's are its arms. */
+  model: string;
   checkpoint: string | null;
   ways: number;
   shots: number;
@@ -39,7 +40,7 @@ export interface DemoSummary {
 }
 
 /** Every demo setting for one model: features extracted once, the same seeded episodes for all models. */
-async function testRows(model: DemoModel, checkpoint: string | null, models: StudentTeacher | null, cfg: TrainConfig, splits: DataSplits): Promise<DemoRow[]> {
+export async function testRows(model: string, checkpoint: string | null, models: StudentTeacher | null, cfg: TrainConfig, splits: DataSplits): Promise<DemoRow[]> {
   const common = { size: cfg.crops.globalSize, normalize: splits.normalize, resizeRatio: cfg.eval.resizeRatio, queries: cfg.eval.queries, episodes: cfg.eval.episodes, seed: cfg.seed };
   const indices = capPerClass(splits.test, cfg.eval.maxPerClass);
   const rows: EvalRow[] = [];
@@ -53,7 +54,7 @@ async function testRows(model: DemoModel, checkpoint: string | null, models: Stu
 }
 
 /** Validation accuracies a run logged in its metrics.jsonl, as (crops seen, accuracy). */
-async function validationCurve(cfg: TrainConfig, series: string, cropOffset: number): Promise<CurvePoint[]> {
+export async function validationCurve(cfg: TrainConfig, series: string, cropOffset: number): Promise<CurvePoint[]> {
   const text = await readFile(path.join(cfg.out, 'metrics.jsonl'), 'utf8').catch(() => '');
   const perStep = cfg.batch.size * (cfg.crops.global + cfg.crops.local);
   const byIteration = new Map<number, number>();
@@ -65,11 +66,12 @@ async function validationCurve(cfg: TrainConfig, series: string, cropOffset: num
   return [...byIteration].sort((a, b) => a[0] - b[0]).map(([it, acc]) => ({ x: cropOffset + it * perStep, y: acc, series }));
 }
 
-function formatRows(rows: readonly DemoRow[]): string {
-  const names: Record<DemoModel, string> = { random: 'random init', pixels: 'raw pixels', phase1: 'after phase 1', phase2: 'after phase 2' };
-  const header = `  ${'model'.padEnd(14)}${DEMO_SETTINGS.map((s) => `${s.ways}-way ${s.shots}-shot`.padStart(18)).join('')}`;
+export function formatRows(rows: readonly DemoRow[]): string {
+  const names: Record<string, string> = { random: 'random init', pixels: 'raw pixels', phase1: 'after phase 1', phase2: 'after phase 2' };
+  const header = `  ${'model'.padEnd(Math.max(14, ...rows.map((r) => (names[r.model] ?? r.model).length + 2)))}${DEMO_SETTINGS.map((s) => `${s.ways}-way ${s.shots}-shot`.padStart(18)).join('')}`;
   const models = [...new Set(rows.map((r) => r.model))];
-  const lines = models.map((m) => `  ${names[m].padEnd(14)}${DEMO_SETTINGS.map((s) => {
+  const width = Math.max(14, ...models.map((m) => (names[m] ?? m).length + 2));
+  const lines = models.map((m) => `  ${(names[m] ?? m).padEnd(width)}${DEMO_SETTINGS.map((s) => {
     const r = rows.find((x) => x.model === m && x.ways === s.ways && x.shots === s.shots);
     return (r ? `${r.mean.toFixed(2)} ± ${r.ci95.toFixed(2)}` : '-').padStart(18);
   }).join('')}`);

@@ -11,12 +11,13 @@ import type { FeatureSet } from './fewshot.js';
  * What an image's feature is made of: the [cls] token ('cls'), the [cls]-attention-weighted mean of
  * the patch tokens ('pooled', REF's pooling), the plain mean of the patch tokens ('mean'), [cls]
  * and pooled concatenated ('concat', REF's default), or every patch token flattened in raster order
- * ('patches', the spatial map; the omniglot recipe's, docs/omniglot-recipe.md). Each part is
- * L2-normalised on its own.
+ * ('patches', the spatial map, as ProtoNet's conv-4 embedding flattens its feature map), or [cls]
+ * and the flattened patches ('tokens', the omniglot recipe's, docs/omniglot-recipe.md). Each part
+ * is L2-normalised on its own.
  */
-export type FeatureKind = 'cls' | 'pooled' | 'mean' | 'concat' | 'patches';
+export type FeatureKind = 'cls' | 'pooled' | 'mean' | 'concat' | 'patches' | 'tokens';
 
-export const FEATURE_KINDS: readonly FeatureKind[] = ['cls', 'pooled', 'mean', 'concat', 'patches'];
+export const FEATURE_KINDS: readonly FeatureKind[] = ['cls', 'pooled', 'mean', 'concat', 'patches', 'tokens'];
 
 /** The backbone-output components of a feature kind, in the order they are concatenated. */
 export function featureComponents(kind: FeatureKind): FeatureComponent[] {
@@ -31,6 +32,8 @@ export function featureComponents(kind: FeatureKind): FeatureComponent[] {
       return ['cls', 'weighted'];
     case 'patches':
       return ['patches'];
+    case 'tokens':
+      return ['cls', 'patches'];
   }
 }
 

@@ -342,6 +342,8 @@ async function initialise(from: string, models: StudentTeacher, optimizer: AdamW
     return;
   }
   const dir = (await latestCheckpoint(from)) ?? from;
-  const s = await loadCheckpoint(dir, { models, optimizer });
-  log(`initialised from ${dir} (phase ${s.phase}, iteration ${s.iteration})`);
+  // The classifier of REF's CE term belongs to its run: one phase may train it and the other not.
+  const s = await loadCheckpoint(dir, { models, optimizer }, { optional: (name) => name.startsWith('backbone.head.') });
+  const note = s.skipped.length ? `; the classifier ${s.skipped.join(', ')} ${models.student.backbone.config.numClasses ? 'starts fresh' : 'is not used'}` : '';
+  log(`initialised from ${dir} (phase ${s.phase}, iteration ${s.iteration})${note}`);
 }

@@ -113,3 +113,31 @@ export function blurRef(x: ArrayLike<number>, size: number, sigma: number): Floa
   }
   return out;
 }
+
+/**
+ * Float64 reference of a bilinear warp: output pixel centres (u, v) of an S x S image map to source
+ * pixels through x = ((m00·xn + m01·yn + tx + 1) / 2)·W − 0.5 (and y alike), xn = 2(u + 0.5)/S − 1;
+ * samples outside the image are 0 (torch's grid_sample, zeros padding, align_corners = false).
+ */
+export function warpRef(img: { width: number; height: number; data: ArrayLike<number> }, S: number, m: readonly [number, number, number, number], t: readonly [number, number]): Float64Array {
+  const { width: W, height: H, data } = img;
+  const out = new Float64Array(3 * S * S);
+  const at = (x: number, y: number, c: number): number => (x < 0 || y < 0 || x >= W || y >= H ? 0 : data[(y * W + x) * 3 + c] / 255);
+  for (let v = 0; v < S; v++) {
+    for (let u = 0; u < S; u++) {
+      const xn = (2 * (u + 0.5)) / S - 1;
+      const yn = (2 * (v + 0.5)) / S - 1;
+      const sx = ((m[0] * xn + m[1] * yn + t[0] + 1) / 2) * W - 0.5;
+      const sy = ((m[2] * xn + m[3] * yn + t[1] + 1) / 2) * H - 0.5;
+      const x0 = Math.floor(sx);
+      const y0 = Math.floor(sy);
+      const fx = sx - x0;
+      const fy = sy - y0;
+      for (let c = 0; c < 3; c++) {
+        out[c * S * S + v * S + u] =
+          (1 - fy) * ((1 - fx) * at(x0, y0, c) + fx * at(x0 + 1, y0, c)) + fy * ((1 - fx) * at(x0, y0 + 1, c) + fx * at(x0 + 1, y0 + 1, c));
+      }
+    }
+  }
+  return out;
+}

@@ -16,9 +16,9 @@ test.before(gpu);
 
 const ds = new SyntheticGlyphs({ classes: { train: 4, val: 2, test: 2 }, imagesPerClass: 4 });
 
-function config(phase: 1 | 2, objective: 'smkd' | 'ce' = 'smkd'): TrainConfig {
+function config(phase: 1 | 2, objective: 'smkd' | 'ce' = 'smkd', supervisedCe = 0): TrainConfig {
   const base = preset('tiny', phase);
-  return validateConfig({ ...base, objective, workers: 0, model: { ...base.model, depth: 2 }, batch: { ...base.batch, size: 4, classes: 2, perClass: 2 } });
+  return validateConfig({ ...base, objective, workers: 0, model: { ...base.model, depth: 2 }, batch: { ...base.batch, size: 4, classes: 2, perClass: 2 }, loss: { ...base.loss, supervisedCe } });
 }
 
 async function fixedBatch(cfg: TrainConfig): Promise<CropBatch> {
@@ -57,7 +57,12 @@ async function lossesOver(cfg: TrainConfig, steps: number): Promise<number[]> {
   return out;
 }
 
-for (const [name, cfg] of [['phase 1 (iBOT)', config(1)], ['phase 2 (SMKD)', config(2)], ['cross-entropy baseline', config(1, 'ce')]] as const) {
+for (const [name, cfg] of [
+  ['phase 1 (iBOT)', config(1)],
+  ['phase 2 (SMKD)', config(2)],
+  ['cross-entropy baseline', config(1, 'ce')],
+  ['phase 2 with the supervised CE term', config(2, 'smkd', 1)],
+] as const) {
   test(`${name}: the loss of a fixed batch falls`, async () => {
     const l = await lossesOver(cfg, 10);
     if (l.some((v) => !Number.isFinite(v))) throw new Error(`non-finite loss: ${l}`);
@@ -66,6 +71,23 @@ for (const [name, cfg] of [['phase 1 (iBOT)', config(1)], ['phase 2 (SMKD)', con
     if (!falling) throw new Error(`${name}: the loss did not fall steadily: ${l.map((v) => v.toFixed(4)).join(', ')}`);
   });
 }
+
+test("REF's supervised CE term: the total is the distillation terms plus its weight times the cross-entropy, which starts at ln(classes)", async () => {
+  for (const phase of [1, 2] as const) {
+    const cfg = config(phase, 'smkd', 0.5);
+    const models = modelsFor(cfg, ds.classes.length);
+    const batch = await fixedBatch(cfg);
+    const losses = E.tidy(() => recordStep(models, batch, cfg, { teacher: 0.04, patch: 0.04 }, 0, { initCenters: true }));
+    const v = Object.fromEntries(await Promise.all(Object.entries(losses).map(async ([k, t]) => [k, await t.item()] as const)));
+    for (const t of Object.values(losses)) t.dispose();
+    models.student.arena.zeroGrad();
+    models.dispose();
+    const distill = phase === 1 ? v.cls + v.mim : v.cls + v.patch;
+    if (Math.abs(v.total - (distill + 0.5 * v.ce)) > 1e-4 * Math.abs(v.total)) throw new Error(`phase ${phase}: total ${v.total} is not ${distill} + 0.5 x ${v.ce}`);
+    // timm's classifier starts with weights of std 0.02: near-uniform logits over the training classes.
+    if (Math.abs(v.ce - Math.log(ds.classes.length)) > 0.05) throw new Error(`phase ${phase}: initial cross-entropy ${v.ce}, expected about ln ${ds.classes.length}`);
+  }
+});
 
 test("lrScaling 'linear' scales the peak learning rate by batch / 256 (spec 7.3)", async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'lr-'));
