@@ -9,7 +9,7 @@ import type { HostTensor } from '../engine/nn/module.js';
 import { normalizeKey } from '../model/checkpoint.js';
 import { vitConfig, type VitConfig } from '../model/configs.js';
 import { VisionTransformer } from '../model/vit.js';
-import { latestCheckpoint } from './checkpoint.js';
+import { latestCheckpoint, type Preprocessing } from './checkpoint.js';
 
 export type Network = 'teacher' | 'student';
 
@@ -101,6 +101,8 @@ export interface LoadedBackbone extends CheckpointSource, InferredConfig {
   backbone: VisionTransformer;
   /** File tensors the backbone does not use (a mask token, a classifier head, ...). */
   ignored: string[];
+  /** How training prepared the images, from the file's `preprocessing` metadata (our checkpoints). */
+  preprocessing?: Preprocessing;
 }
 
 export interface LoadBackboneOptions {
@@ -127,7 +129,8 @@ export async function loadBackbone(target: string, opts: LoadBackboneOptions = {
   try {
     const { missing, unexpected } = backbone.loadStateDict(tensors, false);
     if (missing.length > 0) throw new Error(`not a complete ViT backbone: missing ${missing.join(', ')}`);
-    return { ...src, ...inferred, backbone: backbone.eval(), ignored: unexpected };
+    const preprocessing = file.metadata.preprocessing ? (JSON.parse(file.metadata.preprocessing) as Preprocessing) : undefined;
+    return { ...src, ...inferred, backbone: backbone.eval(), ignored: unexpected, preprocessing };
   } catch (e) {
     backbone.dispose();
     throw new Error(`${src.file}: ${(e as Error).message}`);

@@ -7,6 +7,8 @@ import { assign, fromArray, type AdamW } from '../engine/index.js';
 import { readSafetensors, toFloat32, writeSafetensors, type NamedArray } from '../engine/io/safetensors.js';
 import { loadModel, saveModel } from '../model/checkpoint.js';
 import type { StudentTeacher } from '../model/smkd.js';
+import type { Normalization } from './data/index.js';
+import type { FeatureKind } from './features.js';
 
 export interface TrainState {
   /** Iterations completed. */
@@ -19,6 +21,22 @@ export interface TrainState {
 export interface CheckpointParts {
   models: StudentTeacher;
   optimizer: AdamW;
+  /** Recorded in the metadata of both network files. */
+  preprocessing?: Preprocessing;
+}
+
+/**
+ * How training prepared the model's input, in the metadata of every checkpoint file (key
+ * `preprocessing`, JSON), so that `smkd eval` and `smkd embed` given the file alone prepare images the
+ * same way: the side images were decoded to, whether they were inverted, the normalisation, the
+ * evaluation transform's resize ratio and the feature kind.
+ */
+export interface Preprocessing {
+  imageSize: number;
+  invert: boolean;
+  normalize: Normalization;
+  resizeRatio: number;
+  features: FeatureKind;
 }
 
 async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
@@ -39,7 +57,8 @@ export async function saveCheckpoint(runDir: string, parts: CheckpointParts, sta
   // The ViT's hyper-parameters that the weights' shapes do not tell (heads, LayerNorm eps), so a file alone describes its model.
   const c = models.student.backbone.config;
   const vit = JSON.stringify({ img_size: c.imgSize, patch_size: c.patchSize, embed_dim: c.embedDim, depth: c.depth, num_heads: c.numHeads, mlp_ratio: c.mlpRatio, ln_eps: c.lnEps });
-  const meta = { phase: String(state.phase), iteration: String(state.iteration), vit };
+  const meta: Record<string, string> = { phase: String(state.phase), iteration: String(state.iteration), vit };
+  if (parts.preprocessing) meta.preprocessing = JSON.stringify(parts.preprocessing);
   await saveModel(path.join(tmp, 'student.safetensors'), models.student, meta);
   await saveModel(path.join(tmp, 'teacher.safetensors'), models.teacher, meta);
   const K = models.center.size;

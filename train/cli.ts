@@ -227,6 +227,12 @@ export function program(): Command {
         // Only the data flags: --batch-size here is the extraction batch, not the training batch.
         const flags = overrides({ preset: o.preset, data: o.data, dataKind: o.dataKind, seed: o.seed });
         flags.data = { ...flags.data, ...(o.trainSplit && { trainSplit: o.trainSplit }), ...(o.valSplit && { valSplit: o.valSplit }), ...(o.testSplit && { testSplit: o.testSplit }) };
+        // A file without its run: the preprocessing its metadata records (our checkpoints) fills what the flags leave open.
+        const pre = loaded.runConfig ? undefined : loaded.preprocessing;
+        if (pre) {
+          flags.data = { ...flags.data, normalize: { mean: [...pre.normalize.mean] as [number, number, number], std: [...pre.normalize.std] as [number, number, number] }, ...(o.data ? {} : { imageSize: pre.imageSize }) };
+          flags.eval = { resizeRatio: pre.resizeRatio, features: pre.features };
+        }
         const cfg = await resolveConfig(o.preset, 1, o.config ?? loaded.runConfig, flags);
         const size = o.imageSize ?? loaded.config.imgSize;
         // Decode at the evaluation resize when the dataset's stored size is below it (a 224-px model).
@@ -284,21 +290,26 @@ export function program(): Command {
     .option('--num-heads <n>', 'attention heads, when neither the run config nor the file records them', int)
     .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
     .action(async (ckpt: string, inputs: string[], o: EmbedCliOpts) => {
+      // Fail before any work when the output cannot be written.
+      const outDir = path.dirname(path.resolve(o.output));
+      if (!existsSync(outDir)) throw new Error(`embed: -o ${o.output}: the folder ${outDir} does not exist`);
       const files = await listImages([...inputs, ...(o.list ? await readFileList(o.list) : [])]);
       if (files.length === 0) throw new Error('embed: no images given (folders, files, or --list FILE)');
       await init();
       const loaded = await loadBackbone(ckpt, { network: o.network, numHeads: o.numHeads });
       try {
         const run = loaded.runConfig ? await resolveConfig('tiny', 1, loaded.runConfig, {}) : undefined;
-        const normalize = await normalizationArg(o.normalize ?? (run ? 'run' : 'imagenet'), run);
+        const pre = loaded.preprocessing;
+        const normalize = o.normalize || run || !pre ? await normalizationArg(o.normalize ?? (run ? 'run' : 'imagenet'), run) : pre.normalize;
         const size = o.imageSize ?? loaded.config.imgSize;
         console.log(describeBackbone(loaded));
         const bar = extractionBar();
         const e = await embedImages(loaded.backbone, files, {
           size,
           normalize,
-          kind: o.features ?? run?.eval.features ?? 'concat',
-          decode: { resize: o.resize ?? run?.data.imageSize, invert: o.invert ?? run?.data.invert ?? false },
+          kind: o.features ?? run?.eval.features ?? pre?.features ?? 'concat',
+          decode: { resize: o.resize ?? run?.data.imageSize ?? pre?.imageSize, invert: o.invert ?? run?.data.invert ?? pre?.invert ?? false },
+          resizeRatio: run?.eval.resizeRatio ?? pre?.resizeRatio,
           batchSize: o.batchSize,
           onProgress: bar.update,
           onWarning: (m) => {

@@ -100,7 +100,9 @@ export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): P
   if (r2.stopped) return null;
 
   const phase1Crops = p1.schedule.epochs * p1.schedule.itersPerEpoch * p1.batch.size * (p1.crops.global + p1.crops.local);
-  const curve = [{ x: 0, y: randomVal, series: 'phase 1' }, ...(await validationCurve(p1, 'phase 1', 0)), ...(await validationCurve(p2, 'phase 2', phase1Crops))];
+  const curve1 = [{ x: 0, y: randomVal, series: 'phase 1' }, ...(await validationCurve(p1, 'phase 1', 0))];
+  // Phase 2 starts where phase 1 ended.
+  const curve = [...curve1, { ...curve1[curve1.length - 1], series: 'phase 2' }, ...(await validationCurve(p2, 'phase 2', phase1Crops))];
   const svg = await lineChartSvg(curve, {
     title: `SMKD on Omniglot (${p1.preset} preset): ${p1.eval.ways}-way ${p1.eval.shots[0]}-shot accuracy on the validation alphabet`,
     xTitle: 'augmented crops seen',

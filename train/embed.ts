@@ -5,7 +5,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeSafetensors } from '../engine/io/safetensors.js';
 import type { VisionTransformer } from '../model/vit.js';
-import { decodeImage, evalTransform, type Normalization, type RgbImage } from './data/index.js';
+import { decodeImage, evalTransform, polarityWarning, type Normalization, type RgbImage } from './data/index.js';
 import { batchFeatures, concatRows, featureComponents, inEvalMode, type FeatureKind } from './features.js';
 
 /** The image types the image-folder datasets read. */
@@ -102,6 +102,10 @@ export async function embedImages(backbone: VisionTransformer, files: readonly s
       const batch = (await next).filter((b): b is { file: string; img: RgbImage } => b.img !== null);
       next = start + bs < files.length ? decodeBatch(start + bs) : null;
       if (batch.length === 0) continue;
+      if (start === 0) {
+        const w = polarityWarning(batch.map((b) => b.img), opts.normalize, `embed: the first ${batch.length} image(s)`);
+        if (w) warn(w);
+      }
       const len = 3 * opts.size * opts.size;
       const images = new Float32Array(batch.length * len);
       batch.forEach((b, k) => evalTransform(b.img, opts.size, opts.normalize, images, k * len, opts.resizeRatio));

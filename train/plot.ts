@@ -35,7 +35,7 @@ export async function lineChartSvg(points: readonly CurvePoint[], opts: LineChar
       {
         data: { values },
         mark: { type: 'errorband', opacity: 0.2 },
-        encoding: { x: { field: 'x', type: 'quantitative' }, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: { field: 'series', type: 'nominal' } },
+        encoding: { x: { field: 'x', type: 'quantitative' }, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: { field: 'series', type: 'nominal', legend: null } },
       },
       {
         data: { values },

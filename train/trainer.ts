@@ -266,6 +266,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   hooks.onStart?.({ startIteration: start, totalIterations: total, resumed: !!latest });
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   const state = (iteration: number): TrainState => ({ iteration, phase: cfg.phase });
+  const preprocessing = { imageSize: cfg.data.imageSize, invert: cfg.data.invert, normalize: splits.normalize, resizeRatio: cfg.eval.resizeRatio, features: cfg.eval.features };
   let lastCheckpoint = latest ?? '';
   let stopped = false;
   let best = -Infinity;
@@ -311,13 +312,13 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       const done = it + 1;
       const endOfEpoch = done % cfg.schedule.itersPerEpoch === 0;
       stopped = !!hooks.shouldStop?.() && done < total;
-      if (done % cfg.checkpointEvery === 0 || done === total || stopped) lastCheckpoint = await saveCheckpoint(runDir, { models, optimizer }, state(done));
+      if (done % cfg.checkpointEvery === 0 || done === total || stopped) lastCheckpoint = await saveCheckpoint(runDir, { models, optimizer, preprocessing }, state(done));
       if (hooks.validate && endOfEpoch && cfg.eval.everyEpochs > 0 && (epoch + 1) % cfg.eval.everyEpochs === 0) {
         const acc = await hooks.validate(models, splits, epoch);
         await appendFile(metricsFile, JSON.stringify({ iteration: done, epoch, valAccuracy: acc }) + '\n');
         if (acc > best) {
           best = acc;
-          if (!lastCheckpoint.endsWith(String(done).padStart(7, '0'))) lastCheckpoint = await saveCheckpoint(runDir, { models, optimizer }, state(done));
+          if (!lastCheckpoint.endsWith(String(done).padStart(7, '0'))) lastCheckpoint = await saveCheckpoint(runDir, { models, optimizer, preprocessing }, state(done));
           await markBest(runDir, lastCheckpoint, { ...state(done), valAccuracy: acc });
         }
       }

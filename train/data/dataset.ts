@@ -165,3 +165,30 @@ export async function channelStats(ds: ImageDataset, opts: { maxImages?: number;
 export function listSome(items: readonly string[], n = 8): string {
   return items.slice(0, n).join(', ') + (items.length > n ? `, ... (${items.length - n} more)` : '');
 }
+
+/** Mean of all channels of some images, in [0, 1]. */
+export function meanIntensity(images: readonly RgbImage[]): number {
+  let s = 0;
+  let n = 0;
+  for (const img of images) {
+    for (const v of img.data) s += v;
+    n += img.data.length;
+  }
+  return n ? s / n / 255 : 0;
+}
+
+/**
+ * A warning when images are of the opposite polarity to the ones a model was trained on (e.g. black
+ * strokes on white given to a model trained on bright strokes on black, as Omniglot's PNGs are to a
+ * model trained on the inverted pack), judged by mean intensity against the training mean.
+ */
+export function polarityWarning(images: readonly RgbImage[], training: Normalization, where: string): string | undefined {
+  const m = meanIntensity(images);
+  const t = (training.mean[0] + training.mean[1] + training.mean[2]) / 3;
+  const flipped = 1 - m;
+  if (Math.abs(m - t) > 0.35 && Math.abs(flipped - t) < Math.abs(m - t) / 2) {
+    const hint = m > t ? 'light backgrounds where the model saw dark ones: pass --invert' : 'dark backgrounds where the model saw light ones: leave out --invert';
+    return `${where}: mean intensity ${m.toFixed(2)}, but the model was trained on images of mean ${t.toFixed(2)}; they look inverted (${hint})`;
+  }
+  return undefined;
+}
