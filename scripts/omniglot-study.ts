@@ -22,8 +22,8 @@ import { modelsFor } from '../train/trainer.js';
 import { evaluateBackbone, evaluatePixels } from '../train/evaluate.js';
 
 const opts = new Command('omniglot-study')
-  .option('--crops <n>', 'augmented crops every method trains on', (v) => Number(v), 100000)
-  .option('--phase2-share <x>', 'the share of the crops that phase 2 takes in (c) and (d), as in the demo', (v) => Number(v), 0.7)
+  .option('--crops <n>', "augmented crops every method trains on (default: the demo's 38,400 + 64,000)", (v) => Number(v), 102400)
+  .option('--phase2-share <x>', "the share of the crops that phase 2 takes in (c) and (d) (default: the demo's)", (v) => Number(v), 0.625)
   .option('--episodes <n>', 'episodes per test setting', (v) => Number(v), 600)
   .option('--val-points <n>', 'validation points per run', (v) => Number(v), 8)
   .option('--out <dir>', 'folder of the runs', 'runs/omniglot-study')

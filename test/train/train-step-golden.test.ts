@@ -46,7 +46,7 @@ test('a phase-2 step matches PyTorch: loss, gradients, clip factors, AdamW, EMA,
   const cfg = validateConfig({
     ...base,
     crops: { ...base.crops, global: G, local: L, globalSize: S, localSize: s },
-    loss: { lambda1: g.scalar('in.lambda1'), lambda2: g.scalar('in.lambda2'), lambda3: g.scalar('in.lambda3'), patchWeighting: 'uniform' },
+    loss: { ...base.loss, lambda1: g.scalar('in.lambda1'), lambda2: g.scalar('in.lambda2'), lambda3: g.scalar('in.lambda3'), patchWeighting: 'uniform' },
     schedule: { ...base.schedule, studentTemp: g.scalar('in.student_temp'), centerMomentum: g.scalar('in.center_momentum') },
   });
   const masks = g.ints('in.masks');
