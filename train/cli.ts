@@ -8,7 +8,7 @@ import { describeGpu, getGpu, init } from '../engine/index.js';
 import { StudentTeacher } from '../model/smkd.js';
 import { PRESETS, resolveConfig, type DeepPartial, type PresetName, type TrainConfig } from './config.js';
 import { loadBackbone, type LoadedBackbone, type Network } from './backbone-file.js';
-import { NORMALIZATION, type Normalization } from './data/index.js';
+import { NORMALIZATION, polarityWarning, type Normalization } from './data/index.js';
 import { embedImages, listImages, readFileList, writeEmbeddings } from './embed.js';
 import { evaluateBackbone, formatReport, type EvalReport } from './evaluate.js';
 import { FEATURE_KINDS, type FeatureKind } from './features.js';
@@ -239,6 +239,10 @@ export function program(): Command {
         const data = size > cfg.data.imageSize ? { ...cfg.data, imageSize: Math.round((size * 256) / 224) } : cfg.data;
         log(describeBackbone(loaded));
         const splits = await openSplits(data, cfg.seed);
+        const ds = splits[o.split];
+        const sample = await Promise.all(Array.from({ length: Math.min(32, ds.size) }, (_, k) => ds.load(Math.floor((k * ds.size) / Math.min(32, ds.size)))));
+        const polarity = polarityWarning(sample, splits.normalize, `eval: ${ds.name}`, { lighter: '--data-kind omniglot inverts images', darker: '--data-kind folder does not invert them' });
+        if (polarity) console.warn(polarity);
         const maxPerClass = (o.maxPerClass ?? cfg.eval.maxPerClass) || undefined;
         const bar = extractionBar();
         const rep = await evaluateBackbone(loaded.backbone, splits[o.split], {

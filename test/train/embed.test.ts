@@ -15,7 +15,7 @@ import { vitConfig } from '../../model/configs.js';
 import { fewShotFeatures } from '../../model/features.js';
 import { VisionTransformer } from '../../model/vit.js';
 import { program } from '../../train/cli.js';
-import { decodeImage, evalTransform, NORMALIZATION } from '../../train/data/index.js';
+import { decodeImage, evalTransform, NORMALIZATION, polarityWarning, type RgbImage } from '../../train/data/index.js';
 import { listImages, readFileList } from '../../train/embed.js';
 import { close, gpu } from '../helpers/check.js';
 
@@ -123,6 +123,26 @@ test('smkd embed: metadata paths in row order, rows equal a direct forward, one 
     console.warn = warn;
     console.log = log;
     vit.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('images of the opposite polarity to the training images are named; -o into a missing folder fails before any work', async () => {
+  const trained = { mean: [0.08, 0.08, 0.08], std: [0.24, 0.24, 0.24] } as const;
+  const page = (v: number): RgbImage => ({ width: 4, height: 4, data: new Uint8Array(48).fill(v) });
+  const light = polarityWarning([page(240), page(230)], trained, 'embed: 2 images');
+  assert.ok(light && /mean intensity 0\.9.*trained on images of mean 0\.08.*--invert/.test(light), light);
+  assert.is(polarityWarning([page(20)], trained, 'x'), undefined);
+  assert.is(polarityWarning([page(128)], { mean: [0.5, 0.5, 0.5], std: [0.2, 0.2, 0.2] }, 'x'), undefined);
+  const dark = polarityWarning([page(10)], { mean: [0.9, 0.9, 0.9], std: [0.2, 0.2, 0.2] }, 'x');
+  assert.ok(dark && /leave out --invert/.test(dark), dark);
+  const dir = await mkdtemp(path.join(tmpdir(), 'embed-'));
+  try {
+    await program().parseAsync(['node', 'smkd', 'embed', path.join(dir, 'no-such-run'), dir, '-o', path.join(dir, 'missing', 'f.safetensors')]);
+    assert.unreachable('a missing output folder is an error');
+  } catch (e) {
+    assert.match((e as Error).message, /-o .*missing.*does not exist/);
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -3,7 +3,7 @@
 // it, and the command end to end on a tiny run, its JSON equal to the evaluation computed directly.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { HostTensor } from '../../engine/nn/module.js';
@@ -17,6 +17,9 @@ import { preset, validateConfig } from '../../train/config.js';
 import { episodesReport, type EvalReport } from '../../train/evaluate.js';
 import { batchFeatures, capPerClass, extractFeatures } from '../../train/features.js';
 import { openSplits } from '../../train/sources.js';
+import { saveCheckpoint } from '../../train/checkpoint.js';
+import { modelsFor } from '../../train/trainer.js';
+import { AdamW } from '../../engine/index.js';
 import { close, gpu } from '../helpers/check.js';
 import { GOLDEN_DIR, Golden } from '../helpers/golden.js';
 
@@ -208,6 +211,39 @@ test('smkd eval rejects bad arguments with a message naming them', async () => {
   await rejects(p.parseAsync(['node', 'smkd', 'eval', 'x', '--features', 'cls,patch']), /patch/);
   await rejects(p.parseAsync(['node', 'smkd', 'eval', 'x', '--queries', 'some']), /some/);
   await rejects(program().parseAsync(['node', 'smkd', 'eval', path.join(tmpdir(), 'no-such-checkpoint-xyz')]), /no such file/);
+});
+
+test("a checkpoint file alone evaluates as its run does: the preprocessing in its metadata (normalisation, resize, feature kind)", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'evalcli-'));
+  const base = preset('omniglot', 1);
+  const cfg = validateConfig({ ...base, out: path.join(dir, 'run'), model: { ...base.model, depth: 1 } });
+  const models = modelsFor(cfg, 133);
+  const splits = await openSplits(cfg.data, 0);
+  const write = process.stdout.write;
+  try {
+    const ckpt = await saveCheckpoint(cfg.out, { models, optimizer: new AdamW(models.student.arena), preprocessing: { imageSize: 28, invert: false, normalize: splits.normalize, resizeRatio: 1, features: 'tokens' } }, { iteration: 1, phase: 1 });
+    await writeFile(path.join(cfg.out, 'config.json'), JSON.stringify({ ...cfg, data: { ...cfg.data, normalize: splits.normalize } }));
+    const alone = path.join(dir, 'exported.safetensors');
+    await copyFile(path.join(ckpt, 'teacher.safetensors'), alone);
+    const reports: { rows: { features: string; mean: number }[]; data: { normalize: unknown; cropSize: number } }[] = [];
+    for (const target of [cfg.out, alone]) {
+      let out = '';
+      process.stdout.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stdout.write;
+      const err = console.error;
+      console.error = () => undefined;
+      await program().parseAsync(['node', 'smkd', 'eval', target, '--episodes', '20', '--shots', '1', '--json', '-']);
+      console.error = err;
+      process.stdout.write = write;
+      reports.push(JSON.parse(out));
+    }
+    assert.equal(reports[1].rows.map((r) => r.features), ['tokens']);
+    assert.equal(reports[1].data, reports[0].data);
+    assert.equal(reports[1].rows, reports[0].rows.map((r, i) => ({ ...r, seconds: reports[1].rows[i].seconds })) as typeof reports[0]['rows']);
+  } finally {
+    process.stdout.write = write;
+    models.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

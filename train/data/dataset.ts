@@ -182,12 +182,17 @@ export function meanIntensity(images: readonly RgbImage[]): number {
  * strokes on white given to a model trained on bright strokes on black, as Omniglot's PNGs are to a
  * model trained on the inverted pack), judged by mean intensity against the training mean.
  */
-export function polarityWarning(images: readonly RgbImage[], training: Normalization, where: string): string | undefined {
+export function polarityWarning(
+  images: readonly RgbImage[],
+  training: Normalization,
+  where: string,
+  fixes: { lighter: string; darker: string } = { lighter: 'pass --invert', darker: 'leave out --invert' },
+): string | undefined {
   const m = meanIntensity(images);
   const t = (training.mean[0] + training.mean[1] + training.mean[2]) / 3;
   const flipped = 1 - m;
   if (Math.abs(m - t) > 0.35 && Math.abs(flipped - t) < Math.abs(m - t) / 2) {
-    const hint = m > t ? 'light backgrounds where the model saw dark ones: pass --invert' : 'dark backgrounds where the model saw light ones: leave out --invert';
+    const hint = m > t ? `light backgrounds where the model saw dark ones: ${fixes.lighter}` : `dark backgrounds where the model saw light ones: ${fixes.darker}`;
     return `${where}: mean intensity ${m.toFixed(2)}, but the model was trained on images of mean ${t.toFixed(2)}; they look inverted (${hint})`;
   }
   return undefined;
