@@ -30,10 +30,11 @@ const opts = new Command('omniglot-study')
   .option('--doc <file>', 'the report', 'docs/results-omniglot.md')
   .option('--seed <n>', 'seed of every run', (v) => Number(v), 0)
   .option('--fresh', 'delete earlier runs of the study first')
+  .option('--report-only', "rewrite the chart and the report from the runs' results.json, without training")
   .parse()
-  .opts<{ crops: number; phase2Share: number; episodes: number; valPoints: number; out: string; doc: string; seed: number; fresh?: boolean }>();
+  .opts<{ crops: number; phase2Share: number; episodes: number; valPoints: number; out: string; doc: string; seed: number; fresh?: boolean; reportOnly?: boolean }>();
 
-if (opts.fresh) await rm(opts.out, { recursive: true, force: true });
+if (opts.fresh && !opts.reportOnly) await rm(opts.out, { recursive: true, force: true });
 await init();
 
 const base = await resolveConfig('omniglot', 1, undefined, {});
@@ -80,34 +81,50 @@ function command(cfg: TrainConfig): string {
   return parts.join(' ');
 }
 
-const t0 = performance.now();
-const splits = await openSplits(base.data, opts.seed);
-const fresh = modelsFor(base, splits.train.classes.length);
-const rows: DemoRow[] = [...(await testRows('random init', null, fresh, base, splits)), ...(await testRows('raw pixels', null, null, base, splits))];
-const val = { size: base.crops.globalSize, normalize: splits.normalize, resizeRatio: base.eval.resizeRatio, ways: 5, shots: [1], queries: 15, episodes: opts.episodes, maxPerClass: base.eval.maxPerClass, seed: opts.seed };
-const randomVal = (await evaluateBackbone(fresh.teacher.backbone, splits.val, { ...val, features: [base.eval.features] })).rows[0].mean;
-const pixelsVal = (await evaluatePixels(splits.val, val)).rows[0].mean;
-fresh.dispose();
-const seconds: Record<string, number> = {};
-const curve: CurvePoint[] = [];
-for (const arm of arms) {
-  const a0 = performance.now();
-  let offset = 0;
-  curve.push({ x: 0, y: randomVal, series: arm.label });
-  for (const cfg of arm.configs) {
-    const r = await runTraining(cfg, `${arm.name} phase ${cfg.phase}`);
-    curve.push(...(await validationCurve(cfg, arm.label, offset)));
-    offset += cfg.schedule.epochs * cfg.schedule.itersPerEpoch * cropsPerIter;
-    if (cfg === arm.configs[arm.configs.length - 1]) rows.push(...(await testRows(arm.label, r.lastCheckpoint, r.models, cfg, r.splits)));
-    r.models.dispose();
-  }
-  seconds[arm.label] = (performance.now() - a0) / 1000;
-  console.log(formatRows(rows));
+interface Results {
+  adapter: string;
+  crops: number;
+  episodes: number;
+  seconds: number;
+  armSeconds: Record<string, number>;
+  rows: DemoRow[];
+  curve: CurvePoint[];
+  pixelsVal: number;
 }
-const total = (performance.now() - t0) / 1000;
-const adapter = adapterName((await getGpu()).info);
-await mkdir(opts.out, { recursive: true });
-await writeFile(path.join(opts.out, 'results.json'), JSON.stringify({ adapter, crops: opts.crops, episodes: opts.episodes, seconds: total, armSeconds: seconds, rows, curve, pixelsVal }, null, 2));
+
+async function runStudy(): Promise<Results> {
+  const t0 = performance.now();
+  const splits = await openSplits(base.data, opts.seed);
+  const fresh = modelsFor(base, splits.train.classes.length);
+  const rows: DemoRow[] = [...(await testRows('random init', null, fresh, base, splits)), ...(await testRows('raw pixels', null, null, base, splits))];
+  const val = { size: base.crops.globalSize, normalize: splits.normalize, resizeRatio: base.eval.resizeRatio, ways: 5, shots: [1], queries: 15, episodes: opts.episodes, maxPerClass: base.eval.maxPerClass, seed: opts.seed };
+  const randomVal = (await evaluateBackbone(fresh.teacher.backbone, splits.val, { ...val, features: [base.eval.features] })).rows[0].mean;
+  const pixelsVal = (await evaluatePixels(splits.val, val)).rows[0].mean;
+  fresh.dispose();
+  const armSeconds: Record<string, number> = {};
+  const curve: CurvePoint[] = [];
+  for (const arm of arms) {
+    const a0 = performance.now();
+    let offset = 0;
+    curve.push({ x: 0, y: randomVal, series: arm.label });
+    for (const cfg of arm.configs) {
+      const r = await runTraining(cfg, `${arm.name} phase ${cfg.phase}`);
+      curve.push(...(await validationCurve(cfg, arm.label, offset)));
+      offset += cfg.schedule.epochs * cfg.schedule.itersPerEpoch * cropsPerIter;
+      if (cfg === arm.configs[arm.configs.length - 1]) rows.push(...(await testRows(arm.label, r.lastCheckpoint, r.models, cfg, r.splits)));
+      r.models.dispose();
+    }
+    armSeconds[arm.label] = (performance.now() - a0) / 1000;
+    console.log(formatRows(rows));
+  }
+  const results = { adapter: adapterName((await getGpu()).info), crops: opts.crops, episodes: opts.episodes, seconds: (performance.now() - t0) / 1000, armSeconds, rows, curve, pixelsVal };
+  await mkdir(opts.out, { recursive: true });
+  await writeFile(resultsFile, JSON.stringify(results, null, 2));
+  return results;
+}
+
+const resultsFile = path.join(opts.out, 'results.json');
+const { adapter, seconds: total, armSeconds: seconds, rows, curve, pixelsVal } = opts.reportOnly ? (JSON.parse(await readFile(resultsFile, 'utf8')) as Results) : await runStudy();
 const svg = await lineChartSvg(curve, {
   title: `Omniglot, validation alphabet: 5-way 1-shot accuracy against crops seen`,
   xTitle: 'augmented crops seen',

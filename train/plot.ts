@@ -7,8 +7,6 @@ export interface CurvePoint {
   y: number;
   /** The line this point belongs to. */
   series: string;
-  /** Half-width of an interval around y (drawn as a band when given). */
-  ci?: number;
 }
 
 export interface LineChartOptions {
@@ -20,12 +18,13 @@ export interface LineChartOptions {
 }
 
 export async function lineChartSvg(points: readonly CurvePoint[], opts: LineChartOptions): Promise<string> {
-  const values = points.map((p) => ({ ...p, lo: p.y - (p.ci ?? 0), hi: p.y + (p.ci ?? 0) }));
+  const values = points;
   const rules = (opts.rules ?? []).map((r) => ({ ...r, x: Math.max(...points.map((p) => p.x)) }));
-  const ys = [...values.flatMap((v) => [v.lo, v.hi]), ...rules.map((r) => r.y)];
+  const ys = [...values.map((v) => v.y), ...rules.map((r) => r.y)];
   const pad = Math.max(1, (Math.max(...ys) - Math.min(...ys)) * 0.08);
   const domain = [Math.floor(Math.min(...ys) - pad), Math.ceil(Math.max(...ys) + pad)];
   const y = { field: 'y', type: 'quantitative' as const, title: opts.yTitle, scale: { domain, zero: false } };
+  const color = { field: 'series', type: 'nominal' as const, title: null, legend: { orient: 'bottom' as const, labelLimit: 400 } };
   const spec: vegaLite.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: opts.title,
@@ -34,13 +33,8 @@ export async function lineChartSvg(points: readonly CurvePoint[], opts: LineChar
     layer: [
       {
         data: { values },
-        mark: { type: 'errorband', opacity: 0.2 },
-        encoding: { x: { field: 'x', type: 'quantitative' }, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: { field: 'series', type: 'nominal', legend: null } },
-      },
-      {
-        data: { values },
         mark: { type: 'line', point: true },
-        encoding: { x: { field: 'x', type: 'quantitative', title: opts.xTitle }, y, color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', labelLimit: 400 } } },
+        encoding: { x: { field: 'x', type: 'quantitative', title: opts.xTitle }, y, color },
       },
       ...(rules.length
         ? [

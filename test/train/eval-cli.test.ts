@@ -225,7 +225,7 @@ test("a checkpoint file alone evaluates as its run does: the preprocessing in it
     await writeFile(path.join(cfg.out, 'config.json'), JSON.stringify({ ...cfg, data: { ...cfg.data, normalize: splits.normalize } }));
     const alone = path.join(dir, 'exported.safetensors');
     await copyFile(path.join(ckpt, 'teacher.safetensors'), alone);
-    const reports: { rows: { features: string; mean: number }[]; data: { normalize: unknown; cropSize: number } }[] = [];
+    const reports: { rows: { features: string; mean: number; seconds: number }[]; data: { normalize: unknown; cropSize: number } }[] = [];
     for (const target of [cfg.out, alone]) {
       let out = '';
       process.stdout.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stdout.write;
@@ -238,7 +238,7 @@ test("a checkpoint file alone evaluates as its run does: the preprocessing in it
     }
     assert.equal(reports[1].rows.map((r) => r.features), ['tokens']);
     assert.equal(reports[1].data, reports[0].data);
-    assert.equal(reports[1].rows, reports[0].rows.map((r, i) => ({ ...r, seconds: reports[1].rows[i].seconds })) as typeof reports[0]['rows']);
+    assert.equal(reports[1].rows, reports[0].rows.map((r, i) => ({ ...r, seconds: reports[1].rows[i].seconds })));
   } finally {
     process.stdout.write = write;
     models.dispose();
