@@ -1,10 +1,12 @@
 // The SMKD trainer (`smkd-webgpu/train`): configuration, the data layer, losses, schedules, the
 // two-phase training loop, resumable checkpoints and few-shot evaluation. The `smkd` command line
 // is built from these.
-export { TrainConfigSchema, preset, validateConfig, resolveConfig, type TrainConfig, type DeepPartial } from './config.js';
-export { train, modelsFor, recordStep, updateStep, type StepMetrics, type StepOptions, type TrainHooks, type TrainResult, type UpdateOptions } from './trainer.js';
+export { TrainConfigSchema, PRESETS, preset, validateConfig, resolveConfig, type TrainConfig, type DeepPartial, type PresetName } from './config.js';
+export { train, modelsFor, usesClassifier, recordStep, updateStep, type StepMetrics, type StepOptions, type TrainHooks, type TrainResult, type UpdateOptions } from './trainer.js';
 export { openSplits, type DataSplits } from './sources.js';
 export * from './data/index.js';
+export { openOmniglotPack, OMNIGLOT_SPLITS, packDir, packedSizes, type OmniglotPackMeta, type SplitName } from './data/omniglot-pack.js';
+export { affineView, type AffineView } from './data/affine.js';
 export type { Box } from './data/augment.js';
 export type { CropConfig } from './data/crop-batch.js';
 export {
@@ -24,9 +26,9 @@ export {
   type PatchPlan,
 } from './losses.js';
 export { TrainingSchedule, cosineScheduleAt, linspaceAt, type ScheduleConfig, type ScheduleArrays } from './schedules.js';
-export { saveCheckpoint, loadCheckpoint, latestCheckpoint, markBest, type TrainState, type CheckpointParts } from './checkpoint.js';
-export { evaluateBackbone, episodesReport, formatReport, type EvalOptions, type EvalRow, type EvalReport } from './evaluate.js';
-export { extractFeatures, selectFeatures, capPerClass, FEATURE_KINDS, type FeatureKind, type ExtractedFeatures, type ExtractOptions } from './features.js';
+export { saveCheckpoint, loadCheckpoint, latestCheckpoint, markBest, type TrainState, type CheckpointParts, type Preprocessing, type LoadCheckpointOptions } from './checkpoint.js';
+export { evaluateBackbone, evaluatePixels, episodesReport, formatReport, type EvalOptions, type EvalRow, type EvalReport } from './evaluate.js';
+export { extractFeatures, pixelFeatures, selectFeatures, capPerClass, FEATURE_KINDS, type FeatureKind, type ExtractedFeatures, type ExtractOptions } from './features.js';
 export {
   EpisodeSampler,
   evaluateFewShot,
@@ -48,4 +50,6 @@ export {
   type FewShotOptions,
   type FewShotResult,
 } from './fewshot.js';
+export { runDemo, DEMO_SETTINGS, type DemoRow, type DemoSummary } from './demo.js';
+export { lineChartSvg, type CurvePoint, type LineChartOptions } from './plot.js';
 export { main, program } from './cli.js';

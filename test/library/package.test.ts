@@ -41,7 +41,7 @@ test('npm pack builds dist/ and packs the entry points, their types and the bin,
     assert.ok(files.has(`dist/${entry}/index.js`), `dist/${entry}/index.js is not packed`);
     assert.ok(files.has(`dist/${entry}/index.d.ts`), `dist/${entry}/index.d.ts is not packed`);
   }
-  for (const f of ['bin/smkd.mjs', 'scripts/setup-webgpu.mjs', 'dist/train/cli.js', 'dist/train/data/crop-worker.js', 'docs/engine.md', 'docs/interop.md', 'README.md', 'package.json']) {
+  for (const f of ['bin/smkd.mjs', 'scripts/setup-webgpu.mjs', 'dist/train/cli.js', 'dist/train/data/crop-worker.js', 'docs/engine.md', 'docs/interop.md', 'README.md', 'package.json', 'data/omniglot/omniglot-28.u8.gz', 'data/omniglot/omniglot-28.json', 'data/omniglot/LICENSE']) {
     assert.ok(files.has(f), `${f} is not packed`);
   }
   const stray = [...files].filter((f) => /^(test|bench|scratch|runs|examples)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
@@ -93,7 +93,9 @@ const y = engine.tidy(() => engine.sum(engine.mul(engine.fromArray([1, 2, 3], [3
 const vit = new model.VisionTransformer(model.vitConfig('tiny', { depth: 1 })).build({ seed: 1 });
 const glyphs = new train.SyntheticGlyphs({ split: 'test', size: 16, imagesPerClass: 2 });
 const image = await glyphs.load(0);
+const omniglot = await train.openOmniglotPack(28);
 console.log(JSON.stringify({
+  omniglot: [omniglot.train.size, omniglot.val.size, omniglot.test.size],
   sum: await y.item(),
   params: vit.parameters().reduce((n, p) => n + p.size, 0),
   pixels: image.data.length,
@@ -105,8 +107,9 @@ console.log(JSON.stringify({
 test('every entry point imports from the install and works (engine op, model build, data)', async () => {
   await writeFile(path.join(app, 'use.mjs'), USE);
   const r = await runOk(process.execPath, ['use.mjs'], { cwd: app, timeoutMs: 120_000 });
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { sum: number; params: number; pixels: number; keys: Record<string, number> };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { sum: number; params: number; pixels: number; omniglot: number[]; keys: Record<string, number> };
   assert.is(out.sum, 12);
+  assert.equal(out.omniglot, [2660, 480, 1700], 'the packed Omniglot subset ships with the package');
   // tiny ViT at depth 1, D = 64, patch 4, 8x8 grid: cls + pos + patch conv + one block + final norm.
   const D = 64;
   const block = 2 * D + (3 * D * D + 3 * D) + (D * D + D) + 2 * D + (4 * D * D + 4 * D) + (4 * D * D + D);
