@@ -20,13 +20,16 @@ export interface AffineView {
   window: readonly [number, number];
 }
 
-/**
- * Writes a warped view of `img` as [3, size, size] floats in [0, 1] at `out[offset]`. Output pixel
- * centres map to source coordinates through a random window, rotation, scale and shift, in the
- * normalised [-1, 1] frame of torch's affine_grid / grid_sample (align_corners = false).
- */
-export function affineView(img: RgbImage, view: AffineView, rng: Rng, out: Float32Array, offset = 0): void {
-  const S = view.size;
+/** Output frame -> source frame, both normalised to [-1, 1]: source = [[a, -b], [b, a]] · out + [cx, cy]. */
+export interface AffineMap {
+  a: number;
+  b: number;
+  cx: number;
+  cy: number;
+}
+
+/** One random view's map: a window of the image, rotated, scaled and shifted. */
+export function drawAffine(view: AffineView, rng: Rng): AffineMap {
   const angle = (rng.uniform(-view.rotation, view.rotation) * Math.PI) / 180;
   const scale = rng.uniform(1 - view.scale, 1 + view.scale);
   const win = rng.uniform(view.window[0], view.window[1]);
@@ -34,8 +37,21 @@ export function affineView(img: RgbImage, view: AffineView, rng: Rng, out: Float
   const cx = rng.uniform(-(1 - win), 1 - win) + rng.uniform(-2 * view.shift, 2 * view.shift);
   const cy = rng.uniform(-(1 - win), 1 - win) + rng.uniform(-2 * view.shift, 2 * view.shift);
   const k = win / scale;
-  const a = k * Math.cos(angle);
-  const b = k * Math.sin(angle);
+  return { a: k * Math.cos(angle), b: k * Math.sin(angle), cx, cy };
+}
+
+/** A random view of `img` (drawAffine), as affineWarp writes it. */
+export function affineView(img: RgbImage, view: AffineView, rng: Rng, out: Float32Array, offset = 0): void {
+  affineWarp(img, view.size, drawAffine(view, rng), out, offset);
+}
+
+/**
+ * Writes `img` through `map` as [3, S, S] floats in [0, 1] at `out[offset]`: output pixel centres map
+ * to source coordinates in the normalised frame of torch's affine_grid / grid_sample
+ * (align_corners = false), sampled bilinearly, black outside the image.
+ */
+export function affineWarp(img: RgbImage, S: number, map: AffineMap, out: Float32Array, offset = 0): void {
+  const { a, b, cx, cy } = map;
   const { width: W, height: H, data } = img;
   const n = S * S;
   for (let v = 0; v < S; v++) {

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng } from '../../../engine/rng.js';
-import { affineView, type AffineView } from '../../../train/data/affine.js';
+import { affineView, drawAffine, type AffineView } from '../../../train/data/affine.js';
 import type { RgbImage } from '../../../train/data/dataset.js';
 import { warpRef } from '../../ref/image.js';
 
@@ -28,7 +28,7 @@ test('no rotation, scale, shift or window: the view is the image itself', () => 
   assert.ok(maxDiff(out, chw) < 1e-6);
 });
 
-test('random views match a float64 bilinear warp with the same draws (odd sizes, shrink and zoom)', () => {
+test('random views match a float64 bilinear warp through the drawn map (odd sizes, shrink and zoom)', () => {
   const cases: [number, number, AffineView][] = [
     [28, 28, { size: 28, rotation: 15, scale: 0.15, shift: 0.1, window: [1, 1] }],
     [31, 29, { size: 17, rotation: 40, scale: 0.3, shift: 0.2, window: [1, 1] }],
@@ -39,18 +39,27 @@ test('random views match a float64 bilinear warp with the same draws (odd sizes,
     for (let seed = 0; seed < 4; seed++) {
       const out = new Float32Array(3 * view.size * view.size);
       affineView(img, view, new Rng(seed), out, 0);
-      // The same draws, in the same order, as affineView makes them.
-      const r = new Rng(seed);
-      const angle = (r.uniform(-view.rotation, view.rotation) * Math.PI) / 180;
-      const s = r.uniform(1 - view.scale, 1 + view.scale);
-      const win = r.uniform(view.window[0], view.window[1]);
-      const cx = r.uniform(-(1 - win), 1 - win) + r.uniform(-2 * view.shift, 2 * view.shift);
-      const cy = r.uniform(-(1 - win), 1 - win) + r.uniform(-2 * view.shift, 2 * view.shift);
-      const k = win / s;
-      const want = warpRef(img, view.size, [k * Math.cos(angle), -k * Math.sin(angle), k * Math.sin(angle), k * Math.cos(angle)], [cx, cy]);
+      const m = drawAffine(view, new Rng(seed));
+      const want = warpRef(img, view.size, [m.a, -m.b, m.b, m.a], [m.cx, m.cy]);
       assert.ok(maxDiff(out, want) < 1e-5, `${W}x${H} -> ${view.size}, seed ${seed}: ${maxDiff(out, want)}`);
     }
   }
+});
+
+test('drawn maps stay within the ranges: rotation, scale over window, shift around a window inside the image', () => {
+  const view: AffineView = { size: 14, rotation: 15, scale: 0.15, shift: 0.1, window: [0.4, 0.7] };
+  const rng = new Rng(11);
+  let maxAngle = 0;
+  for (let i = 0; i < 2000; i++) {
+    const { a, b, cx, cy } = drawAffine(view, rng);
+    const k = Math.hypot(a, b);
+    const angle = (Math.abs(Math.atan2(b, a)) * 180) / Math.PI;
+    maxAngle = Math.max(maxAngle, angle);
+    assert.ok(angle <= 15 + 1e-9, `angle ${angle}`);
+    assert.ok(k >= 0.4 / 1.15 - 1e-9 && k <= 0.7 / 0.85 + 1e-9, `window / scale ${k}`);
+    for (const c of [cx, cy]) assert.ok(Math.abs(c) <= 1 - 0.4 + 0.2 + 1e-9, `centre ${c}`);
+  }
+  assert.ok(maxAngle > 14, 'the whole rotation range is drawn');
 });
 
 test('the reference: a quarter turn about the centre moves whole pixels', () => {
