@@ -6,8 +6,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { StudentTeacher } from '../model/smkd.js';
 import type { TrainConfig } from './config.js';
-import { episodesReport, evaluatePixels, evaluateBackbone, type EvalRow } from './evaluate.js';
-import { capPerClass, extractFeatures, featureComponents } from './features.js';
+import { evaluatePixels, evaluateBackbone } from './evaluate.js';
+import { capPerClass, extractFeatures, featureComponents, pixelFeatures, selectFeatures } from './features.js';
+import { evaluateFewShot, type FeatureSet } from './fewshot.js';
 import { lineChartSvg, type CurvePoint } from './plot.js';
 import { runTraining } from './run-training.js';
 import { openSplits, type DataSplits } from './sources.js';
@@ -39,18 +40,16 @@ export interface DemoSummary {
   rows: DemoRow[];
 }
 
-/** Every demo setting for one model: features extracted once, the same seeded episodes for all models. */
+/** Every demo setting for one model (null: raw pixels): features extracted once, the same seeded episodes for all models. */
 export async function testRows(model: string, checkpoint: string | null, models: StudentTeacher | null, cfg: TrainConfig, splits: DataSplits): Promise<DemoRow[]> {
-  const common = { size: cfg.crops.globalSize, normalize: splits.normalize, resizeRatio: cfg.eval.resizeRatio, queries: cfg.eval.queries, episodes: cfg.eval.episodes, seed: cfg.seed };
-  const indices = capPerClass(splits.test, cfg.eval.maxPerClass);
-  const rows: EvalRow[] = [];
-  if (models) {
-    const feats = await extractFeatures(models.teacher.backbone, splits.test, { ...common, components: featureComponents(cfg.eval.features), indices });
-    for (const s of DEMO_SETTINGS) rows.push(...episodesReport(feats, { ...common, ways: s.ways, shots: [s.shots], features: [cfg.eval.features] }).rows);
-  } else {
-    for (const s of DEMO_SETTINGS) rows.push(...(await evaluatePixels(splits.test, { ...common, ways: s.ways, shots: [s.shots], maxPerClass: cfg.eval.maxPerClass })).rows);
-  }
-  return rows.map((r) => ({ model, checkpoint, ways: r.ways, shots: r.shots, episodes: r.episodes, mean: r.mean, ci95: r.ci95 }));
+  const opts = { size: cfg.crops.globalSize, normalize: splits.normalize, resizeRatio: cfg.eval.resizeRatio, indices: capPerClass(splits.test, cfg.eval.maxPerClass) };
+  const f: FeatureSet = models
+    ? selectFeatures(await extractFeatures(models.teacher.backbone, splits.test, { ...opts, components: featureComponents(cfg.eval.features) }), cfg.eval.features)
+    : await pixelFeatures(splits.test, opts);
+  return DEMO_SETTINGS.map(({ ways, shots }) => {
+    const r = evaluateFewShot(f, { ways, shots, queries: cfg.eval.queries, episodes: cfg.eval.episodes, seed: cfg.seed, classifier: 'prototype' });
+    return { model, checkpoint, ways, shots, episodes: cfg.eval.episodes, mean: r.mean, ci95: r.ci95 };
+  });
 }
 
 /** Validation accuracies a run logged in its metrics.jsonl, as (crops seen, accuracy). */
