@@ -5,15 +5,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describeGpu, getGpu, init } from '../engine/index.js';
-import { StudentTeacher } from '../model/smkd.js';
 import { PRESETS, resolveConfig, type DeepPartial, type PresetName, type TrainConfig } from './config.js';
 import { loadBackbone, type LoadedBackbone, type Network } from './backbone-file.js';
 import { NORMALIZATION, polarityWarning, type Normalization } from './data/index.js';
 import { embedImages, listImages, readFileList, writeEmbeddings } from './embed.js';
-import { evaluateBackbone, formatReport, type EvalReport } from './evaluate.js';
+import { evaluateBackbone, formatReport } from './evaluate.js';
 import { FEATURE_KINDS, type FeatureKind } from './features.js';
 import { FEW_SHOT_CLASSIFIERS, type FewShotClassifier } from './fewshot.js';
-import { openSplits, type DataSplits } from './sources.js';
+import { openSplits } from './sources.js';
 import { runDemo } from './demo.js';
 import { evalReport, runTraining } from './run-training.js';
 

@@ -8,7 +8,6 @@ import {
   backward,
   clearTape,
   clipGradients,
-  concat,
   crossEntropy,
   detach,
   fromArray,
