@@ -14,12 +14,11 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adapterName, getGpu, init } from '../engine/index.js';
 import { resolveConfig, type DeepPartial, type TrainConfig } from '../train/config.js';
-import { formatRows, testRows, validationCurve, type DemoRow } from '../train/demo.js';
+import { formatRows, testRows, validationBaselines, validationCurve, type DemoRow } from '../train/demo.js';
 import { lineChartSvg, type CurvePoint } from '../train/plot.js';
 import { runTraining } from '../train/run-training.js';
 import { openSplits } from '../train/sources.js';
 import { modelsFor } from '../train/trainer.js';
-import { evaluateBackbone, evaluatePixels } from '../train/evaluate.js';
 
 const opts = new Command('omniglot-study')
   .option('--crops <n>', "augmented crops every method trains on (default: the demo's 38,400 + 64,000)", (v) => Number(v), 102400)
@@ -37,7 +36,8 @@ const opts = new Command('omniglot-study')
 if (opts.fresh && !opts.reportOnly) await rm(opts.out, { recursive: true, force: true });
 await init();
 
-const base = await resolveConfig('omniglot', 1, undefined, {});
+// Random init and raw pixels are scored on the same episodes as the arms.
+const base = await resolveConfig('omniglot', 1, undefined, { seed: opts.seed, eval: { episodes: opts.episodes } });
 const cropsPerIter = base.batch.size * (base.crops.global + base.crops.local);
 const I = base.schedule.itersPerEpoch;
 /** Whole virtual epochs for `crops` crops. */
@@ -97,9 +97,7 @@ async function runStudy(): Promise<Results> {
   const splits = await openSplits(base.data, opts.seed);
   const fresh = modelsFor(base, splits.train.classes.length);
   const rows: DemoRow[] = [...(await testRows('random init', null, fresh, base, splits)), ...(await testRows('raw pixels', null, null, base, splits))];
-  const val = { size: base.crops.globalSize, normalize: splits.normalize, resizeRatio: base.eval.resizeRatio, ways: 5, shots: [1], queries: 15, episodes: opts.episodes, maxPerClass: base.eval.maxPerClass, seed: opts.seed };
-  const randomVal = (await evaluateBackbone(fresh.teacher.backbone, splits.val, { ...val, features: [base.eval.features] })).rows[0].mean;
-  const pixelsVal = (await evaluatePixels(splits.val, val)).rows[0].mean;
+  const { random: randomVal, pixels: pixelsVal } = await validationBaselines(fresh, base, splits);
   fresh.dispose();
   const armSeconds: Record<string, number> = {};
   const curve: CurvePoint[] = [];

@@ -77,15 +77,21 @@ export function formatRows(rows: readonly DemoRow[]): string {
   return [header, ...lines].join('\n');
 }
 
+/** The validation accuracy (as the trainer's validation measures it) of untrained `models` and of raw pixels: where the learning curves start. */
+export async function validationBaselines(models: StudentTeacher, cfg: TrainConfig, splits: DataSplits): Promise<{ random: number; pixels: number }> {
+  const val = { size: cfg.crops.globalSize, normalize: splits.normalize, resizeRatio: cfg.eval.resizeRatio, ways: cfg.eval.ways, shots: [cfg.eval.shots[0]], queries: cfg.eval.queries, episodes: cfg.eval.episodes, maxPerClass: cfg.eval.maxPerClass, seed: cfg.seed };
+  const random = (await evaluateBackbone(models.teacher.backbone, splits.val, { ...val, features: [cfg.eval.features] })).rows[0].mean;
+  const pixels = (await evaluatePixels(splits.val, val)).rows[0].mean;
+  return { random, pixels };
+}
+
 /** Runs the demo into `base` (phase1/, phase2/, summary.json, learning-curve.svg); null when stopped by Ctrl-C. */
 export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): Promise<DemoSummary | null> {
   const t0 = performance.now();
   const splits = await openSplits(p1.data, p1.seed);
   const fresh = modelsFor(p1, splits.train.classes.length);
   const rows = [...(await testRows('random', null, fresh, p1, splits)), ...(await testRows('pixels', null, null, p1, splits))];
-  const val = { size: p1.crops.globalSize, normalize: splits.normalize, resizeRatio: p1.eval.resizeRatio, ways: p1.eval.ways, shots: [p1.eval.shots[0]], queries: p1.eval.queries, episodes: p1.eval.episodes, maxPerClass: p1.eval.maxPerClass, seed: p1.seed };
-  const randomVal = (await evaluateBackbone(fresh.teacher.backbone, splits.val, { ...val, features: [p1.eval.features] })).rows[0].mean;
-  const pixelsVal = (await evaluatePixels(splits.val, val)).rows[0].mean;
+  const { random: randomVal, pixels: pixelsVal } = await validationBaselines(fresh, p1, splits);
   fresh.dispose();
   console.log(`test alphabets (${splits.test.name}, ${splits.test.classes.length} classes), ${p1.eval.episodes} episodes, ${p1.eval.features} features, prototype classifier:\n${formatRows(rows)}`);
 
@@ -103,7 +109,7 @@ export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): P
   // Phase 2 starts where phase 1 ended.
   const curve = [...curve1, { ...curve1[curve1.length - 1], series: 'phase 2' }, ...(await validationCurve(p2, 'phase 2', phase1Crops))];
   const svg = await lineChartSvg(curve, {
-    title: `SMKD on Omniglot (${p1.preset} preset): ${p1.eval.ways}-way ${p1.eval.shots[0]}-shot accuracy on the validation alphabet`,
+    title: `SMKD, ${p1.preset} preset: ${p1.eval.ways}-way ${p1.eval.shots[0]}-shot accuracy on the validation classes (${splits.val.name})`,
     xTitle: 'augmented crops seen',
     yTitle: 'accuracy (%)',
     rules: [{ y: pixelsVal, label: `raw pixels ${pixelsVal.toFixed(1)} %` }],
