@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describeGpu, getGpu, init } from '../engine/index.js';
 import { PRESETS, resolveConfig, type DeepPartial, type PresetName, type TrainConfig } from './config.js';
@@ -14,6 +14,7 @@ import { FEATURE_KINDS, type FeatureKind } from './features.js';
 import { FEW_SHOT_CLASSIFIERS, type FewShotClassifier } from './fewshot.js';
 import { openSplits } from './sources.js';
 import { runDemo } from './demo.js';
+import { parseMetrics, runCurvesSvg } from './plot.js';
 import { evalReport, runTraining } from './run-training.js';
 
 const int = (v: string): number => {
@@ -342,6 +343,26 @@ export function program(): Command {
     await init();
     await runDemo(p1, p2, base);
   });
+
+  prog
+    .command('plot')
+    .description('training curves of run directories, overlaid: loss and its terms, learning rate, teacher temperature, crops per second, validation accuracy (SVG)')
+    .argument('<runs...>', 'run directories (each with a metrics.jsonl)')
+    .option('-o, --output <file>', 'the SVG file to write', 'curves.svg')
+    .action(async (runs: string[], o: { output: string }) => {
+      const outDir = path.dirname(path.resolve(o.output));
+      if (!existsSync(outDir)) throw new Error(`plot: -o ${o.output}: the folder ${outDir} does not exist`);
+      const metrics = await Promise.all(
+        runs.map(async (dir) => {
+          const text = await readFile(path.join(dir, 'metrics.jsonl'), 'utf8').catch(() => {
+            throw new Error(`plot: ${dir} has no metrics.jsonl (not a run directory)`);
+          });
+          return parseMetrics(dir, text);
+        }),
+      );
+      await writeFile(o.output, await runCurvesSvg(metrics, runs.length === 1 ? runs[0] : `${runs.length} runs`));
+      console.log(`${o.output}: ${metrics.map((m) => `${m.name} (${m.steps.length} steps, ${m.validation.length} validations)`).join(', ')}`);
+    });
 
   prog
     .command('info')

@@ -53,3 +53,77 @@ export async function lineChartSvg(points: readonly CurvePoint[], opts: LineChar
   view.finalize();
   return svg;
 }
+
+/** One run's metrics.jsonl as `smkd plot` reads it. */
+export interface RunMetrics {
+  name: string;
+  /** Step lines: iteration, loss, terms, lr, teacherTemp, imagesPerSecond. */
+  steps: { iteration: number; loss: number; terms: Record<string, number>; lr: number; teacherTemp: number; imagesPerSecond: number }[];
+  /** Validation lines: iteration, valAccuracy. */
+  validation: { iteration: number; valAccuracy: number }[];
+}
+
+/** The lines of a run's metrics.jsonl, split into step and validation records. */
+export function parseMetrics(name: string, text: string): RunMetrics {
+  const steps: RunMetrics['steps'] = [];
+  const validation: RunMetrics['validation'] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let m: Record<string, unknown>;
+    try {
+      m = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new Error(`${name}: metrics.jsonl line ${i + 1} is not JSON`);
+    }
+    if (typeof m.valAccuracy === 'number') validation.push(m as unknown as RunMetrics['validation'][number]);
+    else if (typeof m.loss === 'number') steps.push(m as unknown as RunMetrics['steps'][number]);
+  });
+  return { name, steps, validation };
+}
+
+/**
+ * Training curves of several runs overlaid, one panel each for the loss and its terms, the learning
+ * rate, the teacher temperature, crops per second and validation accuracy, against the iteration.
+ */
+export async function runCurvesSvg(runs: readonly RunMetrics[], title: string): Promise<string> {
+  const values: { run: string; panel: string; series: string; iteration: number; value: number }[] = [];
+  for (const r of runs) {
+    const iterations = r.steps.map((s) => s.iteration + 1);
+    const add = (panel: string, series: string, ys: number[], smooth: boolean): void => {
+      // Per-step losses and speeds are noisy: an 11-step moving mean shows the trend.
+      const k = smooth ? 5 : 0;
+      ys.forEach((_, i) => {
+        const win = ys.slice(Math.max(0, i - k), i + k + 1);
+        values.push({ run: r.name, panel, series, iteration: iterations[i], value: win.reduce((a, v) => a + v, 0) / win.length });
+      });
+    };
+    add('1 loss (11-step mean)', 'total', r.steps.map((s) => s.loss), true);
+    for (const term of Object.keys(r.steps[0]?.terms ?? {})) add('1 loss (11-step mean)', term, r.steps.map((s) => s.terms[term] ?? NaN), true);
+    add('2 learning rate', 'lr', r.steps.map((s) => s.lr), false);
+    add('3 teacher temperature', 'teacher', r.steps.map((s) => s.teacherTemp), false);
+    add('4 crops per second (11-step mean)', 'crops/s', r.steps.map((s) => s.imagesPerSecond), true);
+    for (const v of r.validation) values.push({ run: r.name, panel: '5 validation accuracy (%)', series: 'validation', iteration: v.iteration, value: v.valAccuracy });
+  }
+  const spec: vegaLite.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values },
+    facet: { row: { field: 'panel', type: 'nominal', title: null, header: { labelAngle: 0, labelAlign: 'left', labelExpr: 'slice(datum.value, 2)' } } },
+    spec: {
+      width: 560,
+      height: 150,
+      mark: { type: 'line' },
+      encoding: {
+        x: { field: 'iteration', type: 'quantitative', title: 'iteration' },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false }, axis: { format: '~r' } },
+        color: { field: 'run', type: 'nominal', title: 'run', legend: { orient: 'bottom', labelLimit: 400 } },
+        strokeDash: { field: 'series', type: 'nominal', title: 'term', legend: { orient: 'bottom' } },
+      },
+    },
+    resolve: { scale: { y: 'independent' } },
+  };
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
