@@ -126,8 +126,11 @@ export async function loadCheckpoint(dir: string, parts: CheckpointParts, opts: 
   const skipped = new Set<string>();
   for (const [file, net] of [['student.safetensors', models.student], ['teacher.safetensors', models.teacher]] as const) {
     const { missing, unexpected } = await loadModel(path.join(dir, file), net, !optional);
-    const bad = [...missing, ...unexpected].filter((k) => !optional?.(k));
-    if (bad.length) throw new Error(`${path.join(dir, file)}: loadStateDict: ${missing.length ? `missing keys (${missing.length}): ${missing.slice(0, 4).join(', ')}` : ''}${unexpected.length ? ` unexpected keys (${unexpected.length}): ${unexpected.slice(0, 4).join(', ')}` : ''}`);
+    const badMissing = missing.filter((k) => !optional?.(k));
+    const badUnexpected = unexpected.filter((k) => !optional?.(k));
+    const list = (what: string, keys: string[]): string[] => (keys.length ? [`${what} (${keys.length}): ${keys.slice(0, 4).join(', ')}${keys.length > 4 ? ', ...' : ''}`] : []);
+    const bad = [...list('missing keys', badMissing), ...list('unexpected keys', badUnexpected)];
+    if (bad.length) throw new Error(`${path.join(dir, file)}: loadStateDict: ${bad.join('; ')}`);
     for (const k of [...missing, ...unexpected]) skipped.add(k);
   }
   const ls = await readSafetensors(path.join(dir, 'loss_state.safetensors'));

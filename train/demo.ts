@@ -10,7 +10,7 @@ import { evaluatePixels, evaluateBackbone } from './evaluate.js';
 import { capPerClass, extractFeatures, featureComponents, pixelFeatures, selectFeatures } from './features.js';
 import { evaluateFewShot, type FeatureSet } from './fewshot.js';
 import { lineChartSvg, type CurvePoint } from './plot.js';
-import { runTraining } from './run-training.js';
+import { runTraining, validationOptions } from './run-training.js';
 import { openSplits, type DataSplits } from './sources.js';
 import { modelsFor } from './trainer.js';
 
@@ -79,8 +79,8 @@ export function formatRows(rows: readonly DemoRow[]): string {
 
 /** The validation accuracy (as the trainer's validation measures it) of untrained `models` and of raw pixels: where the learning curves start. */
 export async function validationBaselines(models: StudentTeacher, cfg: TrainConfig, splits: DataSplits): Promise<{ random: number; pixels: number }> {
-  const val = { size: cfg.crops.globalSize, normalize: splits.normalize, resizeRatio: cfg.eval.resizeRatio, ways: cfg.eval.ways, shots: [cfg.eval.shots[0]], queries: cfg.eval.queries, episodes: cfg.eval.episodes, maxPerClass: cfg.eval.maxPerClass, seed: cfg.seed };
-  const random = (await evaluateBackbone(models.teacher.backbone, splits.val, { ...val, features: [cfg.eval.features] })).rows[0].mean;
+  const val = validationOptions(cfg, splits.normalize);
+  const random = (await evaluateBackbone(models.teacher.backbone, splits.val, val)).rows[0].mean;
   const pixels = (await evaluatePixels(splits.val, val)).rows[0].mean;
   return { random, pixels };
 }

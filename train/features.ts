@@ -109,7 +109,7 @@ export async function extractFeatures(backbone: VisionTransformer, ds: ImageData
     }
   });
   const { embedDim, patchSize } = backbone.config;
-  const widths = components.map((c) => componentWidth(c, embedDim, (opts.size / patchSize) ** 2));
+  const widths = components.map((c) => componentWidth(c, embedDim, Math.floor(opts.size / patchSize) ** 2));
   return { data: concatRows(rows, indices.length * dim), dim, labels: Int32Array.from(labels), indices: Int32Array.from(indices), components, widths };
 }
 

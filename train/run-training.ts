@@ -4,7 +4,8 @@
 import { SingleBar } from 'cli-progress';
 import type { StudentTeacher } from '../model/smkd.js';
 import type { TrainConfig } from './config.js';
-import { evaluateBackbone, formatReport, type EvalReport } from './evaluate.js';
+import type { Normalization } from './data/index.js';
+import { evaluateBackbone, formatReport, type EvalOptions, type EvalReport } from './evaluate.js';
 import type { DataSplits } from './sources.js';
 import { train, type StepMetrics, type TrainResult } from './trainer.js';
 
@@ -42,6 +43,12 @@ export function stopSignal(): () => boolean {
   return () => requested;
 }
 
+/** The periodic validation of a run: its first shot count, N-way, on the validation classes, with its features and transform. */
+export function validationOptions(cfg: TrainConfig, normalize: Normalization): EvalOptions {
+  const e = cfg.eval;
+  return { size: cfg.crops.globalSize, normalize, resizeRatio: e.resizeRatio, ways: e.ways, shots: [e.shots[0]], queries: e.queries, episodes: e.episodes, maxPerClass: e.maxPerClass, features: [e.features], seed: cfg.seed };
+}
+
 export async function runTraining(cfg: TrainConfig, label: string): Promise<TrainResult> {
   const p = progress(label);
   const shouldStop = stopSignal();
@@ -52,7 +59,7 @@ export async function runTraining(cfg: TrainConfig, label: string): Promise<Trai
       onStep: p.onStep,
       shouldStop,
       validate: async (models, splits, epoch) => {
-        const rep = await evaluateBackbone(models.teacher.backbone, splits.val, { size: cfg.crops.globalSize, normalize: splits.normalize, ways: cfg.eval.ways, shots: [cfg.eval.shots[0]], queries: cfg.eval.queries, episodes: cfg.eval.episodes, maxPerClass: cfg.eval.maxPerClass, features: [cfg.eval.features], resizeRatio: cfg.eval.resizeRatio, seed: cfg.seed });
+        const rep = await evaluateBackbone(models.teacher.backbone, splits.val, validationOptions(cfg, splits.normalize));
         const row = rep.rows[0];
         console.log(`${process.stdout.isTTY ? '\n' : ''}${label}: validation after epoch ${epoch + 1}: ${row.ways}-way ${row.shots}-shot ${row.mean.toFixed(2)}% ± ${row.ci95.toFixed(2)} (${rep.dataset})`);
         return row.mean;

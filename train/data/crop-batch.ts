@@ -1,5 +1,6 @@
 // The per-image work of a training batch (crops and masks of positions start.. of iteration `it`),
 // shared by the worker threads and the inline path so both give bit-identical batches.
+import type { Rng } from '../../engine/rng.js';
 import { blockMask, maskRatio, type MaskOptions } from '../../model/masking.js';
 import { affineView, type AffineView } from './affine.js';
 import { augmentCrop, normalize, type AugmentSettings, type CropPipeline } from './augment.js';
@@ -62,7 +63,8 @@ export function augmentChunk(cfg: CropConfig, it: number, start: number, images:
   return { globals, locals, masks };
 }
 
-function strokeCrop(img: RgbImage, view: AffineView, settings: AugmentSettings, rng: ReturnType<typeof keyedRng>, out: Float32Array, offset: number): void {
+/** An affine view of a character, normalised. */
+function strokeCrop(img: RgbImage, view: AffineView, settings: AugmentSettings, rng: Rng, out: Float32Array, offset: number): void {
   affineView(img, view, rng, out, offset);
   normalize(out, view.size * view.size, settings.normalize, offset);
 }

@@ -1,7 +1,7 @@
 // The Omniglot subset packed into the repository (data/omniglot/, rebuilt by scripts/pack-omniglot.ts):
 // 8 alphabets of the background set, split by alphabet into train / val / test, already inverted and
 // resized, so the default dataset needs neither the PNG tree nor a decoder.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +51,11 @@ export function packDir(): string {
 
 /** Image sides the installation has packs for. */
 export function packedSizes(dir = packDir()): number[] {
-  return [28, 32, 56].filter((s) => existsSync(packFiles(dir, s).meta));
+  return readdirSync(dir)
+    .map((f) => /^omniglot-(\d+)\.json$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 /** Gray pixels replicated to 3 channels (the ViT's patch embedding takes RGB, spec 10.1). */
