@@ -9,11 +9,13 @@ import {
   keep,
   linear,
   matmul,
+  mul,
   narrow,
   permute,
   reshape,
   scaledDotProductAttention,
   slice,
+  softmax,
   where,
   type Tensor,
 } from '../engine/index.js';
@@ -50,6 +52,32 @@ export class Attention extends Module {
     for (const t of [q, k, v, o, merged]) t.dispose();
     return { out, cls };
   }
+
+  /**
+   * x [B, T, D] -> each head's attention of the [cls] query over the patch keys, [B, h, T - 1]
+   * (softmax over all T keys, the [cls] key's column left out, as `clsAttention` before its head
+   * mean). Built from matmul and softmax because the fused kernels never write probabilities out;
+   * for inspection, not training (no masks, T x 1 scores per head only).
+   */
+  clsAttentionHeads(x: Tensor): Tensor<'f32'> {
+    const [B, T, D] = x.shape;
+    const h = this.numHeads;
+    const dh = D / h;
+    const projected = this.qkv.forward(x);
+    const split = reshape(projected, [B, T, 3, h, dh]);
+    const qkv = permute(split, [2, 0, 3, 1, 4]);
+    const queries = narrow(qkv, 0, 0, 1);
+    const q = narrow(queries, 3, 0, 1);
+    const k = narrow(qkv, 0, 1, 1);
+    // [1, B, h, 1, dh] x [1, B, h, T, dh]^T -> [1, B, h, 1, T]
+    const scores = matmul(q, k, { transB: true });
+    const scaled = mul(scores, dh ** -0.5);
+    const probs = softmax(scaled, -1);
+    const patches = narrow(probs, 4, 1, T - 1);
+    const out = reshape(patches, [B, h, T - 1]);
+    for (const t of [projected, split, qkv, queries, q, k, scores, scaled, probs, patches]) t.dispose();
+    return out;
+  }
 }
 
 /** Pre-norm transformer block with stochastic depth on both residual branches (spec 1.6, 1.7). */
@@ -81,6 +109,14 @@ export class Block extends Module {
     const out = add(x1, dm);
     for (const t of new Set([n1, a, da, x1, n2, m, dm])) t.dispose();
     return { out, cls };
+  }
+
+  /** The block's per-head [cls] attention for input x [B, T, D]: [B, h, T - 1] (see Attention.clsAttentionHeads). */
+  clsAttentionHeads(x: Tensor): Tensor<'f32'> {
+    const n1 = this.norm1.forward(x);
+    const out = this.attn.clsAttentionHeads(n1);
+    n1.dispose();
+    return out;
   }
 }
 
@@ -126,6 +162,8 @@ export interface VitOutput {
   tokens: Tensor<'f32'>;
   /** Last block's [cls] -> patch attention averaged over heads, [B, N] (when requested). */
   clsAttention?: Tensor<'f32'>;
+  /** Last block's [cls] -> patch attention of each head, [B, numHeads, N] (when requested). */
+  clsAttentionHeads?: Tensor<'f32'>;
   gh: number;
   gw: number;
 }
@@ -135,6 +173,8 @@ export interface VitForwardOptions {
   masks?: Tensor;
   /** Also return the last block's [cls] attention. */
   clsAttention?: boolean;
+  /** Also return the last block's [cls] attention of every head (inspection: an extra qkv projection). */
+  clsAttentionHeads?: boolean;
 }
 
 export class VisionTransformer extends Module {
@@ -195,8 +235,10 @@ export class VisionTransformer extends Module {
     for (const t of [x, cls, withCls]) t.dispose();
     if (pos !== this.param('pos_embed')) pos.dispose();
     let clsAttn: Tensor<'f32'> | undefined;
+    let clsHeads: Tensor<'f32'> | undefined;
     this.blocks.forEach((blk, l) => {
       const last = l === this.blocks.length - 1;
+      if (last && opts.clsAttentionHeads) clsHeads = blk.clsAttentionHeads(h);
       const { out, cls: a } = blk.forward(h, last && !!opts.clsAttention);
       h.dispose();
       h = out;
@@ -204,7 +246,7 @@ export class VisionTransformer extends Module {
     });
     const tokens = this.norm.forward(h);
     h.dispose();
-    return { tokens, clsAttention: clsAttn, gh, gw };
+    return { tokens, clsAttention: clsAttn, clsAttentionHeads: clsHeads, gh, gw };
   }
 
   /**

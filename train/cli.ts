@@ -1,4 +1,4 @@
-// The `smkd` command line: train, eval, embed, demo, info.
+// The `smkd` command line: train, eval, embed, demo, plot, show, info.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { existsSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { FEW_SHOT_CLASSIFIERS, type FewShotClassifier } from './fewshot.js';
 import { openSplits } from './sources.js';
 import { runDemo } from './demo.js';
 import { parseMetrics, runCurvesSvg } from './plot.js';
+import { showCommand } from './show/command.js';
 import { evalReport, runTraining } from './run-training.js';
 
 const int = (v: string): number => {
@@ -363,6 +364,8 @@ export function program(): Command {
       await writeFile(o.output, await runCurvesSvg(metrics, runs.length === 1 ? runs[0] : `${runs.length} runs`));
       console.log(`${o.output}: ${metrics.map((m) => `${m.name} (${m.steps.length} steps, ${m.validation.length} validations)`).join(', ')}`);
     });
+
+  prog.addCommand(showCommand());
 
   prog
     .command('info')

@@ -1,0 +1,191 @@
+// `smkd show matches`: SMKD's patch matching made visible (spec 5.5). Two images side by side, each
+// patch of A joined to the patch of B whose backbone token is most cosine-similar (the engine's fused
+// cosineArgmax on the final-norm patch tokens, as phase 2 matches them), lines coloured by similarity.
+import { interpolateViridis } from 'd3-scale-chromatic';
+import sharp from 'sharp';
+import { cosineArgmax, fromArray, narrow, noGrad, reshape, tidy } from '../../engine/index.js';
+import { Rng } from '../../engine/rng.js';
+import { blockMask } from '../../model/masking.js';
+import type { VisionTransformer } from '../../model/vit.js';
+import { loadBackbone, type Network } from '../backbone-file.js';
+import type { RgbImage } from '../data/index.js';
+import { inEvalMode } from '../features.js';
+import { assertOutputFolder, checkpointPreparation, defaultScale, modelInput, readImages, seenPixels, upscale } from './input.js';
+
+/** Patch `from` of image A (raster order) best matches patch `to` of image B, with this cosine. */
+export interface PatchMatch {
+  from: number;
+  to: number;
+  similarity: number;
+}
+
+export interface PatchMatches {
+  /** One per patch of A, in raster order. */
+  matches: PatchMatch[];
+  gh: number;
+  gw: number;
+}
+
+/**
+ * The matches of A's patches into B's for images [2, 3, size, size] (A, B; normalised): indices from
+ * cosineArgmax on the GPU, the cosine of each chosen pair in float64 from the read-back tokens.
+ */
+export async function patchMatches(backbone: VisionTransformer, images: Float32Array, size: number): Promise<PatchMatches> {
+  return inEvalMode(backbone, async () => {
+    let grid = { gh: 0, gw: 0 };
+    const [best, patches] = tidy(() =>
+      noGrad(() => {
+        const out = backbone.forward(fromArray(images, [2, 3, size, size]));
+        grid = { gh: out.gh, gw: out.gw };
+        const [, T, D] = out.tokens.shape;
+        const patches = narrow(out.tokens, 1, 1, T - 1);
+        const a = reshape(narrow(patches, 0, 0, 1), [T - 1, D]);
+        const b = reshape(narrow(patches, 0, 1, 1), [T - 1, D]);
+        return [cosineArgmax(a, b), patches] as const;
+      }),
+    );
+    try {
+      const to = await best.toArray();
+      const tokens = await patches.toArray();
+      const [, N, D] = patches.shape;
+      const row = (img: number, n: number): Float32Array => tokens.subarray((img * N + n) * D, (img * N + n + 1) * D);
+      const matches = Array.from(to, (m, n) => ({ from: n, to: m, similarity: cosine(row(0, n), row(1, m)) }));
+      return { matches, ...grid };
+    } finally {
+      best.dispose();
+      patches.dispose();
+    }
+  });
+}
+
+/** Cosine of two vectors in float64 (0 when either is zero, as cosineArgmax scores it). */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
+}
+
+/** White pixels between the two images, room for the lines to be seen. */
+export const MATCH_GAP = 32;
+
+export interface MatchLayout {
+  patchSize: number;
+  /** Screen pixels per image pixel. */
+  scale: number;
+  /** Side of the (square) crops. */
+  size: number;
+  gh: number;
+  gw: number;
+}
+
+/** A drawn match: from the centre of A's patch to the centre of B's, in picture pixels. */
+export interface MatchLine extends PatchMatch {
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+  colour: string;
+}
+
+/**
+ * The lines of the picture: one per match whose patch of A is `hidden` (all when no mask is given),
+ * coloured by viridis of the cosine clamped to [0, 1] (a fixed scale, so pictures compare; below 0
+ * is as unlike as 0).
+ */
+export function matchLines(m: readonly PatchMatch[], layout: MatchLayout, hidden?: Uint8Array): MatchLine[] {
+  const cell = layout.patchSize * layout.scale;
+  const offset = layout.size * layout.scale + MATCH_GAP;
+  const centre = (n: number): [number, number] => [((n % layout.gw) + 0.5) * cell, (Math.floor(n / layout.gw) + 0.5) * cell];
+  return m
+    .filter((p) => !hidden || hidden[p.from])
+    .map((p) => {
+      const [x1, y1] = centre(p.from);
+      const [x2, y2] = centre(p.to);
+      return { ...p, x1, y1, x2: x2 + offset, y2, colour: interpolateViridis(Math.min(1, Math.max(0, p.similarity))) };
+    });
+}
+
+/** The overlay: patch-grid lines on both images, A's hidden patches darkened, the match lines with end dots. */
+export function matchOverlaySvg(width: number, height: number, lines: readonly MatchLine[], layout: MatchLayout, hidden?: Uint8Array): string {
+  const cell = layout.patchSize * layout.scale;
+  const offset = layout.size * layout.scale + MATCH_GAP;
+  const parts: string[] = [];
+  for (const x0 of [0, offset]) {
+    for (let c = 1; c < layout.gw; c++) parts.push(`<line x1="${x0 + c * cell}" y1="0" x2="${x0 + c * cell}" y2="${layout.gh * cell}" stroke="#888" stroke-opacity="0.6" stroke-width="1"/>`);
+    for (let r = 1; r < layout.gh; r++) parts.push(`<line x1="${x0}" y1="${r * cell}" x2="${x0 + layout.gw * cell}" y2="${r * cell}" stroke="#888" stroke-opacity="0.6" stroke-width="1"/>`);
+  }
+  hidden?.forEach((h, n) => {
+    if (h) parts.push(`<rect x="${(n % layout.gw) * cell}" y="${Math.floor(n / layout.gw) * cell}" width="${cell}" height="${cell}" fill="#000" fill-opacity="0.35"/>`);
+  });
+  const dot = Math.max(2, Math.round(cell / 16));
+  for (const l of lines) {
+    parts.push(`<line x1="${l.x1}" y1="${l.y1}" x2="${l.x2}" y2="${l.y2}" stroke="${l.colour}" stroke-width="2"/>`);
+    parts.push(`<circle cx="${l.x1}" cy="${l.y1}" r="${dot}" fill="${l.colour}"/>`, `<circle cx="${l.x2}" cy="${l.y2}" r="${dot}" fill="${l.colour}"/>`);
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
+}
+
+/** A and B upscaled side by side, the overlay drawn on them (librsvg through sharp), as a PNG. */
+export async function matchesPng(a: RgbImage, b: RgbImage, lines: readonly MatchLine[], layout: MatchLayout, hidden?: Uint8Array): Promise<{ png: Buffer; width: number; height: number }> {
+  const [bigA, bigB] = [upscale(a, layout.scale), upscale(b, layout.scale)];
+  const width = bigA.width + MATCH_GAP + bigB.width;
+  const height = Math.max(bigA.height, bigB.height);
+  const base = new Uint8Array(width * height * 3).fill(255);
+  for (let y = 0; y < height; y++) {
+    if (y < bigA.height) base.set(bigA.data.subarray(3 * y * bigA.width, 3 * (y + 1) * bigA.width), 3 * y * width);
+    if (y < bigB.height) base.set(bigB.data.subarray(3 * y * bigB.width, 3 * (y + 1) * bigB.width), 3 * (y * width + bigA.width + MATCH_GAP));
+  }
+  const png = await sharp(Buffer.from(base.buffer), { raw: { width, height, channels: 3 } })
+    .composite([{ input: Buffer.from(matchOverlaySvg(width, height, lines, layout, hidden)), top: 0, left: 0 }])
+    .removeAlpha()
+    .png()
+    .toBuffer();
+  return { png, width, height };
+}
+
+export interface ShowMatchesOptions {
+  checkpoint: string;
+  imageA: string;
+  imageB: string;
+  output: string;
+  scale?: number;
+  /** Draw only A's patches a block mask of this ratio hides (spec 4.3), drawn with `maskSeed`. */
+  maskRatio?: number;
+  maskSeed?: number;
+  network?: Network;
+  numHeads?: number;
+}
+
+export interface ShownMatches extends PatchMatches {
+  lines: MatchLine[];
+  hidden?: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** The command: the picture written to `o.output`; returns the matches and what was drawn. */
+export async function showMatches(o: ShowMatchesOptions): Promise<ShownMatches> {
+  assertOutputFolder('show matches', '-o', o.output);
+  if (o.maskRatio !== undefined && !(o.maskRatio > 0 && o.maskRatio < 1)) throw new Error(`show matches: --masked ${o.maskRatio}: the mask ratio must be between 0 and 1`);
+  const loaded = await loadBackbone(o.checkpoint, { network: o.network, numHeads: o.numHeads });
+  try {
+    const prep = await checkpointPreparation(loaded);
+    const input = modelInput(await readImages([o.imageA, o.imageB], prep, 'show matches'), prep);
+    const m = await patchMatches(loaded.backbone, input, prep.size);
+    const layout = { patchSize: loaded.config.patchSize, scale: o.scale ?? defaultScale(prep.size), size: prep.size, gh: m.gh, gw: m.gw };
+    const hidden = o.maskRatio !== undefined ? blockMask(m.gh, m.gw, o.maskRatio, new Rng(o.maskSeed ?? 0)) : undefined;
+    const lines = matchLines(m.matches, layout, hidden);
+    const seen = [0, 1].map((k) => seenPixels(input, k, prep.size, prep.normalize));
+    const picture = await matchesPng(seen[0], seen[1], lines, layout, hidden);
+    await sharp(picture.png).toFile(o.output);
+    return { ...m, lines, hidden, width: picture.width, height: picture.height };
+  } finally {
+    loaded.backbone.dispose();
+  }
+}
