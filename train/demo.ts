@@ -1,7 +1,8 @@
 // The main job (`npm run demo`): phase 1, then phase 2, on the default data (the packed Omniglot subset),
 // and the few-shot evaluation on the test alphabets of four models on the same episodes: random init,
 // raw pixels, after phase 1, after phase 2. Writes runs/demo/summary.json, the validation learning curve
-// (accuracy against crops seen, SVG) and a table on the terminal.
+// (accuracy against crops seen, SVG), pictures of the phase-2 teacher (attention/, matches.png,
+// embedding.svg, curves.svg, from the test images in images/) and a table on the terminal.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { StudentTeacher } from '../model/smkd.js';
@@ -11,6 +12,7 @@ import { capPerClass, extractFeatures, featureComponents, pixelFeatures, selectF
 import { evaluateFewShot, type FeatureSet } from './fewshot.js';
 import { lineChartSvg, type CurvePoint } from './plot.js';
 import { runTraining, validationOptions } from './run-training.js';
+import { demoPictures } from './show/demo-pictures.js';
 import { openSplits, type DataSplits } from './sources.js';
 import { modelsFor } from './trainer.js';
 
@@ -85,7 +87,7 @@ export async function validationBaselines(models: StudentTeacher, cfg: TrainConf
   return { random, pixels };
 }
 
-/** Runs the demo into `base` (phase1/, phase2/, summary.json, learning-curve.svg); null when stopped by Ctrl-C. */
+/** Runs the demo into `base` (phase1/, phase2/, summary.json, learning-curve.svg, the pictures); null when stopped by Ctrl-C. */
 export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): Promise<DemoSummary | null> {
   const t0 = performance.now();
   const splits = await openSplits(p1.data, p1.seed);
@@ -103,6 +105,9 @@ export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): P
   rows.push(...(await testRows('phase2', r2.lastCheckpoint, r2.models, p2, r2.splits)));
   r2.models.dispose();
   if (r2.stopped) return null;
+  const t1 = performance.now();
+  const pictures = await demoPictures(base, p2.out, r2.splits.test, [p1.out, p2.out]);
+  console.log(`pictures of the phase-2 teacher in ${((performance.now() - t1) / 1000).toFixed(1)} s: ${[path.dirname(pictures.attention[0]), pictures.matches, pictures.embedding, pictures.curves].join(', ')}`);
 
   const phase1Crops = p1.schedule.epochs * p1.schedule.itersPerEpoch * p1.batch.size * (p1.crops.global + p1.crops.local);
   const curve1 = [{ x: 0, y: randomVal, series: 'phase 1' }, ...(await validationCurve(p1, 'phase 1', 0))];

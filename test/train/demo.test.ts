@@ -1,13 +1,14 @@
 // The demo end to end at a toy budget on the packed Omniglot subset: summary.json holds the rows the
 // issue asks for (random, pixels, phase 1, phase 2 at 5-way 1-shot, 5-way 5-shot and 20-way 1-shot),
 // the pixel rows equal the raw-pixel evaluation done directly on the same episodes, the phase rows name
-// their checkpoints, and the learning curve is an SVG.
+// their checkpoints, the learning curve is an SVG, and the pictures of the trained model are written.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { preset, validateConfig, type TrainConfig } from '../../train/config.js';
 import { DEMO_SETTINGS, runDemo, type DemoSummary } from '../../train/demo.js';
 import { evaluatePixels } from '../../train/evaluate.js';
@@ -29,6 +30,12 @@ function toy(phase: 1 | 2, base: string): TrainConfig {
     schedule: { ...p.schedule, epochs: 2, itersPerEpoch: 2, warmupEpochs: 1 },
     eval: { ...p.eval, everyEpochs: 1, episodes: 30, maxPerClass: 20 },
   });
+}
+
+async function pngSize(file: string): Promise<[number, number]> {
+  const m = await sharp(file).metadata();
+  assert.is(m.format, 'png', file);
+  return [m.width ?? 0, m.height ?? 0];
 }
 
 test('summary.json: four models x three settings on the same episodes, checkpoints, a learning curve', async () => {
@@ -60,6 +67,14 @@ test('summary.json: four models x three settings on the same episodes, checkpoin
     assert.match(svg, /^<svg/);
     assert.match(svg, /augmented crops seen/);
     assert.match(svg, /raw pixels/);
+    // The pictures of the phase-2 teacher: attention of four test images (two heads each), a match, the map, the curves.
+    const attention = (await readdir(path.join(base, 'attention'))).sort();
+    assert.is(attention.length, 4);
+    for (const f of attention) assert.equal(await pngSize(path.join(base, 'attention', f)), [3 * 224 + 2 * 4, 224]);
+    assert.is((await readdir(path.join(base, 'images'))).length, 5, 'the four images and a second of the first class');
+    assert.equal(await pngSize(path.join(base, 'matches.png')), [2 * 224 + 32, 224]);
+    assert.match(await readFile(path.join(base, 'embedding.svg'), 'utf8'), /^<svg[\s\S]*UMAP 1/);
+    assert.match(await readFile(path.join(base, 'curves.svg'), 'utf8'), /^<svg[\s\S]*phase1[\s\S]*phase2/);
   } finally {
     console.log = log;
     await rm(base, { recursive: true, force: true });
