@@ -4,7 +4,8 @@
 // checkpoints, and what it takes to write a new op (kernel source + launch + recordOp).
 
 // Device and runtime: `await init()` once; ops record work, reading a value submits it.
-export { init, rt, type Runtime, type Binding } from './runtime.js';
+export { init, rt, gpuWait, type Runtime, type Binding } from './runtime.js';
+export { DispatchProfiler, type DispatchTiming } from './profiler.js';
 export type { BufferPool, PooledBuffer, PoolStats } from './buffer-pool.js';
 export { getGpu, adapterName, describeGpu, type DeviceInfo, type Gpu } from './device.js';
 

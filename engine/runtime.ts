@@ -3,6 +3,7 @@
 import type { KernelSource } from '../kernels/kernel.js';
 import { BufferPool, sizeClass, type PooledBuffer, type PoolStats } from './buffer-pool.js';
 import { getGpu, onDeviceLost, type Gpu } from './device.js';
+import type { DispatchProfiler } from './profiler.js';
 
 export interface Binding {
   buffer: GPUBuffer;
@@ -51,6 +52,8 @@ export class Runtime {
   /** Dispatches recorded since init(), for tests and profiling. */
   dispatchCount = 0;
   submitCount = 0;
+  /** When set, every dispatch runs in a timed pass of its own (see engine/profiler.ts). */
+  profiler: DispatchProfiler | undefined;
 
   constructor(readonly gpu: Gpu) {
     const lim = gpu.device.limits;
@@ -188,6 +191,8 @@ export class Runtime {
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     const enc = device.createCommandEncoder({ label: `batch ${batch}` });
+    const profiler = this.profiler;
+    profiler?.begin(dispatches.length);
     let pass: GPUComputePassEncoder | undefined;
     let uOffset = 0;
     for (const c of cmds) {
@@ -196,6 +201,10 @@ export class Runtime {
         pass = undefined;
         enc.copyBufferToBuffer(c.src.buffer, c.src.offset, c.dst, c.dstOffset, c.size);
         continue;
+      }
+      if (profiler) {
+        pass?.end();
+        pass = enc.beginComputePass(profiler.pass({ label: c.label, kernel: c.kernel.key, uniforms: c.uniforms, groups: c.groups }));
       }
       pass ??= enc.beginComputePass();
       const pipe = pipes.get(c.kernel.key)!;
@@ -209,6 +218,7 @@ export class Runtime {
       pass.dispatchWorkgroups(c.groups[0], c.groups[1], c.groups[2]);
     }
     pass?.end();
+    profiler?.end(enc);
     if (uniformBytes) device.queue.writeBuffer(this.uniformBuffer!, 0, uniformBytes);
     device.queue.submit([enc.finish()]);
     this.submitted = batch;

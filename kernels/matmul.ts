@@ -1,13 +1,18 @@
 // Batched matmul C[z] = op(A[z]) @ op(B[z]): register-blocked tiles, transposed reads, broadcast
 // batches, and a fused bias/GELU epilogue.
 //
-// Why this shape: on lavapipe (the software Vulkan driver this project runs on) a workgroup executes
-// as SIMD lanes, and every load whose address differs between lanes becomes a per-lane scalar loop,
-// ~10x the cost of a load at a workgroup-uniform address. With one row of threads (tm == rm) every
-// thread reads the same A element at the same time, so A is read at uniform addresses; B differs per
-// thread and is read as vec4s. Workgroup memory (a staged A tile, `tk` > 0) is the GPU layout; on
-// lavapipe it only adds the copy, and its barriers become coroutine switches whose LLVM compile time
-// explodes with the number of live accumulators, so the lavapipe tiles read A straight from memory.
+// Why these shapes: on lavapipe (the software Vulkan driver this project runs on) a workgroup executes
+// as SIMD lanes, and every storage-buffer load, whatever its address, becomes a loop over the lanes
+// with a bounds check per lane (read off GALLIVM_DEBUG=asm: ~5 instructions per lane and component),
+// so the cost of a kernel is the number of lane-loads, and a value every lane needs (a row of A shared
+// by one row of threads) costs as much as one value per lane. With subgroups (`sg` > 0) the lanes of
+// a subgroup load `sg` different rows of A, one each, and hand them to one another with
+// subgroupBroadcast (an extract and a splat): A costs 1/sg of its lane-loads, and B, one distinct
+// vec4 per lane, is what is left. Measured on lavapipe, [2080, 192] x [192, 768] in one process,
+// interleaved: 8 x 4 per thread without subgroups 7.9 GFLOP/s, with subgroups 16 x 4 21.8 and
+// 32 x 4 24.2 (bench/NOTES.md, "Matmul with subgroup broadcasts"). Workgroup memory (a staged A tile,
+// `tk` > 0) is the GPU layout; on lavapipe its loads are lane loops too and its barriers coroutine
+// switches, and it measured 2x slower than reading A directly.
 import { MATH } from './elementwise.js';
 import { MAX_GROUPS, type KernelSource } from './kernel.js';
 
@@ -15,6 +20,8 @@ import { MAX_GROUPS, type KernelSource } from './kernel.js';
  * A workgroup computes a `tm` x `tn` block of C; each of its (tn/rn) x (tm/rm) threads accumulates
  * `rm` rows x `rn` columns in registers. `tk` > 0 stages A through workgroup memory `tk` columns of K
  * at a time; `tk` = 0 reads A from global memory. All are multiples of 4 (vec4 tiles and accumulators).
+ * `sg` > 0 (the adapter's fixed subgroup size) shares A's rows by subgroup broadcasts: one row of
+ * `sg` threads (tn = sg * rn, tm = rm, tk = 0).
  */
 export interface MatmulTiles {
   tm: number;
@@ -22,6 +29,7 @@ export interface MatmulTiles {
   tk: number;
   rm: number;
   rn: number;
+  sg?: number;
 }
 
 /**
@@ -30,6 +38,14 @@ export interface MatmulTiles {
  * take 10-50x longer to JIT-compile (seconds to a minute per variant, on first use).
  */
 export const LAVAPIPE_TILES: MatmulTiles = { tm: 8, tn: 32, tk: 0, rm: 8, rn: 4 };
+
+/**
+ * Lavapipe with subgroups of `sg` lanes: 32 rows x 4 columns per thread, A shared by broadcasts
+ * (16 x 4 and 32 x 4 were the best of 8-64 rows x 4-8 columns; see the header).
+ */
+export function subgroupTiles(sg: number): MatmulTiles {
+  return { tm: 32, tn: sg * 4, tk: 0, rm: 32, rn: 4, sg };
+}
 
 /** For a hardware GPU: a 16 x 8 grid of threads sharing a staged A tile (correctness-tested here, not tuned). */
 export const GPU_TILES: MatmulTiles = { tm: 64, tn: 64, tk: 16, rm: 8, rn: 4 };
@@ -60,6 +76,10 @@ export interface MatmulOptions {
 function checkTiles(t: MatmulTiles): void {
   const ok = [t.tm, t.tn, t.tk, t.rm, t.rn].every((v) => Number.isInteger(v) && v >= 0 && v % 4 === 0) && t.rm > 0 && t.rn > 0 && t.tm % t.rm === 0 && t.tn % t.rn === 0;
   if (!ok) throw new Error(`matmul kernel: tiles ${JSON.stringify(t)} must be multiples of 4 with rm | tm and rn | tn`);
+  const sg = t.sg ?? 0;
+  if (sg > 0 && !(t.tk === 0 && t.tm === t.rm && t.tn === sg * t.rn && (t.rm <= 4 * sg || t.rm % (4 * sg) === 0) && (t.rm >= sg ? t.rm % sg === 0 : sg % t.rm === 0))) {
+    throw new Error(`matmul kernel: subgroup tiles ${JSON.stringify(t)} need tk 0, tm = rm, tn = sg * rn, rm a multiple or divisor of sg, and rm <= 4 sg or a multiple of it`);
+  }
 }
 
 const QUAD = [0, 1, 2, 3];
@@ -102,7 +122,34 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
   const row = (i: number): string => `m0 + ty * ${rm}u + ${i}u`;
   const loads: string[] = [];
   let aAt: (i: number, kk: number) => string;
-  if (o.transA) {
+  const sg = o.tiles.sg ?? 0;
+  if (sg > 0 && !o.transA) {
+    // Lane l loads row m0 + l (+ sg, + 2 sg, ...) at k .. k+3; row i's value comes from lane i % sg.
+    for (let h = 0; h < Math.ceil(rm / sg); h++) {
+      const r = `m0 + tx + ${h * sg}u`;
+      loads.push(`let av${h} = ${load4('a', o.vecA, `offA + (${r}) * u.K + k`, (c) => `${r} < u.M && k + ${c}u < u.K`)};`);
+    }
+    aAt = (i, kk) => `subgroupBroadcast(av${Math.floor(i / sg)}[${kk}], ${i % sg}u)`;
+  } else if (sg > 0) {
+    // A is [K, M]: a vec4 runs along 4 rows, so a "sheet" of sg lanes covers R rows at sg / (R / 4)
+    // values of k; ceil(4 / that) sheets cover k .. k+3.
+    const R = Math.min(rm, 4 * sg);
+    const lanesPerK = R / 4;
+    const kPerSheet = sg / lanesPerK;
+    const sheets = Math.ceil(4 / kPerSheet);
+    for (let rb = 0; rb < rm / R; rb++) {
+      for (let sh = 0; sh < sheets; sh++) {
+        const kx = `k + ${sh * kPerSheet}u + tx / ${lanesPerK}u`;
+        const r = `m0 + ${rb * R}u + (tx % ${lanesPerK}u) * 4u`;
+        loads.push(`let av${rb}_${sh} = ${load4('a', o.vecA, `offA + (${kx}) * u.M + ${r}`, (c) => `${kx} < u.K && ${r} + ${c}u < u.M`)};`);
+      }
+    }
+    aAt = (i, kk) => {
+      const ii = i % R;
+      const lane = (kk % kPerSheet) * lanesPerK + (ii >> 2);
+      return `subgroupBroadcast(av${Math.floor(i / R)}_${Math.floor(kk / kPerSheet)}[${ii & 3}], ${lane}u)`;
+    };
+  } else if (o.transA) {
     for (const kk of QUAD) {
       for (let g = 0; g < rm / 4; g++) {
         const at = staged
@@ -186,7 +233,7 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
   );
 
   const step = [...loads, ...fmas].join('\n      ');
-  const code = `
+  const code = `${sg > 0 ? 'enable subgroups;' : ''}
 struct U { M: u32, N: u32, K: u32, _pad: u32, batch: vec4u, sa: vec4u, sb: vec4u }
 @group(0) @binding(0) var<uniform> u: U;
 ${bindings.join('\n')}
@@ -230,7 +277,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
 }`;
   const t = o.tiles;
   const flags = `${o.transA ? 't' : 'n'}${o.transB ? 't' : 'n'}_v${+o.vecA}${+o.vecB}${+o.vecC}`;
-  const key = `matmul_${flags}_${o.bias ? 'bias' : 'nobias'}_gelu-${o.gelu}_${t.tm}x${t.tn}x${t.tk}_${t.rm}x${t.rn}`;
+  const key = `matmul_${flags}_${o.bias ? 'bias' : 'nobias'}_gelu-${o.gelu}_${t.tm}x${t.tn}x${t.tk}_${t.rm}x${t.rn}${sg > 0 ? `_sg${sg}` : ''}`;
   return { key, code };
 }
 

@@ -16,6 +16,7 @@ import {
 import { grid1d } from '../../kernels/kernel.js';
 import { noGrad, recordOp } from '../autograd.js';
 import { rt } from '../runtime.js';
+import { fixedSubgroupSize, softwarePaths } from '../tuning.js';
 import { broadcastShapes, broadcastStrides, fmt, sameShape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { assertFloat, launch, opLabel, words } from './launch.js';
@@ -96,9 +97,9 @@ export function useAttentionPlans(plans?: AttentionPlans): void {
 export function attentionPlans(dh: number): AttentionPlans {
   if (forcedPlans) return forcedPlans;
   const gpu = rt().gpu;
-  const { subgroupMinSize: lo, subgroupMaxSize: hi } = gpu.adapter.info;
-  if (gpu.hasSubgroups && lo !== undefined && lo === hi && lo >= 4 && lo <= 64) {
-    const rows = (k: keyof AttentionPlans): AttentionPlan => ({ staging: 'subgroup', lanes: lo, rowsPerLane: gpu.info.isSoftware ? SOFTWARE_ROWS_PER_LANE[k] : 1 });
+  const lo = fixedSubgroupSize();
+  if (lo !== undefined) {
+    const rows = (k: keyof AttentionPlans): AttentionPlan => ({ staging: 'subgroup', lanes: lo, rowsPerLane: softwarePaths() ? SOFTWARE_ROWS_PER_LANE[k] : 1 });
     return { forward: rows('forward'), gradQ: rows('gradQ'), gradKV: rows('gradKV') };
   }
   const bytesPerLane = (2 * dh + 2) * 4;

@@ -2,9 +2,9 @@
 // bias/GELU epilogue. Backward rules reuse the same kernel with flipped transpose flags.
 import { binaryKernel, elementwiseUniforms } from '../../kernels/elementwise.js';
 import { grid1d } from '../../kernels/kernel.js';
-import { GPU_TILES, LAVAPIPE_TILES, MATMUL_MAX_BATCH_RANK, matmulGroups, matmulKernel, matmulUniforms, type MatmulOptions, type MatmulTiles } from '../../kernels/matmul.js';
+import { GPU_TILES, LAVAPIPE_TILES, MATMUL_MAX_BATCH_RANK, matmulGroups, matmulKernel, matmulUniforms, subgroupTiles, type MatmulOptions, type MatmulTiles } from '../../kernels/matmul.js';
 import { isGradEnabled, noGrad, recordOp } from '../autograd.js';
-import { rt } from '../runtime.js';
+import { fixedSubgroupSize, softwarePaths } from '../tuning.js';
 import { broadcastShapes, broadcastStrides, fmt, numel } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { assertFloat, launch, opLabel } from './launch.js';
@@ -66,9 +66,22 @@ function batchAxes(label: string, a: Tensor, b: Tensor, g: Geometry): { shape: n
   return { shape: axes.map((x) => x.n), sa: axes.map((x) => x.sa), sb: axes.map((x) => x.sb) };
 }
 
-/** Lavapipe's tiles unless the adapter is a hardware GPU (see kernels/matmul.ts). */
-function tiles(): MatmulTiles {
-  return rt().gpu.info.isSoftware ? LAVAPIPE_TILES : GPU_TILES;
+let forcedTiles: MatmulTiles | undefined;
+
+/** For tests and benchmarks: force the tiles of every matmul (undefined restores the automatic choice). */
+export function useMatmulTiles(t?: MatmulTiles): void {
+  forcedTiles = t;
+}
+
+/**
+ * On a software adapter, subgroup-broadcast tiles where it has one fixed subgroup size (2.8x the
+ * plain lavapipe tiles there) and the plain ones otherwise; on a GPU, staged tiles (kernels/matmul.ts).
+ */
+export function matmulTiles(): MatmulTiles {
+  if (forcedTiles) return forcedTiles;
+  if (!softwarePaths()) return GPU_TILES;
+  const sg = fixedSubgroupSize();
+  return sg ? subgroupTiles(sg) : LAVAPIPE_TILES;
 }
 
 interface Epilogue {
@@ -78,7 +91,7 @@ interface Epilogue {
 
 /** op(a) @ op(b) (+ bias, GELU) for operands of rank >= 2, no autograd. `pre` is set for gelu 'out+pre'. */
 function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: Epilogue = {}): { out: Tensor<'f32'>; pre?: Tensor<'f32'> } {
-  if (tb && !ta && b.rank === 2 && rt().gpu.info.isSoftware) {
+  if (tb && !ta && b.rank === 2 && softwarePaths()) {
     // Lavapipe reads a transposed B as per-lane gathers of W's rows: x · Wᵀ ran 1.2-1.6x faster at the
     // ViT step's shapes as one copy of W into [K, N] plus the untransposed product (bench/NOTES.md).
     const bt = noGrad(() => transpose(b));
@@ -96,7 +109,7 @@ function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: 
   const pre = gelu === 'out+pre' ? empty(shape, 'f32', label) : undefined;
   // vec4 access along an axis needs that axis to be a multiple of 4 (and a non-empty operand to bind).
   const vec = { vecA: g.K > 0 && (ta ? g.M : g.K) % 4 === 0, vecB: g.K > 0 && (tb ? g.K : g.N) % 4 === 0, vecC: g.N % 4 === 0 };
-  const t = tiles();
+  const t = matmulTiles();
   const kernel = matmulKernel({ transA: ta, transB: tb, bias: epi.bias !== undefined, gelu, ...vec, tiles: t });
   const groups = matmulGroups(label, g.M, g.N, numel(g.batch), t);
   const outputs = pre ? [out, pre] : [out];

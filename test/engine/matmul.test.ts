@@ -1,9 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
-import { linear, linearGelu, matmul } from '../../engine/ops/matmul.js';
+import { linear, linearGelu, matmul, matmulTiles, useMatmulTiles } from '../../engine/ops/matmul.js';
 import { launch } from '../../engine/ops/launch.js';
-import { matmulGroups, matmulKernel, matmulUniforms } from '../../kernels/matmul.js';
+import { GPU_TILES, LAVAPIPE_TILES, matmulGroups, matmulKernel, matmulUniforms, type MatmulTiles } from '../../kernels/matmul.js';
+import { fixedSubgroupSize } from '../../engine/tuning.js';
 import { awkwardDim, checkOp, close, gpu, randArray, rng } from '../helpers/check.js';
 import { numel } from '../../engine/shape.js';
 import { linearRef, matmulGradRef, matmulRef } from '../ref/matmul.js';
@@ -194,6 +195,48 @@ test('the kernel with a 2-D grid of threads per workgroup (the GPU-style configu
     launch(kernel, matmulUniforms(M, N, K, [2], [M * K], [0]), [out], inputs, matmulGroups('test', M, N, 2, tiles), 'test');
     const ref = matmulRef(av, sa, bv, sb, ta, tb).data.map((v, i) => v + biasv[i % N]);
     close(await out.toArray(), ref, 1e-5, `2-D tiles ${tag(ta, tb)} M=${M} N=${N} K=${K}`);
+  }
+});
+
+test('every tile configuration (plain, subgroup broadcasts of 4-64 rows, staged) matches float64, all layouts, with bias and GELU', async () => {
+  const sg = fixedSubgroupSize();
+  const configs: [string, MatmulTiles][] = [
+    ['lavapipe', LAVAPIPE_TILES],
+    ['gpu', GPU_TILES],
+    ...(sg ? [4, 16, 32].map((rm): [string, MatmulTiles] => [`sg${sg} ${rm}x4`, { tm: rm, tn: sg * 4, tk: 0, rm, rn: 4, sg }]) : []),
+  ];
+  assert.ok(sg === undefined || matmulTiles().sg === sg || !E.rt().gpu.info.isSoftware || process.env.SMKD_HARDWARE_PATHS, 'a software adapter with fixed subgroups uses the subgroup tiles');
+  const r = rng(33);
+  try {
+    for (const [name, tiles] of configs) {
+      useMatmulTiles(tiles);
+      for (const [ta, tb] of TRANSPOSES) {
+        // Awkward sizes (partial tiles, no vec4) and multiples of 4 (vec4 paths), batched.
+        for (const [M, N, K] of [
+          [37, 21, 19],
+          [68, 40, 36],
+          [5, 3, 70],
+        ] as [number, number, number][]) {
+          const sa = stored([2], M, K, ta);
+          const sb = stored([2], K, N, tb);
+          const av = randArray(numel(sa), r);
+          const bv = randArray(numel(sb), r);
+          const y = matmul(E.fromArray(av, sa), E.fromArray(bv, sb), { transA: ta, transB: tb });
+          close(await y.toArray(), matmulRef(av, sa, bv, sb, ta, tb).data, 1e-5, `${name} ${tag(ta, tb)} M=${M} N=${N} K=${K}`);
+          y.dispose();
+        }
+      }
+      // The fused epilogue through linearGelu ([rows, in] x [out, in]^T + bias, GELU).
+      const [rows, inF, outF] = [43, 36, 24];
+      const xv = randArray(rows * inF, r);
+      const wv = randArray(outF * inF, r);
+      const bv = randArray(outF, r);
+      const y = linearGelu(E.fromArray(xv, [rows, inF]), E.fromArray(wv, [outF, inF]), E.fromArray(bv, [outF]));
+      close(await y.toArray(), linearRef(xv, [rows, inF], wv, [outF, inF], bv, true), 1e-5, `${name} linearGelu`);
+      y.dispose();
+    }
+  } finally {
+    useMatmulTiles(undefined);
   }
 });
 
