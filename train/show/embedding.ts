@@ -114,6 +114,12 @@ export async function embeddingSvg(map: EmbeddingMap, title: string): Promise<st
         },
       },
       {
+        // A frame in the class colour under each thumbnail says whose image it is.
+        data: { values: map.thumbnails },
+        mark: { type: 'square', filled: true, size: (THUMBNAIL_PX + 6) ** 2, opacity: 1 },
+        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, color: { field: 'className', type: 'nominal', sort: map.classes } },
+      },
+      {
         data: { values: map.thumbnails },
         // The data URI in every image's accessibility label would double the file for nothing.
         mark: { type: 'image', width: THUMBNAIL_PX, height: THUMBNAIL_PX, aria: false },

@@ -111,7 +111,7 @@ export function matchLines(m: readonly PatchMatch[], layout: MatchLayout, hidden
     });
 }
 
-/** The overlay: patch-grid lines on both images, A's hidden patches darkened, the match lines with end dots. */
+/** The overlay: patch-grid lines on both images, A's hidden patches darkened, the matches as arcs with end dots. */
 export function matchOverlaySvg(width: number, height: number, lines: readonly MatchLine[], layout: MatchLayout, hidden?: Uint8Array): string {
   const cell = layout.patchSize * layout.scale;
   const offset = layout.size * layout.scale + MATCH_GAP;
@@ -125,8 +125,11 @@ export function matchOverlaySvg(width: number, height: number, lines: readonly M
   });
   const dot = Math.max(2, Math.round(cell / 16));
   for (const l of lines) {
-    parts.push(`<line x1="${l.x1}" y1="${l.y1}" x2="${l.x2}" y2="${l.y2}" stroke="${l.colour}" stroke-width="2"/>`);
-    parts.push(`<circle cx="${l.x1}" cy="${l.y1}" r="${dot}" fill="${l.colour}"/>`, `<circle cx="${l.x2}" cy="${l.y2}" r="${dot}" fill="${l.colour}"/>`);
+    // A shallow arc, not a straight line: matches along one row of patches would otherwise lie on top
+    // of each other; a white halo keeps the dark end of the scale visible on dark images.
+    const arc = `M${l.x1},${l.y1} Q${(l.x1 + l.x2) / 2},${(l.y1 + l.y2) / 2 - 0.15 * Math.abs(l.x2 - l.x1)} ${l.x2},${l.y2}`;
+    parts.push(`<path d="${arc}" fill="none" stroke="#fff" stroke-opacity="0.8" stroke-width="4"/>`, `<path d="${arc}" fill="none" stroke="${l.colour}" stroke-width="2"/>`);
+    for (const [x, y] of [[l.x1, l.y1], [l.x2, l.y2]]) parts.push(`<circle cx="${x}" cy="${y}" r="${dot}" fill="${l.colour}" stroke="#fff" stroke-width="1"/>`);
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
