@@ -1,6 +1,7 @@
-// Numerical agreement of the variants of a case: fused against unfused, ours against tfjs.
+// Numerical agreement of the variants of a case: fused against unfused, ours against tfjs and jax-js.
 import { tidy, type Tensor } from '../engine/index.js';
 import type { Agreement, Variant } from './case.js';
+import { readJax, type JaxArray } from './jaxjs/backends.js';
 import { readTf, type Tf, type TfTensor } from './tfjs/backends.js';
 
 /** max |a - b| / max |b|: the error scaled by the reference's magnitude (NaN counts as infinite). */
@@ -52,6 +53,20 @@ export async function compareWithTfjs(tf: Tf, ours: Variant, theirs: () => TfTen
   } finally {
     for (const t of a) t.dispose();
     tf.dispose(b);
+  }
+}
+
+/** Run ours once and the jax-js version once (same inputs) and compare every result pairwise. */
+export async function compareWithJax(ours: Variant, theirs: () => JaxArray[], names: readonly string[], tolerance: number): Promise<Agreement> {
+  const a = tidy(() => ours.step());
+  try {
+    const b = theirs();
+    // readJax takes ownership of (and disposes) b's arrays.
+    const values = await readJax(b);
+    if (a.length !== names.length || b.length !== names.length) throw new Error(`compareWithJax: expected ${names.length} results (${names.join(', ')}), got ${a.length} and ${b.length}`);
+    return compareArrays(names, values, await readAll(a), tolerance);
+  } finally {
+    for (const t of a) t.dispose();
   }
 }
 

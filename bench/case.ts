@@ -1,7 +1,8 @@
 // What a benchmark case is: one computation done by our kernel, optionally by the same maths composed
-// from our core ops, and by tfjs (webgpu and wasm backends) on the same random inputs, with the work
-// it does for throughput figures.
+// from our core ops, by tfjs (webgpu and wasm backends) and by jax-js (wasm and webgpu) on the same
+// random inputs, with the work it does for throughput figures.
 import type { Tensor } from '../engine/index.js';
+import type { JaxArray, JaxDevice, JaxEnv } from './jaxjs/backends.js';
 import type { Tf, TfTensor } from './tfjs/backends.js';
 
 /** One way of computing the case. */
@@ -28,6 +29,15 @@ export interface TfInstance {
   dispose(): void;
 }
 
+/** The case written with jax-js, on one jax-js device. */
+export interface JaxInstance {
+  /** Record one op (jax-js runs it when its results are awaited); returns what it produced, which the caller awaits and disposes. */
+  step(): JaxArray[];
+  /** One step of ours and one of jax-js from the same state, compared (reads back). */
+  agree(): Promise<Agreement>;
+  dispose(): void;
+}
+
 /** A case with its inputs built on the GPU. */
 export interface Instance {
   /** Our kernel (the fused one where there is a choice). */
@@ -38,6 +48,8 @@ export interface Instance {
   agree?(): Promise<Agreement>;
   /** The tfjs version, from our current inputs and state (read back and uploaded to tfjs). */
   tfjs?(tf: Tf): Promise<TfInstance>;
+  /** The jax-js version on `device`, from our current inputs and state (read back and uploaded to jax-js). */
+  jax?(env: JaxEnv, device: JaxDevice): Promise<JaxInstance>;
   dispose(): void;
 }
 
@@ -54,6 +66,8 @@ export interface BenchCase {
   unfused?: string;
   /** What the tfjs version is, in one line of tfjs ops. */
   tfjs?: string;
+  /** What the jax-js version is, in one line of jax-js ops (cases that have one). */
+  jax?: string;
   /** Part of `--quick` (a representative subset that fits the time budget). */
   quick?: boolean;
   setup(): Instance | Promise<Instance>;

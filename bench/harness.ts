@@ -1,8 +1,9 @@
-// Runs one case end to end: inputs, agreement checks (fused vs unfused, ours vs each tfjs backend),
-// memory, then (unless smoke) interleaved timing of every runner and benny.
+// Runs one case end to end: inputs, agreement checks (fused vs unfused, ours vs each tfjs and jax-js
+// backend), memory, then (unless smoke) interleaved timing of every runner and benny.
 import { rt, tidy } from '../engine/index.js';
-import type { Agreement, BenchCase, Instance, TfInstance, Variant, Work } from './case.js';
+import type { Agreement, BenchCase, Instance, JaxInstance, TfInstance, Variant, Work } from './case.js';
 import type { PassTimer } from './gpu-timer.js';
+import { drainJax, jaxDevice, type JaxArray, type JaxBackendName, type JaxEnv } from './jaxjs/backends.js';
 import { measureMemory, type MemoryUse } from './memory.js';
 import { drainTfjs, tfName, useBackend, type TfBackendName, type TfjsEnv } from './tfjs/backends.js';
 import { bennyRunners, HEAVY_PLANS, PLANS, timeRunners, type BennyResult, type Runner, type RunnerName, type Timing } from './timing.js';
@@ -21,29 +22,39 @@ export interface CaseResult {
   name: string;
   unfusedOps?: string;
   tfjsOps?: string;
+  jaxOps?: string;
   work: Work;
   /** Fused against unfused (ours). */
   agreement?: Agreement;
   /** Ours against each tfjs backend. */
   tfjsAgreement?: Partial<Record<TfBackendName, Agreement>>;
+  /** Ours against each jax-js backend. */
+  jaxAgreement?: Partial<Record<JaxBackendName, Agreement>>;
   fused?: VariantResult;
   unfused?: VariantResult;
   tfjsWebgpu?: VariantResult;
   tfjsWasm?: VariantResult;
+  jaxWasm?: VariantResult;
+  jaxWebgpu?: VariantResult;
   /** unfused / fused (median ms). */
   ratio?: number;
   /** tfjs-webgpu / ours, both by the same method (GPU timestamps where both have them). */
   vsWebgpu?: number;
   /** tfjs-wasm / ours, wall clock. */
   vsWasm?: number;
+  /** jax-js-webgpu / ours, both by the same method. */
+  vsJaxWebgpu?: number;
+  /** jax-js-wasm / ours, wall clock. */
+  vsJaxWasm?: number;
   /** Set when the case threw; the other fields are what it got to. */
   error?: string;
   seconds: number;
 }
 
-/** What a run shares between cases: tfjs (when loaded) and the GPU pass timer (when the adapter has timestamps). */
+/** What a run shares between cases: tfjs and jax-js (when loaded) and the GPU pass timer (when the adapter has timestamps). */
 export interface RunContext {
   tfjs?: TfjsEnv;
+  jax?: JaxEnv;
   timer?: PassTimer;
   /** Run benny beside the medians (default: in full mode only; never for the step, whose ops last seconds). */
   benny?: boolean;
@@ -73,14 +84,43 @@ function tfRunner(env: TfjsEnv, name: TfBackendName, inst: TfInstance): Runner {
   };
 }
 
-const KEY: Record<RunnerName, 'fused' | 'unfused' | 'tfjsWebgpu' | 'tfjsWasm'> = { ours: 'fused', unfused: 'unfused', 'tfjs-webgpu': 'tfjsWebgpu', 'tfjs-wasm': 'tfjsWasm' };
+/** jax-js is lazy: a step records work and the drain runs it, awaiting (then disposing) what the steps returned. */
+function jaxRunner(env: JaxEnv, name: JaxBackendName, inst: JaxInstance): Runner {
+  const device = jaxDevice(name);
+  let pending: JaxArray[] = [];
+  return {
+    name,
+    onGpu: device === 'webgpu',
+    enter: async () => undefined,
+    once: () => void pending.push(...inst.step()),
+    drain: async () => {
+      const outs = pending;
+      pending = [];
+      try {
+        await drainJax(env, device, outs);
+      } finally {
+        for (const a of outs) a.dispose();
+      }
+    },
+  };
+}
+
+const KEY: Record<RunnerName, 'fused' | 'unfused' | 'tfjsWebgpu' | 'tfjsWasm' | 'jaxWasm' | 'jaxWebgpu'> = {
+  ours: 'fused',
+  unfused: 'unfused',
+  'tfjs-webgpu': 'tfjsWebgpu',
+  'tfjs-wasm': 'tfjsWasm',
+  'jax-js-wasm': 'jaxWasm',
+  'jax-js-webgpu': 'jaxWebgpu',
+};
 
 /** Run `c`; failures are caught and reported in the result, so one broken case does not stop a run. */
 export async function runCase(c: BenchCase, mode: Mode, ctx: RunContext = {}): Promise<CaseResult> {
   const t0 = performance.now();
-  const r: CaseResult = { suite: c.suite, name: c.name, unfusedOps: c.unfused, tfjsOps: c.tfjs, work: c.work, seconds: 0 };
+  const r: CaseResult = { suite: c.suite, name: c.name, unfusedOps: c.unfused, tfjsOps: c.tfjs, jaxOps: c.jax, work: c.work, seconds: 0 };
   let inst: Instance | undefined;
   const tfInsts: [TfBackendName, TfInstance][] = [];
+  const jaxInsts: [JaxBackendName, JaxInstance][] = [];
   try {
     inst = await c.setup();
     if (inst.agree) r.agreement = await inst.agree();
@@ -100,11 +140,21 @@ export async function runCase(c: BenchCase, mode: Mode, ctx: RunContext = {}): P
         await drainTfjs(env.tf);
       }
     }
+    const jenv = ctx.jax;
+    if (jenv && inst.jax) {
+      r.jaxAgreement = {};
+      for (const b of jenv.available) {
+        const ji = await inst.jax(jenv, jaxDevice(b));
+        jaxInsts.push([b, ji]);
+        r.jaxAgreement[b] = await ji.agree();
+      }
+    }
     if (mode !== 'smoke') {
       const runners: Runner[] = [ourRunner('ours', inst.fused)];
       // --quick is about tfjs: the unfused composition is timed in full runs only.
       if (inst.unfused && mode === 'full') runners.push(ourRunner('unfused', inst.unfused));
       for (const [b, ti] of tfInsts) runners.push(tfRunner(env!, b, ti));
+      for (const [b, ji] of jaxInsts) runners.push(jaxRunner(jenv!, b, ji));
       const heavy = c.suite === 'trainingStep';
       const plan = (heavy ? HEAVY_PLANS : PLANS)[mode];
       const times = await timeRunners(runners, plan, ctx.timer);
@@ -119,6 +169,10 @@ export async function runCase(c: BenchCase, mode: Mode, ctx: RunContext = {}): P
       if (web) r.vsWebgpu = web.method === ours.method ? web.medianMs / ours.medianMs : web.wallMs / ours.wallMs;
       const wasm = r.tfjsWasm?.timing;
       if (wasm) r.vsWasm = wasm.wallMs / ours.wallMs;
+      const jweb = r.jaxWebgpu?.timing;
+      if (jweb) r.vsJaxWebgpu = jweb.method === ours.method ? jweb.medianMs / ours.medianMs : jweb.wallMs / ours.wallMs;
+      const jwasm = r.jaxWasm?.timing;
+      if (jwasm) r.vsJaxWasm = jwasm.wallMs / ours.wallMs;
     }
   } catch (e) {
     r.error = e instanceof Error ? (e.stack ?? e.message) : String(e);
@@ -128,6 +182,10 @@ export async function runCase(c: BenchCase, mode: Mode, ctx: RunContext = {}): P
         await useBackend(ctx.tfjs!.tf, b);
         ti.dispose();
         await drainTfjs(ctx.tfjs!.tf);
+      }
+      for (const [b, ji] of jaxInsts) {
+        ji.dispose();
+        await drainJax(ctx.jax!, jaxDevice(b), []);
       }
       inst?.dispose();
       await rt().sync();

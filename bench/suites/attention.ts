@@ -3,6 +3,8 @@
 import { backward, matmul, mul, noGrad, randn, scaledDotProductAttention, softmax, type Tensor } from '../../engine/index.js';
 import { compareSteps, compareWithTfjs, toTf } from '../agree.js';
 import type { BenchCase, Instance, Sizes, Variant } from '../case.js';
+import type { Jax, JaxArray } from '../jaxjs/backends.js';
+import { jaxPure } from '../jaxjs/ops.js';
 import type { Tf, TfTensor } from '../tfjs/backends.js';
 import { tfRun } from './common.js';
 
@@ -35,6 +37,13 @@ function tfAttention(tf: Tf, [q, k, v]: TfTensor[]): TfTensor {
   return tf.matMul(tf.softmax(tf.mul(tf.matMul(q, k, false, true), scale)), v);
 }
 
+/** The same composition in jax-js (consumes q, k, v). */
+function jaxAttention(jax: Jax, [q, k, v]: JaxArray[]): JaxArray {
+  const { numpy: np, nn } = jax;
+  const scale = 1 / Math.sqrt(q.shape[3]);
+  return np.matmul(nn.softmax(np.matmul(q, k.transpose([0, 1, 3, 2])).mul(scale), -1), v);
+}
+
 /** Forward only (no autograd), or forward and backward for a fixed random output gradient. */
 function variant(attn: Attn, q: Tensor, k: Tensor, v: Tensor, g: Tensor<'f32'>, withBackward: boolean): Variant {
   return {
@@ -62,6 +71,7 @@ function attentionCase(d: Dims, withBackward: boolean, seed: number): BenchCase 
     work: { flops: withBackward ? 3 * fwdFlops : fwdFlops },
     unfused: 'softmax(matmul(q, k^T) * scale) -> matmul(., v), autograd backward',
     tfjs: 'tf.matMul(tf.softmax(tf.matMul(q, k, false, true) * scale), v), tf.valueAndGrads (tfjs has no fused attention)',
+    jax: 'jit(np.matmul(nn.softmax(np.matmul(q, kᵀ) * scale), v)), vjp for the backward (the same composition; jax-js\' nn.dotProductAttention is not used)',
     quick: T === 65 && withBackward,
     setup(): Instance {
       const shape = [B, H, T, Dh];
@@ -81,6 +91,7 @@ function attentionCase(d: Dims, withBackward: boolean, seed: number): BenchCase 
           const step = (): TfTensor[] => tfRun(tf, (a) => tfAttention(tf, a), xs.slice(0, 3), xs[3], withBackward);
           return { step, agree: () => compareWithTfjs(tf, fused, step, names, 1e-4), dispose: () => tf.dispose(xs) };
         },
+        jax: (env, device) => jaxPure(env, device, { f: jaxAttention, inputs: [q, k, v], dy: g, withBackward, ours: fused, names, tolerance: 1e-4 }),
         dispose: () => [q, k, v, g].forEach((t) => t.dispose()),
       };
     },

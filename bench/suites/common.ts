@@ -1,8 +1,11 @@
 // The shape most suites share: a pure function of random inputs, forward or forward + backward for
-// a fixed random output gradient, written once with our ops and once with tfjs ops.
+// a fixed random output gradient, written once with our ops, once with tfjs ops and (where given)
+// once with jax-js ops.
 import { backward, noGrad, randn, type Tensor } from '../../engine/index.js';
 import { compareSteps, compareWithTfjs, toTf } from '../agree.js';
 import type { BenchCase, Instance, Variant, Work } from '../case.js';
+import type { Jax, JaxArray } from '../jaxjs/backends.js';
+import { jaxPure } from '../jaxjs/ops.js';
 import type { Tf, TfTensor } from '../tfjs/backends.js';
 
 export interface PureCase {
@@ -20,6 +23,8 @@ export interface PureCase {
   ours(xs: Tensor[]): Tensor;
   composed?: { what: string; f(xs: Tensor[]): Tensor };
   tfjs: { what: string; f(tf: Tf, xs: TfTensor[]): TfTensor };
+  /** The same maths with jax-js ops (jitted; vjp for the backward); `f` consumes its inputs. */
+  jax?: { what: string; f(jax: Jax, xs: JaxArray[]): JaxArray };
   /** Names of the compared results: the output, then one gradient per input. */
   names: string[];
   tolerance: number;
@@ -55,6 +60,7 @@ export function pureCase(p: PureCase): BenchCase {
     quick: p.quick,
     unfused: p.composed?.what,
     tfjs: p.tfjs.what,
+    jax: p.jax?.what,
     setup(): Instance {
       const xs = p.shapes.map((s, i) => randn(s, p.seed + i, 0, p.scales?.[i] ?? 1));
       for (const x of xs) x.requiresGrad = p.withBackward;
@@ -63,6 +69,7 @@ export function pureCase(p: PureCase): BenchCase {
       const composed = p.composed;
       const unfused: Variant | undefined = composed && { step: () => run(composed.f, xs, g, p.withBackward) };
       const names = p.withBackward ? p.names : p.names.slice(0, 1);
+      const jax = p.jax;
       return {
         fused,
         unfused,
@@ -78,6 +85,7 @@ export function pureCase(p: PureCase): BenchCase {
             dispose: () => tf.dispose([...txs, dy]),
           };
         },
+        jax: jax && ((env, device) => jaxPure(env, device, { f: jax.f, inputs: xs, dy: g, withBackward: p.withBackward, ours: fused, names, tolerance: p.tolerance })),
         dispose: () => [...xs, g].forEach((t) => t.dispose()),
       };
     },

@@ -32,6 +32,7 @@ export function matmulCases(sizes: Sizes): BenchCase[] {
         outShape: [M, N],
         ours: ([x, w]) => matmul(x, w, { transB: true }),
         tfjs: { what: 'tf.matMul(x, w, false, true)', f: (tf, [x, w]) => tf.matMul(x, w, false, true) },
+        jax: { what: 'jit(np.matmul(x, w.transpose()))', f: (jax, [x, w]) => jax.numpy.matmul(x, w.transpose()) },
         names: ['y'],
         tolerance: 1e-5,
       });

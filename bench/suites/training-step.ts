@@ -1,10 +1,12 @@
-// A whole training step, ours against tfjs: ViT + iBOT head on a batch of images, soft cross-entropy
+// A whole training step, ours against tfjs and jax-js: ViT + iBOT head on a batch of images, soft cross-entropy
 // of every token's logits against fixed random teacher logits (temperatures, centre), backward,
-// AdamW over every parameter. The weights start equal (tfjs gets a copy of ours).
+// AdamW over every parameter. The weights start equal (tfjs and jax-js get a copy of ours).
 import { AdamW, backward, mean, randn, reshape, softCrossEntropy, type Tensor } from '../../engine/index.js';
 import { HEAD_CONFIGS, vitConfig, type HeadConfig, type VitConfig } from '../../model/configs.js';
 import { SmkdNetwork } from '../../model/smkd.js';
 import { compareArrays, toTf } from '../agree.js';
+import { readJax, toJax } from '../jaxjs/backends.js';
+import { jaxTrainer, type JaxStepConfig } from '../jaxjs/vit.js';
 import type { BenchCase, Instance, Sizes, Variant } from '../case.js';
 import { readTf } from '../tfjs/backends.js';
 import { tfTrainer, type TfParam, type TfStepConfig } from '../tfjs/vit.js';
@@ -58,6 +60,7 @@ function stepCase(c: StepConfig, seed: number): BenchCase {
     work: { flops: stepFlops(c) },
     quick: c.quick,
     tfjs: 'bench/tfjs/vit.ts: tf.matMul/tf.softmax/tf.moments/tf.erf ViT and head, tf.variableGrads, tf.train.adam + decoupled decay',
+    jax: 'bench/jaxjs/vit.ts: np.matmul/nn.softmax/lax.erf ViT and head, valueAndGrad, AdamW by hand, the whole step under one jit',
     setup(): Instance {
       const net = new SmkdNetwork(vit, head).build({ seed, label: 'bench student' });
       const optimizer = new AdamW(net.arena);
@@ -100,6 +103,25 @@ function stepCase(c: StepConfig, seed: number): BenchCase {
               trainer.dispose();
               tf.dispose(inputs);
             },
+          };
+        },
+        async jax(env, device) {
+          const values = await net.stateDict();
+          const params: TfParam[] = net.arena.entries.map((e) => ({ name: e.name, shape: e.shape, values: values.get(e.name)!.data, trainable: e.requiresGrad, decay: e.decay }));
+          const cfg: JaxStepConfig = { vit, head, ...TEMPS, lr: LR, weightDecay: WEIGHT_DECAY };
+          const trainer = jaxTrainer(env, device, cfg, params, await toJax(env, images, device), await toJax(env, teacher, device), await toJax(env, center, device));
+          return {
+            step: () => [trainer.step()],
+            async agree() {
+              // The same weights on both sides: the losses before the update must agree.
+              const [ours] = fused.step();
+              try {
+                return compareArrays(['loss'], await readJax([trainer.step()]), [Float32Array.from(await ours.toArray())], 1e-4);
+              } finally {
+                ours.dispose();
+              }
+            },
+            dispose: () => trainer.dispose(),
           };
         },
         dispose: () => {
