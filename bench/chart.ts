@@ -1,5 +1,5 @@
-// The SVG bar chart of RESULTS.md: per case, how many times faster ours is than tfjs-webgpu and
-// tfjs-wasm (log scale, with the 1x and 2x lines), rendered headless with vega-lite.
+// The SVG bar chart of RESULTS.md: per case, how many times faster ours is than tfjs-webgpu,
+// tfjs-wasm, jax-js-webgpu and jax-js-wasm (log scale, with the 1x and 2x lines), rendered headless with vega-lite.
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import type { CaseResult } from './harness.js';
@@ -9,6 +9,8 @@ export async function ratioChart(cases: readonly CaseResult[], title: string): P
     [
       ['tfjs-webgpu time / ours', c.vsWebgpu],
       ['tfjs-wasm time / ours', c.vsWasm],
+      ['jax-js-webgpu time / ours', c.vsJaxWebgpu],
+      ['jax-js-wasm time / ours', c.vsJaxWasm],
     ]
       .filter((x): x is [string, number] => typeof x[1] === 'number' && Number.isFinite(x[1]))
       .map(([against, ratio]) => ({ case: `${c.suite}: ${c.name}`.slice(0, 90), against, ratio })),

@@ -12,6 +12,16 @@ export interface TfjsInfo {
   adapterInfo: string;
 }
 
+export interface JaxjsInfo {
+  version: string;
+  available: string[];
+  problems: string[];
+  /** jax-js-webgpu ran on the engine's own device (so on the same adapter). */
+  sameDevice: boolean;
+  /** jax-js' wasm backend ran its kernels on Web Workers (false in Node: no global Worker). */
+  wasmThreads: boolean;
+}
+
 export interface BenchRecord {
   adapter: string;
   adapterSlug: string;
@@ -19,6 +29,7 @@ export interface BenchRecord {
   hasTimestamps: boolean;
   versions: { node: string; webgpu: string; engine: string };
   tfjs?: TfjsInfo;
+  jaxjs?: JaxjsInfo;
   date: string;
   mode: Mode;
   sizes: Sizes;
@@ -64,6 +75,8 @@ export function verdict(c: CaseResult): string {
   const parts = [`ours ${fix(f)} ms${wall(c.fused?.timing)}`];
   if (c.vsWebgpu !== undefined) parts.push(`tfjs-webgpu ${fix(c.tfjsWebgpu!.timing!.medianMs)} ms${wall(c.tfjsWebgpu!.timing)} (ours ${c.vsWebgpu >= 1 ? `${c.vsWebgpu.toFixed(2)}x faster` : `SLOWER, ${(1 / c.vsWebgpu).toFixed(2)}x the time`})`);
   if (c.vsWasm !== undefined) parts.push(`tfjs-wasm ${fix(c.tfjsWasm!.timing!.wallMs)} ms wall (${c.vsWasm.toFixed(2)}x)`);
+  if (c.vsJaxWebgpu !== undefined) parts.push(`jax-js-webgpu ${fix(c.jaxWebgpu!.timing!.medianMs)} ms${wall(c.jaxWebgpu!.timing)} (${c.vsJaxWebgpu.toFixed(2)}x)`);
+  if (c.vsJaxWasm !== undefined) parts.push(`jax-js-wasm ${fix(c.jaxWasm!.timing!.wallMs)} ms wall (${c.vsJaxWasm.toFixed(2)}x)`);
   if (c.ratio !== undefined) parts.push(`unfused ${fix(c.unfused!.timing!.medianMs)} ms (${c.ratio.toFixed(2)}x)`);
   return `${c.name}: ${parts.join(', ')}`;
 }
@@ -73,9 +86,11 @@ const agreeStr = (a?: Agreement): string => (a ? `${a.ok ? 'ok' : '**MISMATCH**'
 function suiteTable(cases: CaseResult[]): string[] {
   const unit = cases.length && 'flops' in cases[0].work ? 'GFLOP/s' : 'GB/s';
   const hasUnfused = cases.some((c) => c.unfusedOps);
+  // jax-js columns only for the suites that have a jax-js version.
+  const hasJax = cases.some((c) => c.jaxOps);
   const rows = [
-    `| case | ours ms | tfjs-webgpu ms | tfjs-wasm ms (wall) | **tfjs-webgpu / ours** | tfjs-wasm / ours | ours ${unit} | tfjs-webgpu ${unit} | tfjs-wasm ${unit} |${hasUnfused ? ' unfused ms | unfused / ours | peak extra MiB ours / unfused |' : ''} benny ops/s ours / tfjs-webgpu | agreement: tfjs-webgpu, tfjs-wasm${hasUnfused ? ', unfused' : ''} |`,
-    `|---|--:|--:|--:|--:|--:|--:|--:|--:|${hasUnfused ? '--:|--:|--:|' : ''}--:|---|`,
+    `| case | ours ms | tfjs-webgpu ms | tfjs-wasm ms (wall) | **tfjs-webgpu / ours** | tfjs-wasm / ours | ours ${unit} | tfjs-webgpu ${unit} | tfjs-wasm ${unit} |${hasJax ? ` jax-js-webgpu ms | jax-js-wasm ms (wall) | jax-js-webgpu / ours | jax-js-wasm / ours | jax-js-webgpu ${unit} | jax-js-wasm ${unit} |` : ''}${hasUnfused ? ' unfused ms | unfused / ours | peak extra MiB ours / unfused |' : ''} benny ops/s ours / tfjs-webgpu | agreement: tfjs-webgpu, tfjs-wasm${hasJax ? ', jax-js-webgpu, jax-js-wasm' : ''}${hasUnfused ? ', unfused' : ''} |`,
+    `|---|--:|--:|--:|--:|--:|--:|--:|--:|${hasJax ? '--:|--:|--:|--:|--:|--:|' : ''}${hasUnfused ? '--:|--:|--:|' : ''}--:|---|`,
   ];
   for (const c of cases) {
     if (c.error) {
@@ -90,8 +105,14 @@ function suiteTable(cases: CaseResult[]): string[] {
     const wasm = ms(c.tfjsWasm, true);
     const vs = c.vsWebgpu === undefined ? '–' : `**${times(c.vsWebgpu)}**${c.vsWebgpu < target(c.suite) ? ' (below target)' : ''}`;
     const cells = [c.name, fix(ours), fix(web), fix(wasm), vs, times(c.vsWasm), tp(ours), tp(web), tp(wasm)];
+    if (hasJax) {
+      const jweb = ms(c.jaxWebgpu);
+      const jwasm = ms(c.jaxWasm, true);
+      cells.push(fix(jweb), fix(jwasm), times(c.vsJaxWebgpu), times(c.vsJaxWasm), tp(jweb), tp(jwasm));
+    }
     if (hasUnfused) cells.push(fix(ms(c.unfused)), times(c.ratio), `${mib(c.fused?.memory?.peakExtraBytes)} / ${mib(c.unfused?.memory?.peakExtraBytes)}`);
     const ag = [agreeStr(c.tfjsAgreement?.['tfjs-webgpu']), agreeStr(c.tfjsAgreement?.['tfjs-wasm'])];
+    if (hasJax) ag.push(agreeStr(c.jaxAgreement?.['jax-js-webgpu']), agreeStr(c.jaxAgreement?.['jax-js-wasm']));
     if (hasUnfused) ag.push(agreeStr(c.agreement));
     cells.push(`${benny(c.fused)} / ${benny(c.tfjsWebgpu)}`, ag.join(', '));
     rows.push(`| ${cells.join(' | ')} |`);
@@ -99,17 +120,22 @@ function suiteTable(cases: CaseResult[]): string[] {
   return rows;
 }
 
-/** Per suite: geometric mean and worst of the speed-ups over tfjs-webgpu and tfjs-wasm. */
+/** Per suite: geometric mean and worst of the speed-ups over tfjs-webgpu, tfjs-wasm and jax-js. */
 function summaryTable(r: BenchRecord): string[] {
-  const rows = ['| suite | cases | ours vs tfjs-webgpu: geomean (worst) | target | met | ours vs tfjs-wasm: geomean (worst) |', '|---|--:|--:|--:|---|--:|'];
+  const rows = [
+    '| suite | cases | ours vs tfjs-webgpu: geomean (worst) | target | met | ours vs tfjs-wasm: geomean (worst) | ours vs jax-js-webgpu: geomean (worst) | ours vs jax-js-wasm: geomean (worst) |',
+    '|---|--:|--:|--:|---|--:|--:|--:|',
+  ];
   for (const [key, s] of Object.entries(SUITES)) {
     const cases = r.cases.filter((c) => c.suite === key && !c.error);
     if (!cases.length) continue;
     const web = cases.map((c) => c.vsWebgpu).filter((x): x is number => x !== undefined);
     const wasm = cases.map((c) => c.vsWasm).filter((x): x is number => x !== undefined);
+    const jweb = cases.map((c) => c.vsJaxWebgpu).filter((x): x is number => x !== undefined);
+    const jwasm = cases.map((c) => c.vsJaxWasm).filter((x): x is number => x !== undefined);
     const g = (xs: number[]): string => (xs.length ? `${geomean(xs).toFixed(2)}x (${Math.min(...xs).toFixed(2)}x)` : '–');
     const met = web.length ? (Math.min(...web) >= target(key) ? 'yes' : 'no') : '–';
-    rows.push(`| ${s.title} | ${cases.length} | ${g(web)} | ${target(key)}x | ${met} | ${g(wasm)} |`);
+    rows.push(`| ${s.title} | ${cases.length} | ${g(web)} | ${target(key)}x | ${met} | ${g(wasm)} | ${g(jweb)} | ${g(jwasm)} |`);
   }
   return rows;
 }
@@ -117,6 +143,7 @@ function summaryTable(r: BenchRecord): string[] {
 /** The markdown section of one run. */
 export function renderRecord(r: BenchRecord): string {
   const t = r.tfjs;
+  const j = r.jaxjs;
   const lines = [
     `## ${r.adapter}`,
     '',
@@ -124,6 +151,9 @@ export function renderRecord(r: BenchRecord): string {
     t
       ? `- tfjs: @tensorflow/tfjs-core ${t.versions.core}, tfjs-backend-webgpu ${t.versions.webgpu}, tfjs-backend-wasm ${t.versions.wasm}; backends run: ${t.available.join(', ') || 'none'}${t.problems.length ? ` (failed: ${t.problems.join('; ')})` : ''}. tfjs-webgpu ${t.sameDevice ? 'ran on the engine\'s own GPUDevice (same adapter, same queue)' : '**did not** run on the engine\'s device'}; it reports its adapter as "${t.adapterInfo}".`
       : '- tfjs: not run.',
+    j
+      ? `- jax-js: @jax-js/jax ${j.version}; backends run: ${j.available.join(', ') || 'none'}${j.problems.length ? ` (failed: ${j.problems.join('; ')})` : ''}. ${j.available.includes('jax-js-webgpu') ? (j.sameDevice ? 'jax-js-webgpu ran on the engine\'s own GPUDevice (same adapter, same queue). ' : 'jax-js-webgpu **did not** run on the engine\'s device. ') : ''}jax-js-wasm ${j.wasmThreads ? 'ran its kernels on Web Workers' : 'ran single-threaded (Node has no global `Worker`, which its thread pool needs)'}. Every jax-js computation is under \`jit\`.`
+      : '- jax-js: not run.',
     `- Machine load (uptime, 1 / 5 / 15 min): ${loadStr(r.load.start)} at the start, ${loadStr(r.load.end)} at the end, on ${r.cpus} cores. The machine was shared with other jobs, so absolute times are noisy; the runners' samples were interleaved so all saw the same load, which keeps the ratios steadier than the times.`,
     `- Timing: ${r.method}`,
     ...(r.updates ?? []).map((u) => `- Re-run later (\`--suite ${u.suites.join(',')} --update\`, after a kernel change): ${u.suites.join(', ')} at ${u.date}, ${u.seconds.toFixed(0)} s, load ${loadStr(u.load.start)} at the start.`),
@@ -138,6 +168,7 @@ export function renderRecord(r: BenchRecord): string {
     if (!cases.length) continue;
     lines.push(`### ${s.title}`, '');
     if (cases[0].tfjsOps) lines.push(`tfjs: ${cases[0].tfjsOps}.`, '');
+    if (cases[0].jaxOps) lines.push(`jax-js: ${cases[0].jaxOps}.`, '');
     if (cases[0].unfusedOps) lines.push(`Unfused (ours): ${cases[0].unfusedOps}.`, '');
     lines.push(...suiteTable(cases), '');
   }
@@ -147,6 +178,7 @@ export function renderRecord(r: BenchRecord): string {
 export const COLUMN_NOTES = [
   '- **ours / tfjs-webgpu ms**: median time per op over interleaved samples; each sample is a batch of N ops (N sized so a batch lasts ~0.25 s, 1 to 32, and 1 for the whole step; in the JSON) between two drains of the queue, after warm-up runs that compile every pipeline. Where the adapter has timestamp queries this is GPU-side time: every compute pass in the batch (ours and tfjs\', which share the device) gets begin/end timestamps and the per-op time is their summed duration (bench/gpu-timer.ts); the wall time is in the JSON beside it. Otherwise it is wall time.',
   '- **tfjs-wasm ms**: wall time (it runs on the CPU, synchronously); its ratio is against our wall time.',
+  '- **jax-js-webgpu / jax-js-wasm ms** (matmul, attention, soft cross-entropy and the whole step): @jax-js/jax, every computation under `jit`, timed like tfjs: jax-js-webgpu runs on the engine\'s device, so GPU-side where the adapter has timestamps; jax-js-wasm is wall time against ours. jax-js is lazy (an op records work, awaiting a result runs it), so a sample\'s batch ends by awaiting every result (`blockUntilReady`) and draining the queue. The ratios are its time / ours.',
   '- **tfjs-webgpu / ours**: how many times faster ours is (the target of issue #7: 2x, matmul 3x).',
   '- **GFLOP/s**: useful FLOPs of the maths per op, the same count for every runner (matmul 2·M·N·K; attention 4·B·H·T²·Dh forward, 3x that forward + backward, recomputation not counted; cosine argmax 2·G·N·M·D; the step: 3x the forward matmul and attention FLOPs). **GB/s**: the minimal memory traffic of the op (layerNorm and GELU forward + backward: 5 floats per element; soft cross-entropy 5·N·C floats; EMA 3 floats per parameter; AdamW 7), not what a composition actually moves.',
   '- **unfused**: the same maths composed from our own core ops (the engine without its fused kernel); **peak extra MiB**: the buffer pool\'s high-water mark during one op minus the live bytes before it.',
@@ -162,7 +194,7 @@ export function renderReport(records: BenchRecord[]): string {
     '',
     `Adapter${records.length > 1 ? 's' : ''}: **${adapters}**.`,
     '',
-    'Each kernel of a ViT training step, and the whole step, run by this engine, by tfjs (@tensorflow/tfjs-core with tfjs-backend-webgpu) on the same Dawn adapter and device, and for reference by tfjs-backend-wasm, on the same random inputs; where the engine has a fused kernel, also against the same maths composed from its own core ops. Regenerated by `npm run bench` (full mode) from `bench/results/*.json`; `npm run bench -- --quick` and `-- --smoke` write `<adapter>.quick.json` / `<adapter>.smoke.json` and leave this file alone. What was tried to make the kernels fast is in [NOTES.md](NOTES.md).',
+    'Each kernel of a ViT training step, and the whole step, run by this engine, by tfjs (@tensorflow/tfjs-core with tfjs-backend-webgpu) on the same Dawn adapter and device, and for reference by tfjs-backend-wasm, on the same random inputs; matmul, attention, soft cross-entropy and the whole step also by jax-js (@jax-js/jax, jitted) on its wasm backend and its WebGPU backend on the same device; where the engine has a fused kernel, also against the same maths composed from its own core ops. Regenerated by `npm run bench` (full mode) from `bench/results/*.json`; `npm run bench -- --quick` and `-- --smoke` write `<adapter>.quick.json` / `<adapter>.smoke.json` and leave this file alone. What was tried to make the kernels fast is in [NOTES.md](NOTES.md).',
     '',
     'Columns:',
     '',
