@@ -1,5 +1,5 @@
-// npm run bench [-- --quick | --smoke | --report] [-- --suite matmul,attention] [-- --no-tfjs]: runs the suites
-// (ours, our unfused composition, tfjs-webgpu on the same device, tfjs-wasm), writes
+// npm run bench [-- --quick | --smoke | --report] [-- --suite matmul,attention] [-- --no-tfjs] [-- --no-jaxjs]: runs the suites
+// (ours, our unfused composition, tfjs-webgpu on the same device, tfjs-wasm, jax-js-wasm, jax-js-webgpu on the same device), writes
 // bench/results/<adapter>.json and, for a full run, its SVG chart and bench/RESULTS.md.
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -10,6 +10,7 @@ import { ratioChart } from './chart.js';
 import { PassTimer } from './gpu-timer.js';
 import { runCase, type CaseResult, type Mode, type RunContext } from './harness.js';
 import { renderRecord, renderReport, slug, verdict, type BenchRecord } from './report.js';
+import { loadJaxjs } from './jaxjs/backends.js';
 import { loadTfjs } from './tfjs/backends.js';
 import { selectCases, SUITES } from './suites/index.js';
 
@@ -17,9 +18,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
 const resultsDir = path.join(here, 'results');
 
-function parseArgs(argv: string[]): { mode: Mode | 'report'; suites: string[]; tfjs: boolean; update: boolean } {
+function parseArgs(argv: string[]): { mode: Mode | 'report'; suites: string[]; tfjs: boolean; jaxjs: boolean; update: boolean } {
   let mode: Mode | 'report' = 'full';
   let tfjs = true;
+  let jaxjs = true;
   let update = false;
   const suites: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -27,24 +29,26 @@ function parseArgs(argv: string[]): { mode: Mode | 'report'; suites: string[]; t
     if (a === '--quick') mode = 'quick';
     else if (a === '--smoke') mode = 'smoke';
     else if (a === '--no-tfjs') tfjs = false;
+    else if (a === '--no-jaxjs') jaxjs = false;
     else if (a === '--report') mode = 'report';
     else if (a === '--update') update = true;
     else if (a === '--suite') suites.push(...(argv[++i] ?? '').split(','));
     else if (a.startsWith('--suite=')) suites.push(...a.slice(8).split(','));
-    else throw new Error(`bench: unknown argument '${a}' (use --quick, --smoke, --report, --update, --no-tfjs, --suite name[,name])`);
+    else throw new Error(`bench: unknown argument '${a}' (use --quick, --smoke, --report, --update, --no-tfjs, --no-jaxjs, --suite name[,name])`);
   }
-  return { mode, suites: suites.filter(Boolean), tfjs, update };
+  return { mode, suites: suites.filter(Boolean), tfjs, jaxjs, update };
 }
 
 function packageVersion(dir: string): string {
   return (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-/** Every agreement check of a case, ours against unfused and each tfjs backend. */
+/** Every agreement check of a case, ours against unfused and each tfjs and jax-js backend. */
 function agreements(c: CaseResult): [string, { ok: boolean; error: number }][] {
   const out: [string, { ok: boolean; error: number }][] = [];
   if (c.agreement) out.push(['unfused', c.agreement]);
   for (const [b, a] of Object.entries(c.tfjsAgreement ?? {})) if (a) out.push([b, a]);
+  for (const [b, a] of Object.entries(c.jaxAgreement ?? {})) if (a) out.push([b, a]);
   return out;
 }
 
@@ -58,9 +62,9 @@ function summaryLine(c: CaseResult): string {
 /** Write a record and its chart as bench/results/<adapter><tags>.json / .svg. */
 async function save(record: BenchRecord, tags: string): Promise<void> {
   const file = path.join(resultsDir, `${record.adapterSlug}${tags}.json`);
-  if (record.mode !== 'smoke' && record.cases.some((c) => c.vsWebgpu !== undefined || c.vsWasm !== undefined)) {
+  if (record.mode !== 'smoke' && record.cases.some((c) => [c.vsWebgpu, c.vsWasm, c.vsJaxWasm, c.vsJaxWebgpu].some((x) => x !== undefined))) {
     const chart = path.join(resultsDir, `${record.adapterSlug}${tags}.svg`);
-    writeFileSync(chart, await ratioChart(record.cases, `Ours vs tfjs on ${record.adapter} (${record.mode})`));
+    writeFileSync(chart, await ratioChart(record.cases, `Ours vs tfjs and jax-js on ${record.adapter} (${record.mode})`));
     record.chart = path.relative(here, chart);
     console.log(`wrote ${path.relative(root, chart)}`);
   }
@@ -78,7 +82,7 @@ function fullRecords(): BenchRecord[] {
 }
 
 async function main(): Promise<number> {
-  const { mode, suites, tfjs, update } = parseArgs(process.argv.slice(2));
+  const { mode, suites, tfjs, jaxjs, update } = parseArgs(process.argv.slice(2));
   if (mode === 'report') {
     // Regenerate RESULTS.md from the full records already in bench/results, running nothing.
     writeFileSync(path.join(here, 'RESULTS.md'), renderReport(fullRecords()));
@@ -99,7 +103,13 @@ async function main(): Promise<number> {
     if (ctx.tfjs.problems.length) console.warn(`tfjs: ${ctx.tfjs.problems.join('; ')}`);
     if (ctx.tfjs.available.includes('tfjs-webgpu') && !ctx.tfjs.sameDevice) throw new Error('bench: tfjs-webgpu did not land on the engine\'s device');
   }
-  console.log(`bench (${mode}): ${cases.length} cases on ${adapter}${ctx.tfjs ? `, against ${ctx.tfjs.available.join(' and ')}` : ''}; load average ${loadStart.map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`);
+  if (jaxjs) {
+    // If jax-js does not load, or one backend does not start, the rest runs and the record says why.
+    ctx.jax = await loadJaxjs();
+    if (ctx.jax.problems.length) console.warn(`jax-js: ${ctx.jax.problems.join('; ')}`);
+  }
+  const peers = [...(ctx.tfjs?.available ?? []), ...(ctx.jax?.available ?? [])];
+  console.log(`bench (${mode}): ${cases.length} cases on ${adapter}${peers.length ? `, against ${peers.join(', ')}` : ''}; load average ${loadStart.map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`);
   const results: CaseResult[] = [];
   for (const c of cases) {
     const r = await runCase(c, mode, ctx);
@@ -120,13 +130,20 @@ async function main(): Promise<number> {
       sameDevice: ctx.tfjs.sameDevice,
       adapterInfo: ctx.tfjs.adapterInfo,
     },
+    jaxjs: ctx.jax && {
+      version: ctx.jax.version,
+      available: ctx.jax.available,
+      problems: ctx.jax.problems,
+      sameDevice: ctx.jax.sameDevice,
+      wasmThreads: ctx.jax.wasmThreads,
+    },
     date: new Date().toISOString(),
     mode,
     sizes,
     cpus: cpus().length,
     load: { start: loadStart, end: loadavg() },
     method: gpu.hasTimestamps
-      ? 'GPU-side: the adapter has timestamp queries, so every compute pass of a timed batch (ours and tfjs-webgpu\'s) carries begin/end timestamps and a sample is the sum of their durations per op; wall clock (`performance.now()` around the batch, queue drained before and after) is recorded beside it and used for tfjs-wasm.'
+      ? 'GPU-side: the adapter has timestamp queries, so every compute pass of a timed batch (ours, tfjs-webgpu\'s and jax-js-webgpu\'s) carries begin/end timestamps and a sample is the sum of their durations per op; wall clock (`performance.now()` around the batch, queue drained before and after) is recorded beside it and used for tfjs-wasm and jax-js-wasm.'
       : 'wall clock (`performance.now()`) around batches of ops, the queue drained before and after (`queue.onSubmittedWorkDone()`): the adapter has no timestamp queries.',
     seconds: (performance.now() - t0) / 1000,
     partial: suites.length > 0,
