@@ -9,6 +9,7 @@ import {
   keep,
   linear,
   matmul,
+  mergeHeads,
   mul,
   narrow,
   permute,
@@ -16,6 +17,7 @@ import {
   scaledDotProductAttention,
   slice,
   softmax,
+  splitHeads,
   where,
   type Tensor,
 } from '../engine/index.js';
@@ -41,13 +43,13 @@ export class Attention extends Module {
   forward(x: Tensor, wantCls = false): { out: Tensor<'f32'>; cls?: Tensor<'f32'> } {
     const [B, T, D] = x.shape;
     const h = this.numHeads;
-    // qkv feature j = which * D + head * dh + e (spec 1.6): [B, T, 3, h, dh] -> [3, B, h, T, dh]
-    const qkv = permute(reshape(this.qkv.forward(x), [B, T, 3, h, D / h]), [2, 0, 3, 1, 4]);
-    const [q, k, v] = [0, 1, 2].map((i) => reshape(narrow(qkv, 0, i, 1), [B, h, T, D / h]));
+    // qkv feature j = which * D + head * dh + e (spec 1.6): [B, T, 3 * D] -> q, k, v [B, h, T, dh]
+    const qkv = this.qkv.forward(x);
+    const [q, k, v] = splitHeads(qkv, 3, h);
     qkv.dispose();
     const o = scaledDotProductAttention(q, k, v);
     const cls = wantCls ? clsAttention(q, k) : undefined;
-    const merged = reshape(permute(o, [0, 2, 1, 3]), [B, T, D]);
+    const merged = mergeHeads([o]);
     const out = this.proj.forward(merged);
     for (const t of [q, k, v, o, merged]) t.dispose();
     return { out, cls };
