@@ -52,4 +52,8 @@ export {
 } from './fewshot.js';
 export { runDemo, DEMO_SETTINGS, type DemoRow, type DemoSummary } from './demo.js';
 export { lineChartSvg, type CurvePoint, type LineChartOptions } from './plot.js';
+export { showAttention, clsAttentionMaps, attentionPicture, type ClsAttentionMaps, type ShowAttentionOptions } from './show/attention.js';
+export { showMatches, patchMatches, matchLines, matchesPng, type PatchMatch, type PatchMatches, type MatchLine, type MatchLayout, type ShowMatchesOptions, type ShownMatches } from './show/matches.js';
+export { showEmbedding, embeddingMap, embeddingSvg, umap2d, type EmbeddingMap, type EmbeddingOptions, type EmbeddingPoint, type ShowEmbeddingOptions } from './show/embedding.js';
+export { checkpointPreparation, type ImagePreparation } from './show/input.js';
 export { main, program } from './cli.js';
