@@ -39,7 +39,7 @@ function modelOptions(c: Command): Command {
 }
 
 export function showCommand(): Command {
-  const show = new Command('show').description('pictures of a checkpoint: [cls] attention per head, patch matches between two images, a 2-D map of the held-out classes');
+  const show = new Command('show').description('pictures of a checkpoint: [cls] attention per head, patch matches between two images, a 2-D map of the held-out classes').showHelpAfterError();
 
   modelOptions(
     show
