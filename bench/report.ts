@@ -140,6 +140,15 @@ function summaryTable(r: BenchRecord): string[] {
   return rows;
 }
 
+/** What jax-js ran on, in a sentence or three. */
+function jaxLine(j: JaxjsInfo): string {
+  const parts = [`@jax-js/jax ${j.version}; backends run: ${j.available.join(', ') || 'none'}${j.problems.length ? ` (failed: ${j.problems.join('; ')})` : ''}.`];
+  if (j.available.includes('jax-js-webgpu')) parts.push(j.sameDevice ? 'jax-js-webgpu ran on the engine\'s own GPUDevice (same adapter, same queue).' : 'jax-js-webgpu **did not** run on the engine\'s device.');
+  if (j.available.includes('jax-js-wasm')) parts.push(j.wasmThreads ? 'jax-js-wasm ran its kernels on Web Workers.' : 'jax-js-wasm ran single-threaded (Node has no global `Worker`, which its thread pool needs).');
+  if (j.available.length) parts.push('Every jax-js computation is under `jit`.');
+  return parts.join(' ');
+}
+
 /** The markdown section of one run. */
 export function renderRecord(r: BenchRecord): string {
   const t = r.tfjs;
@@ -151,9 +160,7 @@ export function renderRecord(r: BenchRecord): string {
     t
       ? `- tfjs: @tensorflow/tfjs-core ${t.versions.core}, tfjs-backend-webgpu ${t.versions.webgpu}, tfjs-backend-wasm ${t.versions.wasm}; backends run: ${t.available.join(', ') || 'none'}${t.problems.length ? ` (failed: ${t.problems.join('; ')})` : ''}. tfjs-webgpu ${t.sameDevice ? 'ran on the engine\'s own GPUDevice (same adapter, same queue)' : '**did not** run on the engine\'s device'}; it reports its adapter as "${t.adapterInfo}".`
       : '- tfjs: not run.',
-    j
-      ? `- jax-js: @jax-js/jax ${j.version}; backends run: ${j.available.join(', ') || 'none'}${j.problems.length ? ` (failed: ${j.problems.join('; ')})` : ''}. ${j.available.includes('jax-js-webgpu') ? (j.sameDevice ? 'jax-js-webgpu ran on the engine\'s own GPUDevice (same adapter, same queue). ' : 'jax-js-webgpu **did not** run on the engine\'s device. ') : ''}jax-js-wasm ${j.wasmThreads ? 'ran its kernels on Web Workers' : 'ran single-threaded (Node has no global `Worker`, which its thread pool needs)'}. Every jax-js computation is under \`jit\`.`
-      : '- jax-js: not run.',
+    j ? `- jax-js: ${jaxLine(j)}` : '- jax-js: not run.',
     `- Machine load (uptime, 1 / 5 / 15 min): ${loadStr(r.load.start)} at the start, ${loadStr(r.load.end)} at the end, on ${r.cpus} cores. The machine was shared with other jobs, so absolute times are noisy; the runners' samples were interleaved so all saw the same load, which keeps the ratios steadier than the times.`,
     `- Timing: ${r.method}`,
     ...(r.updates ?? []).map((u) => `- Re-run later (\`--suite ${u.suites.join(',')} --update\`, after a kernel change): ${u.suites.join(', ')} at ${u.date}, ${u.seconds.toFixed(0)} s, load ${loadStr(u.load.start)} at the start.`),
