@@ -16,19 +16,19 @@ export function rowLogThreads(d: number): number {
 }
 
 /** Uniform block of a row kernel: `p` is the kernel's one float parameter (eps), 0 when unused. */
-export function rowUniforms(rows: number, d: number, p = 0): ArrayBuffer {
+export function rowUniforms(rows: number, d: number, p = 0, logT = rowLogThreads(d)): ArrayBuffer {
   const buf = new ArrayBuffer(16);
   const u32 = new Uint32Array(buf);
   u32[0] = rows;
   u32[1] = d;
-  u32[2] = rowLogThreads(d);
+  u32[2] = logT;
   new Float32Array(buf)[3] = p;
   return buf;
 }
 
 /** Workgroups for `rows` rows of length `d`, as a 2-D grid past 65535. */
-export function rowGroups(rows: number, d: number): [number, number, number] {
-  return grid1d(rows, ROW_WG >> rowLogThreads(d));
+export function rowGroups(rows: number, d: number, logT = rowLogThreads(d)): [number, number, number] {
+  return grid1d(rows, ROW_WG >> logT);
 }
 
 /**
@@ -47,6 +47,8 @@ var<workgroup> red: array<vec2f, ${ROW_WG}>;
 fn combine(a: vec2f, b: vec2f) -> vec2f { ${combine} }
 
 fn rowReduce(lid: u32, lane: u32, v: vec2f) -> vec2f {
+  // One thread per row (logT 0, the software-adapter choice): nothing to combine, no barrier.
+  if (u.logT == 0u) { return v; }
   red[lid] = v;
   workgroupBarrier();
   for (var s = (1u << u.logT) >> 1u; s > 0u; s >>= 1u) {

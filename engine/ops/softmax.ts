@@ -1,6 +1,7 @@
 // softmax and logSoftmax along an axis, and the row-op plumbing they share with norm.ts.
 import type { KernelSource } from '../../kernels/kernel.js';
-import { rowGroups, rowUniforms, softmaxBackwardKernel, softmaxKernel } from '../../kernels/softmax.js';
+import { rowGroups, rowLogThreads, rowUniforms, softmaxBackwardKernel, softmaxKernel } from '../../kernels/softmax.js';
+import { softwarePaths } from '../tuning.js';
 import { recordOp } from '../autograd.js';
 import { normAxis } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
@@ -14,8 +15,30 @@ export function rowsOf(x: Tensor): { rows: number; d: number } {
 }
 
 /** Record one launch of a row kernel (kernels/softmax.ts rowKernel) over `rows` rows of length `d`. */
+let forcedLogThreads: number | undefined;
+
+/** For tests and benchmarks: force log2 of the threads per row of every row kernel (undefined: automatic). */
+export function useRowThreads(logT?: number): void {
+  forcedLogThreads = logT;
+}
+
+/** Longest row a single thread walks alone on a software adapter (a float32 sum of that many terms). */
+const SERIAL_ROW_MAX = 1024;
+
+/**
+ * Threads per row: one on a software adapter for rows up to SERIAL_ROW_MAX, where a tree reduction
+ * is workgroup-memory loads (a loop over the lanes each) and barriers (coroutine switches), so a
+ * thread that walks its row alone does the same loads and nothing else: layerNorm forward + backward
+ * on [2080, 192] ran 2.6x faster (bench/NOTES.md). Longer rows keep the tree, for the accuracy of the
+ * sums and to spread a few long rows over the cores; 32-256 threads by the row length on a GPU.
+ */
+function rowThreads(d: number): number {
+  return forcedLogThreads ?? (softwarePaths() && d <= SERIAL_ROW_MAX ? 0 : rowLogThreads(d));
+}
+
 export function launchRows(kernel: KernelSource, rows: number, d: number, p: number, outputs: Tensor[], inputs: Tensor[], label: string): void {
-  if (rows * d > 0) launch(kernel, rowUniforms(rows, d, p), outputs, inputs, rowGroups(rows, d), label);
+  const logT = rowThreads(d);
+  if (rows * d > 0) launch(kernel, rowUniforms(rows, d, p, logT), outputs, inputs, rowGroups(rows, d, logT), label);
 }
 
 /** Apply a last-axis op `f` along `axis`: other axes go through a transpose there and back. */
