@@ -1,4 +1,5 @@
 // The one WebGPU adapter and device of the process, acquired once through Dawn's Node bindings.
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 
 export interface DeviceInfo {
@@ -63,12 +64,64 @@ function dawnFlags(): string[] {
   return extra;
 }
 
+/**
+ * Run `f` with file descriptor 2 on /dev/null, unless SMKD_DAWN_WARNINGS=1.
+ *
+ * Dawn prints "Warning: maxDynamic{Uniform,Storage}BuffersPerPipelineLayout artificially reduced from
+ * 1000000 to 16 ..." whenever it enumerates a Vulkan adapter whose driver reports more dynamic buffers
+ * than Dawn supports (lavapipe reports 1000000): NormalizeLimits clamps the adapter's limits and says
+ * so through dawn::WarningLog, an fprintf to stderr. It happens inside requestAdapter, before any limit
+ * is requested, and no toggle controls it, so the only way to silence it is the descriptor itself.
+ * Node cannot dup() a descriptor: the original is reopened through /proc/self/fd/2 afterwards, which
+ * is the same stream only for a terminal, a pipe, a character device or a file opened for appending;
+ * on a socket or a truncating file (whose shared offset a reopened descriptor would not keep) the
+ * warnings are left alone. `f` must do its printing synchronously (requestAdapter does).
+ */
+function quietStderr<T>(f: () => T): T {
+  if (process.env.SMKD_DAWN_WARNINGS === '1' || process.platform !== 'linux') return f();
+  let saved: number;
+  try {
+    // Descriptors 0 and 1 open, so that 2 is the lowest free one once closed.
+    fstatSync(0);
+    fstatSync(1);
+    const st = fstatSync(2);
+    const O_APPEND = 0o2000;
+    const appending = st.isFile() && (parseInt(/flags:\s*([0-7]+)/.exec(readFileSync('/proc/self/fdinfo/2', 'utf8'))?.[1] ?? '0', 8) & O_APPEND) !== 0;
+    if (!(st.isCharacterDevice() || st.isFIFO() || appending)) return f();
+    saved = openSync('/proc/self/fd/2', 'a');
+  } catch {
+    return f();
+  }
+  closeSync(2);
+  const nul = openSync('/dev/null', 'a');
+  try {
+    return f();
+  } finally {
+    closeSync(nul);
+    // The lowest free descriptor: 2 again.
+    openSync(`/proc/self/fd/${saved}`, 'a');
+    closeSync(saved);
+  }
+}
+
+// Pipelines Dawn is compiling on its threads: an exit in the middle of one can make the compiler print a dump.
+const compiling = new Set<Promise<unknown>>();
+
+/** Before the process exits: wait for the pipelines still compiling, then destroy the device. */
+export async function releaseGpu(): Promise<void> {
+  const gpu = await gpuPromise?.catch(() => undefined);
+  if (!gpu) return;
+  await Promise.allSettled([...compiling]);
+  gpu.device.destroy();
+}
+
 async function acquire(): Promise<Gpu> {
   Object.assign(globalThis, globals);
   let adapter: GPUAdapter | null = null;
   try {
     instance = create(dawnFlags());
-    adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+    const gpu = instance;
+    adapter = await quietStderr(() => gpu.requestAdapter({ powerPreference: 'high-performance' }));
   } catch (err) {
     throw new Error(`${NO_ADAPTER_HELP}\n(Dawn said: ${(err as Error).message})`);
   }
@@ -81,6 +134,14 @@ async function acquire(): Promise<Gpu> {
     if (typeof value === 'number') requiredLimits[name] = value;
   }
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const compile = device.createComputePipelineAsync.bind(device);
+  device.createComputePipelineAsync = (descriptor) => {
+    const p = compile(descriptor);
+    compiling.add(p);
+    const done = (): void => void compiling.delete(p);
+    p.then(done, done);
+    return p;
+  };
   device.lost.then((info) => {
     // A deliberate destroy() at exit is not a loss worth reporting.
     if (info.reason === 'destroyed') return;
