@@ -9,7 +9,7 @@ import type { HostTensor } from '../engine/nn/module.js';
 import { normalizeKey } from '../model/checkpoint.js';
 import { vitConfig, type VitConfig } from '../model/configs.js';
 import { VisionTransformer } from '../model/vit.js';
-import { latestCheckpoint, type Preprocessing } from './checkpoint.js';
+import { findCheckpoint, type Preprocessing } from './checkpoint.js';
 
 export type Network = 'teacher' | 'student';
 
@@ -30,15 +30,20 @@ async function runConfigOf(checkpointDir: string): Promise<string | undefined> {
   return (await exists(cfg)) ? cfg : undefined;
 }
 
-/** Where the weights of `network` are for a run directory, a checkpoint directory or a safetensors file. */
-export async function resolveCheckpoint(target: string, network: Network = 'teacher'): Promise<CheckpointSource> {
+/**
+ * Where the weights of `network` are for a run directory (its newest intact checkpoint: a damaged
+ * latest one is passed over with a warning through `onWarning`), a checkpoint directory or a
+ * safetensors file.
+ */
+export async function resolveCheckpoint(target: string, network: Network = 'teacher', onWarning: (m: string) => void = (m) => console.warn(m)): Promise<CheckpointSource> {
   const s = await stat(target).catch(() => null);
   if (!s) throw new Error(`checkpoint ${target}: no such file or folder`);
   if (s.isFile()) return { file: target, runConfig: await runConfigOf(path.dirname(target)) };
-  const latest = await latestCheckpoint(target);
-  if (latest) {
+  const found = await findCheckpoint(target, [`${network}.safetensors`]);
+  if (found) {
+    if (found.warning) onWarning(`warning: ${found.warning}`);
     const cfg = path.join(target, 'config.json');
-    return { file: path.join(latest, `${network}.safetensors`), runConfig: (await exists(cfg)) ? cfg : undefined };
+    return { file: path.join(found.dir, `${network}.safetensors`), runConfig: (await exists(cfg)) ? cfg : undefined };
   }
   const file = path.join(target, `${network}.safetensors`);
   if (await exists(file)) return { file, runConfig: await runConfigOf(target) };
@@ -58,6 +63,14 @@ export function backboneTensors(file: SafeFile, network: Network = 'teacher'): M
     const t = file.tensors.get(o)!;
     return [k, { data: toFloat32(t), shape: t.shape }];
   }));
+}
+
+/** For a damaged file of a run's checkpoint: where the run's newest intact checkpoint is, if it has one. */
+async function intactHint(file: string, network: Network): Promise<string> {
+  const checkpoints = path.dirname(path.dirname(file));
+  if (path.basename(checkpoints) !== 'checkpoints') return '';
+  const intact = await findCheckpoint(path.dirname(checkpoints), [`${network}.safetensors`]).catch(() => undefined);
+  return intact && intact.dir !== path.dirname(file) ? ` (the newest intact checkpoint of its run is ${intact.dir})` : '';
 }
 
 export interface InferredConfig {
@@ -107,14 +120,18 @@ export interface LoadedBackbone extends CheckpointSource, InferredConfig {
 
 export interface LoadBackboneOptions {
   network?: Network;
+  /** Where the warning about a damaged checkpoint passed over goes (default console.warn). */
+  onWarning?: (message: string) => void;
   /** Attention heads; default the run's config, the file's metadata, or the convention. */
   numHeads?: number;
 }
 
 /** An inference backbone (no mask token, no drop path, no gradients) with the weights of `target`. */
 export async function loadBackbone(target: string, opts: LoadBackboneOptions = {}): Promise<LoadedBackbone> {
-  const src = await resolveCheckpoint(target, opts.network);
-  const file = await readSafetensors(src.file);
+  const src = await resolveCheckpoint(target, opts.network, opts.onWarning);
+  const file = await readSafetensors(src.file).catch(async (e: Error) => {
+    throw new Error(`${e.message}${await intactHint(src.file, opts.network ?? 'teacher')}`);
+  });
   const runHeads = src.runConfig ? (JSON.parse(await readFile(src.runConfig, 'utf8')) as { model?: { numHeads?: number } }).model?.numHeads : undefined;
   const numHeads = opts.numHeads ?? runHeads;
   const tensors = backboneTensors(file, opts.network);

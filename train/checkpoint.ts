@@ -1,11 +1,14 @@
 // Resumable training checkpoints: student, teacher, centres, AdamW state and the iteration, in a
 // directory written under a temporary name and renamed into place, with `latest.json` switched by
-// an atomic rename. A crash or Ctrl-C at any moment leaves the previous checkpoint whole.
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+// an atomic rename. A crash or Ctrl-C at any moment leaves the previous checkpoint whole; a
+// checkpoint damaged afterwards (a truncated file, a deleted directory) is passed over for the newest
+// intact one, with a warning naming both.
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { assign, fromArray, type AdamW } from '../engine/index.js';
+import { assign, fromArray, StateDictError, type AdamW, type Module } from '../engine/index.js';
 import { readSafetensors, toFloat32, writeSafetensors, type NamedArray } from '../engine/io/safetensors.js';
-import { loadModel, saveModel } from '../model/checkpoint.js';
+import { fitStateDict, saveModel } from '../model/checkpoint.js';
+import type { VitConfig } from '../model/configs.js';
 import type { StudentTeacher } from '../model/smkd.js';
 import type { Normalization } from './data/index.js';
 import type { FeatureKind } from './features.js';
@@ -39,14 +42,19 @@ export interface Preprocessing {
   features: FeatureKind;
 }
 
-async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+/** Write JSON under a temporary name, then rename it into place. */
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
   await writeFile(tmp, JSON.stringify(value, null, 2));
   await rename(tmp, file);
 }
 
-/** Write a checkpoint of `parts` at `state.iteration` into `dir/checkpoints/`, then point latest.json at it. */
-export async function saveCheckpoint(runDir: string, parts: CheckpointParts, state: TrainState, keep = 2): Promise<string> {
+/**
+ * Write a checkpoint of `parts` at `state.iteration` into `dir/checkpoints/`, then point latest.json at
+ * it, and prune: the newest `keep` stay (and the best one); a checkpoint off the schedule (`onSchedule`:
+ * one written for a Ctrl-C or a best validation) goes once a newer one is written and it is not the best.
+ */
+export async function saveCheckpoint(runDir: string, parts: CheckpointParts, state: TrainState, keep = 3, onSchedule: (iteration: number) => boolean = () => true): Promise<string> {
   const root = path.join(runDir, 'checkpoints');
   await mkdir(root, { recursive: true });
   const name = `it-${String(state.iteration).padStart(7, '0')}`;
@@ -77,12 +85,12 @@ export async function saveCheckpoint(runDir: string, parts: CheckpointParts, sta
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
   await writeJsonAtomic(path.join(runDir, 'latest.json'), { checkpoint: `checkpoints/${name}`, ...state });
-  await prune(root, keep, name);
+  await prune(root, keep, name, onSchedule);
   return final;
 }
 
-/** Keep the newest `keep` checkpoints (and the one named `best` in best.json); remove stale temporaries. */
-async function prune(root: string, keep: number, current: string): Promise<void> {
+/** Keep the newest `keep` checkpoints (and the one named `best` in best.json), none off the schedule but the newest; remove stale temporaries. */
+async function prune(root: string, keep: number, current: string, onSchedule: (iteration: number) => boolean): Promise<void> {
   const runDir = path.dirname(root);
   let best: string | undefined;
   try {
@@ -93,22 +101,127 @@ async function prune(root: string, keep: number, current: string): Promise<void>
   const entries = (await readdir(root)).sort();
   const done = entries.filter((e) => /^it-\d+$/.test(e));
   const stale = entries.filter((e) => e.includes('.tmp-') && !e.endsWith(`.tmp-${process.pid}`));
-  const old = done.slice(0, Math.max(0, done.length - keep)).filter((e) => e !== best && e !== current);
+  const interim = done.filter((e) => e < current && !onSchedule(Number(e.slice(3))));
+  const old = [...new Set([...done.slice(0, Math.max(0, done.length - keep)), ...interim])].filter((e) => e !== best && e !== current);
   for (const e of [...old, ...stale]) await rm(path.join(root, e), { recursive: true, force: true });
 }
 
-/** Mark a checkpoint as the best so far (kept by pruning). */
-export async function markBest(runDir: string, checkpointDir: string, state: TrainState): Promise<void> {
+/** Mark a checkpoint as the best so far (kept by pruning); with `keep`, prune as saveCheckpoint does (the former best may go). */
+export async function markBest(runDir: string, checkpointDir: string, state: TrainState, keep?: number, onSchedule: (iteration: number) => boolean = () => true): Promise<void> {
   await writeJsonAtomic(path.join(runDir, 'best.json'), { checkpoint: path.relative(runDir, checkpointDir), ...state });
+  if (keep !== undefined) await prune(path.join(runDir, 'checkpoints'), keep, path.basename(checkpointDir), onSchedule);
 }
 
-/** The checkpoint directory a run directory's latest.json points at, or undefined if there is none. */
+/** The checkpoint directory a run directory's latest.json points at, or undefined if there is none (whether or not it is intact: see findCheckpoint). */
 export async function latestCheckpoint(runDir: string): Promise<string | undefined> {
   try {
     const l = JSON.parse(await readFile(path.join(runDir, 'latest.json'), 'utf8')) as { checkpoint: string };
     return path.join(runDir, l.checkpoint);
   } catch {
     return undefined;
+  }
+}
+
+/** The files of a resumable checkpoint. */
+export const CHECKPOINT_FILES = ['state.json', 'student.safetensors', 'teacher.safetensors', 'loss_state.safetensors', 'optimizer.safetensors'] as const;
+
+const isDirectory = (p: string): Promise<boolean> => stat(p).then((s) => s.isDirectory(), () => false);
+
+/**
+ * Why the checkpoint directory `dir` cannot be read ("is missing", "student.safetensors: ..."), or
+ * undefined when every one of `files` is whole: present, parsed, every tensor within the file.
+ */
+export async function checkpointProblem(dir: string, files: readonly string[] = CHECKPOINT_FILES): Promise<string | undefined> {
+  if (!(await isDirectory(dir))) return 'is missing';
+  for (const f of files) {
+    const file = path.join(dir, f);
+    if (!(await stat(file).catch(() => null))) return `is damaged: ${f} is missing`;
+    try {
+      if (f.endsWith('.json')) {
+        const s = JSON.parse(await readFile(file, 'utf8')) as Partial<TrainState>;
+        if (!Number.isInteger(s.iteration)) throw new Error('no iteration');
+      } else await readSafetensors(file);
+    } catch (e) {
+      return `is damaged: ${f}: ${(e as Error).message.split(`${file}: `).join('')}`;
+    }
+  }
+  return undefined;
+}
+
+export interface FoundCheckpoint {
+  /** The checkpoint directory to read. */
+  dir: string;
+  /** Set when a newer checkpoint (the one latest.json names) is missing or damaged: what was passed over, and for which. */
+  warning?: string;
+}
+
+/**
+ * The checkpoint of a run directory: the one latest.json names when it is intact, else the newest
+ * intact one under checkpoints/ (with a warning naming both); undefined when the run has none.
+ * Throws when it has checkpoints and none is intact. `files`: what must be whole (eval reads one network).
+ */
+export async function findCheckpoint(runDir: string, files: readonly string[] = CHECKPOINT_FILES): Promise<FoundCheckpoint | undefined> {
+  const notes: string[] = [];
+  let named: string | undefined;
+  const latestFile = path.join(runDir, 'latest.json');
+  const latestText = await readFile(latestFile, 'utf8').catch(() => undefined);
+  if (latestText !== undefined) {
+    try {
+      named = path.join(runDir, (JSON.parse(latestText) as { checkpoint: string }).checkpoint);
+    } catch (e) {
+      notes.push(`${latestFile} is unreadable (${(e as Error).message})`);
+    }
+  }
+  const root = path.join(runDir, 'checkpoints');
+  const others = (await readdir(root).catch(() => [] as string[]))
+    .filter((e) => /^it-\d+$/.test(e))
+    .sort()
+    .reverse()
+    .map((e) => path.join(root, e))
+    .filter((d) => d !== named);
+  const candidates = named ? [named, ...others] : others;
+  if (candidates.length === 0) {
+    if (notes.length) throw new Error(`${runDir}: ${notes[0]} and there is no checkpoint under ${root}`);
+    return undefined;
+  }
+  for (const dir of candidates) {
+    const problem = await checkpointProblem(dir, files);
+    if (!problem) return { dir, ...(notes.length ? { warning: `${notes.join('; ')}; using ${dir}, the newest intact checkpoint` } : {}) };
+    notes.push(`checkpoint ${dir}${dir === named ? ' (named by latest.json)' : ''} ${problem}`);
+  }
+  throw new Error(`${runDir} has no intact checkpoint: ${notes.join('; ')}. Move the run directory aside to start it over.`);
+}
+
+/** A short description of a ViT configuration, for mismatch messages. */
+function describeVit(c: { embedDim?: number; depth?: number; numHeads?: number; patchSize?: number; imgSize?: number }): string {
+  return `embedDim ${c.embedDim}, depth ${c.depth}, ${c.numHeads} heads, patch ${c.patchSize}, ${c.imgSize} px`;
+}
+
+/**
+ * A state-dict mismatch in a few lines: per kind the count and the first keys, and, when the file's
+ * metadata records its ViT, that model against the one the config builds.
+ */
+export function describeMismatch(file: string, e: StateDictError, metadata: Record<string, string>, model?: VitConfig): string {
+  const some = (what: string, items: string[], sep: string): string[] =>
+    items.length ? [`  ${what} (${items.length}): ${items.slice(0, 3).join(sep)}${items.length > 3 ? `${sep}... (${items.length - 3} more)` : ''}`] : [];
+  const lines = [`${file} does not fit the model:`, ...some('shape mismatches', e.misshaped, '; '), ...some('missing keys', e.missing, ', '), ...some('unexpected keys', e.unexpected, ', ')];
+  try {
+    const v = JSON.parse(metadata.vit ?? '') as { img_size: number; patch_size: number; embed_dim: number; depth: number; num_heads: number };
+    if (model) lines.push(`  the file holds a ViT of ${describeVit({ embedDim: v.embed_dim, depth: v.depth, numHeads: v.num_heads, patchSize: v.patch_size, imgSize: v.img_size })}; the config builds ${describeVit(model)}`);
+  } catch {
+    // No metadata to compare with.
+  }
+  return lines.join('\n');
+}
+
+/** Load a safetensors file into `net` (non-strict: returns what is missing or unexpected); a shape mismatch is summarised. */
+export async function loadNetwork(file: string, net: Module, strict: boolean, model?: VitConfig): Promise<{ missing: string[]; unexpected: string[] }> {
+  const f = await readSafetensors(file);
+  try {
+    return net.loadStateDict(fitStateDict(f, net), strict);
+  } catch (e) {
+    if (e instanceof StateDictError) throw new Error(describeMismatch(file, e, f.metadata, model));
+    throw new Error(`${file}: ${(e as Error).message}`);
   }
 }
 
@@ -125,7 +238,7 @@ export async function loadCheckpoint(dir: string, parts: CheckpointParts, opts: 
   const optional = opts.optional;
   const skipped = new Set<string>();
   for (const [file, net] of [['student.safetensors', models.student], ['teacher.safetensors', models.teacher]] as const) {
-    const { missing, unexpected } = await loadModel(path.join(dir, file), net, !optional);
+    const { missing, unexpected } = await loadNetwork(path.join(dir, file), net, !optional, models.student.backbone.config);
     const badMissing = missing.filter((k) => !optional?.(k));
     const badUnexpected = unexpected.filter((k) => !optional?.(k));
     const list = (what: string, keys: string[]): string[] => (keys.length ? [`${what} (${keys.length}): ${keys.slice(0, 4).join(', ')}${keys.length > 4 ? ', ...' : ''}`] : []);

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describeGpu, getGpu, init } from '../engine/index.js';
+import { releaseGpu } from '../engine/device.js';
 import { PRESETS, resolveConfig, type DeepPartial, type PresetName, type TrainConfig } from './config.js';
 import { loadBackbone, type LoadedBackbone, type Network } from './backbone-file.js';
 import { NORMALIZATION, polarityWarning, type Normalization } from './data/index.js';
@@ -16,7 +17,7 @@ import { openSplits } from './sources.js';
 import { runDemo } from './demo.js';
 import { parseMetrics, runCurvesSvg } from './plot.js';
 import { showCommand } from './show/command.js';
-import { evalReport, runTraining } from './run-training.js';
+import { evalReport, Interrupted, runTraining } from './run-training.js';
 
 const int = (v: string): number => {
   const n = Number(v);
@@ -50,6 +51,7 @@ interface TrainOpts extends CommonOpts {
   evalEvery?: number;
   objective?: TrainConfig['objective'];
   supervisedCe?: number;
+  allowConfigChange?: boolean;
 }
 
 /** Command-line flags as a partial config (only what was given). */
@@ -194,10 +196,15 @@ export function program(): Command {
     .option('--eval-every <n>', 'few-shot validation every n epochs (0: never)', int)
     .option('--supervised-ce <x>', "weight of REF's supervised cross-entropy term (loss.supervisedCe; 0: off)", num)
     .addOption(new Option('--objective <name>', 'smkd: the phase\'s distillation losses; ce: supervised baseline (cross-entropy of a linear classifier on [cls])').choices(['smkd', 'ce']))
+    .option('--allow-config-change', "resume a run directory with settings that differ from its config.json (recorded in its config-changes.jsonl; refused otherwise)")
     .action(async (o: TrainOpts) => {
       if (o.phase !== '1' && o.phase !== '2') throw new InvalidArgumentError(`--phase must be 1 or 2, got '${o.phase}'`);
       const cfg = await resolveConfig(o.preset, Number(o.phase) as 1 | 2, o.config, overrides(o));
-      const r = await runTraining(cfg, `phase ${cfg.phase}`);
+      const r = await runTraining(cfg, `phase ${cfg.phase}`, { allowConfigChange: o.allowConfigChange });
+      if (r.stopped) {
+        r.models.dispose();
+        throw new Interrupted(`interrupted; ${r.lastCheckpoint} holds the run: the same command resumes it`);
+      }
       await evalReport(r.models, cfg, `phase ${cfg.phase} teacher`, r.splits);
       r.models.dispose();
     });
@@ -342,7 +349,7 @@ export function program(): Command {
     const p1 = await resolveConfig(o.preset, 1, o.config, { ...overrides(o), out: path.join(base, 'phase1') });
     const p2 = await resolveConfig(o.preset, 2, o.config, { ...overrides(o), out: path.join(base, 'phase2'), init: path.join(base, 'phase1') });
     await init();
-    await runDemo(p1, p2, base);
+    if (!(await runDemo(p1, p2, base))) throw new Interrupted(`interrupted; the same command resumes the demo in ${base}`);
   });
 
   prog
@@ -376,12 +383,16 @@ export function program(): Command {
   return prog;
 }
 
+/** Run the command line; exits with 0, 1 on an error, or 130 when Ctrl-C stopped a run (after its checkpoint). */
 export async function main(argv: string[]): Promise<void> {
+  let code = 0;
   try {
     await program().parseAsync(argv);
-    process.exit(0);
   } catch (e) {
     console.error(`smkd: ${(e as Error).message}`);
-    process.exit(1);
+    code = e instanceof Interrupted ? 130 : 1;
   }
+  // No exit while Dawn still compiles pipelines on its threads.
+  await releaseGpu();
+  process.exit(code);
 }

@@ -129,6 +129,8 @@ export const TrainConfigSchema = z
     }).strict(),
     /** Save a resumable checkpoint every this many iterations (and at the end). */
     checkpointEvery: z.number().int().positive(),
+    /** Checkpoints kept in the run directory: the newest this many (and the best one); a damaged newest one falls back to the one before. */
+    keepLast: z.number().int().min(1).default(3),
     /** Run directory: config, metrics.jsonl, checkpoints. */
     out: z.string(),
     /** Weights to start from: a phase-1 run directory or checkpoint, or a DINO/iBOT ViT safetensors file. */
@@ -188,6 +190,7 @@ function specPreset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
     masking: { ratios: [0, 0.3], ratioVar: [0, 0.2], predStartEpoch: 0, shape: 'block' },
     eval: { everyEpochs: 0, ways: 5, shots: [1, 5], queries: 15, episodes: tiny ? 500 : 2000, maxPerClass: tiny ? 60 : 600, features: 'concat', resizeRatio: 256 / 224 },
     checkpointEvery: tiny ? 10 : 50,
+    keepLast: 3,
     out: `runs/${name}-phase${phase}`,
     workers: 2,
   };

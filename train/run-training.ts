@@ -7,7 +7,7 @@ import type { TrainConfig } from './config.js';
 import type { Normalization } from './data/index.js';
 import { evaluateBackbone, formatReport, type EvalOptions, type EvalReport } from './evaluate.js';
 import type { DataSplits } from './sources.js';
-import { train, type StepMetrics, type TrainResult } from './trainer.js';
+import { train, type StepMetrics, type TrainOptions, type TrainResult } from './trainer.js';
 
 export function progress(label: string): { onStep: (m: StepMetrics) => void; onStart: (i: { startIteration: number; totalIterations: number }) => void; stop: () => void } {
   const tty = process.stdout.isTTY;
@@ -32,16 +32,20 @@ export function progress(label: string): { onStep: (m: StepMetrics) => void; onS
   };
 }
 
-/** First Ctrl-C: finish the step and checkpoint; second: exit at once (the last checkpoint is whole). */
-export function stopSignal(): () => boolean {
+/** First Ctrl-C: finish the step and checkpoint; second: exit at once (the last checkpoint is whole). `release` removes the handler. */
+export function stopSignal(): { requested: () => boolean; release: () => void } {
   let requested = false;
-  process.on('SIGINT', () => {
+  const onSigint = (): void => {
     if (requested) process.exit(130);
     requested = true;
     console.log('\nstopping after this step (a checkpoint will be written); press Ctrl-C again to quit now');
-  });
-  return () => requested;
+  };
+  process.on('SIGINT', onSigint);
+  return { requested: () => requested, release: () => void process.off('SIGINT', onSigint) };
 }
+
+/** A run stopped by Ctrl-C after its checkpoint: the command exits with status 130 and does nothing more. */
+export class Interrupted extends Error {}
 
 /** The periodic validation of a run: its first shot count, N-way, on the validation classes, with its features and transform. */
 export function validationOptions(cfg: TrainConfig, normalize: Normalization): EvalOptions {
@@ -49,28 +53,31 @@ export function validationOptions(cfg: TrainConfig, normalize: Normalization): E
   return { size: cfg.crops.globalSize, normalize, resizeRatio: e.resizeRatio, ways: e.ways, shots: [e.shots[0]], queries: e.queries, episodes: e.episodes, maxPerClass: e.maxPerClass, features: [e.features], seed: cfg.seed };
 }
 
-export async function runTraining(cfg: TrainConfig, label: string): Promise<TrainResult> {
+export async function runTraining(cfg: TrainConfig, label: string, options: TrainOptions = {}): Promise<TrainResult> {
   const p = progress(label);
-  const shouldStop = stopSignal();
+  // One handler per phase, removed when the phase ends (a demo's second phase would otherwise print every message twice).
+  const stop = stopSignal();
   const t0 = performance.now();
   try {
     const r = await train(cfg, {
       onStart: p.onStart,
       onStep: p.onStep,
-      shouldStop,
+      shouldStop: stop.requested,
       validate: async (models, splits, epoch) => {
         const rep = await evaluateBackbone(models.teacher.backbone, splits.val, validationOptions(cfg, splits.normalize));
         const row = rep.rows[0];
         console.log(`${process.stdout.isTTY ? '\n' : ''}${label}: validation after epoch ${epoch + 1}: ${row.ways}-way ${row.shots}-shot ${row.mean.toFixed(2)}% ± ${row.ci95.toFixed(2)} (${rep.dataset})`);
         return row.mean;
       },
-    });
+    }, options);
     p.stop();
     console.log(`${label}: ${r.stopped ? 'stopped' : 'finished'} in ${((performance.now() - t0) / 1000).toFixed(0)} s; checkpoint ${r.lastCheckpoint}`);
     return r;
   } catch (e) {
     p.stop();
     throw e;
+  } finally {
+    stop.release();
   }
 }
 

@@ -19,8 +19,8 @@ type DataConfig = TrainConfig['data'];
 const OMNIGLOT_TRAIN_ALPHABETS = 5;
 
 async function topFolders(root: string): Promise<string[]> {
-  const entries = await readdir(root, { withFileTypes: true }).catch((e: Error) => {
-    throw new Error(`data folder ${root}: ${e.message}`);
+  const entries = await readdir(root, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+    throw new Error(`data folder ${root}: ${e.code === 'ENOENT' ? 'no such folder' : e.message}`);
   });
   return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
 }

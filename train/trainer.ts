@@ -1,6 +1,6 @@
 // The SMKD training loop (spec 0.3, 7.4): both phases, one command submission per step, resumable
 // checkpoints, metrics.jsonl, and a clean stop on Ctrl-C or a non-finite loss.
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   AdamW,
@@ -22,13 +22,14 @@ import {
 } from '../engine/index.js';
 import { vitConfig } from '../model/configs.js';
 import { StudentTeacher } from '../model/smkd.js';
-import { latestCheckpoint, loadCheckpoint, markBest, saveCheckpoint, type TrainState } from './checkpoint.js';
+import { CHECKPOINT_FILES, checkpointProblem, findCheckpoint, loadCheckpoint, loadNetwork, markBest, saveCheckpoint, writeJsonAtomic, type TrainState } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { MultiCropLoader, type CropBatch } from './data/index.js';
+import { capPerClass } from './features.js';
 import { ibotLoss, smkdLoss, updateCenters } from './losses.js';
+import { configChangeError, configChanges, readRunConfig, recordConfigChanges, removeStaleTemporaries, truncateMetrics, type ValidationLine } from './run-dir.js';
 import { TrainingSchedule } from './schedules.js';
 import { openSplits, type DataSplits } from './sources.js';
-import { loadModel } from '../model/checkpoint.js';
 
 export interface StepMetrics {
   iteration: number;
@@ -218,59 +219,154 @@ export function updateStep(models: StudentTeacher, optimizer: AdamW, o: UpdateOp
   return clip;
 }
 
-/** Train one phase as `cfg` says; resumes from the run directory's latest checkpoint when there is one. */
-export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+export interface TrainOptions {
+  /**
+   * Resume a run directory whose config.json differs from `cfg` (otherwise refused, naming the
+   * differing keys); the change is appended to its config-changes.jsonl.
+   */
+  allowConfigChange?: boolean;
+}
+
+/** The schedule of a config, or an error naming the keys to change. */
+export function trainingSchedule(cfg: TrainConfig): TrainingSchedule {
+  const s = cfg.schedule;
+  const total = s.epochs * s.itersPerEpoch;
+  const warmup = s.warmupEpochs * s.itersPerEpoch;
+  if (!Number.isInteger(warmup) || warmup >= total) {
+    throw new Error(
+      `schedule: the lr warm-up (schedule.warmupEpochs ${s.warmupEpochs} x itersPerEpoch ${s.itersPerEpoch} = ${warmup} iterations) must be a whole number of iterations ` +
+        `fewer than the run's ${total} (schedule.epochs ${s.epochs} x itersPerEpoch ${s.itersPerEpoch}): train more epochs or set a shorter schedule.warmupEpochs in a config file`,
+    );
+  }
+  const peakLr = s.lrScaling === 'linear' ? (s.lr * cfg.batch.size) / 256 : s.lr;
+  return new TrainingSchedule({ ...s, lr: peakLr, predStartEpoch: cfg.masking.predStartEpoch, freezeLastLayer: s.freezeLastLayer });
+}
+
+/**
+ * The few-shot evaluations a run makes must be possible on its held-out classes: the periodic
+ * validation (the first shot count, on the validation classes) and the report on the test classes
+ * at the end, with at most eval.maxPerClass images per class.
+ */
+export function checkEvaluations(cfg: TrainConfig, splits: DataSplits): void {
+  const e = cfg.eval;
+  const check = (ds: DataSplits['test'], what: string, split: string, shots: number): void => {
+    const perClass = new Map<number, number>();
+    for (const i of capPerClass(ds, e.maxPerClass)) perClass.set(ds.label(i), (perClass.get(ds.label(i)) ?? 0) + 1);
+    const need = shots + e.queries;
+    const enough = [...perClass.values()].filter((n) => n >= need).length;
+    if (enough < e.ways) {
+      throw new Error(
+        `data: ${what} needs ${e.ways} ${split} classes (eval.ways) of at least ${need} images each (eval.shots ${shots} + eval.queries ${e.queries}${e.maxPerClass < need ? `, at most eval.maxPerClass ${e.maxPerClass}` : ''}); ` +
+          `the ${split} split (${ds.name}) has ${enough} such class(es) of ${ds.classes.length}`,
+      );
+    }
+  };
+  if (e.everyEpochs > 0) check(splits.val, `the validation every ${e.everyEpochs} epoch(s) (eval.everyEpochs)`, 'validation', e.shots[0]);
+  check(splits.test, 'the evaluation at the end', 'test', Math.max(...e.shots));
+}
+
+/**
+ * Train one phase as `cfg` says; resumes from the run directory's newest intact checkpoint when
+ * there is one. Everything that can be checked is checked before the run directory is written: the
+ * schedule, the run's own config (a resume with other settings is refused unless allowed), the
+ * checkpoint, the data and the evaluations it must hold, the starting weights.
+ */
+export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, options: TrainOptions = {}): Promise<TrainResult> {
   const log = hooks.log ?? ((m: string) => console.log(m));
-  await init();
   const runDir = cfg.out;
-  await mkdir(runDir, { recursive: true });
-  const splits = await openSplits(cfg.data, cfg.seed);
-  // The resolved input statistics go into the run's config, so evaluating or embedding with it later needs no training data.
-  await writeFile(path.join(runDir, 'config.json'), JSON.stringify({ ...cfg, data: { ...cfg.data, normalize: splits.normalize } }, null, 2));
+  const schedule = trainingSchedule(cfg);
+  const total = schedule.totalIters;
+  const previous = await readRunConfig(runDir);
+  const changes = previous ? configChanges(previous, cfg) : [];
+  if (changes.length && !options.allowConfigChange) throw configChangeError(runDir, changes);
+  const found = await findCheckpoint(runDir);
+  await init();
+  // A resume reads the data statistics its run recorded rather than computing them again.
+  const sameData = previous && JSON.stringify({ ...previous.data, normalize: undefined }) === JSON.stringify({ ...cfg.data, normalize: undefined });
+  const splits = await openSplits(sameData && !cfg.data.normalize ? { ...cfg.data, normalize: previous.data.normalize } : cfg.data, cfg.seed);
+  checkEvaluations(cfg, splits);
   const ce = cfg.objective === 'ce';
   const models = modelsFor(cfg, splits.train.classes.length);
   const optimizer = new AdamW(models.student.arena);
-  const peakLr = cfg.schedule.lrScaling === 'linear' ? (cfg.schedule.lr * cfg.batch.size) / 256 : cfg.schedule.lr;
-  const schedule = new TrainingSchedule({ ...cfg.schedule, lr: peakLr, predStartEpoch: cfg.masking.predStartEpoch, freezeLastLayer: cfg.schedule.freezeLastLayer });
-  const total = schedule.totalIters;
   let start = 0;
-  const latest = await latestCheckpoint(runDir);
-  if (latest) {
-    start = (await loadCheckpoint(latest, { models, optimizer })).iteration;
-    log(`resuming ${runDir} from iteration ${start} (${latest})`);
-  } else if (cfg.init) await initialise(cfg.init, models, optimizer, log);
+  let initCentres = false;
+  let loader: MultiCropLoader;
+  try {
+    if (found) {
+      if (found.warning) log(`warning: ${found.warning}`);
+      start = (await loadCheckpoint(found.dir, { models, optimizer })).iteration;
+      if (start > total) throw new Error(`${found.dir} is at iteration ${start}, past the ${total} of the schedule`);
+      log(`resuming ${runDir} from iteration ${start} (${found.dir})`);
+    } else if (cfg.init) initCentres = await initialise(cfg.init, models, optimizer, log);
+    loader = new MultiCropLoader(splits.train, {
+      batchSize: cfg.batch.size,
+      globalCrops: cfg.crops.global,
+      // The baseline learns from the global crops only, unmasked.
+      localCrops: ce ? 0 : cfg.crops.local,
+      globalSize: cfg.crops.globalSize,
+      localSize: cfg.crops.localSize,
+      globalScale: cfg.crops.globalScale,
+      localScale: cfg.crops.localScale,
+      patchSize: cfg.model.patchSize,
+      mask: { ratios: cfg.masking.ratios, ratioVar: cfg.masking.ratioVar, shape: cfg.masking.shape },
+      predStartEpoch: cfg.masking.predStartEpoch,
+      sampler: cfg.batch.sampler,
+      imagesPerClass: cfg.batch.perClass,
+      itersPerEpoch: cfg.schedule.itersPerEpoch,
+      seed: cfg.seed,
+      normalize: splits.normalize,
+      strokes: cfg.augment.kind === 'strokes' ? cfg.augment : undefined,
+      workers: cfg.workers,
+    });
+  } catch (e) {
+    models.dispose();
+    throw e;
+  }
 
-  const loader = new MultiCropLoader(splits.train, {
-    batchSize: cfg.batch.size,
-    globalCrops: cfg.crops.global,
-    // The baseline learns from the global crops only, unmasked.
-    localCrops: ce ? 0 : cfg.crops.local,
-    globalSize: cfg.crops.globalSize,
-    localSize: cfg.crops.localSize,
-    globalScale: cfg.crops.globalScale,
-    localScale: cfg.crops.localScale,
-    patchSize: cfg.model.patchSize,
-    mask: { ratios: cfg.masking.ratios, ratioVar: cfg.masking.ratioVar, shape: cfg.masking.shape },
-    predStartEpoch: cfg.masking.predStartEpoch,
-    sampler: cfg.batch.sampler,
-    imagesPerClass: cfg.batch.perClass,
-    itersPerEpoch: cfg.schedule.itersPerEpoch,
-    seed: cfg.seed,
-    normalize: splits.normalize,
-    strokes: cfg.augment.kind === 'strokes' ? cfg.augment : undefined,
-    workers: cfg.workers,
-  });
-  // Centres not carried over from a checkpoint start from the first batch (when the config says so).
-  const freshCenters = !latest && !(cfg.init && !cfg.init.endsWith('.safetensors'));
-  hooks.onStart?.({ startIteration: start, totalIterations: total, resumed: !!latest });
+  // Validated: now the run directory. The resolved input statistics go into its config, so evaluating or embedding with it later needs no training data.
   const metricsFile = path.join(runDir, 'metrics.jsonl');
+  let validations: ValidationLine[];
+  try {
+    await mkdir(runDir, { recursive: true });
+    await removeStaleTemporaries(runDir);
+    if (changes.length) {
+      await recordConfigChanges(runDir, start, changes);
+      log(`warning: ${runDir} continues from iteration ${start} with ${changes.length} changed setting(s): ${changes.map((c) => c.key).join(', ')} (recorded in config-changes.jsonl)`);
+    }
+    await writeJsonAtomic(path.join(runDir, 'config.json'), { ...cfg, data: { ...cfg.data, normalize: splits.normalize } });
+    validations = await truncateMetrics(runDir, start);
+  } catch (e) {
+    await loader.close();
+    models.dispose();
+    throw e;
+  }
+  // Centres not carried over from a checkpoint start from the first batch (when the config says so).
+  const freshCenters = !found && !initCentres;
+  hooks.onStart?.({ startIteration: start, totalIterations: total, resumed: !!found });
   const state = (iteration: number): TrainState => ({ iteration, phase: cfg.phase });
   const preprocessing = { imageSize: cfg.data.imageSize, invert: cfg.data.invert, normalize: splits.normalize, resizeRatio: cfg.eval.resizeRatio, features: cfg.eval.features };
-  let lastCheckpoint = latest ?? '';
+  const onSchedule = (i: number): boolean => i % cfg.checkpointEvery === 0 || i === total;
+  const save = async (done: number): Promise<string> => saveCheckpoint(runDir, { models, optimizer, preprocessing }, state(done), cfg.keepLast, onSchedule);
+  let lastCheckpoint = found?.dir ?? '';
   let stopped = false;
-  let best = -Infinity;
+  let best = Math.max(-Infinity, ...validations.map((v) => v.valAccuracy));
+  /** After `done` iterations: the validation when one is due, written last (a crash before it repeats it on resume). */
+  const validateAt = async (done: number): Promise<void> => {
+    const epoch = schedule.epochOf(done - 1);
+    if (!hooks.validate || done === 0 || done % cfg.schedule.itersPerEpoch !== 0 || cfg.eval.everyEpochs === 0 || (epoch + 1) % cfg.eval.everyEpochs !== 0) return;
+    const acc = await hooks.validate(models, splits, epoch);
+    if (acc > best) {
+      best = acc;
+      if (!lastCheckpoint.endsWith(String(done).padStart(7, '0'))) lastCheckpoint = await save(done);
+      await markBest(runDir, lastCheckpoint, { ...state(done), valAccuracy: acc }, cfg.keepLast, onSchedule);
+    }
+    await appendFile(metricsFile, JSON.stringify({ iteration: done, epoch, valAccuracy: acc }) + '\n');
+  };
   try {
-    for (let it = start; it < total; it++) {
+    // A resume at the end of an epoch whose validation was not written yet makes it first.
+    if (found && !validations.some((v) => v.iteration === start)) await validateAt(start);
+    if (hooks.shouldStop?.() && start < total) stopped = true;
+    for (let it = start; it < total && !stopped; it++) {
       const t0 = performance.now();
       const epoch = schedule.epochOf(it);
       const batch = await loader.batchAt(it);
@@ -309,19 +405,10 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       await appendFile(metricsFile, JSON.stringify(metrics) + '\n');
       hooks.onStep?.(metrics);
       const done = it + 1;
-      const endOfEpoch = done % cfg.schedule.itersPerEpoch === 0;
+      // A stop (Ctrl-C) checkpoints and does nothing more: a validation due here is made on resume.
       stopped = !!hooks.shouldStop?.() && done < total;
-      if (done % cfg.checkpointEvery === 0 || done === total || stopped) lastCheckpoint = await saveCheckpoint(runDir, { models, optimizer, preprocessing }, state(done));
-      if (hooks.validate && endOfEpoch && cfg.eval.everyEpochs > 0 && (epoch + 1) % cfg.eval.everyEpochs === 0) {
-        const acc = await hooks.validate(models, splits, epoch);
-        await appendFile(metricsFile, JSON.stringify({ iteration: done, epoch, valAccuracy: acc }) + '\n');
-        if (acc > best) {
-          best = acc;
-          if (!lastCheckpoint.endsWith(String(done).padStart(7, '0'))) lastCheckpoint = await saveCheckpoint(runDir, { models, optimizer, preprocessing }, state(done));
-          await markBest(runDir, lastCheckpoint, { ...state(done), valAccuracy: acc });
-        }
-      }
-      if (stopped) break;
+      if (done % cfg.checkpointEvery === 0 || done === total || stopped) lastCheckpoint = await save(done);
+      if (!stopped) await validateAt(done);
     }
   } finally {
     await loader.close();
@@ -334,16 +421,29 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
  * and AdamW state carry over, [A-10]), or a safetensors ViT / DINO / iBOT state dict (student and
  * teacher both start from it; missing head weights keep their initialisation).
  */
-async function initialise(from: string, models: StudentTeacher, optimizer: AdamW, log: (m: string) => void): Promise<void> {
-  if (from.endsWith('.safetensors')) {
-    const { missing } = await loadModel(from, models.student, false);
+/** Returns whether the centres came with the weights (a checkpoint) or start fresh (a weights file). */
+async function initialise(from: string, models: StudentTeacher, optimizer: AdamW, log: (m: string) => void): Promise<boolean> {
+  const what = await stat(from).catch(() => null);
+  if (!what) throw new Error(`--init ${from}: no such file or folder`);
+  if (what.isFile()) {
+    const { missing } = await loadNetwork(from, models.student, false, models.student.backbone.config);
     models.teacher.arena.copyFrom(models.student.arena);
     log(`initialised from ${from}${missing.length ? ` (kept the initialisation of ${missing.length} tensors: ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', ...' : ''})` : ''}`);
-    return;
+    return false;
   }
-  const dir = (await latestCheckpoint(from)) ?? from;
+  const found = await findCheckpoint(from);
+  if (found?.warning) log(`warning: ${found.warning}`);
+  let dir = found?.dir;
+  if (!dir) {
+    const present = await Promise.all(CHECKPOINT_FILES.map((f) => stat(path.join(from, f)).then(() => true, () => false)));
+    if (!present.some(Boolean)) throw new Error(`--init ${from}: not a run directory (no latest.json, no checkpoints/), a checkpoint directory (no ${CHECKPOINT_FILES.join(', ')}) or a .safetensors file`);
+    const problem = await checkpointProblem(from);
+    if (problem) throw new Error(`--init ${from}: the checkpoint ${problem}`);
+    dir = from;
+  }
   // The classifier of REF's CE term belongs to its run: one phase may train it and the other not.
   const s = await loadCheckpoint(dir, { models, optimizer }, { optional: (name) => name.startsWith('backbone.head.') });
   const note = s.skipped.length ? `; the classifier ${s.skipped.join(', ')} ${models.student.backbone.config.numClasses ? 'starts fresh' : 'is not used'}` : '';
   log(`initialised from ${dir} (phase ${s.phase}, iteration ${s.iteration})${note}`);
+  return true;
 }
