@@ -6,6 +6,7 @@ import { PassTimer } from '../../bench/gpu-timer.js';
 import { runCase, type CaseResult, type RunContext } from '../../bench/harness.js';
 import { renderRecord, type BenchRecord } from '../../bench/report.js';
 import { selectCases, SUITES } from '../../bench/suites/index.js';
+import { loadJaxjs } from '../../bench/jaxjs/backends.js';
 import { loadTfjs } from '../../bench/tfjs/backends.js';
 import { gpu } from '../helpers/check.js';
 
@@ -22,7 +23,14 @@ test('tfjs-webgpu runs on the engine\'s own device, and tfjs-wasm loads', async 
   assert.ok(ctx.tfjs.sameDevice, 'tfjs-webgpu got a device other than the engine\'s');
 });
 
-test('every case of every suite runs once at reduced size; ours agrees with unfused and both tfjs backends; nothing leaks', async () => {
+test('jax-js loads: its wasm backend, and its WebGPU backend on the engine\'s own device', async () => {
+  ctx.jax = await loadJaxjs();
+  assert.equal(ctx.jax.problems, [], ctx.jax.problems.join('; '));
+  assert.equal(ctx.jax.available, ['jax-js-wasm', 'jax-js-webgpu']);
+  assert.ok(ctx.jax.sameDevice, 'jax-js-webgpu got a device other than the engine\'s');
+});
+
+test('every case of every suite runs once at reduced size; ours agrees with unfused, both tfjs backends and (where it has them) both jax-js backends; nothing leaks', async () => {
   const cases = selectCases('reduced');
   for (const c of cases) {
     const r = await runCase(c, 'smoke', ctx);
@@ -39,9 +47,16 @@ test('every case of every suite runs once at reduced size; ours agrees with unfu
       const a = r.tfjsAgreement?.[b];
       assert.ok(a?.ok, `${what}: ours and ${b} differ: ${JSON.stringify(a)}`);
     }
+    if (r.jaxOps) {
+      for (const b of ['jax-js-wasm', 'jax-js-webgpu'] as const) {
+        const a = r.jaxAgreement?.[b];
+        assert.ok(a?.ok, `${what}: ours and ${b} differ: ${JSON.stringify(a)}`);
+      }
+    }
     assert.is(r.vsWebgpu, undefined, `${what}: smoke mode makes no timing claims`);
   }
   for (const name of Object.keys(SUITES)) assert.ok(results.some((r) => r.suite === name), `suite ${name} ran no case`);
+  for (const name of ['matmul', 'attention', 'softCrossEntropy', 'trainingStep']) assert.ok(results.some((r) => r.suite === name && r.jaxAgreement?.['jax-js-wasm']), `suite ${name} has no jax-js version`);
   assert.is(results.length, cases.length);
 });
 
@@ -66,23 +81,28 @@ test('the report has a row per case', () => {
   for (const r of results) assert.ok(md.includes(`| ${r.name} |`), `no row for ${r.suite} ${r.name}`);
 });
 
-test('quick mode times ours and both tfjs backends (GPU timestamps where the adapter has them), runs benny, and charts the ratios', async () => {
+test('quick mode times ours, both tfjs backends and both jax-js backends (GPU timestamps where the adapter has them), runs benny, and charts the ratios', async () => {
   const c = selectCases('reduced', ['matmul'])[0];
   const timer = rt().gpu.hasTimestamps ? new PassTimer(rt().device) : undefined;
   const r = await runCase(c, 'quick', { ...ctx, timer, benny: true });
   timer?.dispose();
   assert.not.ok(r.error, r.error);
-  for (const v of [r.fused!, r.tfjsWebgpu!, r.tfjsWasm!]) {
+  for (const v of [r.fused!, r.tfjsWebgpu!, r.tfjsWasm!, r.jaxWasm!, r.jaxWebgpu!]) {
     assert.ok(v.timing!.medianMs > 0 && v.timing!.samplesMs.length > 0);
     assert.ok(v.benny!.opsPerSec > 0);
   }
   assert.is(r.fused!.timing!.method, timer ? 'gpu-timestamps' : 'wall');
   assert.is(r.tfjsWasm!.timing!.method, 'wall');
+  assert.is(r.jaxWasm!.timing!.method, 'wall');
+  assert.is(r.jaxWebgpu!.timing!.method, r.fused!.timing!.method, 'jax-js-webgpu is timed like ours (it shares the device)');
   assert.ok(r.vsWebgpu! > 0 && Number.isFinite(r.vsWebgpu!));
   assert.ok(r.vsWasm! > 0 && Number.isFinite(r.vsWasm!));
+  assert.ok(r.vsJaxWasm! > 0 && Number.isFinite(r.vsJaxWasm!));
+  assert.ok(r.vsJaxWebgpu! > 0 && Number.isFinite(r.vsJaxWebgpu!));
   const svg = await ratioChart([r], 'smoke');
   assert.match(svg, /^<svg/);
   assert.ok(svg.includes('tfjs-webgpu time / ours'), 'the chart has a legend entry per comparison');
+  assert.ok(svg.includes('jax-js-wasm time / ours'), 'the chart has a legend entry for jax-js');
 });
 
 test.run();
