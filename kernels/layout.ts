@@ -6,11 +6,15 @@ import { entry1d, linearIndex, type DType, type KernelSource } from './kernel.js
  * For each index c of a view of shape `shape` (rank `rank`):
  * out[outOffset + sum c_k*os_k] = x[inOffset + sum c_k*is_k].
  */
-export function stridedCopyKernel(rank: number, dtype: DType): KernelSource {
+export function stridedCopyKernel(rank: number, dtype: DType, fixedShape?: readonly number[]): KernelSource {
   const lines: string[] = [];
   for (let d = rank - 1; d >= 0; d--) {
     const v = `[${d >> 2}][${d & 3}]`;
-    lines.push(`{ let c = rem % u.shape${v}; rem = rem / u.shape${v}; oi += c * u.is${v}; oo += c * u.os${v}; }`);
+    // A shape compiled in turns each index division into a multiply (a division by a run-time value
+    // is a per-lane loop of scalar divides on lavapipe); axes of size 1 drop out.
+    const size = fixedShape ? `${fixedShape[d]}u` : `u.shape${v}`;
+    if (fixedShape?.[d] === 1) continue;
+    lines.push(`{ let c = rem % ${size}; rem = rem / ${size}; oi += c * u.is${v}; oo += c * u.os${v}; }`);
   }
   const code = `
 struct U { n: u32, inOffset: u32, outOffset: u32, rank: u32, shape: array<vec4u, 2>, is: array<vec4u, 2>, os: array<vec4u, 2> }
@@ -26,7 +30,7 @@ ${entry1d()} {
   ${lines.join('\n  ')}
   out[oo] = x[oi];
 }`;
-  return { key: `strided_copy_${rank}_${dtype}`, code };
+  return { key: `strided_copy_${rank}_${dtype}${fixedShape ? `_${fixedShape.join('x')}` : ''}`, code };
 }
 
 export function stridedCopyUniforms(n: number, inOffset: number, outOffset: number, shape: readonly number[], is: readonly number[], os: readonly number[]): ArrayBuffer {

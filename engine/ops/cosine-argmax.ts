@@ -1,5 +1,6 @@
 // Nearest patch by cosine similarity (SMKD's patch matching, spec 5.5). No gradient: matching is detached.
-import { COSINE_TILE, cosineArgmaxKernel, rowArgmaxKernel } from '../../kernels/cosine-argmax.js';
+import { COSINE_TILE, cosineArgmaxKernel, cosineArgmaxRowsKernel, rowArgmaxKernel } from '../../kernels/cosine-argmax.js';
+import { softwarePaths } from '../tuning.js';
 import { noGrad } from '../autograd.js';
 import { reshape } from './layout.js';
 import { matmul } from './matmul.js';
@@ -44,6 +45,12 @@ export function cosineArgmax(a: Tensor, b: Tensor): Tensor<'i32'> {
     launch(rowArgmaxKernel(), words([rows, M]), [out], [scores], [Math.min(wgs, 65535), Math.ceil(wgs / 65535), 1], label);
     // Freed now, reused only after the batch that reads them (the pool tracks pending batches).
     for (const t of [a3, b3, unitB, scores]) t.dispose();
+    return out;
+  }
+  if (softwarePaths()) {
+    // One thread per row of a: no workgroup memory, no barriers (kernels/cosine-argmax.ts).
+    const wgs = Math.ceil((G * N) / 64);
+    if (wgs > 0) launch(cosineArgmaxRowsKernel(), words([G, N, M, D]), [out], [a, b], [Math.min(wgs, 65535), Math.ceil(wgs / 65535), 1], label);
     return out;
   }
   const groups: [number, number, number] = [Math.ceil(N / COSINE_TILE), Math.min(G, 65535), Math.ceil(G / 65535)];

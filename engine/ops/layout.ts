@@ -6,6 +6,7 @@ import { recordOp } from '../autograd.js';
 import { broadcastShapes, broadcastStrides, checkShape, fmt, normAxis, numel, sameShape, stridesOf, type Shape } from '../shape.js';
 import { empty, Tensor } from '../tensor.js';
 import { rt } from '../runtime.js';
+import { softwarePaths } from '../tuning.js';
 import { launch, opLabel, words } from './launch.js';
 import { fill } from './elementwise.js';
 import { sumTo } from './reduce.js';
@@ -51,7 +52,8 @@ function copyView(out: Tensor, x: Tensor, view: Shape, inOffset: number, is: rea
   const n = numel(view);
   if (n === 0) return;
   if (view.length > MAX_RANK) throw new Error(`${label}: rank ${view.length} exceeds the supported ${MAX_RANK}`);
-  launch(stridedCopyKernel(view.length, x.dtype), stridedCopyUniforms(n, inOffset, outOffset, view, is, os), [out], [x], grid1d(n), label);
+  // Software adapters get the view's shape compiled in (one pipeline per shape; kernels/layout.ts).
+  launch(stridedCopyKernel(view.length, x.dtype, softwarePaths() ? view : undefined), stridedCopyUniforms(n, inOffset, outOffset, view, is, os), [out], [x], grid1d(n), label);
 }
 
 /** Reorder axes: out.shape[i] = x.shape[dims[i]]. */
