@@ -112,16 +112,6 @@ export async function markBest(runDir: string, checkpointDir: string, state: Tra
   if (keep !== undefined) await prune(path.join(runDir, 'checkpoints'), keep, path.basename(checkpointDir), onSchedule);
 }
 
-/** The checkpoint directory a run directory's latest.json points at, or undefined if there is none (whether or not it is intact: see findCheckpoint). */
-export async function latestCheckpoint(runDir: string): Promise<string | undefined> {
-  try {
-    const l = JSON.parse(await readFile(path.join(runDir, 'latest.json'), 'utf8')) as { checkpoint: string };
-    return path.join(runDir, l.checkpoint);
-  } catch {
-    return undefined;
-  }
-}
-
 /** The files of a resumable checkpoint. */
 export const CHECKPOINT_FILES = ['state.json', 'student.safetensors', 'teacher.safetensors', 'loss_state.safetensors', 'optimizer.safetensors'] as const;
 
@@ -201,7 +191,7 @@ function describeVit(c: { embedDim?: number; depth?: number; numHeads?: number; 
  * A state-dict mismatch in a few lines: per kind the count and the first keys, and, when the file's
  * metadata records its ViT, that model against the one the config builds.
  */
-export function describeMismatch(file: string, e: StateDictError, metadata: Record<string, string>, model?: VitConfig): string {
+function describeMismatch(file: string, e: StateDictError, metadata: Record<string, string>, model?: VitConfig): string {
   const some = (what: string, items: string[], sep: string): string[] =>
     items.length ? [`  ${what} (${items.length}): ${items.slice(0, 3).join(sep)}${items.length > 3 ? `${sep}... (${items.length - 3} more)` : ''}`] : [];
   const lines = [`${file} does not fit the model:`, ...some('shape mismatches', e.misshaped, '; '), ...some('missing keys', e.missing, ', '), ...some('unexpected keys', e.unexpected, ', ')];

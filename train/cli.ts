@@ -203,7 +203,7 @@ export function program(): Command {
       const r = await runTraining(cfg, `phase ${cfg.phase}`, { allowConfigChange: o.allowConfigChange });
       if (r.stopped) {
         r.models.dispose();
-        throw new Interrupted(`interrupted; ${r.lastCheckpoint} holds the run: the same command resumes it`);
+        throw new Interrupted(r.lastCheckpoint ? `interrupted; ${r.lastCheckpoint} holds the run: the same command resumes it` : 'interrupted before the first step');
       }
       await evalReport(r.models, cfg, `phase ${cfg.phase} teacher`, r.splits);
       r.models.dispose();

@@ -2,7 +2,7 @@
 // two-phase training loop, resumable checkpoints and few-shot evaluation. The `smkd` command line
 // is built from these.
 export { TrainConfigSchema, PRESETS, preset, validateConfig, resolveConfig, type TrainConfig, type DeepPartial, type PresetName } from './config.js';
-export { train, modelsFor, usesClassifier, recordStep, updateStep, type StepMetrics, type StepOptions, type TrainHooks, type TrainResult, type UpdateOptions } from './trainer.js';
+export { train, modelsFor, usesClassifier, recordStep, updateStep, checkEvaluations, trainingSchedule, type StepMetrics, type StepOptions, type TrainHooks, type TrainOptions, type TrainResult, type UpdateOptions } from './trainer.js';
 export { openSplits, type DataSplits } from './sources.js';
 export * from './data/index.js';
 export { openOmniglotPack, OMNIGLOT_SPLITS, packDir, packedSizes, type OmniglotPackMeta, type SplitName } from './data/omniglot-pack.js';
@@ -26,7 +26,7 @@ export {
   type PatchPlan,
 } from './losses.js';
 export { TrainingSchedule, cosineScheduleAt, linspaceAt, type ScheduleConfig, type ScheduleArrays } from './schedules.js';
-export { saveCheckpoint, loadCheckpoint, latestCheckpoint, markBest, type TrainState, type CheckpointParts, type Preprocessing, type LoadCheckpointOptions } from './checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, findCheckpoint, checkpointProblem, markBest, type FoundCheckpoint, type TrainState, type CheckpointParts, type Preprocessing, type LoadCheckpointOptions } from './checkpoint.js';
 export { evaluateBackbone, evaluatePixels, episodesReport, formatReport, type EvalOptions, type EvalRow, type EvalReport } from './evaluate.js';
 export { extractFeatures, pixelFeatures, selectFeatures, capPerClass, FEATURE_KINDS, type FeatureKind, type ExtractedFeatures, type ExtractOptions } from './features.js';
 export {
