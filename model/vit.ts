@@ -64,20 +64,16 @@ export class Attention extends Module {
   clsAttentionHeads(x: Tensor): Tensor<'f32'> {
     const [B, T, D] = x.shape;
     const h = this.numHeads;
-    const dh = D / h;
-    const projected = this.qkv.forward(x);
-    const split = reshape(projected, [B, T, 3, h, dh]);
-    const qkv = permute(split, [2, 0, 3, 1, 4]);
-    const queries = narrow(qkv, 0, 0, 1);
-    const q = narrow(queries, 3, 0, 1);
-    const k = narrow(qkv, 0, 1, 1);
-    // [1, B, h, 1, dh] x [1, B, h, T, dh]^T -> [1, B, h, 1, T]
-    const scores = matmul(q, k, { transB: true });
-    const scaled = mul(scores, dh ** -0.5);
+    const qkv = this.qkv.forward(x);
+    const [q, k, v] = splitHeads(qkv, 3, h);
+    const cls = narrow(q, 2, 0, 1);
+    // [B, h, 1, dh] x [B, h, T, dh]^T -> [B, h, 1, T]
+    const scores = matmul(cls, k, { transB: true });
+    const scaled = mul(scores, (D / h) ** -0.5);
     const probs = softmax(scaled, -1);
-    const patches = narrow(probs, 4, 1, T - 1);
+    const patches = narrow(probs, 3, 1, T - 1);
     const out = reshape(patches, [B, h, T - 1]);
-    for (const t of [projected, split, qkv, queries, q, k, scores, scaled, probs, patches]) t.dispose();
+    for (const t of [qkv, q, k, v, cls, scores, scaled, probs, patches]) t.dispose();
     return out;
   }
 }
