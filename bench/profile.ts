@@ -15,6 +15,8 @@ export type ProfileStep = (typeof PROFILE_STEPS)[number];
 
 interface Step {
   describe: string;
+  /** Augmented crops one step consumes (0 for the bench's fixed-input steps). */
+  crops: number;
   run(): Promise<void>;
   dispose(): void;
 }
@@ -23,7 +25,8 @@ async function benchStep(which: 'vit-tiny-like' | 'tiny'): Promise<Step> {
   const c = trainingStepCases('full').find((x) => (which === 'tiny' ? x.name.startsWith("preset 'tiny'") : x.name.startsWith('ViT-Tiny-like')))!;
   const inst = await c.setup();
   return {
-    describe: `bench training step ${c.name} (${(c.work as { flops: number }).flops / 1e9} GFLOP by the bench's count)`,
+    describe: `bench training step ${c.name} (${((c.work as { flops: number }).flops / 1e9).toFixed(1)} GFLOP by the bench's count)`,
+    crops: 0,
     async run() {
       const [loss] = inst.fused.step();
       await loss.item();
@@ -61,6 +64,7 @@ async function presetStep(phase: 1 | 2): Promise<Step> {
   });
   let it = 0;
   return {
+    crops: cfg.batch.size * (cfg.crops.global + cfg.crops.local),
     describe: `SMKD phase ${phase} iteration of preset 'omniglot' (batch ${cfg.batch.size}, ${cfg.crops.global} global crops of ${cfg.crops.globalSize} px, patch ${cfg.model.patchSize}, dim ${cfg.model.embedDim}, depth ${cfg.model.depth}; loader included)`,
     async run() {
       const batch = await loader.batchAt(it);
@@ -77,6 +81,31 @@ async function presetStep(phase: 1 | 2): Promise<Step> {
       models.dispose();
     },
   };
+}
+
+/** Steps of a preset's real training loop (loader, augmentation, step, update, one readback). */
+export interface Throughput {
+  step: string;
+  describe: string;
+  iterations: number;
+  seconds: number;
+  cropsPerSecond: number;
+  msPerStep: number;
+}
+
+/** Wall-clock augmented crops per second of `iterations` steps after two warm-up steps (compiles). */
+export async function measureThroughput(which: 'omniglot' | 'omniglot-phase1', iterations = 20): Promise<Throughput> {
+  await init();
+  const step = await presetStep(which === 'omniglot' ? 2 : 1);
+  try {
+    for (let i = 0; i < 2; i++) await step.run();
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) await step.run();
+    const seconds = (performance.now() - t0) / 1000;
+    return { step: which, describe: step.describe, iterations, seconds, cropsPerSecond: (step.crops * iterations) / seconds, msPerStep: (1000 * seconds) / iterations };
+  } finally {
+    step.dispose();
+  }
 }
 
 /** FLOPs of one dispatch, from its kernel's uniform block, where the kernel family is known. */

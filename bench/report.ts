@@ -2,6 +2,7 @@
 import type { Agreement, Sizes } from './case.js';
 import { throughput, type CaseResult, type Mode, type VariantResult } from './harness.js';
 import { SUITES } from './suites/index.js';
+import type { Throughput } from './profile.js';
 
 export interface TfjsInfo {
   versions: { core: string; webgpu: string; wasm: string };
@@ -45,6 +46,8 @@ export interface BenchRecord {
   /** Suites re-run later with `--suite ... --update`, whose cases replaced the first run's. */
   updates?: { suites: string[]; date: string; load: { start: number[]; end: number[] }; seconds: number }[];
   cases: CaseResult[];
+  /** End-to-end crops per second of the demo preset's real training loop (full and quick runs). */
+  throughput?: Throughput[];
 }
 
 /** A file-name-safe adapter name. */
@@ -170,6 +173,14 @@ export function renderRecord(r: BenchRecord): string {
   if (r.cases.some((c) => c.vsWebgpu !== undefined)) lines.push(...summaryTable(r), '');
   const step = r.cases.filter((c) => c.suite === 'trainingStep');
   if (step.length) lines.push('The whole training step:', '', ...step.map((c) => `- ${verdict(c)}`), '');
+  if (r.throughput?.length) {
+    lines.push(
+      'End-to-end training throughput (the demo preset\'s training loop: loader, augmentation, masking, forward, losses, backward, AdamW, EMA and one readback per step; wall clock, no tfjs equivalent):',
+      '',
+      ...r.throughput.map((t) => `- ${t.describe}: **${t.cropsPerSecond.toFixed(0)} augmented crops/s** (${t.msPerStep.toFixed(0)} ms per step over ${t.iterations} steps)`),
+      '',
+    );
+  }
   for (const [key, s] of Object.entries(SUITES)) {
     const cases = r.cases.filter((c) => c.suite === key);
     if (!cases.length) continue;

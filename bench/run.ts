@@ -1,4 +1,4 @@
-// npm run bench [-- --quick | --smoke | --report] [-- --suite matmul,attention] [-- --no-tfjs] [-- --no-jaxjs]: runs the suites
+// npm run bench [-- --quick | --smoke | --report | --profile [step]] [-- --suite matmul,attention] [-- --no-tfjs] [-- --no-jaxjs]: runs the suites
 // (ours, our unfused composition, tfjs-webgpu on the same device, tfjs-wasm, jax-js-wasm, jax-js-webgpu on the same device), writes
 // bench/results/<adapter>.json and, for a full run, its SVG chart and bench/RESULTS.md.
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -13,13 +13,15 @@ import { renderRecord, renderReport, slug, verdict, type BenchRecord } from './r
 import { loadJaxjs } from './jaxjs/backends.js';
 import { loadTfjs } from './tfjs/backends.js';
 import { selectCases, SUITES } from './suites/index.js';
+import { measureThroughput, profileStep, PROFILE_STEPS, type ProfileStep, type Throughput } from './profile.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
 const resultsDir = path.join(here, 'results');
 
-function parseArgs(argv: string[]): { mode: Mode | 'report'; suites: string[]; tfjs: boolean; jaxjs: boolean; update: boolean } {
-  let mode: Mode | 'report' = 'full';
+function parseArgs(argv: string[]): { mode: Mode | 'report' | 'profile'; suites: string[]; tfjs: boolean; jaxjs: boolean; update: boolean; profile: ProfileStep } {
+  let mode: Mode | 'report' | 'profile' = 'full';
+  let profile: ProfileStep = 'vit-tiny-like';
   let tfjs = true;
   let jaxjs = true;
   let update = false;
@@ -32,11 +34,20 @@ function parseArgs(argv: string[]): { mode: Mode | 'report'; suites: string[]; t
     else if (a === '--no-jaxjs') jaxjs = false;
     else if (a === '--report') mode = 'report';
     else if (a === '--update') update = true;
+    else if (a === '--profile') {
+      mode = 'profile';
+      const next = argv[i + 1];
+      if (next && !next.startsWith('--')) {
+        if (!(PROFILE_STEPS as readonly string[]).includes(next)) throw new Error(`bench: unknown step '${next}' for --profile (one of ${PROFILE_STEPS.join(', ')})`);
+        profile = next as ProfileStep;
+        i++;
+      }
+    }
     else if (a === '--suite') suites.push(...(argv[++i] ?? '').split(','));
     else if (a.startsWith('--suite=')) suites.push(...a.slice(8).split(','));
-    else throw new Error(`bench: unknown argument '${a}' (use --quick, --smoke, --report, --update, --no-tfjs, --no-jaxjs, --suite name[,name])`);
+    else throw new Error(`bench: unknown argument '${a}' (use --quick, --smoke, --report, --update, --no-tfjs, --no-jaxjs, --suite name[,name], --profile [${PROFILE_STEPS.join('|')}])`);
   }
-  return { mode, suites: suites.filter(Boolean), tfjs, jaxjs, update };
+  return { mode, suites: suites.filter(Boolean), tfjs, jaxjs, update, profile };
 }
 
 function packageVersion(dir: string): string {
@@ -82,7 +93,12 @@ function fullRecords(): BenchRecord[] {
 }
 
 async function main(): Promise<number> {
-  const { mode, suites, tfjs, jaxjs, update } = parseArgs(process.argv.slice(2));
+  const { mode, suites, tfjs, jaxjs, update, profile } = parseArgs(process.argv.slice(2));
+  if (mode === 'profile') {
+    const p = await profileStep(profile);
+    console.log(p.report);
+    return 0;
+  }
   if (mode === 'report') {
     // Regenerate RESULTS.md from the full records already in bench/results, running nothing.
     writeFileSync(path.join(here, 'RESULTS.md'), renderReport(fullRecords()));
@@ -117,6 +133,15 @@ async function main(): Promise<number> {
     console.log(summaryLine(r));
     if (r.error) console.error(r.error);
   }
+  // End-to-end throughput of the demo preset's training loop, in a full run or a run of the step suite.
+  const throughputs: Throughput[] = [];
+  if (mode !== 'smoke' && (suites.length === 0 || suites.includes('trainingStep'))) {
+    for (const which of ['omniglot-phase1', 'omniglot'] as const) {
+      const t = await measureThroughput(which, mode === 'quick' ? 8 : 20);
+      throughputs.push(t);
+      console.log(`[throughput] ${t.describe}: ${t.cropsPerSecond.toFixed(0)} crops/s (${t.msPerStep.toFixed(0)} ms per step)`);
+    }
+  }
   const record: BenchRecord = {
     adapter,
     adapterSlug: slug(adapter),
@@ -148,6 +173,7 @@ async function main(): Promise<number> {
     seconds: (performance.now() - t0) / 1000,
     partial: suites.length > 0,
     cases: results,
+    throughput: throughputs.length ? throughputs : undefined,
   };
   mkdirSync(resultsDir, { recursive: true });
   // Only a complete full run is the adapter's record; anything else gets a file name of its own.
@@ -160,6 +186,7 @@ async function main(): Promise<number> {
     const full = JSON.parse(readFileSync(fullFile, 'utf8')) as BenchRecord;
     const order = Object.keys(SUITES);
     full.cases = [...full.cases.filter((c) => !suites.includes(c.suite)), ...results].sort((a, b) => order.indexOf(a.suite) - order.indexOf(b.suite));
+    if (record.throughput) full.throughput = record.throughput;
     full.updates = [...(full.updates ?? []), { suites, date: record.date, load: record.load, seconds: record.seconds }];
     await save(full, '');
   }
