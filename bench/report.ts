@@ -169,7 +169,7 @@ export function renderRecord(r: BenchRecord): string {
     ...(r.updates ?? []).map((u) => `- Re-run later (\`--suite ${u.suites.join(',')} --update\`, after a kernel change): ${u.suites.join(', ')} at ${u.date}, ${u.seconds.toFixed(0)} s, load ${loadStr(u.load.start)} at the start.`),
     '',
   ];
-  if (r.chart) lines.push(`![speed-up of ours over tfjs, per case](${r.chart})`, '');
+  if (r.chart) lines.push(`![speed-up of ours over tfjs and jax-js, per case](${r.chart})`, '');
   if (r.cases.some((c) => c.vsWebgpu !== undefined)) lines.push(...summaryTable(r), '');
   const step = r.cases.filter((c) => c.suite === 'trainingStep');
   if (step.length) lines.push('The whole training step:', '', ...step.map((c) => `- ${verdict(c)}`), '');
