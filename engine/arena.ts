@@ -25,7 +25,7 @@ export interface ParameterSpec {
   shape: Shape;
   /** Initial value; zeros when absent. */
   init?: Initializer;
-  /** Member of the weight-decay group (§7.1: group 0). */
+  /** Member of the weight-decay group (docs/algorithm.md §7.1). */
   decay: boolean;
   /** Default: the arena's `requiresGrad` option (true). */
   requiresGrad?: boolean;

@@ -33,7 +33,7 @@ export interface MatmulTiles {
 }
 
 /**
- * Measured on lavapipe (2 cores, AVX-512; scratch/mm-*.ts, see the report): one SIMD-width row of 8
+ * Measured on lavapipe (2 cores, AVX-512; bench/NOTES.md, "Matmul: what limits it on lavapipe" and "What was tried"): one SIMD-width row of 8
  * threads reading A directly, 8 x 4 outputs each. Larger blocks (32 x 16) ran up to ~20% faster but
  * take 10-50x longer to JIT-compile (seconds to a minute per variant, on first use).
  */

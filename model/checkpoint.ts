@@ -1,10 +1,10 @@
-// Model weights in safetensors with the PyTorch reference's key names (spec 1.10): export so that
+// Model weights in safetensors with the PyTorch reference's key names (docs/algorithm.md §1.10): export so that
 // `safetensors.torch.load_file` + `load_state_dict` takes them with no renaming, and import DINO /
 // iBOT / SMKD / timm ViT state dicts saved as safetensors.
 import { readSafetensors, toFloat32, writeSafetensors, type NamedArray, type SafeFile } from '../engine/io/safetensors.js';
 import type { HostTensor, Module } from '../engine/nn/module.js';
 
-/** Rename REF/PyTorch keys to ours: drop `module.`, map torch's new weight-norm names to weight_g/weight_v. */
+/** Rename the reference code's / PyTorch's keys to ours (docs/algorithm.md §1.10): drop `module.`, map torch's new weight-norm names to weight_g/weight_v. */
 export function normalizeKey(key: string): string {
   return key
     .replace(/^module\./, '')
@@ -16,7 +16,7 @@ export function normalizeKey(key: string): string {
 export async function exportStateDict(module: Module): Promise<Map<string, HostTensor>> {
   const sd = await module.stateDict();
   for (const [k, v] of [...sd]) {
-    // REF registers the shared last layer twice; safetensors cannot alias, so write a copy (spec 2.4).
+    // The reference code registers the shared last layer twice; safetensors cannot alias, so write a copy (docs/algorithm.md §2.4).
     if (k.includes('head.last_layer.') || k.startsWith('last_layer.')) sd.set(k.replace('last_layer.', 'last_layer2.'), v);
   }
   return sd;

@@ -1,4 +1,4 @@
-// Named backbone and head configurations: timm/DINO sizes and the CPU presets of spec 10.2.
+// Named backbone and head configurations: timm/DINO sizes and the CPU presets of docs/algorithm.md §10.2.
 
 export interface VitConfig {
   imgSize: number;
@@ -9,7 +9,7 @@ export interface VitConfig {
   mlpRatio: number;
   /** LayerNorm epsilon of the backbone (1e-6 in DINO/iBOT/SMKD). */
   lnEps: number;
-  /** Stochastic depth of the last block; rates grow linearly from 0 (spec 1.7). */
+  /** Stochastic depth of the last block; rates grow linearly from 0 (docs/algorithm.md §1.7). */
   dropPath: number;
   /** The student's learnable mask token `masked_embed` (MIM); the teacher has none. */
   maskToken: boolean;
@@ -31,16 +31,16 @@ export const VIT_CONFIGS = {
   vit_tiny: { ...base, imgSize: 224, patchSize: 16, embedDim: 192, depth: 12, numHeads: 3 },
   vit_small: { ...base, imgSize: 224, patchSize: 16, embedDim: 384, depth: 12, numHeads: 6 },
   vit_base: { ...base, imgSize: 224, patchSize: 16, embedDim: 768, depth: 12, numHeads: 12 },
-  /** Spec 10.2 `tiny`: tests and the 5-minute demo. */
+  /** `tiny` (docs/algorithm.md §10.2): tests and the 5-minute demo. */
   tiny: { ...base, imgSize: 32, patchSize: 4, embedDim: 64, depth: 4, numHeads: 2 },
-  /** Spec 10.2 `small`: an hours-long CPU run. */
+  /** `small` (docs/algorithm.md §10.2): an hours-long CPU run. */
   small: { ...base, imgSize: 32, patchSize: 4, embedDim: 96, depth: 6, numHeads: 3, dropPath: 0.1 },
 } satisfies Record<string, VitConfig>;
 
 export type VitName = keyof typeof VIT_CONFIGS;
 
 export const HEAD_CONFIGS = {
-  /** iBOT/SMKD head of ViT-S (spec 2). */
+  /** iBOT/SMKD head of ViT-S (docs/algorithm.md §2). */
   reference: { hiddenDim: 2048, bottleneckDim: 256, outDim: 8192, normLastLayer: false },
   tiny: { hiddenDim: 128, bottleneckDim: 64, outDim: 256, normLastLayer: true },
   small: { hiddenDim: 192, bottleneckDim: 64, outDim: 1024, normLastLayer: false },

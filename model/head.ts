@@ -1,4 +1,4 @@
-// The iBOT/DINO projection head (spec 2): MLP with GELU, L2-normalised bottleneck, and a
+// The iBOT/DINO projection head (docs/algorithm.md §2): MLP with GELU, L2-normalised bottleneck, and a
 // weight-normalised last layer shared by the [cls] and patch tokens.
 import { l2Normalize, linear, mul, type Tensor } from '../engine/index.js';
 import { uniform } from '../engine/nn/init.js';

@@ -1,4 +1,4 @@
-// Block-wise masks for masked image modelling (iBOT/BEiT style), spec section 4.
+// Block-wise masks for masked image modelling (iBOT/BEiT style), docs/algorithm.md §4.
 import type { Rng } from '../engine/rng.js';
 
 export interface MaskOptions {
@@ -12,7 +12,7 @@ export interface MaskOptions {
   shape?: 'block' | 'rand';
 }
 
-/** The ratio of one crop (spec 4.2): pick one (mean, half-width) pair, draw uniformly around it. */
+/** The ratio of one crop (docs/algorithm.md §4.2): pick one (mean, half-width) pair, draw uniformly around it. */
 export function maskRatio(rng: Rng, opts: MaskOptions = {}): number {
   const ratios = opts.ratios ?? [0, 0.3];
   const vars = opts.ratioVar ?? [0, 0.2];
@@ -28,7 +28,7 @@ function roundHalfEven(x: number): number {
 
 /**
  * A boolean mask [gh * gw] (row-major, true = masked) with about `ratio * gh * gw` masked cells,
- * grown block by block (spec 4.3): never more than floor(T) cells.
+ * grown block by block (docs/algorithm.md §4.3): never more than floor(T) cells.
  */
 export function blockMask(gh: number, gw: number, ratio: number, rng: Rng, opts: MaskOptions = {}): Uint8Array {
   const mask = new Uint8Array(gh * gw);

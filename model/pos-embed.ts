@@ -1,4 +1,4 @@
-// Position-embedding resizing (spec 1.5): PyTorch's bicubic interpolate(scale_factor=(g + 0.1) / g0,
+// Position-embedding resizing (docs/algorithm.md §1.5): PyTorch's bicubic interpolate(scale_factor=(g + 0.1) / g0,
 // align_corners=False), written as a fixed linear map of the grid so that it is one matmul on the GPU
 // and its gradient flows back to pos_embed.
 

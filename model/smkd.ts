@@ -1,4 +1,4 @@
-// The student/teacher pair of SMKD (spec 6): two backbone+head networks with PyTorch's `backbone.*`
+// The student/teacher pair of SMKD (docs/algorithm.md §6): two backbone+head networks with PyTorch's `backbone.*`
 // and `head.*` names; the teacher is trained only by EMA of the student, never by gradients.
 import { emaUpdate, fill, keep, type Tensor } from '../engine/index.js';
 import { Module } from '../engine/nn/module.js';
@@ -6,7 +6,7 @@ import type { HeadConfig, VitConfig } from './configs.js';
 import { DinoHead } from './head.js';
 import { VisionTransformer } from './vit.js';
 
-/** A backbone and its projection head, named as REF's MultiCropWrapper. */
+/** A backbone and its projection head, named as the reference code's MultiCropWrapper (docs/algorithm.md §1.10). */
 export class SmkdNetwork extends Module {
   readonly backbone: VisionTransformer;
   readonly head: DinoHead;
@@ -30,9 +30,9 @@ export interface StudentTeacherOptions {
 export class StudentTeacher {
   readonly student: SmkdNetwork;
   readonly teacher: SmkdNetwork;
-  /** Centre of the teacher's [cls] outputs, REF buffer shape [1, K]. */
+  /** Centre of the teacher's [cls] outputs, the reference code's buffer shape [1, K]. */
   readonly center: Tensor<'f32'>;
-  /** Centre of the teacher's patch outputs, REF buffer shape [1, 1, K]. */
+  /** Centre of the teacher's patch outputs, the reference code's buffer shape [1, 1, K]. */
   readonly center2: Tensor<'f32'>;
 
   constructor(opts: StudentTeacherOptions) {

@@ -1,4 +1,4 @@
-// The Vision Transformer backbone of DINO/iBOT/SMKD (spec 1), with timm's parameter names and shapes,
+// The Vision Transformer backbone of DINO/iBOT/SMKD (docs/algorithm.md §1), with timm's parameter names and shapes,
 // so a PyTorch state dict loads by name.
 import {
   add,
@@ -43,7 +43,7 @@ export class Attention extends Module {
   forward(x: Tensor, wantCls = false): { out: Tensor<'f32'>; cls?: Tensor<'f32'> } {
     const [B, T, D] = x.shape;
     const h = this.numHeads;
-    // qkv feature j = which * D + head * dh + e (spec 1.6): [B, T, 3 * D] -> q, k, v [B, h, T, dh]
+    // qkv feature j = which * D + head * dh + e (docs/algorithm.md §1.6): [B, T, 3 * D] -> q, k, v [B, h, T, dh]
     const qkv = this.qkv.forward(x);
     const [q, k, v] = splitHeads(qkv, 3, h);
     qkv.dispose();
@@ -78,7 +78,7 @@ export class Attention extends Module {
   }
 }
 
-/** Pre-norm transformer block with stochastic depth on both residual branches (spec 1.6, 1.7). */
+/** Pre-norm transformer block with stochastic depth on both residual branches (docs/algorithm.md §1.6, §1.7). */
 export class Block extends Module {
   readonly norm1: LayerNorm;
   readonly attn: Attention;
@@ -213,7 +213,7 @@ export class VisionTransformer extends Module {
     return this.head.forward(cls);
   }
 
-  /** images [B, 3, H, W] -> tokens [B, 1 + gh * gw, D] (spec 1.2-1.8). */
+  /** images [B, 3, H, W] -> tokens [B, 1 + gh * gw, D] (docs/algorithm.md §1.2-§1.8). */
   forward(images: Tensor, opts: VitForwardOptions = {}): VitOutput {
     const { tokens: patches, gh, gw } = this.patchEmbed.forward(images);
     const B = images.shape[0];
@@ -222,7 +222,7 @@ export class VisionTransformer extends Module {
     if (opts.masks) {
       if (!this.config.maskToken) throw new Error('VisionTransformer: masks were given but this model has no mask token (maskToken: false)');
       if (opts.masks.size !== B * gh * gw) throw new Error(`VisionTransformer: masks ${fmt(opts.masks.shape)} do not match ${B} images of ${gh}x${gw} patches`);
-      // Masked patch embeddings are replaced by the mask token before positions are added (spec 1.3).
+      // Masked patch embeddings are replaced by the mask token before positions are added (docs/algorithm.md §1.3).
       x = where(reshape(opts.masks, [B, gh * gw, 1]), this.param('masked_embed'), patches);
       patches.dispose();
     }
@@ -249,7 +249,7 @@ export class VisionTransformer extends Module {
 
   /**
    * The position embedding for a gh x gw grid, [1, 1 + gh * gw, D]: pos_embed itself when the grid
-   * is the trained one and the image square, else its grid resized bicubically (spec 1.5).
+   * is the trained one and the image square, else its grid resized bicubically (docs/algorithm.md §1.5).
    */
   positionEmbedding(gh: number, gw: number, square = gh === gw): Tensor<'f32'> {
     const pos = this.param('pos_embed');

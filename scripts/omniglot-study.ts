@@ -5,7 +5,7 @@
 //   (a) cross-entropy only (--objective ce);
 //   (b) phase 1 only: iBOT, no labels;
 //   (c) phase 1 + phase 2: iBOT, then SMKD, as the method describes them (no cross-entropy term);
-//   (d) the omniglot preset's final form, as `npm run demo` runs it (both phases with REF's CE term).
+//   (d) the omniglot preset's final form, as `npm run demo` runs it (both phases with the reference code's CE term, docs/algorithm.md §5.7).
 // Writes the runs, results.json, the curves (SVG) and the generated part of docs/results-omniglot.md.
 //
 //   npx tsx scripts/omniglot-study.ts [--crops 100000] [--phase2-share 0.7] [--episodes 600]

@@ -3,7 +3,7 @@
 //
 //   npx tsx scripts/pack-omniglot.ts ../shared/data/omniglot/background [--size 28] [--out data/omniglot]
 //
-// Every image is inverted (bright strokes on black, as the spec's Omniglot preprocessing wants), resized
+// Every image is inverted (bright strokes on black, as docs/algorithm.md §10.1 has it), resized
 // to size x size with sharp's area-preserving Lanczos filter and stored as one byte per pixel, in
 // class order (alphabet, then character, then file name), gzipped. The JSON beside it lists the classes,
 // their image counts and files, and the split of every alphabet (train / val / test).

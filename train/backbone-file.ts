@@ -56,7 +56,7 @@ export async function resolveCheckpoint(target: string, network: Network = 'teac
  */
 export function backboneTensors(file: SafeFile, network: Network = 'teacher'): Map<string, HostTensor> {
   let keys = [...file.tensors.keys()].map((k) => [k, normalizeKey(k)] as const);
-  // A whole-training file (REF's {student, teacher} dicts flattened): the network's half, its own `module.` dropped.
+  // A whole-training file (the reference code's {student, teacher} dicts flattened): the network's half, its own `module.` dropped.
   if (keys.some(([, k]) => k.startsWith(`${network}.`))) keys = keys.filter(([, k]) => k.startsWith(`${network}.`)).map(([o, k]) => [o, normalizeKey(k.slice(network.length + 1))] as const);
   if (keys.some(([, k]) => k.startsWith('backbone.'))) keys = keys.filter(([, k]) => k.startsWith('backbone.')).map(([o, k]) => [o, k.slice('backbone.'.length)] as const);
   return new Map(keys.map(([o, k]) => {
@@ -83,7 +83,7 @@ export interface InferredConfig {
  * The ViT configuration of bare backbone tensors: patch size and width from patch_embed, the trained
  * grid from pos_embed, depth from the block names, the MLP ratio from fc1. Heads: `numHeads`, else the
  * file's `vit` metadata (num_heads), else 64-wide heads from D = 192 up (timm, DINO) and 32-wide below
- * (the presets of spec 10.2).
+ * (the presets of docs/algorithm.md §10.2).
  */
 export function inferVitConfig(tensors: ReadonlyMap<string, HostTensor>, metadata: Record<string, string> = {}, numHeads?: number): InferredConfig {
   const need = (k: string): readonly number[] => {

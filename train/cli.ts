@@ -174,7 +174,7 @@ function extractionBar(): { update: (done: number, total: number) => void; stop:
 
 function commonOptions(c: Command): Command {
   return c
-    .addOption(new Option('--preset <name>', 'omniglot: the small-scale recipe on the packed Omniglot subset; tiny | small: the REF-faithful presets of spec 10.2 (synthetic data unless --data)').choices(PRESETS).default('omniglot'))
+    .addOption(new Option('--preset <name>', 'omniglot: the small-scale recipe on the packed Omniglot subset; tiny | small: the presets faithful to the reference code, docs/algorithm.md §10.2 (synthetic data unless --data)').choices(PRESETS).default('omniglot'))
     .option('--config <file>', 'JSON config file (validated; unknown keys are errors)')
     .option('--data <path>', "image folder, Omniglot folder or cifar-100-binary folder (default: the preset's: packed Omniglot, or synthetic glyphs for tiny/small)")
     .option('--data-kind <kind>', 'synthetic | folder | omniglot | cifar-fs | fc100')
@@ -194,7 +194,7 @@ export function program(): Command {
     .option('--batch-size <n>', 'images per batch', int)
     .option('--lr <x>', 'peak learning rate', num)
     .option('--eval-every <n>', 'few-shot validation every n epochs (0: never)', int)
-    .option('--supervised-ce <x>', "weight of REF's supervised cross-entropy term (loss.supervisedCe; 0: off)", num)
+    .option('--supervised-ce <x>', "weight of the reference code's supervised cross-entropy term (loss.supervisedCe, docs/algorithm.md §5.7; 0: off)", num)
     .addOption(new Option('--objective <name>', 'smkd: the phase\'s distillation losses; ce: supervised baseline (cross-entropy of a linear classifier on [cls])').choices(['smkd', 'ce']))
     .option('--allow-config-change', "resume a run directory with settings that differ from its config.json (recorded in its config-changes.jsonl; refused otherwise)")
     .action(async (o: TrainOpts) => {

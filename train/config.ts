@@ -1,12 +1,12 @@
 // The training configuration: one schema (zod) for config files and the command line, with the
-// presets of spec 10.2. An unknown or mistyped key is an error that names it.
+// presets of docs/algorithm.md §10.2. An unknown or mistyped key is an error that names it.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { FEATURE_KINDS, type FeatureKind } from './features.js';
 
 const pair = z.tuple([z.number(), z.number()]);
 
-/** The presets: `tiny` and `small` of spec 10.2 (REF-faithful, for parity), and `omniglot`, the small-scale recipe (docs/omniglot-recipe.md). */
+/** The presets: `tiny` and `small` of docs/algorithm.md §10.2 (faithful to the reference code, for parity), and `omniglot`, the small-scale recipe (docs/omniglot-recipe.md). */
 export const PRESETS = ['omniglot', 'tiny', 'small'] as const;
 export type PresetName = (typeof PRESETS)[number];
 
@@ -54,7 +54,7 @@ export const TrainConfigSchema = z
       localScale: pair,
     }).strict(),
     /**
-     * 'spec': the multi-crop pipelines of spec 3.2 (random resized crops, flips, colour jitter, blur,
+     * 'spec': the multi-crop pipelines of docs/algorithm.md §3.2 (random resized crops, flips, colour jitter, blur,
      * solarisation); 'strokes': random affine warps of the whole character for global crops and of a
      * window of it (side fraction `localWindow`) for local crops, for pen strokes (docs/omniglot-recipe.md).
      */
@@ -77,10 +77,10 @@ export const TrainConfigSchema = z
     }).strict(),
     schedule: z.object({
       epochs: z.number().int().positive(),
-      /** Iterations per virtual epoch (spec 10.1). */
+      /** Iterations per virtual epoch (docs/algorithm.md §10.1). */
       itersPerEpoch: z.number().int().positive(),
       lr: z.number().nonnegative(),
-      /** 'linear': the peak lr is lr * batch / 256 (the rule REF's help text describes); 'none' (REF's code, default). */
+      /** 'linear': the peak lr is lr * batch / 256 (the rule the reference code's help text describes, docs/algorithm.md §11.11); 'none' (its code, default). */
       lrScaling: z.enum(['none', 'linear']),
       minLr: z.number().nonnegative(),
       warmupEpochs: z.number().nonnegative(),
@@ -96,7 +96,7 @@ export const TrainConfigSchema = z
       warmupTeacherTempEpochs: z.number().int().positive(),
       studentTemp: z.number().positive(),
       centerMomentum: z.number().min(0).max(1),
-      /** Centres of a fresh run: 'zero' as REF, or 'batch': the first batch's mean teacher outputs (see trainer StepOptions). */
+      /** Centres of a fresh run: 'zero' as the reference code, or 'batch': the first batch's mean teacher outputs (docs/algorithm.md §5.8). */
       centerInit: z.enum(['zero', 'batch']),
     }).strict(),
     loss: z.object({
@@ -104,7 +104,7 @@ export const TrainConfigSchema = z
       lambda2: z.number().nonnegative(),
       lambda3: z.number().nonnegative(),
       patchWeighting: z.enum(['uniform', 'weighted']),
-      /** Weight of REF's optional supervised cross-entropy term (spec 5.7; 0 as in REF): a linear classifier on the student's [cls] token of the global crops. */
+      /** Weight of the reference code's optional supervised cross-entropy term (docs/algorithm.md §5.7; 0 there): a linear classifier on the student's [cls] token of the global crops. */
       supervisedCe: z.number().nonnegative(),
     }).strict(),
     masking: z.object({
@@ -122,9 +122,9 @@ export const TrainConfigSchema = z
       episodes: z.number().int().positive(),
       /** At most this many images per evaluation class (keeps evaluation short). */
       maxPerClass: z.number().int().positive(),
-      /** The feature kind of the evaluation (spec 8.1; train/features.ts). */
+      /** The feature kind of the evaluation (docs/algorithm.md §8.1; train/features.ts). */
       features: z.enum(FEATURE_KINDS as [FeatureKind, ...FeatureKind[]]),
-      /** Evaluation transform: shorter side resized to round(size * resizeRatio), then the centre crop (spec 8.1: 256/224; 1 keeps the whole image). */
+      /** Evaluation transform: shorter side resized to round(size * resizeRatio), then the centre crop (docs/algorithm.md §8.1: 256/224; 1 keeps the whole image). */
       resizeRatio: z.number().min(1),
     }).strict(),
     /** Save a resumable checkpoint every this many iterations (and at the end). */
@@ -149,7 +149,7 @@ export function preset(name: PresetName, phase: 1 | 2): TrainConfig {
   return name === 'omniglot' ? omniglotPreset(phase) : specPreset(name, phase);
 }
 
-/** The presets of spec 10.2, per phase. */
+/** The presets of docs/algorithm.md §10.2, per phase. */
 function specPreset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
   const tiny = name === 'tiny';
   return {

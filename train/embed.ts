@@ -1,4 +1,4 @@
-// `smkd embed`: the features of image files from a backbone (spec 8.1 evaluation transform and
+// `smkd embed`: the features of image files from a backbone (docs/algorithm.md §8.1: evaluation transform and
 // features), written to a safetensors file with the image paths in its metadata, for users who
 // classify or retrieve with their own code.
 import { readdir, readFile, stat } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Few-shot evaluation of a backbone on a held-out split (spec 8): features extracted once on the GPU,
+// Few-shot evaluation of a backbone on a held-out split (docs/algorithm.md §8): features extracted once on the GPU,
 // then the same seeded episodes for every (feature kind, classifier, shots) asked for.
 import type { VisionTransformer } from '../model/vit.js';
 import type { ImageDataset, Normalization } from './data/index.js';
@@ -11,11 +11,11 @@ export interface EvalOptions {
   normalize: Normalization;
   ways: number;
   shots: readonly number[];
-  /** Queries per class, or 'all' (every other image of the class, REF). */
+  /** Queries per class, or 'all' (every other image of the class, as the reference code). */
   queries: number | 'all';
   episodes: number;
   classifiers?: readonly FewShotClassifier[];
-  /** Feature kinds (spec 8.1), default ['concat'] (REF: [cls] and pooled patch tokens). */
+  /** Feature kinds (docs/algorithm.md §8.1), default ['concat'] (the reference code's: [cls] and pooled patch tokens). */
   features?: readonly FeatureKind[];
   /** At most this many images per class. */
   maxPerClass?: number;
@@ -101,7 +101,7 @@ export function episodesReport(feats: ExtractedFeatures, opts: Omit<EvalOptions,
 
 const COLUMNS = ['features', 'dim', 'classifier', 'ways', 'shots', 'queries', 'episodes', 'accuracy (95% CI)', 'time'] as const;
 
-/** One table line per row: accuracy as mean ± 95 % half-width (spec 8.4). */
+/** One table line per row: accuracy as mean ± 95 % half-width (docs/algorithm.md §8.4). */
 function cells(r: EvalRow): string[] {
   return [r.features, String(r.featureDim), r.classifier, String(r.ways), String(r.shots), String(r.queries), String(r.episodes), `${r.mean.toFixed(2)}% ± ${r.ci95.toFixed(2)}`, `${r.seconds.toFixed(1)} s`];
 }

@@ -1,4 +1,4 @@
-// Feature extraction for few-shot evaluation and embedding (spec 8.1): images through the evaluation
+// Feature extraction for few-shot evaluation and embedding (docs/algorithm.md §8.1): images through the evaluation
 // transform and the (teacher) backbone on the GPU in batches, read back once per batch; the features
 // of a split are extracted once and reused by every episode, classifier and feature kind.
 import { fromArray, noGrad, tidy } from '../engine/index.js';
@@ -9,8 +9,8 @@ import type { FeatureSet } from './fewshot.js';
 
 /**
  * What an image's feature is made of: the [cls] token ('cls'), the [cls]-attention-weighted mean of
- * the patch tokens ('pooled', REF's pooling), the plain mean of the patch tokens ('mean'), [cls]
- * and pooled concatenated ('concat', REF's default), or every patch token flattened in raster order
+ * the patch tokens ('pooled', the reference code's pooling), the plain mean of the patch tokens ('mean'), [cls]
+ * and pooled concatenated ('concat', the reference code's default), or every patch token flattened in raster order
  * ('patches', the spatial map, as ProtoNet's conv-4 embedding flattens its feature map), or [cls]
  * and the flattened patches ('tokens', the omniglot recipe's, docs/omniglot-recipe.md). Each part
  * is L2-normalised on its own.
@@ -58,7 +58,7 @@ export interface ExtractOptions {
   normalize: Normalization;
   components?: readonly FeatureComponent[];
   batchSize?: number;
-  /** Shorter side before the centre crop = round(size · resizeRatio); default 256/224 (spec 10.1). */
+  /** Shorter side before the centre crop = round(size · resizeRatio); default 256/224 (docs/algorithm.md §10.1). */
   resizeRatio?: number;
   /** Only these dataset indices (e.g. a cap per class); default all. */
   indices?: ArrayLike<number>;

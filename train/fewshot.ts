@@ -1,8 +1,8 @@
-// Few-shot evaluation (spec 8.2-8.4) on precomputed features: seeded N-way K-shot episodes, the
-// prototype classifier (REF 'cosine'), the classifiers trained per episode on the support set (REF
+// Few-shot evaluation (docs/algorithm.md §8.2-§8.4) on precomputed features: seeded N-way K-shot episodes, the
+// prototype classifier (the reference code's 'cosine'), the classifiers trained per episode on the support set (its
 // 'classifier': the cosine "distLinear" and, with loss_type 'softmax', logistic regression), and the
 // mean accuracy with its 95 % interval. All on the host, in float64, because it is faster: measured
-// (scratch, 5-way, 301 epochs of 4-sample SGD steps, 2 busy cores, lavapipe) the CPU takes 15-40 ms
+// (a throwaway script, 5-way, 301 epochs of 4-sample SGD steps, 2 busy cores, lavapipe) the CPU takes 15-40 ms
 // per 1-shot and 28-60 ms per 5-shot episode at d = 128, 30-120 ms at d = 768; training all episodes
 // at once on the GPU (batched over episodes, ~35 dispatches per step, manual gradients) took 11 ms per
 // step for 30 episodes and 200 ms for 600 (d = 128), i.e. 88-123 s for 600 1-shot episodes against
@@ -10,7 +10,7 @@
 // arithmetic, set the time.
 import { Rng } from '../engine/rng.js';
 
-/** Feature vectors of a split: `data` row-major [n, dim] (spec 8.1), `labels` [n]. */
+/** Feature vectors of a split: `data` row-major [n, dim] (docs/algorithm.md §8.1), `labels` [n]. */
 export interface FeatureSet {
   data: Float32Array;
   dim: number;
@@ -22,7 +22,7 @@ export interface EpisodeOptions {
   ways?: number;
   /** K support images per class (default 1). */
   shots?: number;
-  /** Q queries per class (default 15), or 'all': every other image of the class (REF, [A-12]). */
+  /** Q queries per class (default 15), or 'all': every other image of the class (the reference code, docs/algorithm.md §11.12). */
   queries?: number | 'all';
 }
 
@@ -38,7 +38,7 @@ export interface Episode {
   queryWay: Int32Array;
 }
 
-/** Draws episodes: N distinct classes uniformly, then a uniform permutation within each class (spec 8.2). */
+/** Draws episodes: N distinct classes uniformly, then a uniform permutation within each class (docs/algorithm.md §8.2). */
 export class EpisodeSampler {
   readonly ways: number;
   readonly shots: number;
@@ -119,7 +119,7 @@ function argmax(scores: ArrayLike<number>): number {
 }
 
 /**
- * Prototype classifier (spec 8.3, REF 'cosine'): prototype = mean of the way's support features
+ * Prototype classifier (docs/algorithm.md §8.3, the reference code's 'cosine'): prototype = mean of the way's support features
  * (not re-normalised), prediction = arg-max cosine to the prototypes. Returns the predicted way per query.
  */
 export function prototypePredict(f: FeatureSet, support: Int32Array, ways: number, query: Int32Array): Int32Array {
@@ -141,7 +141,7 @@ export function prototypePredict(f: FeatureSet, support: Int32Array, ways: numbe
   });
 }
 
-/** The per-episode classifiers' training settings (spec 8.3 defaults). */
+/** The per-episode classifiers' training settings (docs/algorithm.md §8.3 defaults). */
 export interface DistLinearOptions {
   epochs?: number;
   batchSize?: number;
@@ -149,7 +149,7 @@ export interface DistLinearOptions {
   momentum?: number;
   dampening?: number;
   weightDecay?: number;
-  /** Score scale of the cosine classifier; REF: 2 for at most 200 classes, 10 above. */
+  /** Score scale of the cosine classifier; the reference code's: 2 for at most 200 classes, 10 above. */
   scale?: number;
 }
 
@@ -170,7 +170,7 @@ export interface Logistic {
   b: Float64Array;
 }
 
-/** x/(‖x‖ + 1e-5) of one feature row, in float64 (REF's distLinear input normalisation). */
+/** x/(‖x‖ + 1e-5) of one feature row, in float64 (the reference code's distLinear input normalisation). */
 function normalisedRow(f: FeatureSet, r: number): Float64Array {
   const x = Float64Array.from(row(f, r));
   const n = Math.sqrt(dot(x, x)) + 1e-5;
@@ -178,7 +178,7 @@ function normalisedRow(f: FeatureSet, r: number): Float64Array {
 }
 
 /**
- * REF's mini-batch SGD on the support set (spec 8.3): each epoch a fresh permutation of the `count`
+ * The reference code's mini-batch SGD on the support set (docs/algorithm.md §8.3): each epoch a fresh permutation of the `count`
  * support rows in mini-batches of `batchSize` (the last may be smaller); `accumulate` adds the batch's
  * mean-loss gradient into `grads` (zeroed before), then torch.optim.SGD updates every parameter array.
  */
@@ -208,7 +208,7 @@ function crossEntropyDelta(scores: Float64Array, label: number, batch: number): 
 }
 
 /**
- * REF's 'classifier' (spec 8.3): a weight-normalised, bias-free linear layer on x/(‖x‖ + 1e-5), scores
+ * The reference code's 'classifier' (docs/algorithm.md §8.3): a weight-normalised, bias-free linear layer on x/(‖x‖ + 1e-5), scores
  * scale·g_c·⟨v_c, x̂⟩/‖v_c‖, v ~ PyTorch's Linear init U(±1/√d), g = ‖v_c‖; softmax cross-entropy
  * (mean over the mini-batch), torch.optim.SGD with momentum, dampening and weight decay on g and v,
  * mini-batches from a fresh permutation every epoch (the last one may be smaller). Support rows are
@@ -262,8 +262,8 @@ export function distLinearPredict(f: FeatureSet, model: DistLinear, query: Int32
 }
 
 /**
- * Multinomial logistic regression on the support features (REF's classifier with loss_type 'softmax',
- * spec 8.3): a Linear layer with bias on the features as they are, PyTorch's init (w, then b, both
+ * Multinomial logistic regression on the support features (the reference code's classifier with loss_type 'softmax',
+ * docs/algorithm.md §8.3): a Linear layer with bias on the features as they are, PyTorch's init (w, then b, both
  * U(±1/√d)), trained exactly as the cosine classifier (softmax cross-entropy, the same SGD and
  * mini-batches). Support rows are way-major ([ways·K]).
  */
@@ -309,7 +309,7 @@ function sgdStep(p: Float64Array, grad: Float64Array, buf: Float64Array, started
   }
 }
 
-/** Mean of per-episode accuracies and the 95 % half-width 1.96·std/√n, std with divisor n (spec 8.4). */
+/** Mean of per-episode accuracies and the 95 % half-width 1.96·std/√n, std with divisor n (docs/algorithm.md §8.4). */
 export function meanConfidence(accuracies: ArrayLike<number>): { mean: number; ci95: number } {
   const n = accuracies.length;
   if (n === 0) throw new Error('meanConfidence: no accuracies');
@@ -329,15 +329,15 @@ export function episodeAccuracy(pred: ArrayLike<number>, truth: ArrayLike<number
 }
 
 /**
- * 'prototype': REF 'cosine' (the README numbers); 'distLinear': REF 'classifier' (cosine softmax
- * regression, REF's default loss_type 'dist'); 'logistic': REF 'classifier' with loss_type 'softmax'.
+ * 'prototype': the reference code's 'cosine' (its README numbers); 'distLinear': its 'classifier' (cosine softmax
+ * regression, its default loss_type 'dist'); 'logistic': its 'classifier' with loss_type 'softmax' (docs/algorithm.md §8.3).
  */
 export type FewShotClassifier = 'prototype' | 'distLinear' | 'logistic';
 
 export const FEW_SHOT_CLASSIFIERS: readonly FewShotClassifier[] = ['prototype', 'distLinear', 'logistic'];
 
 export interface FewShotOptions extends EpisodeOptions, DistLinearOptions {
-  /** Number of episodes (REF 10,000). */
+  /** Number of episodes (10,000, as the reference code). */
   episodes?: number;
   /** Seed of the episode stream; the same seed gives the same episodes for every classifier. */
   seed?: number;

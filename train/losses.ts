@@ -1,4 +1,4 @@
-// The distillation losses of both phases (spec 5.3-5.5) and the centre update (5.8), built on the fused
+// The distillation losses of both phases and the centre update (docs/algorithm.md §5.3-§5.5, §5.8), built on the fused
 // soft cross-entropy and cosine-argmax ops. Everything that depends only on labels and masks (pair
 // masks, group layout, weights) is built on the host and uploaded; nothing is read back.
 import {
@@ -71,9 +71,9 @@ export interface DistillOptions {
   teacherTemp: number;
   /** τ'_t(e), teacher patches. */
   teacherPatchTemp: number;
-  /** c, K values (REF shape [1, K]). */
+  /** c, K values (the reference code's shape [1, K]). */
   center: Tensor;
-  /** c', K values (REF shape [1, 1, K]). */
+  /** c', K values (the reference code's shape [1, 1, K]). */
   center2: Tensor;
 }
 
@@ -91,9 +91,9 @@ export interface SmkdLossOptions extends DistillOptions {
   lambda2?: number;
   /** Weight of the MIM term (default 0: not computed). */
   lambda3?: number;
-  /** 'uniform' (default) or 'weighted' by the teacher's [cls] attention (spec 5.5). */
+  /** 'uniform' (default) or 'weighted' by the teacher's [cls] attention (docs/algorithm.md §5.5). */
   patchWeighting?: 'uniform' | 'weighted';
-  /** Keep the same-image pair in the global-global [cls] term ([A-8]; default false, as REF). */
+  /** Keep the same-image pair in the global-global [cls] term (docs/algorithm.md §11.8; default false, as the reference code). */
   keepGlobalSelfPairs?: boolean;
 }
 
@@ -153,7 +153,7 @@ function checkMasks(op: string, masks: ArrayLike<number>, { G, B, Np }: Layout):
   if (masks.length !== G * B * Np) throw new Error(`${op}: masks hold ${masks.length} values, expected G·B·Np = ${G}·${B}·${Np}`);
 }
 
-/** Upload a host mask [G·B·Np] as the MIM row weights m / max(1, Σ_n m) / (G·B) (spec 5.3). */
+/** Upload a host mask [G·B·Np] as the MIM row weights m / max(1, Σ_n m) / (G·B) (docs/algorithm.md §5.3). */
 function mimWeights(masks: ArrayLike<number>, { G, B, Np }: Layout): Tensor<'f32'> {
   const w = new Float64Array(G * B * Np);
   for (let r = 0; r < G * B; r++) {
@@ -164,7 +164,7 @@ function mimWeights(masks: ArrayLike<number>, { G, B, Np }: Layout): Tensor<'f32
   return fromArray(w, [G * B, Np]);
 }
 
-/** L_mim (spec 5.3): masked positions only, mean over each crop's masked patches, then over crops. */
+/** L_mim (docs/algorithm.md §5.3): masked positions only, mean over each crop's masked patches, then over crops. */
 function mimLoss(x: HeadOutputs, masks: ArrayLike<number>, layout: Layout, o: DistillOptions): Tensor<'f32'> {
   const weight = mimWeights(masks, layout);
   const rows = softCrossEntropy(x.studentPatch, x.teacherPatch, { studentTemp: o.studentTemp, teacherTemp: o.teacherPatchTemp, center: o.center2, weight });
@@ -192,7 +192,7 @@ function localPairs({ G, B, L }: Layout): Float64Array {
 }
 
 /**
- * Phase-1 iBOT loss (spec 5.3): [cls] self-distillation over every (teacher global view q, student view
+ * Phase-1 iBOT loss (docs/algorithm.md §5.3): [cls] self-distillation over every (teacher global view q, student view
  * v ≠ q) of the same image, local views included, and the masked-image-modelling term on patches.
  */
 export function ibotLoss(inputs: IbotInputs, opts: IbotLossOptions): IbotLoss {
@@ -214,7 +214,7 @@ export function ibotLoss(inputs: IbotInputs, opts: IbotLossOptions): IbotLoss {
 }
 
 /**
- * Host layout of the SPEC patch loss: one pair problem per (ordered view pair (s, t), label group g
+ * Host layout of the patch loss (docs/algorithm.md §5.5): one pair problem per (ordered view pair (s, t), label group g
  * with k ≥ 2), problem e = p·groups.length + g. Its student rows are the group's images in view s,
  * its teacher rows the same images in view t, each padded to the largest group (padding repeats the
  * first member and gets weight 0).
@@ -293,7 +293,7 @@ export function matchPatches(plan: PatchPlan, teacherFeatures: Tensor, studentFe
 const TARGET_FLOOR = 1e-30;
 
 /**
- * SPEC patch loss (spec 5.5, 'fixed' mode). Every (teacher patch (y, j), student image x ≠ y) pair of
+ * The cross-image patch loss (docs/algorithm.md §5.5). Every (teacher patch (y, j), student image x ≠ y) pair of
  * a plan problem adds w·H(P_t[t, y, j], log P_s[s, x, n*]), w = 1/((k-1)·Np·count) uniform or
  * a[t, y, j]/((k-1)·count) weighted. Since H is linear in its target, the teacher distributions are
  * first summed per matched student patch, T = Mᵀ P with the one-hot weighted match matrix M (a batched
@@ -335,9 +335,9 @@ function patchLoss(x: SmkdInputs, plan: PatchPlan, weighting: 'uniform' | 'weigh
 }
 
 /**
- * Phase-2 SMKD loss: supervised [cls] distillation (spec 5.4: global-global pairs of different
+ * Phase-2 SMKD loss: supervised [cls] distillation (docs/algorithm.md §5.4: global-global pairs of different
  * same-class images for every view pair incl. v = q, plus global-local same-image pairs, divided by
- * G²·n_pos + G·L·B, 0 when that is 0), the SPEC cross-image patch loss (5.5, 0 when no label has two
+ * G²·n_pos + G·L·B, 0 when that is 0), the cross-image patch loss (docs/algorithm.md §5.5, 0 when no label has two
  * images), and optionally the MIM term (lambda3 > 0). Labels are host values: the structure is built here.
  */
 export function smkdLoss(inputs: SmkdInputs, opts: SmkdLossOptions): SmkdLoss {
@@ -384,7 +384,7 @@ export function smkdLoss(inputs: SmkdInputs, opts: SmkdLossOptions): SmkdLoss {
 }
 
 /**
- * Centre EMAs of spec 5.8, in place, after the step's loss: c from the teacher [cls] outputs [G·B, K],
+ * Centre EMAs of docs/algorithm.md §5.8, in place, after the step's loss: c from the teacher [cls] outputs [G·B, K],
  * c' from the teacher patch outputs [G·B, Np, K] (the mean over images of the mean over patches,
  * which with equal patch counts is the mean over all rows).
  */

@@ -1,5 +1,5 @@
-// The per-iteration and per-epoch schedules of spec 5.2, 6 and 7.3, in float64 on the host, with the
-// exact semantics of REF's numpy code (cosine_scheduler, np.linspace, the teacher-temperature arrays),
+// The per-iteration and per-epoch schedules of docs/algorithm.md §5.2, §6 and §7.3, in float64 on the host, with the
+// exact semantics of the reference code's numpy code (cosine_scheduler, np.linspace, the teacher-temperature arrays),
 // both as functions of the iteration/epoch and as whole arrays.
 
 /** Schedule settings; names as the training config's `schedule` section (plus `predStartEpoch`). */
@@ -39,7 +39,7 @@ export function linspaceAt(start: number, stop: number, num: number, i: number):
 }
 
 /**
- * REF's cosine_scheduler at iteration `it`: a linear warm-up from `startWarmupValue` to `base` over
+ * The reference code's cosine_scheduler at iteration `it`: a linear warm-up from `startWarmupValue` to `base` over
  * the first warmupIters iterations (np.linspace, endpoints inclusive), then
  * final + (base − final)·(1 + cos(π·k/(total − warmupIters)))/2 with k = it − warmupIters.
  */
@@ -50,7 +50,7 @@ export function cosineScheduleAt(base: number, final: number, totalIters: number
   return final + 0.5 * (base - final) * (1 + Math.cos((Math.PI * k) / (totalIters - warmupIters)));
 }
 
-/** REF's teacher temperature array at `epoch`: `hold` epochs at `warm`, an np.linspace ramp over `ramp` epochs, then `final`. */
+/** The reference code's teacher temperature array at `epoch`: `hold` epochs at `warm`, an np.linspace ramp over `ramp` epochs, then `final`. */
 function temperatureAt(warm: number, final: number, ramp: number, hold: number, epoch: number): number {
   if (epoch < hold) return warm;
   return epoch - hold < ramp ? linspaceAt(warm, final, ramp, epoch - hold) : final;
@@ -66,7 +66,7 @@ export interface ScheduleArrays {
   teacherPatchTemp: Float64Array;
 }
 
-/** Every schedule of a run (a phase restarts them at 0, [A-10]). Iterations are global: epoch·I + i. */
+/** Every schedule of a run (a phase restarts them at 0, docs/algorithm.md §11.10). Iterations are global: epoch·I + i. */
 export class TrainingSchedule {
   readonly totalIters: number;
   readonly warmupIters: number;
@@ -83,22 +83,22 @@ export class TrainingSchedule {
     }
   }
 
-  /** Learning rate (spec 7.3): linear warm-up from 0 (lr(N_w − 1) = lr), then cosine to minLr. */
+  /** Learning rate (docs/algorithm.md §7.3): linear warm-up from 0 (lr(N_w − 1) = lr), then cosine to minLr. */
   lr(it: number): number {
     return cosineScheduleAt(this.config.lr, this.config.minLr, this.totalIters, this.warmupIters, it);
   }
 
-  /** Weight decay of group 0 (spec 7.3): cosine from weightDecay to weightDecayEnd, no warm-up. */
+  /** Weight decay of group 0 (docs/algorithm.md §7.3): cosine from weightDecay to weightDecayEnd, no warm-up. */
   weightDecay(it: number): number {
     return cosineScheduleAt(this.config.weightDecay, this.config.weightDecayEnd, this.totalIters, 0, it);
   }
 
-  /** Teacher EMA momentum (spec 6): cosine from momentumTeacher to 1 over the run. */
+  /** Teacher EMA momentum (docs/algorithm.md §6): cosine from momentumTeacher to 1 over the run. */
   momentum(it: number): number {
     return cosineScheduleAt(this.config.momentumTeacher, 1, this.totalIters, 0, it);
   }
 
-  /** τ_t(e) (spec 5.2); a one-epoch ramp is np.linspace's [start] (golden README, ambiguity 1). */
+  /** τ_t(e) (docs/algorithm.md §5.2); a one-epoch ramp is np.linspace's [start] (§11.22). */
   teacherTemp(epoch: number): number {
     const c = this.config;
     return temperatureAt(c.warmupTeacherTemp, c.teacherTemp, c.warmupTeacherTempEpochs, 0, this.checkEpoch(epoch));
@@ -110,7 +110,7 @@ export class TrainingSchedule {
     return temperatureAt(c.warmupTeacherPatchTemp, c.teacherPatchTemp, c.warmupTeacherTempEpochs, c.predStartEpoch ?? 0, this.checkEpoch(epoch));
   }
 
-  /** Whether the head's last layer gets no update in this epoch (spec 7.6). */
+  /** Whether the head's last layer gets no update in this epoch (docs/algorithm.md §7.6). */
   freezeLastLayer(epoch: number): boolean {
     return this.checkEpoch(epoch) < (this.config.freezeLastLayer ?? 0);
   }

@@ -1,4 +1,4 @@
-// The SMKD training loop (spec 0.3, 7.4): both phases, one command submission per step, resumable
+// The SMKD training loop (docs/algorithm.md §0.3, §7.4): both phases, one command submission per step, resumable
 // checkpoints, metrics.jsonl, and a clean stop on Ctrl-C or a non-finite loss.
 import { appendFile, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -74,7 +74,7 @@ export function modelsFor(cfg: TrainConfig, numClasses?: number): StudentTeacher
   return new StudentTeacher({ vit, head: cfg.head, seed: cfg.seed, numClasses: usesClassifier(cfg) ? numClasses : undefined });
 }
 
-/** The CE baseline and a run with REF's supervised cross-entropy term train timm's classifier on [cls]. */
+/** The CE baseline and a run with the reference code's supervised cross-entropy term (docs/algorithm.md §5.7) train timm's classifier on [cls]. */
 export function usesClassifier(cfg: TrainConfig): boolean {
   return cfg.objective === 'ce' || cfg.loss.supervisedCe > 0;
 }
@@ -90,7 +90,7 @@ function stackViews(views: Float32Array[], shape: number[]): Tensor<'f32'> {
 export interface StepOptions {
   /**
    * Set the centres to this batch's mean teacher outputs before the loss (a fresh run's first step).
-   * REF starts them at zero, harmless under its 10-epoch lr warm-up; with a 10-iteration warm-up the
+   * The reference code starts them at zero (docs/algorithm.md §11.23), harmless under its 10-epoch lr warm-up; with a 10-iteration warm-up the
    * uncentred first steps drive every image to one output dimension and the head collapses.
    */
   initCenters?: boolean;
@@ -113,7 +113,7 @@ export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainC
   const Np = maskHost.length / (G * B);
   const masks = fromArray(maskHost, [G * B, Np], 'u32');
 
-  // Teacher: global crops, unmasked, no gradients (spec 6).
+  // Teacher: global crops, unmasked, no gradients (docs/algorithm.md §6).
   const t = noGrad(() => {
     const out = teacher.backbone.forward(globals, { clsAttention: weighted });
     const head = teacher.head.forward(out.tokens);
@@ -170,12 +170,12 @@ export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainC
     terms = { cls: l.cls, patch: l.patch, ...(l.mim ? { mim: l.mim } : {}) };
   }
   if (cfg.loss.supervisedCe > 0) {
-    // REF's optional supervised term (spec 5.7), on the student backbone's [cls] of the masked global crops.
+    // The reference code's optional supervised term (docs/algorithm.md §5.7), on the student backbone's [cls] of the masked global crops.
     const ce = crossEntropy(student.backbone.classify(reshape(narrow(sg.tokens, 1, 0, 1), [G * B, sg.tokens.shape[2]])), globalLabels(batch.labels, G));
     terms.ce = ce;
     total = add(total, mul(ce, cfg.loss.supervisedCe));
   }
-  // The loss used the old centres; update them from this step's teacher outputs (spec 5.8).
+  // The loss used the old centres; update them from this step's teacher outputs (docs/algorithm.md §5.8).
   updateCenters(models.center, models.center2, teacherCls, teacherPatch, cfg.schedule.centerMomentum);
   // Every term can be empty (e.g. no same-class pair and no local crop): nothing to learn from.
   if (total.requiresGrad) backward(total);
@@ -210,7 +210,7 @@ export interface UpdateOptions {
   freezeLastLayer: boolean;
 }
 
-/** After backward (spec 7.4): per-tensor clipping, last-layer freeze, AdamW, teacher EMA, zero grads. */
+/** After backward (docs/algorithm.md §7.4): per-tensor clipping, last-layer freeze, AdamW, teacher EMA, zero grads. */
 export function updateStep(models: StudentTeacher, optimizer: AdamW, o: UpdateOptions): ClipResult | undefined {
   const clip = o.clip > 0 ? clipGradients(models.student.arena, o.clip) : undefined;
   optimizer.step({ lr: o.lr, weightDecay: o.weightDecay, frozen: (name) => o.freezeLastLayer && name.includes('last_layer') });
@@ -418,7 +418,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, options: T
 
 /**
  * Starting weights: a run directory or checkpoint directory of phase 1 (student, teacher, centres
- * and AdamW state carry over, [A-10]), or a safetensors ViT / DINO / iBOT state dict (student and
+ * and AdamW state carry over, docs/algorithm.md §11.10), or a safetensors ViT / DINO / iBOT state dict (student and
  * teacher both start from it; missing head weights keep their initialisation).
  */
 /** Returns whether the centres came with the weights (a checkpoint) or start fresh (a weights file). */
@@ -441,7 +441,7 @@ async function initialise(from: string, models: StudentTeacher, optimizer: AdamW
     if (problem) throw new Error(`--init ${from}: the checkpoint ${problem}`);
     dir = from;
   }
-  // The classifier of REF's CE term belongs to its run: one phase may train it and the other not.
+  // The classifier of the CE term (docs/algorithm.md §5.7) belongs to its run: one phase may train it and the other not.
   const s = await loadCheckpoint(dir, { models, optimizer }, { optional: (name) => name.startsWith('backbone.head.') });
   const note = s.skipped.length ? `; the classifier ${s.skipped.join(', ')} ${models.student.backbone.config.numClasses ? 'starts fresh' : 'is not used'}` : '';
   log(`initialised from ${dir} (phase ${s.phase}, iteration ${s.iteration})${note}`);

@@ -11,7 +11,7 @@ import type { Tensor } from '../tensor.js';
 export type ParamInit = number | ((shape: Shape, rng: Rng) => ArrayLike<number>);
 
 export interface ParamOptions {
-  /** Overrides the spec's rule (decay for tensors of rank >= 2 not named `.bias`). */
+  /** Overrides the rule of docs/algorithm.md §7.1 (decay for tensors of rank >= 2 not named `.bias`). */
   decay?: boolean;
   /** False for a frozen parameter (not trained, e.g. weight_g with norm_last_layer). */
   requiresGrad?: boolean;

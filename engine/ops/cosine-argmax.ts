@@ -1,4 +1,4 @@
-// Nearest patch by cosine similarity (SMKD's patch matching, spec 5.5). No gradient: matching is detached.
+// Nearest patch by cosine similarity (SMKD's patch matching, docs/algorithm.md §5.5). No gradient: matching is detached.
 import { COSINE_TILE, cosineArgmaxKernel, cosineArgmaxRowsKernel, rowArgmaxKernel } from '../../kernels/cosine-argmax.js';
 import { softwarePaths } from '../tuning.js';
 import { noGrad } from '../autograd.js';

@@ -26,7 +26,7 @@ export interface DistillTemperatures {
   studentTemp: number;
   /** τ_t: the centred teacher logits are divided by it. */
   teacherTemp: number;
-  /** Subtracted from every teacher row before the temperature: C elements, any shape ([C], REF's [1, C]...). */
+  /** Subtracted from every teacher row before the temperature: C elements, any shape ([C], the reference code's [1, C]...; docs/algorithm.md §5.8). */
   center?: Tensor;
 }
 
@@ -190,7 +190,7 @@ export function softCrossEntropyPairs(student: Tensor, teacher: Tensor, pairMask
 }
 
 /**
- * The centre EMA of DINO/iBOT (spec 5.8), in place: center <- momentum * center + (1 - momentum) *
+ * The centre EMA of DINO/iBOT (docs/algorithm.md §5.8), in place: center <- momentum * center + (1 - momentum) *
  * (mean over the rows of teacherOut viewed as [R, C]). It writes into `center`'s own buffer (the
  * centre is state, not part of autograd, nothing is recorded) and returns it. Call it after the
  * loss of the step has been computed from the old centre; the losses above keep a copy of the

@@ -1,4 +1,4 @@
-// AdamW with torch.optim.AdamW's semantics (§7.2) over a parameter arena: per-parameter step counters,
+// AdamW with torch.optim.AdamW's semantics (docs/algorithm.md §7.2) over a parameter arena: per-parameter step counters,
 // bias corrections from each parameter's own step, decoupled decay for the decay group only, and
 // parameters without a gradient (or frozen) skipped entirely. One dispatch per step.
 import { ADAMW_TABLE_WORDS, adamwKernel } from '../../kernels/adamw.js';
@@ -9,7 +9,7 @@ import { launch, words } from '../ops/launch.js';
 import type { Shape } from '../shape.js';
 import { fromArray } from '../tensor.js';
 
-/** §7.1: weight decay for every tensor with ≥ 2 dimensions whose name does not end in `.bias`. */
+/** docs/algorithm.md §7.1: weight decay for every tensor with ≥ 2 dimensions whose name does not end in `.bias`. */
 export function isDecayed(name: string, shape: Shape): boolean {
   return !name.endsWith('.bias') && shape.length >= 2;
 }
@@ -25,7 +25,7 @@ export interface AdamWStepOptions {
   lr: number;
   /** Applied to the arena's decay-group parameters only. */
   weightDecay: number;
-  /** Parameters whose gradient is dropped this step (§7.6), by name or predicate. */
+  /** Parameters whose gradient is dropped this step (docs/algorithm.md §7.6), by name or predicate. */
   frozen?: readonly string[] | ((name: string) => boolean);
   /** Which parameters have a gradient (default: the arena's flags from backward / setGrads). */
   hasGrad?: ArrayLike<number | boolean>;

@@ -1,4 +1,4 @@
-// Gradient clipping over a whole gradient arena in two dispatches: per parameter tensor (§7.5, DINO's
+// Gradient clipping over a whole gradient arena in two dispatches: per parameter tensor (docs/algorithm.md §7.5, DINO's
 // clip_gradients) or by the global norm (torch.nn.utils.clip_grad_norm_). The norms and factors come
 // back as tensors, to be read after the step is submitted.
 import { CHUNK_WG, clipGradKernel, gradSqPartialsKernel, type ClipMode } from '../../kernels/grad-norm.js';
@@ -39,7 +39,7 @@ function clip(arena: ParameterArena, maxNorm: number, mode: ClipMode, o: ClipOpt
   return out;
 }
 
-/** §7.5: each parameter's gradient scaled by clip/(‖g‖ + 1e-6) where that is below 1. */
+/** docs/algorithm.md §7.5: each parameter's gradient scaled by clip/(‖g‖ + 1e-6) where that is below 1. */
 export function clipGradients(arena: ParameterArena, clipValue: number, o: ClipOptions = {}): ClipResult {
   return clip(arena, clipValue, 'perTensor', o, 'clipGradients');
 }

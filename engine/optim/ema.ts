@@ -1,4 +1,4 @@
-// Teacher EMA (§6): θ_t ← m·θ_t + (1 − m)·θ_s for every teacher parameter, one dispatch over the arena.
+// Teacher EMA (docs/algorithm.md §6): θ_t ← m·θ_t + (1 − m)·θ_s for every teacher parameter, one dispatch over the arena.
 import type { ParameterArena } from '../arena.js';
 
 /**

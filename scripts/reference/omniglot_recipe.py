@@ -11,7 +11,7 @@ images the engine trains on. Options (JSON, defaults in `o.get`): S/P (image/pat
 B (images per step), Pk (images per class in a batch, P x K sampling when > 1), views (augmented
 views per image), crops (budget: images x views), lr, warm (warm-up steps), wd, ce / cls / self
 (weights of: cross-entropy on [cls]; supervised [cls] distillation between different images of a
-class, spec 5.4; same-image cross-view distillation, spec 5.3), K, tt (teacher temperature), ts,
+class, docs/algorithm.md §5.4; same-image cross-view distillation, §5.3), K, tt (teacher temperature), ts,
 mom (EMA momentum start), rot90 (rotated copies as extra training classes), rot/scale/shift (affine
 augmentation ranges), every (validation every N crops), seed, threads.
 """
@@ -68,7 +68,7 @@ class Net(nn.Module):
     def __init__(s, K):
         super().__init__()
         n = (S // P) ** 2
-        s.pe = nn.Conv2d(3, D, P, P)  # PyTorch's default conv init, as REF
+        s.pe = nn.Conv2d(3, D, P, P)  # PyTorch's default conv init, as the reference code
         s.cls = nn.Parameter(torch.zeros(1, 1, D))
         s.pos = nn.Parameter(torch.zeros(1, n + 1, D))
         s.blocks = nn.ModuleList([Block() for _ in range(DEPTH)])
@@ -200,7 +200,7 @@ for it in range(steps):
         same_cls = lab[:, None] == lab[None, :]
         diff_view = view[:, None] != view[None, :]
         if lam_cls:
-            pairs = same_cls & ~same_img  # spec 5.4: other images of the class, every view pair
+            pairs = same_cls & ~same_img  # docs/algorithm.md §5.4: other images of the class, every view pair
             c = (xent * pairs).sum() / pairs.sum().clamp(min=1)
             loss = loss + lam_cls * c
             terms['cls'] = c.item()

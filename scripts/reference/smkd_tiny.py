@@ -1,4 +1,4 @@
-"""An independent PyTorch re-implementation of the tiny preset (spec 10.2), for cross-checking the
+"""An independent PyTorch re-implementation of the tiny preset (docs/algorithm.md §10.2), for cross-checking the
 learning curves of the WebGPU trainer on the same data. It is a diagnostic, not part of the project:
 it needs `pip install torch numpy` and is run by hand, never by the tests.
 
@@ -10,10 +10,10 @@ Options (JSON): data (folder), mode 'smkd'|'ce', I (iterations per virtual epoch
 (phase-1 / phase-2 epochs, 6 / 3), lr, lr2, ttw / tt (teacher temperature warm-up start / final),
 tt_ep, mom (teacher momentum start), lam3, K, every (evaluate every N iterations), episodes, seed.
 
-Faithful to the spec: the ViT (timm layout, REF init), the shared DINO head with a weight-normalised
-last layer (norm_last_layer), block masks (4.3), both phase losses (5.3-5.5, 'fixed' uniform patch
+Faithful to docs/algorithm.md: the ViT (timm layout, the reference code's init), the shared DINO head with a weight-normalised
+last layer (norm_last_layer), block masks (docs/algorithm.md §4.3), both phase losses (§5.3-§5.5, uniform patch
 matching), centres, schedules, clipping, freezing, EMA, P x K sampling, prototype evaluation on
-[cls] + attention-weighted patch features (8.1). Simplified: the augmentation (random resized crop,
+[cls] + attention-weighted patch features (docs/algorithm.md §8.1). Simplified: the augmentation (random resized crop,
 flip, brightness/contrast jitter, grayscale; no saturation/hue jitter, blur or solarisation), and
 resize-free evaluation at the native 32 px.
 """
@@ -54,7 +54,7 @@ class Block(nn.Module):
 class ViT(nn.Module):
     def __init__(s, d=64, depth=4, h=2, p=4, img=32, ncls=0):
         super().__init__()
-        s.patch_embed = nn.Conv2d(3, d, p, p)  # PyTorch's default conv init (spec 1.9)
+        s.patch_embed = nn.Conv2d(3, d, p, p)  # PyTorch's default conv init (docs/algorithm.md §1.9)
         s.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         s.pos_embed = nn.Parameter(torch.zeros(1, (img // p) ** 2 + 1, d))
         s.masked_embed = nn.Parameter(torch.zeros(1, d))
@@ -144,7 +144,7 @@ def jitter(x):
 
 
 def block_masks(B, g=8):
-    """Spec 4.2-4.3: half the crops unmasked, the others U(0.1, 0.5) of the grid in blocks."""
+    """docs/algorithm.md §4.2-§4.3: half the crops unmasked, the others U(0.1, 0.5) of the grid in blocks."""
     m = torch.zeros(B, g, g, dtype=torch.bool)
     for b in range(B):
         if rng.random() < .5:
@@ -173,7 +173,7 @@ def block_masks(B, g=8):
 
 @torch.no_grad()
 def features(vit, x, mean, std):
-    """Spec 8.1: [cls] and the attention-weighted mean of patch tokens, each L2-normalised."""
+    """docs/algorithm.md §8.1: [cls] and the attention-weighted mean of patch tokens, each L2-normalised."""
     vit.eval()
     out = []
     for i in range(0, len(x), 256):
@@ -252,12 +252,12 @@ def train_smkd(phase, net, epochs, lr, teacher=None, opt=None, centers=None):
         ppt = F.softmax((th[:, 1:] - c2) / temp, -1).reshape(2, B, Np, -1)
         ls = F.log_softmax(torch.cat([sh[:, 0], slh[:, 0]]) / ts, -1).reshape(4, B, -1)
         lps = F.log_softmax(sh[:, 1:] / ts, -1).reshape(2, B, Np, -1)
-        if phase == 1:  # spec 5.3
+        if phase == 1:  # docs/algorithm.md §5.3
             lc = sum(-(pt[q] * ls[v]).sum(-1).mean() for q in range(2) for v in range(4) if v != q) / 6
             mm = masks.reshape(2, B, Np).float()
             lm = sum(((-(ppt[v] * lps[v]).sum(-1) * mm[v]).sum(-1) / mm[v].sum(-1).clamp(min=1)).mean() for v in range(2)) / 2
             loss, terms = lc + lam3 * lm, {'cls': lc.item(), 'mim': lm.item()}
-        else:  # spec 5.4 and 5.5
+        else:  # docs/algorithm.md §5.4 and §5.5
             Mh = (lab[:, None] == lab[None]).float() - torch.eye(B)
             tot = 0
             for q in range(2):

@@ -145,7 +145,7 @@ function setGrads(arena: ParameterArena, grads: (F64 | null)[]): void {
   arena.setGrads(new Map(arena.entries.flatMap((e, k) => (grads[k] ? [[e.name, grads[k]!] as const] : []))));
 }
 
-test('per-tensor clipping (§7.5): factors, norms and clipped gradients, two dispatches', async () => {
+test('per-tensor clipping (docs/algorithm.md §7.5): factors, norms and clipped gradients, two dispatches', async () => {
   const { specs, grads } = clipCase(31);
   const arena = new ParameterArena(specs, { label: 'clip' });
   try {

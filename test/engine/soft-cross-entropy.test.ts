@@ -234,7 +234,7 @@ test('pairs with an all-zero mask give 0 and a zero gradient', async () => {
   assert.ok((await s.grad!.toArray()).every((v) => v === 0));
 });
 
-test('updateCenter: in place, against the reference, for REF buffer shapes', async () => {
+test('updateCenter: in place, against the reference, for the buffer shapes of the reference code', async () => {
   for (const [rows, C] of [
     [[6], 256],
     [[6, 9], 37],

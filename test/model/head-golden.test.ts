@@ -1,5 +1,5 @@
 // Head parity with PyTorch (head_forward.safetensors): [cls] and patch outputs of the shared,
-// weight-normalised head, with REF's last_layer2 aliases accepted.
+// weight-normalised head, with the reference code's last_layer2 aliases accepted (docs/algorithm.md §2.4).
 import { suite } from 'uvu';
 import * as E from '../../engine/index.js';
 import type { HostTensor } from '../../engine/nn/module.js';

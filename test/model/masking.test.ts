@@ -4,7 +4,7 @@ import { blockMask, maskRatio } from '../../model/masking.js';
 
 const test = suite('masking');
 
-test('default ratios: half the crops unmasked, mean fraction as the spec measures', () => {
+test('default ratios: half the crops unmasked, mean fraction as docs/algorithm.md §4.3 gives it', () => {
   for (const [g, expected] of [[8, 0.144], [14, 0.147]] as const) {
     const rng = new Rng(1);
     let total = 0;
@@ -19,7 +19,7 @@ test('default ratios: half the crops unmasked, mean fraction as the spec measure
       if (c === 0) unmasked++;
     }
     const mean = total / n;
-    if (Math.abs(mean - expected) > 0.006) throw new Error(`${g}x${g}: mean masked fraction ${mean.toFixed(4)}, spec says about ${expected}`);
+    if (Math.abs(mean - expected) > 0.006) throw new Error(`${g}x${g}: mean masked fraction ${mean.toFixed(4)}, docs/algorithm.md §4.3 says about ${expected}`);
     if (Math.abs(unmasked / n - 0.5) > 0.03) throw new Error(`${g}x${g}: ${unmasked / n} of crops unmasked`);
   }
 });

@@ -52,7 +52,7 @@ test('safetensors round trip is bit for bit, with PyTorch names and last_layer2 
       const w = sb.get(k)!.data;
       if (Buffer.compare(Buffer.from(v.data.buffer), Buffer.from(w.buffer)) !== 0) throw new Error(`${k} changed in the round trip`);
     }
-    // A REF-style file: "module." prefixes, a bare backbone loaded non-strictly into backbone+head.
+    // A file as the reference code writes it: "module." prefixes, a bare backbone loaded non-strictly into backbone+head.
     const bare = path.join(dir, 'backbone.safetensors');
     await writeSafetensors(bare, [...sa].filter(([k]) => k.startsWith('backbone.')).map(([k, v]) => [`module.${k.slice(9)}`, { data: v.data, shape: v.shape }]));
     const c = make(4);

@@ -11,7 +11,7 @@ test.before(gpu);
 test('vit_small forward at 224 px: shapes, parameter count, finite normalised tokens', async () => {
   const vit = new VisionTransformer(vitConfig('vit_small', { maskToken: true })).build({ seed: 1 }).eval();
   const count = vit.arena.entries.reduce((a, e) => a + e.size, 0);
-  // Spec 1.1: 21,665,664 parameters plus 384 for the mask token.
+  // docs/algorithm.md §1.1: 21,665,664 parameters plus 384 for the mask token.
   if (count !== 21_665_664 + 384) throw new Error(`vit_small has ${count} parameters`);
   const out = E.noGrad(() => vit.forward(E.randn([1, 3, 224, 224], 2), { clsAttention: true }));
   if (out.tokens.shape.join() !== '1,197,384' || out.clsAttention!.shape.join() !== '1,196') throw new Error(`shapes ${out.tokens.shape} ${out.clsAttention!.shape}`);

@@ -1,5 +1,5 @@
-// Float64 references of the distillation losses (spec 5.1, 5.8) and of cosine-argmax patch matching
-// (spec 5.5), written as literal loops for clarity, not speed.
+// Float64 references of the distillation losses (docs/algorithm.md §5.1, §5.8) and of cosine-argmax patch matching
+// (docs/algorithm.md §5.5), written as literal loops for clarity, not speed.
 export type F64 = Float64Array;
 
 export interface Temps {

@@ -1,4 +1,4 @@
-// Float64 references of the per-episode classifiers (spec 8.3: REF's cosine classifier and its softmax
+// Float64 references of the per-episode classifiers (docs/algorithm.md §8.3: the reference code's cosine classifier and its softmax
 // variant) that share nothing with train/fewshot.ts but the random draws: each loss is written as its
 // formula and differentiated by central finite differences, and the optimiser is torch.optim.SGD's
 // algorithm written out.
@@ -81,7 +81,7 @@ export function trainDistLinearRef(xs: number[][], ys: number[], ways: number, r
 }
 
 /**
- * REF's softmax classifier: Linear(d, ways) with bias and mean softmax cross-entropy, with the same
+ * The reference code's softmax classifier: Linear(d, ways) with bias and mean softmax cross-entropy, with the same
  * draws as trainLogistic (W then b from U(±1/√d), then one shuffle per epoch).
  */
 export function trainLogisticRef(xs: number[][], ys: number[], ways: number, rng: Rng, o: SgdRefOptions): { w: Float64Array; b: Float64Array } {

@@ -58,7 +58,7 @@ function scaled(grads: (F64 | null)[], factors: number[]): (F64 | null)[] {
   return grads.map((g, k) => (g ? g.map((v) => v * factors[k]) : null));
 }
 
-/** DINO's clip_gradients (§7.5): each tensor scaled by clip/(‖g‖ + 1e-6) when that is below 1. */
+/** DINO's clip_gradients (docs/algorithm.md §7.5): each tensor scaled by clip/(‖g‖ + 1e-6) when that is below 1. */
 export function clipPerTensorRef(grads: (F64 | null)[], clip: number): ClipRef {
   const norms = grads.map((g) => (g ? norm(g) : 0));
   const factors = grads.map((g, k) => {

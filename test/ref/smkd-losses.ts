@@ -1,4 +1,4 @@
-// Float64 transcriptions of the phase-1 and phase-2 losses (spec 5.3-5.5), written as the spec's sums,
+// Float64 transcriptions of the phase-1 and phase-2 losses (docs/algorithm.md §5.3-§5.5), written as its sums,
 // loop by loop, with no batching or masking tricks: the independent reference of train/losses.ts.
 import { crossEntropy, temperedLogSoftmax, temperedSoftmax, type F64 } from './distill.js';
 
@@ -55,7 +55,7 @@ function patchTerm(c: RefInputs, t: number, y: number, j: number, s: number, x: 
   return crossEntropy(p, temperedLogSoftmax(c.studentPatch, ((s * B + x) * Np + n) * K, K, c.studentTemp));
 }
 
-/** Spec 5.3's L_mim. */
+/** L_mim of docs/algorithm.md §5.3. */
 function mimRef(c: RefInputs): number {
   const { G, B, Np } = c;
   let total = 0;

@@ -1,4 +1,4 @@
-// Few-shot features beyond spec 8.1's: every patch token flattened ('patches') and [cls] with them
+// Few-shot features beyond the reference code's (docs/algorithm.md §8.1): every patch token flattened ('patches') and [cls] with them
 // ('tokens'), against float64 normalisation of the backbone's own tokens; components of unequal widths
 // selected from one extraction; and the raw-pixel baseline against the evaluation transform itself.
 import { suite } from 'uvu';

@@ -1,4 +1,4 @@
-// Few-shot evaluation (spec 8): the golden prototype episodes of fewshot_eval.safetensors (predictions
+// Few-shot evaluation (docs/algorithm.md §8): the golden prototype episodes of fewshot_eval.safetensors (predictions
 // exact, accuracies, mean and interval to 1e-6), seeded episodes, separable and random features, the
 // cosine classifier and logistic regression against finite-difference float64 references, and the
 // feature kinds taken from one extraction.
@@ -180,7 +180,7 @@ test('cosine classifier: weights equal a finite-difference float64 SGD reference
   assert.ok(Math.max(...got.v.map((v, i) => Math.abs(v - init.v[i]))) > 1e-2, 'training moved the weights');
 });
 
-test('cosine classifier with the spec settings learns noisy clusters better than the prototype is wrong', () => {
+test('cosine classifier with the settings of docs/algorithm.md §8.3 learns noisy clusters better than the prototype is wrong', () => {
   const f = clusters(6, 20, 12, 0.6, 14);
   const sampler = new EpisodeSampler(f.labels, { ways: 5, shots: 5, queries: 10 });
   const rng = new Rng(15);

@@ -72,7 +72,7 @@ for (const [name, cfg] of [
   });
 }
 
-test("REF's supervised CE term: the total is the distillation terms plus its weight times the cross-entropy, which starts at ln(classes)", async () => {
+test("the reference code's supervised CE term (docs/algorithm.md §5.7): the total is the distillation terms plus its weight times the cross-entropy, which starts at ln(classes)", async () => {
   for (const phase of [1, 2] as const) {
     const cfg = config(phase, 'smkd', 0.5);
     const models = modelsFor(cfg, ds.classes.length);
@@ -89,7 +89,7 @@ test("REF's supervised CE term: the total is the distillation terms plus its wei
   }
 });
 
-test("lrScaling 'linear' scales the peak learning rate by batch / 256 (spec 7.3)", async () => {
+test("lrScaling 'linear' scales the peak learning rate by batch / 256 (docs/algorithm.md §7.3)", async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'lr-'));
   try {
     const peaks: number[] = [];

@@ -1,7 +1,7 @@
 // Loss parity with PyTorch (loss_phase1 / loss_phase2.safetensors): every loss value, the gradients
-// w.r.t. the student head outputs, the centres after the update, the degenerate batches of and
+// w.r.t. the student head outputs, the centres after the update, the degenerate batches of docs/algorithm.md §11.6 and
 // the patch matches; then the general layout (G = 3, uneven groups, padding) against a float64
-// transcription of the spec with finite-difference gradients.
+// transcription of docs/algorithm.md §5 with finite-difference gradients.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
@@ -159,7 +159,7 @@ test('phase 2: patch matches equal out.match wherever out.match_valid', async ()
   disposeAll(tf, sf, match);
 });
 
-test('phase 2 degenerate batches [A-6]: singletons and no local crops', async () => {
+test('phase 2 degenerate batches (docs/algorithm.md §11.6): singletons and no local crops', async () => {
   const g = await Golden.load('loss_phase2.safetensors');
   const x = heads(g);
   const o = temps(g);

@@ -1,6 +1,6 @@
 // Two optimiser iterations against torch.optim.AdamW (optim_schedules.safetensors): per-tensor clipping,
 // the frozen last layer, AdamW with carried-over state and per-parameter step counts, parameters without
-// a gradient skipped, then the teacher EMA (spec 6, 7.1-7.6).
+// a gradient skipped, then the teacher EMA (docs/algorithm.md §6, §7.1-§7.6).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ParameterArena } from '../../engine/arena.js';

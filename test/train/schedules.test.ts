@@ -1,4 +1,4 @@
-// The schedules of optim_schedules.safetensors (out.schedule.<sched>.*), computed by REF's numpy code:
+// The schedules of optim_schedules.safetensors (out.schedule.<sched>.*), computed by the reference code's numpy code:
 // lr, weight decay and teacher momentum per iteration, teacher temperatures per epoch, float64 to 1e-12.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,7 +8,7 @@ import { Golden } from '../helpers/golden.js';
 
 const test = suite('schedules');
 
-/** A schedule entry of the file's `config` metadata (REF's argument names). */
+/** A schedule entry of the file's `config` metadata (the reference code's argument names). */
 interface GoldenSchedule {
   name: string;
   epochs: number;
@@ -109,7 +109,7 @@ test('endpoints: lr warm-up from 0 reaches lr at N_w - 1; cosines start at their
   }
 });
 
-test('teacher temperature over W = 1 epoch is [start] then the final value (README ambiguity 1)', () => {
+test('teacher temperature over W = 1 epoch is [start] then the final value (docs/algorithm.md §11.22)', () => {
   const s = schedules.find((q) => q.warmup_teacher_temp_epochs === 1);
   assert.ok(s, 'the file has a one-epoch temperature warm-up');
   const sched = new TrainingSchedule(toConfig(s!));
@@ -129,7 +129,7 @@ test('linspace and cosine primitives, one-point warm-up, freezeLastLayer, bad in
   assert.is(linspaceAt(0, 1, 1, 0), 0);
   assert.is(linspaceAt(0.04, 0.07, 4, 3), 0.07);
   assert.is(linspaceAt(0, 3, 4, 2), 2);
-  assert.is(cosineScheduleAt(1, 0, 10, 1, 0), 0, 'a one-iteration lr warm-up gives lr(0) = 0 (README ambiguity 1)');
+  assert.is(cosineScheduleAt(1, 0, 10, 1, 0), 0, 'a one-iteration lr warm-up gives lr(0) = 0 (docs/algorithm.md §11.22)');
   assert.is(cosineScheduleAt(1, 0, 10, 1, 1), 1);
   assert.ok(Math.abs(cosineScheduleAt(1, 0, 10, 0, 5) - 0.5) < 1e-15);
   const sched = new TrainingSchedule({ ...toConfig(schedules[0]), freezeLastLayer: 1 });

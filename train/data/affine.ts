@@ -1,6 +1,6 @@
 // Augmentation for pen strokes (the `omniglot` preset): a random affine warp of the whole character
 // (rotation, scale, shift) for global views and a zoomed warp of part of it for local views, sampled
-// bilinearly with a black background. The spec's pipeline (random resized crops at scale 0.25-1, flips,
+// bilinearly with a black background. The multi-crop pipeline (docs/algorithm.md §3.2: random resized crops at scale 0.25-1, flips,
 // colour jitter) cuts most of a character away, mirrors it into another letter, and jitters colours
 // Omniglot does not have; measured in docs/omniglot-recipe.md.
 import type { Rng } from '../../engine/rng.js';

@@ -1,4 +1,4 @@
-// Multi-crop augmentation (spec 3) and the evaluation transform (spec 8.1, 10.1), on 8-bit HWC
+// Multi-crop augmentation (docs/algorithm.md §3) and the evaluation transform (§8.1, §10.1), on 8-bit HWC
 // images in, float CHW crops out. Every random choice comes from the Rng passed in.
 import type { Rng } from '../../engine/rng.js';
 import type { Normalization, RgbImage } from './dataset.js';
@@ -11,7 +11,7 @@ export interface Box {
   h: number;
 }
 
-/** One crop's pipeline (spec 3.2): crop geometry and the probability of each random step. */
+/** One crop's pipeline (docs/algorithm.md §3.2): crop geometry and the probability of each random step. */
 export interface CropPipeline {
   size: number;
   scale: readonly [number, number];
@@ -36,13 +36,13 @@ export interface AugmentSettings {
   jitter: ColorJitterStrength;
   /** Blur sigma range in pixels at `blurRefSize`. */
   blurSigma: readonly [number, number];
-  /** Sigma is scaled by crop size / this (spec 10.1: 224); null keeps it in crop pixels. */
+  /** Sigma is scaled by crop size / this (docs/algorithm.md §10.1: 224); null keeps it in crop pixels. */
   blurRefSize: number | null;
 }
 
 export const DEFAULT_JITTER: ColorJitterStrength = { brightness: 0.4, contrast: 0.4, saturation: 0.2, hue: 0.1 };
 
-/** The three pipelines of spec 3.2 for the given crop sizes and scale ranges. */
+/** The three pipelines of docs/algorithm.md §3.2 for the given crop sizes and scale ranges. */
 export function multiCropPipelines(opts: {
   globalSize: number;
   localSize: number;
@@ -66,7 +66,7 @@ function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** torchvision's RandomResizedCrop.get_params (spec 3.3). */
+/** torchvision's RandomResizedCrop.get_params (docs/algorithm.md §3.3). */
 export function randomResizedCropBox(
   width: number,
   height: number,
@@ -337,7 +337,7 @@ export function normalize(x: Float32Array, n: number, norm: Normalization, offse
   }
 }
 
-/** One augmented, normalised crop of `img` written as [3, S, S] at `out[offset]` (spec 3.2 order). */
+/** One augmented, normalised crop of `img` written as [3, S, S] at `out[offset]` (in the order of docs/algorithm.md §3.2). */
 export function augmentCrop(img: RgbImage, pipe: CropPipeline, settings: AugmentSettings, rng: Rng, out: Float32Array, offset = 0): void {
   const S = pipe.size;
   const n = S * S;

@@ -16,7 +16,7 @@ export interface CropConfig {
   global2: CropPipeline;
   local: CropPipeline;
   settings: AugmentSettings;
-  /** Stroke augmentation (affine warps) instead of the spec's pipelines, when set. */
+  /** Stroke augmentation (affine warps) instead of the multi-crop pipelines (docs/algorithm.md §3.5), when set. */
   strokes?: { global: AffineView; local: AffineView };
   /** Patch grid of a global crop, for the masks. */
   gridH: number;

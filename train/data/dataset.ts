@@ -27,7 +27,7 @@ export interface Normalization {
   std: readonly [number, number, number];
 }
 
-/** The two presets of spec 3.3. */
+/** The two presets of docs/algorithm.md §3.3. */
 export const NORMALIZATION = {
   /** miniImageNet, tieredImageNet (the ImageNet statistics). */
   imagenet: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
@@ -38,7 +38,7 @@ export const NORMALIZATION = {
   },
 } as const satisfies Record<string, Normalization>;
 
-/** The preset REF would pick from a data path (it searches the folder names, spec 3.3), or null. */
+/** The preset the reference code would pick from a data path (it searches the folder names, docs/algorithm.md §3.3), or null. */
 export function normalizationFor(path: string): Normalization | null {
   if (/mini|tiered/i.test(path)) return NORMALIZATION.imagenet;
   if (/cifar|fc100/i.test(path)) return NORMALIZATION.cifar;
@@ -134,7 +134,7 @@ class SubsetDataset implements ImageDataset {
 
 /**
  * Per-channel mean and standard deviation (values in [0, 1]) over a seeded sample of up to
- * `maxImages` images, all pixels weighted equally (spec 10.1: compute, do not hard-code).
+ * `maxImages` images, all pixels weighted equally (docs/algorithm.md §9.2: computed, not hard-coded).
  */
 export async function channelStats(ds: ImageDataset, opts: { maxImages?: number; seed?: number } = {}): Promise<Normalization> {
   if (ds.size === 0) throw new Error(`channelStats: dataset ${ds.name} is empty`);

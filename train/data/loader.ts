@@ -1,4 +1,4 @@
-// Training batches of multi-crop views and block masks (spec 3.4, 4), augmented on worker threads
+// Training batches of multi-crop views and block masks (docs/algorithm.md §3.4, §4), augmented on worker threads
 // and prefetched; the batch of iteration `it` depends only on (seed, it), so resuming is exact.
 // Also the evaluation batches: every image of a dataset through the evaluation transform.
 import { availableParallelism } from 'node:os';
@@ -27,7 +27,7 @@ export interface MultiCropLoaderOptions {
   batchSize: number;
   /** G, default 2. */
   globalCrops?: number;
-  /** L, default 10 (REF). */
+  /** L, default 10 (the reference code's). */
   localCrops?: number;
   globalSize: number;
   localSize: number;
@@ -38,19 +38,19 @@ export interface MultiCropLoaderOptions {
   mask?: MaskOptions;
   /** Masks are empty (all zeros) in epochs before this one. Default 0. */
   predStartEpoch?: number;
-  /** 'uniform' (spec 3.4) or 'pk' (P classes x K images, spec 10.1). Default 'uniform'. */
+  /** 'uniform' (docs/algorithm.md §3.4) or 'pk' (P classes x K images, §10.1). Default 'uniform'. */
   sampler?: 'uniform' | 'pk';
   /** K of the P x K sampler (P = batchSize / K). Default 2. */
   imagesPerClass?: number;
-  /** Iterations per virtual epoch (spec 10.1). */
+  /** Iterations per virtual epoch (docs/algorithm.md §10.1). */
   itersPerEpoch: number;
   seed?: number;
   normalize: Normalization;
   jitter?: ColorJitterStrength;
   blurSigma?: readonly [number, number];
-  /** Blur sigma is scaled by crop size / this; null: not scaled. Default 224 (spec 10.1). */
+  /** Blur sigma is scaled by crop size / this; null: not scaled. Default 224 (docs/algorithm.md §10.1). */
   blurRefSize?: number | null;
-  /** Stroke augmentation (affine warps of the character, train/data/affine.ts) instead of the spec's pipelines. */
+  /** Stroke augmentation (affine warps of the character, train/data/affine.ts) instead of the multi-crop pipelines (docs/algorithm.md §3.5). */
   strokes?: { rotation: number; scale: number; shift: number; localWindow: readonly [number, number] };
   /** Worker threads; 0 augments on the main thread. Default min(2, cores). */
   workers?: number;

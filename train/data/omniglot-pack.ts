@@ -58,7 +58,7 @@ export function packedSizes(dir = packDir()): number[] {
     .sort((a, b) => a - b);
 }
 
-/** Gray pixels replicated to 3 channels (the ViT's patch embedding takes RGB, spec 10.1). */
+/** Gray pixels replicated to 3 channels (the ViT's patch embedding takes RGB, docs/algorithm.md §9.2). */
 function rgb(gray: Uint8Array, size: number): RgbImage {
   const data = new Uint8Array(size * size * 3);
   for (let i = 0; i < gray.length; i++) data[3 * i] = data[3 * i + 1] = data[3 * i + 2] = gray[i];

@@ -11,7 +11,7 @@ export interface BatchSampler {
   indicesAt(it: number): Int32Array;
 }
 
-/** Images drawn without replacement within a pass, the order reshuffled every pass (spec 3.4). */
+/** Images drawn without replacement within a pass, the order reshuffled every pass (docs/algorithm.md §3.4). */
 export class UniformSampler implements BatchSampler {
   readonly batchesPerPass: number;
   private cache: { pass: number; order: number[] } | null = null;
@@ -36,7 +36,7 @@ export class UniformSampler implements BatchSampler {
 }
 
 /**
- * P classes x K images (spec 10.1), class-major: a pass visits the classes in a fresh order, P per
+ * P classes x K images (docs/algorithm.md §3.4, §10.1), class-major: a pass visits the classes in a fresh order, P per
  * batch; each class gives K distinct images (K < class size), or all its images repeated in a
  * shuffled cycle when it has fewer (repeats get different crops). Classes with a single image
  * have no same-class partner and are left out when K > 1.

@@ -1,4 +1,4 @@
-// `smkd show matches`: SMKD's patch matching made visible (spec 5.5). Two images side by side, each
+// `smkd show matches`: SMKD's patch matching made visible (docs/algorithm.md §5.5). Two images side by side, each
 // patch of A joined to the patch of B whose backbone token is most cosine-similar (the engine's fused
 // cosineArgmax on the final-norm patch tokens, as phase 2 matches them), lines coloured by similarity.
 import { interpolateViridis } from 'd3-scale-chromatic';
@@ -158,7 +158,7 @@ export interface ShowMatchesOptions {
   imageB: string;
   output: string;
   scale?: number;
-  /** Draw only A's patches a block mask of this ratio hides (spec 4.3), drawn with `maskSeed`. */
+  /** Draw only A's patches a block mask of this ratio hides (docs/algorithm.md §4.3), drawn with `maskSeed`. */
   maskRatio?: number;
   maskSeed?: number;
   network?: Network;

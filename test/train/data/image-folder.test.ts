@@ -171,7 +171,7 @@ test('Omniglot subset: 242 classes in 8 alphabets; a split by alphabet, inverted
   assert.equal([img.width, img.height, img.data.length], [32, 32, 32 * 32 * 3]);
   const stats = await channelStats(train, { maxImages: 500 });
   console.log(`  train split: ${train.classes.length} classes, ${train.size} images decoded in ${secs.toFixed(1)} s; mean ${stats.mean[0].toFixed(3)}, std ${stats.std[0].toFixed(3)}`);
-  // spec 10.1: about 0.08 / 0.24 after inversion at ~32 px
+  // docs/algorithm.md §9.2: about 0.08 / 0.24 after inversion at ~32 px
   assert.ok(stats.mean.every((m) => m > 0.04 && m < 0.14), `mean ${stats.mean}`);
   assert.ok(stats.std.every((s) => s > 0.17 && s < 0.32), `std ${stats.std}`);
   assert.ok(Math.abs(stats.mean[0] - stats.mean[2]) < 1e-9, 'gray: equal channels');

@@ -132,7 +132,7 @@ test('batches smaller than or not divisible by the worker count split correctly'
   }
 });
 
-test('masks: within the spec bounds (at most floor(0.5 * 64) cells, half unmasked, mean ~0.144)', async () => {
+test('masks: within the bounds of docs/algorithm.md §4.3 (at most floor(0.5 * 64) cells, half unmasked, mean ~0.144)', async () => {
   const loader = new MultiCropLoader(glyphs, options({ batchSize: 32, localCrops: 0 }));
   let crops = 0;
   let empty = 0;
