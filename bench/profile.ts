@@ -118,11 +118,17 @@ export function dispatchFlops(d: Pick<DispatchTiming, 'kernel' | 'uniforms'>): n
   return undefined;
 }
 
-/** Which part of the step a dispatch belongs to, from its op label. */
-function phaseOf(label: string): 'forward' | 'backward' | 'update' {
-  if (/backward/.test(label)) return 'backward';
-  if (/adamw|ema|clip|gradNorm|zeroGrad|optimizer/i.test(label)) return 'update';
+/** Which part of the step a dispatch belongs to: recorded by backward(), or an optimizer op, or forward. */
+function phaseOf(d: Pick<DispatchTiming, 'label' | 'backward'>): 'forward' | 'backward' | 'update' {
+  if (d.backward || /backward/.test(d.label)) return 'backward';
+  if (/adamw|ema|clip|gradNorm|zeroGrad|optimizer/i.test(d.label)) return 'update';
   return 'forward';
+}
+
+/** The op name of a dispatch: 'linear([2080, 192], ...) backward dx' -> 'linear'; gradient accumulation into parameters is one group. */
+function opOf(label: string): string {
+  if (label.startsWith('accumulate grad ')) return 'accumulate grad (parameters)';
+  return label.replace(/\(.*$/, '').replace(/\[.*$/, (m) => (m.length > 24 ? '[...]' : m)).trim() || label;
 }
 
 interface Group {
@@ -158,8 +164,6 @@ function table(title: string, groups: Group[], total: number, limit = Infinity):
   return [`### ${title}`, '', '| group | dispatches | ms | share | GFLOP | GFLOP/s |', '|---|--:|--:|--:|--:|--:|', ...rows, ''].join('\n');
 }
 
-/** The op name of a label: 'linear([2080, 192], ...) backward dx' -> 'linear'. */
-const opOf = (label: string): string => label.replace(/\(.*$/, '').trim() || label;
 
 export interface ProfileResult {
   step: string;
@@ -192,16 +196,16 @@ export async function profileStep(which: ProfileStep, steps = 2): Promise<Profil
     }
     const timings = await profiler.collect(gpuWait);
     const totalMs = timings.reduce((a, d) => a + d.ms, 0) / steps;
-    const byPhase = group(timings, (d) => phaseOf(d.label), steps);
-    const byOp = group(timings, (d) => `${opOf(d.label)} (${phaseOf(d.label)})`, steps);
-    const byKernel = group(timings, (d) => `${d.label.replace(/ backward.*$/, '')}${/backward/.test(d.label) ? ` ${d.label.replace(/^.* backward/, 'backward')}` : ''} — ${d.kernel}`, steps);
+    const byPhase = group(timings, (d) => phaseOf(d), steps);
+    const byOp = group(timings, (d) => `${opOf(d.label)} (${phaseOf(d)})`, steps);
+    const byKernel = group(timings, (d) => `${d.label}${d.backward && !/backward/.test(d.label) ? ' (in backward)' : ''} — ${d.kernel}`, steps);
     const report = [
       `## Profile: ${step.describe}`,
       '',
       `Per step (mean of ${steps}): ${totalMs.toFixed(1)} ms of kernel time in ${timings.length / steps} dispatches, each in its own timed pass; ${wallMs.toFixed(0)} ms wall time per step unprofiled (one submit per step, loader included where the step has one). GFLOP/s is counted on the matmul dispatches of a group only.`,
       '',
       table('By part of the step', byPhase, totalMs),
-      table('By op', byOp, totalMs),
+      table('By op (top 25)', byOp, totalMs, 25),
       table('Top 15 dispatches (op label and kernel)', byKernel, totalMs, 15),
     ].join('\n');
     return { step: which, steps, totalMs, wallMs, report, timings };

@@ -4,6 +4,7 @@ import { keep, tidy } from './scope.js';
 import type { Tensor } from './tensor.js';
 import { add, fill } from './ops/elementwise.js';
 import { accumulateArenaGrad } from './arena.js';
+import { rt } from './runtime.js';
 
 /**
  * The backward rule of an op: given the gradients of its outputs (null for an output that got
@@ -78,6 +79,9 @@ export function backward(output: Tensor, gradient?: Tensor<'f32'>): void {
     throw new Error(`backward(): gradient shape ${fmt(gradient.shape)} does not match output shape ${fmt(output.shape)}`);
   }
   const grads = new Map<Tensor, Tensor<'f32'>>();
+  // Dispatches recorded from here on belong to the backward pass (the profiler groups by it).
+  const runtime = rt();
+  runtime.backwardDepth++;
   try {
     const seed = gradient ? gradient.shareRef() : keep(fill(output.shape, 1));
     accumulate(grads, output, seed);
@@ -104,6 +108,7 @@ export function backward(output: Tensor, gradient?: Tensor<'f32'>): void {
       }
     }
   } finally {
+    runtime.backwardDepth--;
     for (const g of grads.values()) g.dispose();
     clearTape();
   }

@@ -6,6 +6,8 @@
 /** One timed dispatch: the op label, the kernel's cache key, its uniform block, its grid and its GPU time. */
 export interface DispatchTiming {
   label: string;
+  /** Recorded by autograd's backward(). */
+  backward: boolean;
   kernel: string;
   uniforms: ArrayBuffer;
   groups: [number, number, number];

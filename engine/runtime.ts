@@ -20,6 +20,8 @@ interface DispatchCmd {
   bindings: Binding[];
   groups: [number, number, number];
   label: string;
+  /** Recorded while autograd's backward() ran. */
+  backward: boolean;
 }
 
 interface CopyCmd {
@@ -54,6 +56,8 @@ export class Runtime {
   submitCount = 0;
   /** When set, every dispatch runs in a timed pass of its own (see engine/profiler.ts). */
   profiler: DispatchProfiler | undefined;
+  /** Non-zero while autograd's backward() records (dispatches are tagged with it for the profiler). */
+  backwardDepth = 0;
 
   constructor(readonly gpu: Gpu) {
     const lim = gpu.device.limits;
@@ -98,7 +102,7 @@ export class Runtime {
     }
     for (const b of bindings) if (b.pooled) b.pooled.batch = this.batch;
     if (!this.pipelines.has(kernel.key)) this.compile(kernel, label);
-    this.pending.push({ kind: 'dispatch', kernel, uniforms, bindings, groups, label });
+    this.pending.push({ kind: 'dispatch', kernel, uniforms, bindings, groups, label, backward: this.backwardDepth > 0 });
     this.dispatchCount++;
   }
 
@@ -204,7 +208,7 @@ export class Runtime {
       }
       if (profiler) {
         pass?.end();
-        pass = enc.beginComputePass(profiler.pass({ label: c.label, kernel: c.kernel.key, uniforms: c.uniforms, groups: c.groups }));
+        pass = enc.beginComputePass(profiler.pass({ label: c.label, kernel: c.kernel.key, uniforms: c.uniforms, groups: c.groups, backward: c.backward }));
       }
       pass ??= enc.beginComputePass();
       const pipe = pipes.get(c.kernel.key)!;
