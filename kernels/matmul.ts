@@ -8,9 +8,9 @@
 // by one row of threads) costs as much as one value per lane. With subgroups (`sg` > 0) the lanes of
 // a subgroup load `sg` different rows of A, one each, and hand them to one another with
 // subgroupBroadcast (an extract and a splat): A costs 1/sg of its lane-loads, and B, one distinct
-// vec4 per lane, is what is left. Measured on lavapipe, [2080, 192] x [192, 768] in one process,
-// interleaved: 8 x 4 per thread without subgroups 7.9 GFLOP/s, with subgroups 16 x 4 21.8 and
-// 32 x 4 24.2 (bench/NOTES.md, "Matmul with subgroup broadcasts"). Workgroup memory (a staged A tile,
+// vec4 per lane, is what is left. Measured on lavapipe at the ViT step's four layouts
+// (`npx tsx bench/matmul-tiles.ts`): 8 x 4 per thread without subgroups 16-17 GFLOP/s, with subgroups
+// 16 x 4 42-49 and 32 x 4 48-54 (bench/NOTES.md, "Issue #14"). Workgroup memory (a staged A tile,
 // `tk` > 0) is the GPU layout; on lavapipe its loads are lane loops too and its barriers coroutine
 // switches, and it measured 2x slower than reading A directly.
 import { MATH } from './elementwise.js';
@@ -33,9 +33,9 @@ export interface MatmulTiles {
 }
 
 /**
- * Measured on lavapipe (2 cores, AVX-512; bench/NOTES.md, "Matmul: what limits it on lavapipe" and "What was tried"): one SIMD-width row of 8
- * threads reading A directly, 8 x 4 outputs each. Larger blocks (32 x 16) ran up to ~20% faster but
- * take 10-50x longer to JIT-compile (seconds to a minute per variant, on first use).
+ * Software adapters without a fixed subgroup size: one SIMD-width row of 8 threads reading A directly,
+ * 8 x 4 outputs each (16 GFLOP/s on lavapipe, a third of the subgroup tiles; bench/NOTES.md, "What was
+ * tried" and "Issue #14").
  */
 export const LAVAPIPE_TILES: MatmulTiles = { tm: 8, tn: 32, tk: 0, rm: 8, rn: 4 };
 

@@ -31,7 +31,7 @@ export const VIT_CONFIGS = {
   vit_tiny: { ...base, imgSize: 224, patchSize: 16, embedDim: 192, depth: 12, numHeads: 3 },
   vit_small: { ...base, imgSize: 224, patchSize: 16, embedDim: 384, depth: 12, numHeads: 6 },
   vit_base: { ...base, imgSize: 224, patchSize: 16, embedDim: 768, depth: 12, numHeads: 12 },
-  /** `tiny` (docs/algorithm.md §10.2): tests and the 5-minute demo. */
+  /** `tiny` (docs/algorithm.md §10.2): tests and parity runs (the demo uses the `omniglot` preset). */
   tiny: { ...base, imgSize: 32, patchSize: 4, embedDim: 64, depth: 4, numHeads: 2 },
   /** `small` (docs/algorithm.md §10.2): an hours-long CPU run. */
   small: { ...base, imgSize: 32, patchSize: 4, embedDim: 96, depth: 6, numHeads: 3, dropPath: 0.1 },
