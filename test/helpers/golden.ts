@@ -1,8 +1,22 @@
 // Access to the PyTorch golden files of ../shared/golden (GOLDEN_DIR overrides the folder).
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { Test } from 'uvu';
 import { readSafetensors, toFloat32, toTypedArray, type SafeFile } from '../../engine/io/safetensors.js';
+import { skipUnless, type Register } from './skip.js';
 
 export const GOLDEN_DIR = process.env.GOLDEN_DIR ?? path.resolve('../shared/golden');
+
+/** The named golden files that are not in GOLDEN_DIR. */
+export function missingGolden(...names: string[]): string[] {
+  return names.filter((n) => !existsSync(path.join(GOLDEN_DIR, n)));
+}
+
+/** Registers tests that read the named golden files: skipped, with the reason, where one is missing. */
+export function needsGolden<T>(test: Test<T>, ...names: string[]): Register<T> {
+  const missing = missingGolden(...names);
+  return skipUnless(test, missing.length === 0, `no ${missing.join(', ')} in ${GOLDEN_DIR}; set GOLDEN_DIR`);
+}
 
 export class Golden {
   private constructor(readonly file: SafeFile, readonly name: string) {}

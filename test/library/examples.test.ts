@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readSafetensors } from '../../engine/index.js';
+import { skipUnless } from '../helpers/skip.js';
 import { REPO, runOk, tsxArgs } from './process.js';
 import { timmVitShapes } from './timm.js';
 
@@ -52,11 +53,7 @@ test('vit-classifier: a short run on the synthetic glyphs trains, reports accura
   assert.is((JSON.parse(saved.metadata.classes) as string[]).length, 4);
 });
 
-test('vit-classifier: a short run on Omniglot characters (when ../shared/data is present)', async () => {
-  if (!existsSync(OMNIGLOT)) {
-    console.log(`  skipped: no Omniglot at ${OMNIGLOT} (set OMNIGLOT_DIR)`);
-    return;
-  }
+skipUnless(test, existsSync(OMNIGLOT), `no Omniglot at ${OMNIGLOT}; set OMNIGLOT_DIR`)('vit-classifier: a short run on Omniglot characters (when ../shared/data is present)', async () => {
   const r = await runOk(process.execPath, tsxArgs('examples/vit-classifier.ts', OMNIGLOT, '--steps', '2', '--classes', '3', '--batch', '8'));
   assert.match(r.stdout, /background: 3 classes, 45 training and 15 held-out images/);
   const { losses, accuracy } = report(r.stdout);

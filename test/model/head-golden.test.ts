@@ -5,10 +5,11 @@ import * as E from '../../engine/index.js';
 import type { HostTensor } from '../../engine/nn/module.js';
 import { DinoHead } from '../../model/head.js';
 import { close, gpu } from '../helpers/check.js';
-import { Golden } from '../helpers/golden.js';
+import { Golden, needsGolden } from '../helpers/golden.js';
 
 const test = suite('head golden');
 test.before(gpu);
+const golden = needsGolden(test, 'head_forward.safetensors');
 
 interface HeadMeta {
   in_dim: number;
@@ -18,7 +19,7 @@ interface HeadMeta {
   norm_last_layer: boolean;
 }
 
-test('head outputs match PyTorch', async () => {
+golden('head outputs match PyTorch', async () => {
   const g = await Golden.load('head_forward.safetensors');
   const m = g.meta<HeadMeta>('head');
   const head = new DinoHead({ inDim: m.in_dim, hiddenDim: m.hidden_dim, bottleneckDim: m.bottleneck_dim, outDim: m.out_dim, normLastLayer: m.norm_last_layer }).build();

@@ -7,7 +7,7 @@ import { vitConfig } from '../../model/configs.js';
 import { fewShotFeatures } from '../../model/features.js';
 import { VisionTransformer } from '../../model/vit.js';
 import { close, gpu } from '../helpers/check.js';
-import { Golden } from '../helpers/golden.js';
+import { Golden, needsGolden } from '../helpers/golden.js';
 
 const test = suite('vit golden');
 test.before(gpu);
@@ -26,7 +26,7 @@ interface VitMeta {
 const TOL = 2e-5;
 
 for (const file of ['vit_forward.safetensors', 'vit_forward_h3d2.safetensors']) {
-  test(`${file}: tokens, attention, pos_embed and features match PyTorch`, async () => {
+  needsGolden(test, file)(`${file}: tokens, attention, pos_embed and features match PyTorch`, async () => {
     const g = await Golden.load(file);
     const m = g.meta<VitMeta>('vit');
     const cfg = vitConfig('tiny', { imgSize: m.img_size, patchSize: m.patch_size, embedDim: m.embed_dim, depth: m.depth, numHeads: m.num_heads, mlpRatio: m.mlp_ratio, lnEps: m.ln_eps, maskToken: true });

@@ -21,7 +21,7 @@ import { saveCheckpoint } from '../../train/checkpoint.js';
 import { modelsFor } from '../../train/trainer.js';
 import { AdamW } from '../../engine/index.js';
 import { close, gpu } from '../helpers/check.js';
-import { GOLDEN_DIR, Golden } from '../helpers/golden.js';
+import { GOLDEN_DIR, Golden, needsGolden } from '../helpers/golden.js';
 
 const test = suite('eval cli');
 test.before(gpu);
@@ -76,7 +76,7 @@ test('backbone tensors: bare timm names, backbone.* of a network, the teacher ha
   assert.equal(names(whole, 'student'), ['cls_token=0', 'masked_embed=1']);
 });
 
-test('golden vit_forward files through loadBackbone: evaluation features of every kind match PyTorch', async () => {
+needsGolden(test, 'vit_forward.safetensors', 'vit_forward_h3d2.safetensors')('golden vit_forward files through loadBackbone: evaluation features of every kind match PyTorch', async () => {
   for (const name of ['vit_forward.safetensors', 'vit_forward_h3d2.safetensors']) {
     const g = await Golden.load(name);
     const m = g.meta<{ img_size: number; num_heads: number; depth: number }>('vit');

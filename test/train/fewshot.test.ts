@@ -21,7 +21,7 @@ import {
   type FeatureSet,
 } from '../../train/fewshot.js';
 import { close } from '../helpers/check.js';
-import { Golden } from '../helpers/golden.js';
+import { Golden, needsGolden } from '../helpers/golden.js';
 import { trainDistLinearRef, trainLogisticRef } from '../ref/fewshot.js';
 
 const test = suite('fewshot');
@@ -33,7 +33,7 @@ function f64(g: Golden, key: string): Float64Array {
   return toTypedArray(t) as Float64Array;
 }
 
-test('golden prototype episodes: predictions, accuracies, mean and 95 % interval', async () => {
+needsGolden(test, 'fewshot_eval.safetensors')('golden prototype episodes: predictions, accuracies, mean and 95 % interval', async () => {
   const g = await Golden.load('fewshot_eval.safetensors');
   const [n, dim] = g.shape('in.features');
   const f: FeatureSet = { data: g.f32('in.features'), dim, labels: g.ints('in.labels') };

@@ -8,12 +8,13 @@ import { AdamW, isDecayed } from '../../engine/optim/adamw.js';
 import { clipGradients } from '../../engine/optim/clip.js';
 import { emaUpdate } from '../../engine/optim/ema.js';
 import { close, gpu } from '../helpers/check.js';
-import { Golden } from '../helpers/golden.js';
+import { Golden, needsGolden } from '../helpers/golden.js';
 
 const test = suite('optim golden');
 test.before(gpu);
+const golden = needsGolden(test, 'optim_schedules.safetensors');
 
-test('clip -> freeze last layer -> AdamW -> EMA, two iterations', async () => {
+golden('clip -> freeze last layer -> AdamW -> EMA, two iterations', async () => {
   const g = await Golden.load('optim_schedules.safetensors');
   const names = g.keys('in.param.').map((k) => k.slice('in.param.'.length)).sort();
   const teacherNames = g.keys('in.teacher.').map((k) => k.slice('in.teacher.'.length)).sort();

@@ -8,10 +8,11 @@ import { StudentTeacher } from '../../model/smkd.js';
 import { preset, validateConfig } from '../../train/config.js';
 import { recordStep, updateStep } from '../../train/trainer.js';
 import { close, gpu } from '../helpers/check.js';
-import { Golden } from '../helpers/golden.js';
+import { Golden, needsGolden } from '../helpers/golden.js';
 
 const test = suite('train step golden');
 test.before(gpu);
+const golden = needsGolden(test, 'train_step.safetensors');
 
 interface VitMeta { img_size: number; patch_size: number; embed_dim: number; depth: number; num_heads: number; mlp_ratio: number; ln_eps: number }
 interface HeadMeta { hidden_dim: number; bottleneck_dim: number; out_dim: number; norm_last_layer: boolean }
@@ -21,7 +22,7 @@ function views(all: Float32Array, count: number): Float32Array[] {
   return Array.from({ length: count }, (_, v) => all.slice(v * per, (v + 1) * per));
 }
 
-test('a phase-2 step matches PyTorch: loss, gradients, clip factors, AdamW, EMA, centres', async () => {
+golden('a phase-2 step matches PyTorch: loss, gradients, clip factors, AdamW, EMA, centres', async () => {
   const g = await Golden.load('train_step.safetensors');
   const vm = g.meta<VitMeta>('vit');
   const hm = g.meta<HeadMeta>('head');

@@ -6,6 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { channelStats, subsetByClasses } from '../../../train/data/dataset.js';
 import { findClassFolders, openImageFolder } from '../../../train/data/image-folder.js';
+import { skipUnless } from '../../helpers/skip.js';
 import { rejects } from './helpers.js';
 
 const test = suite('image folder');
@@ -149,11 +150,7 @@ test('missing, empty and image-less folders are errors naming the path', async (
   await rejects(() => findClassFolders(root), /hollow.b/);
 });
 
-test('Omniglot subset: 242 classes in 8 alphabets; a split by alphabet, inverted, 32 px, statistics', async () => {
-  if (!existsSync(OMNIGLOT)) {
-    console.log(`  (skipped: ${OMNIGLOT} not present)`);
-    return;
-  }
+skipUnless(test, existsSync(OMNIGLOT), `no Omniglot at ${OMNIGLOT}`)('Omniglot subset: 242 classes in 8 alphabets; a split by alphabet, inverted, 32 px, statistics', async () => {
   const folders = await findClassFolders(OMNIGLOT);
   assert.is(folders.length, 242);
   assert.is(folders.reduce((n, f) => n + f.files.length, 0), 4840);
