@@ -6,7 +6,7 @@ import { elementwiseUniforms, fillKernel } from '../kernels/elementwise.js';
 import { CHUNK_WG, CHUNK_WORDS } from '../kernels/grad-norm.js';
 import { grid1d } from '../kernels/kernel.js';
 import type { PooledBuffer } from './buffer-pool.js';
-import { words } from './ops/launch.js';
+import { kernelUniforms } from './ops/launch.js';
 import { rt, type Binding } from './runtime.js';
 import { keep, tidy } from './scope.js';
 import { checkShape, fmt, numel, sameShape, type Shape } from './shape.js';
@@ -73,7 +73,8 @@ function rangeBinding(p: PooledBuffer, offset: number, size: number): Binding {
 function blend(dst: Binding, src: Binding, n: number, a: number, b: number, label: string): void {
   // Four elements per thread where the size allows (every whole arena); views start 256-byte aligned.
   const width = n % 4 === 0 ? 4 : 1;
-  rt().dispatch(emaKernel(width), words([n / width, a, b], [1, 2]), [dst, src], grid1d(n / width), label);
+  const k = emaKernel(width);
+  rt().dispatch(k, kernelUniforms(k, { n: n / width, a, b }, label), [dst, src], grid1d(n / width), label);
 }
 
 /** One flat f32 buffer laid out like its arena (parameters, gradients, or one optimiser state). */
@@ -144,7 +145,9 @@ export class ArenaBuffer {
   fill(value: number): void {
     this.assertAlive();
     const n = this.arena.numel;
-    rt().dispatch(fillKernel('f32'), elementwiseUniforms(n, value), [this.flat.binding], grid1d(n), `fill ${this.arena.label} ${this.label}`);
+    const k = fillKernel('f32');
+    const label = `fill ${this.arena.label} ${this.label}`;
+    rt().dispatch(k, kernelUniforms(k, elementwiseUniforms(n, value), label), [this.flat.binding], grid1d(n), label);
   }
 
   /** this = a·this + b·src over the whole buffer, one dispatch; `src` must share the layout. */

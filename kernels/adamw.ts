@@ -2,7 +2,7 @@
 // per-parameter factors that depend on the step count are computed in float64 on the host (1 − β2^t
 // in f32 loses ~1e-4 relative at t = 1) and arrive in a small table; inactive parameters are skipped.
 import { CHUNK_INDEX, CHUNK_WG, CHUNK_WGSL } from './grad-norm.js';
-import type { KernelSource } from './kernel.js';
+import { defineKernel, type KernelSource } from './kernel.js';
 
 /** f32 words per parameter in the step table: decay factor, step size, √(1 − β2^t), active (0/1). */
 export const ADAMW_TABLE_WORDS = 4;
@@ -12,15 +12,12 @@ export const ADAMW_TABLE_WORDS = 4;
  * Bindings: 1 param, 2 exp_avg, 3 exp_avg_sq (read-write), 4 grad, 5 chunk table, 6 step table.
  */
 export function adamwKernel(): KernelSource {
+  const decl = {
+    uniforms: [['chunks', 'u32'], ['beta1', 'f32'], ['beta2', 'f32'], ['oneMinusBeta1', 'f32'], ['oneMinusBeta2', 'f32'], ['eps', 'f32']],
+    outputs: [{ name: 'param', type: 'f32' }, { name: 'expAvg', type: 'f32' }, { name: 'expAvgSq', type: 'f32' }],
+    inputs: [{ name: 'grad', type: 'f32' }, { name: 'chunks', type: 'Chunk', dtype: 'u32' }, { name: 'table', type: 'vec4f' }],
+  } as const;
   const code = /* wgsl */ `${CHUNK_WGSL}
-struct U { chunks: u32, beta1: f32, beta2: f32, oneMinusBeta1: f32, oneMinusBeta2: f32, eps: f32, pad0: u32, pad1: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> param: array<f32>;
-@group(0) @binding(2) var<storage, read_write> expAvg: array<f32>;
-@group(0) @binding(3) var<storage, read_write> expAvgSq: array<f32>;
-@group(0) @binding(4) var<storage, read> grad: array<f32>;
-@group(0) @binding(5) var<storage, read> chunks: array<Chunk>;
-@group(0) @binding(6) var<storage, read> table: array<vec4f>;
 @compute @workgroup_size(${CHUNK_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
   let c = ${CHUNK_INDEX};
@@ -39,5 +36,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     param[i] = param[i] * t.x - t.y * (m / denom);
   }
 }`;
-  return { key: 'adamw', code };
+  return defineKernel('adamw', decl, code);
 }

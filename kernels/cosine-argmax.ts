@@ -1,12 +1,19 @@
 // Cosine-similarity argmax for SMKD's patch matching: for each row of A [G, N, D], the index of the
 // most cosine-similar row of B [G, M, D] in the same group, without writing the N x M similarities.
-import type { KernelSource } from './kernel.js';
+import { defineKernel, spillIndex, type KernelDecl, type KernelSource } from './kernel.js';
 
 /** Rows of A per workgroup (and rows of B per inner tile): 16 x 16 threads, 4 x 4 pairs each. */
 export const COSINE_TILE = 64;
 const CHUNK = 16;
 const WG = 256;
 const NEG_MAX = '-3.4028234663852886e38';
+
+/** out [G, N] (i32) from a [G, N, D] and b [G, M, D]. */
+const COSINE: KernelDecl = {
+  uniforms: [['G', 'u32'], ['N', 'u32'], ['M', 'u32'], ['D', 'u32']],
+  outputs: [{ name: 'out', type: 'i32' }],
+  inputs: [{ name: 'a', type: 'f32' }, { name: 'b', type: 'f32' }],
+};
 
 /**
  * A workgroup owns 64 rows of A in one group and sweeps B in tiles of 64 rows, feature chunks of
@@ -21,18 +28,13 @@ export function cosineArgmaxKernel(): KernelSource {
   const T = COSINE_TILE;
   const loads = (T * CHUNK) / WG;
   const code = `
-struct U { G: u32, N: u32, M: u32, D: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> out: array<i32>;
-@group(0) @binding(2) var<storage, read> a: array<f32>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
 var<workgroup> aTile: array<vec4f, ${(T * CHUNK) / 4}>;
 var<workgroup> bTile: array<vec4f, ${(T * CHUNK) / 4}>;
 var<workgroup> bestVal: array<f32, ${T * CHUNK}>;
 var<workgroup> bestAt: array<u32, ${T * CHUNK}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let g = wid.y + wid.z * 65535u;
+  let g = ${spillIndex('wid.y', 'wid.z')};
   if (g >= u.G) { return; }
   let tx = lid % 16u;
   let ty = lid / 16u;
@@ -103,7 +105,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     out[g * u.N + n0 + lid] = i32(select(bi, 0u, bi >= u.M));
   }
 }`;
-  return { key: 'cosine_argmax', code };
+  return defineKernel('cosine_argmax', COSINE, code);
 }
 
 /**
@@ -113,10 +115,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
  */
 export function rowArgmaxKernel(): KernelSource {
   const code = `
-struct U { rows: u32, M: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> out: array<i32>;
-@group(0) @binding(2) var<storage, read> s: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let r = gid.x + gid.y * nwg.x * 64u;
@@ -133,7 +131,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   out[r] = i32(at);
 }`;
-  return { key: 'row_argmax', code };
+  const decl: KernelDecl = { uniforms: [['rows', 'u32'], ['M', 'u32']], outputs: [{ name: 'out', type: 'i32' }], inputs: [{ name: 's', type: 'f32' }] };
+  return defineKernel('row_argmax', decl, code);
 }
 
 /**
@@ -144,11 +143,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  */
 export function cosineArgmaxRowsKernel(): KernelSource {
   const code = `
-struct U { G: u32, N: u32, M: u32, D: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> out: array<i32>;
-@group(0) @binding(2) var<storage, read> a: array<f32>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let r = gid.x + gid.y * nwg.x * 64u;
@@ -174,5 +168,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   out[r] = i32(at);
 }`;
-  return { key: 'cosine_argmax_rows', code };
+  return defineKernel('cosine_argmax_rows', COSINE, code);
 }

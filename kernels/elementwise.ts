@@ -1,5 +1,5 @@
 // Elementwise kernels: unary maps, binary and ternary ops with NumPy broadcasting, by code generation.
-import { entry1d, linearIndex, type DType, type KernelSource } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, type BindingDecl, type DType, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
 
 /** Most dimensions a broadcasting kernel handles (two vec4u of shape and strides). */
 export const MAX_RANK = 8;
@@ -71,16 +71,15 @@ export const BINARY = {
 } as const;
 export type BinaryOp = keyof typeof BINARY;
 
-const UNIFORMS = /* wgsl */ `
-struct U {
-  n: u32, p0: f32, p1: f32, rank: u32,
-  shape: array<vec4u, 2>,
-  s1: array<vec4u, 2>,
-  s2: array<vec4u, 2>,
-  s3: array<vec4u, 2>,
+/** The uniform block shared by these kernels: element count, two scalars, the output shape and up to three inputs' strides. */
+const UNIFORMS: KernelDecl['uniforms'] = [
+  ['n', 'u32'], ['p0', 'f32'], ['p1', 'f32'], ['rank', 'u32'],
+  ['shape', 'array<vec4u, 2>'], ['s1', 'array<vec4u, 2>'], ['s2', 'array<vec4u, 2>'], ['s3', 'array<vec4u, 2>'],
+];
+
+function decl(outputs: BindingDecl[], inputs: BindingDecl[]): KernelDecl {
+  return { uniforms: UNIFORMS, outputs, inputs };
 }
-@group(0) @binding(0) var<uniform> u: U;
-`;
 
 function load(dtype: DType, expr: string): string {
   return dtype === 'f32' ? expr : `f32(${expr})`;
@@ -105,9 +104,7 @@ function offsets(rank: number | 'same', inputs: number): string {
 
 /** out[i] = UNARY[op](x[i]) over a contiguous tensor. */
 export function unaryKernel(op: UnaryOp, dtype: DType, outDtype: DType = 'f32'): KernelSource {
-  const code = `${UNIFORMS}${MATH}
-@group(0) @binding(1) var<storage, read_write> out: array<${outDtype}>;
-@group(0) @binding(2) var<storage, read> x_: array<${dtype}>;
+  const code = `${MATH}
 ${entry1d()} {
   let i = ${linearIndex()};
   if (i >= u.n) { return; }
@@ -115,15 +112,12 @@ ${entry1d()} {
   let p0 = u.p0; let p1 = u.p1;
   out[i] = ${outDtype}(${UNARY[op]});
 }`;
-  return { key: `unary_${op}_${dtype}_${outDtype}`, code };
+  return defineKernel(`unary_${op}_${dtype}_${outDtype}`, decl([{ name: 'out', type: outDtype }], [{ name: 'x_', type: dtype }]), code);
 }
 
 /** out = BINARY[op](a, b), broadcasting; `rank` is 'same' when no broadcasting is needed. */
 export function binaryKernel(op: BinaryOp, rank: number | 'same', da: DType, db: DType): KernelSource {
-  const code = `${UNIFORMS}${MATH}
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> a_: array<${da}>;
-@group(0) @binding(3) var<storage, read> b_: array<${db}>;
+  const code = `${MATH}
 ${entry1d()} {
   let i = ${linearIndex()};
   if (i >= u.n) { return; }
@@ -132,49 +126,37 @@ ${entry1d()} {
   let b = ${load(db, 'b_[o2]')};
   out[i] = ${BINARY[op]};
 }`;
-  return { key: `binary_${op}_${rank}_${da}_${db}`, code };
+  return defineKernel(`binary_${op}_${rank}_${da}_${db}`, decl([{ name: 'out', type: 'f32' }], [{ name: 'a_', type: da }, { name: 'b_', type: db }]), code);
 }
 
 /** out = cond != 0 ? a : b, broadcasting all three. */
 export function whereKernel(rank: number | 'same', dc: DType): KernelSource {
-  const code = `${UNIFORMS}
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> c_: array<${dc}>;
-@group(0) @binding(3) var<storage, read> a_: array<f32>;
-@group(0) @binding(4) var<storage, read> b_: array<f32>;
+  const code = `
 ${entry1d()} {
   let i = ${linearIndex()};
   if (i >= u.n) { return; }
   ${offsets(rank, 3)}
   out[i] = select(b_[o3], a_[o2], c_[o1] != ${dc}(0));
 }`;
-  return { key: `where_${rank}_${dc}`, code };
+  return defineKernel(`where_${rank}_${dc}`, decl([{ name: 'out', type: 'f32' }], [{ name: 'c_', type: dc }, { name: 'a_', type: 'f32' }, { name: 'b_', type: 'f32' }]), code);
 }
 
 /** out[i] = value (p0), for any dtype. */
 export function fillKernel(dtype: DType): KernelSource {
-  const code = `${UNIFORMS}
-@group(0) @binding(1) var<storage, read_write> out: array<${dtype}>;
+  const code = `
 ${entry1d()} {
   let i = ${linearIndex()};
   if (i >= u.n) { return; }
   out[i] = ${dtype}(u.p0);
 }`;
-  return { key: `fill_${dtype}`, code };
+  return defineKernel(`fill_${dtype}`, decl([{ name: 'out', type: dtype }], []), code);
 }
 
 /**
  * The uniform block shared by these kernels: element count, two scalars, and up to four
  * shape/stride vectors of at most MAX_RANK entries.
  */
-export function elementwiseUniforms(n: number, p0 = 0, p1 = 0, vectors: readonly (readonly number[])[] = []): ArrayBuffer {
-  const buf = new ArrayBuffer(16 + 4 * 32);
-  const u32 = new Uint32Array(buf);
-  const f32 = new Float32Array(buf);
-  u32[0] = n;
-  f32[1] = p0;
-  f32[2] = p1;
-  u32[3] = vectors[0]?.length ?? 0;
-  vectors.forEach((v, k) => v.forEach((x, d) => (u32[4 + k * 8 + d] = x)));
-  return buf;
+export function elementwiseUniforms(n: number, p0 = 0, p1 = 0, vectors: readonly (readonly number[])[] = []): UniformValues {
+  const [shape = [], s1 = [], s2 = [], s3 = []] = vectors;
+  return { n, p0, p1, rank: shape.length, shape, s1, s2, s3 };
 }

@@ -1,6 +1,6 @@
 // In-place blend of two flat f32 ranges, out = a·out + b·x: the teacher EMA (a = m, b = 1 − m), and
 // with (0, 1) a copy, with (1, 1) a gradient accumulation, so all arena-wide moves share one kernel.
-import { entry1d, linearIndex, type KernelSource } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, type KernelSource } from './kernel.js';
 
 /**
  * `width` 4 reads vec4s (n counts vec4s; for sizes that are multiples of 4, e.g. whole arenas), 1 any range.
@@ -8,11 +8,12 @@ import { entry1d, linearIndex, type KernelSource } from './kernel.js';
  */
 export function emaKernel(width: 1 | 4): KernelSource {
   const t = width === 4 ? 'vec4f' : 'f32';
+  const decl = {
+    uniforms: [['n', 'u32'], ['a', 'f32'], ['b', 'f32']],
+    outputs: [{ name: 'out', type: t }],
+    inputs: [{ name: 'x', type: t }],
+  } as const;
   const code = /* wgsl */ `
-struct U { n: u32, a: f32, b: f32, pad: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> out: array<${t}>;
-@group(0) @binding(2) var<storage, read> x: array<${t}>;
 ${entry1d()} {
   let i = ${linearIndex()};
   if (i >= u.n) { return; }
@@ -20,5 +21,5 @@ ${entry1d()} {
   let kept = select(u.a * out[i], ${t}(0.0), u.a == 0.0);
   out[i] = kept + u.b * x[i];
 }`;
-  return { key: `ema_${width}`, code };
+  return defineKernel(`ema_${width}`, decl, code);
 }

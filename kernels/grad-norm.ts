@@ -1,7 +1,7 @@
 // Per-parameter gradient norms and clipping over a whole gradient arena, as a segmented reduction in
 // two dispatches: squared sums per chunk, then each chunk's workgroup combines its parameter's
 // partials (in a fixed order, so every chunk of a parameter gets the same norm) and scales.
-import type { KernelSource } from './kernel.js';
+import { defineKernel, type BindingDecl, type KernelSource } from './kernel.js';
 
 /** Threads of a chunk workgroup (also used by the AdamW kernel). */
 export const CHUNK_WG = 256;
@@ -19,6 +19,10 @@ struct Chunk { param: u32, start: u32, end: u32, first: u32, stop: u32 }`;
 
 /** WGSL index of the chunk a workgroup of a `grid1d(chunks * CHUNK_WG)` launch handles. */
 export const CHUNK_INDEX = 'wid.x + wid.y * nwg.x';
+
+const f32 = (name: string): BindingDecl => ({ name, type: 'f32' });
+/** The inputs after the data: the arena's chunk table (u32 words) and one u32 has-gradient flag per parameter. */
+const TABLES: BindingDecl[] = [{ name: 'chunks', type: 'Chunk', dtype: 'u32' }, { name: 'hasGrad', type: 'u32' }];
 
 const ENTRY = `@compute @workgroup_size(${CHUNK_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u)`;
@@ -44,12 +48,6 @@ fn wgSum(v: f32, lid: u32) -> f32 {
  */
 export function gradSqPartialsKernel(): KernelSource {
   const code = /* wgsl */ `${CHUNK_WGSL}
-struct U { chunks: u32, pad0: u32, pad1: u32, pad2: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
-@group(0) @binding(3) var<storage, read> chunks: array<Chunk>;
-@group(0) @binding(4) var<storage, read> hasGrad: array<u32>;
 ${WG_SUM}
 ${ENTRY} {
   let c = ${CHUNK_INDEX};
@@ -65,7 +63,7 @@ ${ENTRY} {
   let total = wgSum(acc, lid);
   if (valid && lid == 0u) { partial[c] = total; }
 }`;
-  return { key: 'grad_sq_partials', code };
+  return defineKernel('grad_sq_partials', { uniforms: [['chunks', 'u32']], outputs: [f32('partial')], inputs: [f32('grad'), ...TABLES] }, code);
 }
 
 /**
@@ -84,15 +82,6 @@ export type ClipMode = 'perTensor' | 'global';
 export function clipGradKernel(mode: ClipMode): KernelSource {
   const global = mode === 'global';
   const code = /* wgsl */ `${CHUNK_WGSL}
-struct U { chunks: u32, maxNorm: f32, pad0: u32, pad1: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> grad: array<f32>;
-@group(0) @binding(2) var<storage, read_write> norms: array<f32>;
-@group(0) @binding(3) var<storage, read_write> factors: array<f32>;
-@group(0) @binding(4) var<storage, read_write> total: array<f32>;
-@group(0) @binding(5) var<storage, read> partial: array<f32>;
-@group(0) @binding(6) var<storage, read> chunks: array<Chunk>;
-@group(0) @binding(7) var<storage, read> hasGrad: array<u32>;
 ${WG_SUM}
 fn sumPartials(lo: u32, hi: u32, lid: u32) -> f32 {
   var acc = 0.0;
@@ -124,5 +113,10 @@ ${ENTRY} {
   }
   if (c == 0u && lid == 0u) { total[0] = globalNorm; }
 }`;
-  return { key: `clip_grad_${mode}`, code };
+  const decl = {
+    uniforms: [['chunks', 'u32'], ['maxNorm', 'f32']] as const,
+    outputs: ['grad', 'norms', 'factors', 'total'].map(f32),
+    inputs: [f32('partial'), ...TABLES],
+  };
+  return defineKernel(`clip_grad_${mode}`, decl, code);
 }

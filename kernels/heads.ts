@@ -4,7 +4,7 @@
 // and adds backward (20 dispatches, 12 % of a ViT-Tiny step on lavapipe, bench/NOTES.md); here each
 // thread moves one vec4 of every part, with the head geometry compiled in so that no index needs a
 // division by a runtime value (a per-lane loop of scalar divides on lavapipe).
-import type { KernelSource } from './kernel.js';
+import { defineKernel, type BindingDecl, type KernelSource } from './kernel.js';
 
 /** Threads per workgroup along the feature axis. */
 export const HEADS_WG = 64;
@@ -21,15 +21,9 @@ export function headsKernel(dir: 'split' | 'merge', parts: number, heads: number
   const dv = headDim / V; // vectors per head
   const fv = heads * dv; // vectors per part of one token
   const has = (p: number): boolean => dir === 'split' || (present[p] ?? true);
-  const bindings: string[] = [];
-  let slot = 1;
-  if (dir === 'split') {
-    for (let p = 0; p < parts; p++) bindings.push(`@group(0) @binding(${slot++}) var<storage, read_write> out${p}: array<${ty}>;`);
-    bindings.push(`@group(0) @binding(${slot++}) var<storage, read> x: array<${ty}>;`);
-  } else {
-    bindings.push(`@group(0) @binding(${slot++}) var<storage, read_write> x: array<${ty}>;`);
-    for (let p = 0; p < parts; p++) if (has(p)) bindings.push(`@group(0) @binding(${slot++}) var<storage, read> out${p}: array<${ty}>;`);
-  }
+  const fused: BindingDecl[] = [{ name: 'x', type: ty }];
+  const split: BindingDecl[] = [...Array(parts).keys()].filter(has).map((p) => ({ name: `out${p}`, type: ty }));
+  const [outputs, inputs] = dir === 'split' ? [split, fused] : [fused, split];
   const moves: string[] = [];
   for (let p = 0; p < parts; p++) {
     const fused = `tok + ${p * fv}u`;
@@ -37,9 +31,6 @@ export function headsKernel(dir: 'split' | 'merge', parts: number, heads: number
     else moves.push(`x[${fused}] = ${has(p) ? `out${p}[head]` : `${ty}(0.0)`};`);
   }
   const code = `
-struct U { T: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-${bindings.join('\n')}
 @compute @workgroup_size(${HEADS_WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let j = gid.x;
@@ -54,5 +45,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${moves.join('\n  ')}
 }`;
   const mask = dir === 'merge' ? `_${present.map((x) => (x ? 1 : 0)).join('')}` : '';
-  return { key: `heads_${dir}_${parts}x${heads}x${headDim}${mask}`, code };
+  return defineKernel(`heads_${dir}_${parts}x${heads}x${headDim}${mask}`, { uniforms: [['T', 'u32']], outputs, inputs }, code);
 }

@@ -1,10 +1,7 @@
 // Normalisation over the last axis: LayerNorm (forward, dx, dweight/dbias) and L2 normalisation
 // (forward, dx), as row kernels (see rowKernel in softmax.ts).
-import type { KernelSource } from './kernel.js';
-import { rowKernel, SUM2 } from './softmax.js';
-
-const rw = (b: number, name: string): string => `@group(0) @binding(${b}) var<storage, read_write> ${name}: array<f32>;\n`;
-const ro = (b: number, name: string): string => `@group(0) @binding(${b}) var<storage, read> ${name}: array<f32>;\n`;
+import { defineKernel, type KernelSource } from './kernel.js';
+import { rowBindings, rowKernel, SUM2 } from './softmax.js';
 
 /**
  * y = (x - mean) * rstd (* w + b when `affine`), rstd = 1 / sqrt(biased var + eps), and the
@@ -14,7 +11,7 @@ const ro = (b: number, name: string): string => `@group(0) @binding(${b}) var<st
 export function layerNormKernel(affine: boolean): KernelSource {
   return rowKernel(
     `layernorm_${affine ? 'affine' : 'plain'}`,
-    rw(1, 'y') + rw(2, 'meanOut') + rw(3, 'rstdOut') + ro(4, 'x') + (affine ? ro(5, 'w') + ro(6, 'b') : ''),
+    rowBindings(['y', 'meanOut', 'rstdOut'], affine ? ['x', 'w', 'b'] : ['x']),
     SUM2,
     `
   var acc = 0.0;
@@ -33,7 +30,7 @@ export function layerNormBackwardKernel(affine: boolean): KernelSource {
   const gw = affine ? 'g[base + i] * w[i]' : 'g[base + i]';
   return rowKernel(
     `layernorm_backward_${affine ? 'affine' : 'plain'}`,
-    rw(1, 'dx') + ro(2, 'g') + ro(3, 'x') + ro(4, 'mean') + ro(5, 'rstd') + (affine ? ro(6, 'w') : ''),
+    rowBindings(['dx'], affine ? ['g', 'x', 'mean', 'rstd', 'w'] : ['g', 'x', 'mean', 'rstd']),
     SUM2,
     `
   let r = min(row, u.rows - 1u);
@@ -63,10 +60,12 @@ export const PARAM_GRAD_LANES = 8;
  */
 export function layerNormParamGradKernel(): KernelSource {
   const tile = PARAM_GRAD_COLS * PARAM_GRAD_LANES;
+  const decl = {
+    uniforms: [['rows', 'u32'], ['d', 'u32'], ['chunk', 'u32']],
+    outputs: ['dw', 'db'].map((name) => ({ name, type: 'f32' })),
+    inputs: ['g', 'x', 'mean', 'rstd'].map((name) => ({ name, type: 'f32' })),
+  } as const;
   const code = `
-struct U { rows: u32, d: u32, chunk: u32, pad: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-${rw(1, 'dw')}${rw(2, 'db')}${ro(3, 'g')}${ro(4, 'x')}${ro(5, 'mean')}${ro(6, 'rstd')}
 var<workgroup> part: array<vec2f, ${tile}>;
 
 @compute @workgroup_size(${PARAM_GRAD_COLS}, ${PARAM_GRAD_LANES})
@@ -93,14 +92,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     db[wid.y * u.d + col] = part[lid.x].y;
   }
 }`;
-  return { key: 'layernorm_param_grad', code };
+  return defineKernel('layernorm_param_grad', decl, code);
 }
 
 /** y = x / max(||x||_2, eps) per row (torch.nn.functional.normalize). */
 export function l2NormalizeKernel(): KernelSource {
   return rowKernel(
     'l2normalize',
-    rw(1, 'y') + ro(2, 'x'),
+    rowBindings(['y'], ['x']),
     SUM2,
     `
   var sq = 0.0;
@@ -117,7 +116,7 @@ export function l2NormalizeKernel(): KernelSource {
 export function l2NormalizeBackwardKernel(): KernelSource {
   return rowKernel(
     'l2normalize_backward',
-    rw(1, 'dx') + ro(2, 'g') + ro(3, 'x'),
+    rowBindings(['dx'], ['g', 'x']),
     SUM2,
     `
   var acc = vec2f(0.0);

@@ -1,6 +1,6 @@
 // Data movement: one strided copy kernel serves permute, slice, concat, expand and their backwards;
 // gather/scatter along an axis serve index_select and its backward.
-import { entry1d, linearIndex, type DType, type KernelSource } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, type DType, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
 
 /**
  * For each index c of a view of shape `shape` (rank `rank`):
@@ -16,11 +16,12 @@ export function stridedCopyKernel(rank: number, dtype: DType, fixedShape?: reado
     if (fixedShape?.[d] === 1) continue;
     lines.push(`{ let c = rem % ${size}; rem = rem / ${size}; oi += c * u.is${v}; oo += c * u.os${v}; }`);
   }
+  const decl: KernelDecl = {
+    uniforms: [['n', 'u32'], ['inOffset', 'u32'], ['outOffset', 'u32'], ['rank', 'u32'], ['shape', 'array<vec4u, 2>'], ['is', 'array<vec4u, 2>'], ['os', 'array<vec4u, 2>']],
+    outputs: [{ name: 'out', type: dtype }],
+    inputs: [{ name: 'x', type: dtype }],
+  };
   const code = `
-struct U { n: u32, inOffset: u32, outOffset: u32, rank: u32, shape: array<vec4u, 2>, is: array<vec4u, 2>, os: array<vec4u, 2> }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> out: array<${dtype}>;
-@group(0) @binding(2) var<storage, read> x: array<${dtype}>;
 ${entry1d()} {
   let i = ${linearIndex()};
   if (i >= u.n) { return; }
@@ -30,17 +31,20 @@ ${entry1d()} {
   ${lines.join('\n  ')}
   out[oo] = x[oi];
 }`;
-  return { key: `strided_copy_${rank}_${dtype}${fixedShape ? `_${fixedShape.join('x')}` : ''}`, code };
+  return defineKernel(`strided_copy_${rank}_${dtype}${fixedShape ? `_${fixedShape.join('x')}` : ''}`, decl, code);
 }
 
-export function stridedCopyUniforms(n: number, inOffset: number, outOffset: number, shape: readonly number[], is: readonly number[], os: readonly number[]): ArrayBuffer {
-  const buf = new ArrayBuffer(16 + 3 * 32);
-  const u32 = new Uint32Array(buf);
-  u32.set([n, inOffset, outOffset, shape.length]);
-  shape.forEach((x, d) => (u32[4 + d] = x));
-  is.forEach((x, d) => (u32[12 + d] = x));
-  os.forEach((x, d) => (u32[20 + d] = x));
-  return buf;
+export function stridedCopyUniforms(n: number, inOffset: number, outOffset: number, shape: readonly number[], is: readonly number[], os: readonly number[]): UniformValues {
+  return { n, inOffset, outOffset, rank: shape.length, shape, is, os };
+}
+
+/** x viewed as [A, N, C] indexed by idx [M] (gather and its scatter-add backward). */
+function indexDecl(dtype: DType, x: string): KernelDecl {
+  return {
+    uniforms: [['n', 'u32'], ['N', 'u32'], ['M', 'u32'], ['C', 'u32']],
+    outputs: [{ name: 'out', type: dtype }],
+    inputs: [{ name: x, type: dtype }, { name: 'idx', type: 'i32' }],
+  };
 }
 
 /**
@@ -49,11 +53,6 @@ export function stridedCopyUniforms(n: number, inOffset: number, outOffset: numb
  */
 export function gatherKernel(dtype: DType): KernelSource {
   const code = `
-struct U { n: u32, N: u32, M: u32, C: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> out: array<${dtype}>;
-@group(0) @binding(2) var<storage, read> x: array<${dtype}>;
-@group(0) @binding(3) var<storage, read> idx: array<i32>;
 ${entry1d()} {
   let i = ${linearIndex()};
   if (i >= u.n) { return; }
@@ -64,7 +63,7 @@ ${entry1d()} {
   if (j < 0 || u32(j) >= u.N) { out[i] = ${dtype === 'f32' ? 'bitcast<f32>(0x7fc00000u | (i & 0u))' : `${dtype}(0)`}; return; }
   out[i] = x[(a * u.N + u32(j)) * u.C + c];
 }`;
-  return { key: `gather_${dtype}`, code };
+  return defineKernel(`gather_${dtype}`, indexDecl(dtype, 'x'), code);
 }
 
 /**
@@ -74,11 +73,6 @@ ${entry1d()} {
  */
 export function scatterAddKernel(): KernelSource {
   const code = `
-struct U { n: u32, N: u32, M: u32, C: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read> idx: array<i32>;
 ${entry1d()} {
   let i = ${linearIndex()};
   if (i >= u.n) { return; }
@@ -91,5 +85,5 @@ ${entry1d()} {
   }
   out[i] = acc;
 }`;
-  return { key: 'scatter_add', code };
+  return defineKernel('scatter_add', indexDecl('f32', 'g'), code);
 }

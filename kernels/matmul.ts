@@ -14,7 +14,7 @@
 // `tk` > 0) is the GPU layout; on lavapipe its loads are lane loops too and its barriers coroutine
 // switches, and it measured 2x slower than reading A directly.
 import { MATH } from './elementwise.js';
-import { MAX_GROUPS, type KernelSource } from './kernel.js';
+import { defineKernel, MAX_GROUPS, type BindingDecl, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
 
 /**
  * A workgroup computes a `tm` x `tn` block of C; each of its (tn/rn) x (tm/rm) threads accumulates
@@ -105,16 +105,12 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
   const wy = tm / rm;
   const threads = wx * wy;
   const savePre = o.gelu === 'out+pre';
-  let slot = 1;
-  const decl = (name: string, access: 'read' | 'read_write', vec: boolean): string =>
-    `@group(0) @binding(${slot++}) var<storage, ${access}> ${name}: array<${vec ? 'vec4f' : 'f32'}>;`;
-  const bindings = [
-    decl('out', 'read_write', o.vecC),
-    savePre ? decl('pre', 'read_write', o.vecC) : '',
-    decl('a', 'read', o.vecA),
-    decl('b', 'read', o.vecB),
-    o.bias ? decl('bias', 'read', o.vecC) : '',
-  ].filter(Boolean);
+  const bind = (name: string, vec: boolean): BindingDecl => ({ name, type: vec ? 'vec4f' : 'f32' });
+  const decl: KernelDecl = {
+    uniforms: MATMUL_UNIFORMS,
+    outputs: [bind('out', o.vecC), ...(savePre ? [bind('pre', o.vecC)] : [])],
+    inputs: [bind('a', o.vecA), bind('b', o.vecB), ...(o.bias ? [bind('bias', o.vecC)] : [])],
+  };
 
   // A (staged tile or global memory) as vec4s: per step of 4 k, either row i's 4 k (a<i>) or, A being
   // [K, M], 4 rows' k + kk (a<kk>_<g>); then A(i, kk) names one scalar.
@@ -234,9 +230,6 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
 
   const step = [...loads, ...fmas].join('\n      ');
   const code = `${sg > 0 ? 'enable subgroups;' : ''}
-struct U { M: u32, N: u32, K: u32, _pad: u32, batch: vec4u, sa: vec4u, sb: vec4u }
-@group(0) @binding(0) var<uniform> u: U;
-${bindings.join('\n')}
 ${o.gelu !== 'none' ? MATH : ''}
 ${staged ? `var<workgroup> tA: array<vec4f, ${items}>;` : ''}
 
@@ -278,15 +271,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
   const t = o.tiles;
   const flags = `${o.transA ? 't' : 'n'}${o.transB ? 't' : 'n'}_v${+o.vecA}${+o.vecB}${+o.vecC}`;
   const key = `matmul_${flags}_${o.bias ? 'bias' : 'nobias'}_gelu-${o.gelu}_${t.tm}x${t.tn}x${t.tk}_${t.rm}x${t.rn}${sg > 0 ? `_sg${sg}` : ''}`;
-  return { key, code };
+  return defineKernel(key, decl, code);
 }
 
+const MATMUL_UNIFORMS: KernelDecl['uniforms'] = [['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['batch', 'vec4u'], ['sa', 'vec4u'], ['sb', 'vec4u']];
+
 /** Uniform block of `matmulKernel`: batch shape and strides padded at the front to MATMUL_MAX_BATCH_RANK axes. */
-export function matmulUniforms(M: number, N: number, K: number, batch: readonly number[], sa: readonly number[], sb: readonly number[]): ArrayBuffer {
+export function matmulUniforms(M: number, N: number, K: number, batch: readonly number[], sa: readonly number[], sb: readonly number[]): UniformValues {
   const pad = MATMUL_MAX_BATCH_RANK - batch.length;
   if (pad < 0) throw new Error(`internal: matmul batch of rank ${batch.length} exceeds ${MATMUL_MAX_BATCH_RANK}`);
   const front = (v: readonly number[], fill: number): number[] => [...Array<number>(pad).fill(fill), ...v];
-  return new Uint32Array([M, N, K, 0, ...front(batch, 1), ...front(sa, 0), ...front(sb, 0)]).buffer;
+  return { M, N, K, batch: front(batch, 1), sa: front(sa, 0), sb: front(sb, 0) };
 }
 
 /** Workgroup grid: tiles of N along x, tiles of M along y, one batch matrix per z. */

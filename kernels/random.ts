@@ -1,6 +1,6 @@
 // Counter-based random numbers: value i depends only on (seed, i), so results do not depend on the
 // launch shape and a run can be reproduced from its seed.
-import { entry1d, linearIndex, type KernelSource } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, type KernelDecl, type KernelSource } from './kernel.js';
 
 // PCG-style hash of a 32-bit word (Jarzynski & Olano 2020), chained over (seed, stream, index).
 const HASH = /* wgsl */ `
@@ -16,6 +16,12 @@ fn uniform01(seed: u32, stream: u32, i: u32) -> f32 {
 }
 `;
 
+const RANDOM: KernelDecl = {
+  uniforms: [['n', 'u32'], ['seed', 'u32'], ['p0', 'f32'], ['p1', 'f32']],
+  outputs: [{ name: 'out', type: 'f32' }],
+  inputs: [],
+};
+
 export type Distribution = 'uniform' | 'normal' | 'bernoulli';
 
 /**
@@ -28,15 +34,11 @@ export function randomKernel(dist: Distribution): KernelSource {
     normal: `u.p0 + u.p1 * sqrt(-2.0 * log(1.0 - uniform01(u.seed, 0u, i))) * cos(6.283185307179586 * uniform01(u.seed, 1u, i))`,
     bernoulli: 'select(0.0, u.p1, uniform01(u.seed, 0u, i) < u.p0)',
   }[dist];
-  const code = `
-struct U { n: u32, seed: u32, p0: f32, p1: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-${HASH}
+  const code = `${HASH}
 ${entry1d()} {
   let i = ${linearIndex()};
   if (i >= u.n) { return; }
   out[i] = ${body};
 }`;
-  return { key: `random_${dist}`, code };
+  return defineKernel(`random_${dist}`, RANDOM, code);
 }

@@ -1,6 +1,6 @@
 // Reductions over the middle axis of a tensor viewed as [A, R, C] -> [A, C]. Any set of adjacent axes
 // maps to this view; the op layer permutes first when the reduced axes are not adjacent.
-import type { KernelSource } from './kernel.js';
+import { defineKernel, spillIndex, type KernelDecl, type KernelSource } from './kernel.js';
 
 export type ReduceOp = 'sum' | 'max' | 'min';
 
@@ -17,17 +17,16 @@ export const REDUCE_LANES = 8;
 /** Threads of the row variant (C = 1): one workgroup per row. */
 export const REDUCE_ROW_WG = 256;
 
-const HEAD = `
-struct U { A: u32, R: u32, C: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-`;
+const REDUCE: KernelDecl = {
+  uniforms: [['A', 'u32'], ['R', 'u32'], ['C', 'u32'], ['scale', 'f32']],
+  outputs: [{ name: 'out', type: 'f32' }],
+  inputs: [{ name: 'x', type: 'f32' }],
+};
 
 /** C = 1: each workgroup reduces one contiguous row of R values with a tree in workgroup memory. */
 export function reduceRowsKernel(op: ReduceOp): KernelSource {
   const c = COMBINE[op];
-  const code = `${HEAD}
+  const code = `
 var<workgroup> part: array<f32, ${REDUCE_ROW_WG}>;
 @compute @workgroup_size(${REDUCE_ROW_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
@@ -45,18 +44,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   if (lid == 0u && a < u.A) { out[a] = part[0] * u.scale; }
 }`;
-  return { key: `reduce_rows_${op}`, code };
+  return defineKernel(`reduce_rows_${op}`, REDUCE, code);
 }
 
 /** C > 1: a workgroup covers 32 columns of one `a`, with 8 lanes splitting R. */
 export function reduceColsKernel(op: ReduceOp): KernelSource {
   const c = COMBINE[op];
-  const code = `${HEAD}
+  const code = `
 var<workgroup> part: array<f32, ${REDUCE_TILE_C * REDUCE_LANES}>;
 @compute @workgroup_size(${REDUCE_TILE_C}, ${REDUCE_LANES})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let col = wid.x * ${REDUCE_TILE_C}u + lid.x;
-  let a = wid.y + wid.z * 65535u;
+  let a = ${spillIndex('wid.y', 'wid.z')};
   var acc = ${INIT[op]};
   if (col < u.C && a < u.A) {
     let base = a * u.R * u.C + col;
@@ -71,5 +70,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   }
   if (lid.y == 0u && col < u.C && a < u.A) { out[a * u.C + col] = part[lid.x] * u.scale; }
 }`;
-  return { key: `reduce_cols_${op}`, code };
+  return defineKernel(`reduce_cols_${op}`, REDUCE, code);
 }

@@ -1,7 +1,7 @@
 // Softmax cross-entropy with soft targets (the DINO/iBOT/SMKD distillation loss) and the centre EMA.
 // Teacher logits y = (t - center) / teacherTemp, student logits x = s / studentTemp,
 // H(P, S) = -sum_c softmax(y)_c * log_softmax(x)_c. Rows loop over C inside one workgroup, so any C works.
-import { entry1d, linearIndex, MAX_GROUPS, type KernelSource } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, spillGroups, type BindingDecl, type KernelDecl, type KernelSource } from './kernel.js';
 
 /** Threads of the one-workgroup-per-row kernels. */
 export const ROW_WG = 256;
@@ -23,20 +23,23 @@ export interface RowsVariant {
 
 /** Launch grid of a one-workgroup-per-row kernel (rows beyond 65535 spill into y). */
 export function rowGrid(rows: number): [number, number, number] {
-  return rows <= MAX_GROUPS ? [rows, 1, 1] : [MAX_GROUPS, Math.ceil(rows / MAX_GROUPS), 1];
+  return spillGroups(rows);
 }
 
-function storage(binding: number, name: string, type: string, write = false): string {
-  return `@group(0) @binding(${binding}) var<storage, ${write ? 'read_write' : 'read'}> ${name}: array<${type}>;`;
+/** A declaration whose bindings are f32 arrays named `outputs` and `inputs`. */
+function decl(uniforms: KernelDecl['uniforms'], outputs: readonly string[], inputs: readonly string[]): KernelDecl {
+  const f32 = (name: string): BindingDecl => ({ name, type: 'f32' });
+  return { uniforms, outputs: outputs.map(f32), inputs: inputs.map(f32) };
 }
 
-/** Declarations of the optional inputs that follow the fixed ones, in the op's input order. */
-function optionalInputs(v: RowsVariant, first: number): string {
-  const names: [string, string][] = [];
-  if (v.centered) names.push(['center', 'f32']);
-  if (v.indexed) names.push(['teacherIndex', 'i32']);
-  if (v.weighted) names.push(['weight', 'f32']);
-  return names.map(([n, ty], k) => storage(first + k, n, ty)).join('\n');
+/** The row-wise kernels' declaration: `uniforms` then the temperatures; the optional inputs follow the fixed ones, in the op's input order. */
+function rowsDecl(v: RowsVariant, uniforms: KernelDecl['uniforms'], outputs: readonly string[], inputs: readonly string[]): KernelDecl {
+  const d = decl([...uniforms, ['studentTemp', 'f32'], ['teacherTemp', 'f32']], outputs, inputs);
+  const optional: BindingDecl[] = [];
+  if (v.centered) optional.push({ name: 'center', type: 'f32' });
+  if (v.indexed) optional.push({ name: 'teacherIndex', type: 'i32' });
+  if (v.weighted) optional.push({ name: 'weight', type: 'f32' });
+  return { ...d, inputs: [...d.inputs, ...optional] };
 }
 
 function variantKey(v: RowsVariant): string {
@@ -83,13 +86,6 @@ function workgroupReduce(combine: (a: string, b: string) => string): string {
  */
 export function softCrossEntropyRowsKernel(v: RowsVariant): KernelSource {
   const code = `
-struct U { N: u32, C: u32, Nt: u32, pad: u32, studentTemp: f32, teacherTemp: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-${storage(1, 'loss', 'f32', true)}
-${storage(2, 'stats', 'f32', true)}
-${storage(3, 's', 'f32')}
-${storage(4, 't', 'f32')}
-${optionalInputs(v, 5)}
 var<workgroup> red: array<vec4f, ${ROW_WG}>;
 ${teacherHelpers(v)}
 @compute @workgroup_size(${ROW_WG})
@@ -125,7 +121,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     stats[2u * u.N + row] = h;
   }
 }`;
-  return { key: `sce_rows_${variantKey(v)}`, code };
+  return defineKernel(`sce_rows_${variantKey(v)}`, rowsDecl(v, [['N', 'u32'], ['C', 'u32'], ['Nt', 'u32']], ['loss', 'stats'], ['s', 't']), code);
 }
 
 /**
@@ -134,14 +130,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
  */
 export function softCrossEntropyRowsGradKernel(v: RowsVariant): KernelSource {
   const code = `
-struct U { n: u32, N: u32, C: u32, Nt: u32, studentTemp: f32, teacherTemp: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-${storage(1, 'grad', 'f32', true)}
-${storage(2, 'g', 'f32')}
-${storage(3, 'stats', 'f32')}
-${storage(4, 's', 'f32')}
-${storage(5, 't', 'f32')}
-${optionalInputs(v, 6)}
 ${teacherHelpers(v)}
 ${entry1d()} {
   let i = ${linearIndex()};
@@ -152,7 +140,7 @@ ${entry1d()} {
   let q = exp(s[i] / u.studentTemp - stats[u.N + row]);
   grad[i] = g[row]${v.weighted ? ' * weight[row]' : ''} / u.studentTemp * (q - p);
 }`;
-  return { key: `sce_rows_grad_${variantKey(v)}`, code };
+  return defineKernel(`sce_rows_grad_${variantKey(v)}`, rowsDecl(v, [['n', 'u32'], ['N', 'u32'], ['C', 'u32'], ['Nt', 'u32']], ['grad'], ['g', 'stats', 's', 't']), code);
 }
 
 /**
@@ -162,11 +150,6 @@ ${entry1d()} {
 export function temperedSoftmaxKernel(log: boolean, centered: boolean): KernelSource {
   const logit = `(x[base + c]${centered ? ' - center[c]' : ''}) / u.temp`;
   const code = `
-struct U { R: u32, C: u32, temp: f32, pad: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-${storage(1, 'out', 'f32', true)}
-${storage(2, 'x', 'f32')}
-${centered ? storage(3, 'center', 'f32') : ''}
 var<workgroup> red: array<f32, ${ROW_WG}>;
 fn logit(base: u32, c: u32) -> f32 { return ${logit}; }
 @compute @workgroup_size(${ROW_WG})
@@ -187,7 +170,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let lse = mx + log(red[0]);
   for (var c = lid; c < u.C; c += ${ROW_WG}u) { out[base + c] = ${log ? 'logit(base, c) - lse' : 'exp(logit(base, c) - lse)'}; }
 }`;
-  return { key: `tempered_${log ? 'log_' : ''}softmax${centered ? '_c' : ''}`, code };
+  return defineKernel(`tempered_${log ? 'log_' : ''}softmax${centered ? '_c' : ''}`, decl([['R', 'u32'], ['C', 'u32'], ['temp', 'f32']], ['out'], centered ? ['x', 'center'] : ['x']), code);
 }
 
 /**
@@ -234,13 +217,6 @@ ${lanes
   )
   .join('\n')}`;
   const code = `
-struct U { Nt: u32, Ns: u32, C: u32, pad: u32, studentTemp: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-${storage(1, 'out', 'f32', true)}
-${storage(2, 'mask', 'f32')}
-${storage(3, 'probs', 'f32')}
-${storage(4, 'logProbs', 'f32')}
-${epilogue === 'grad' ? storage(5, 'g', 'f32') : ''}
 var<workgroup> ms: array<vec4f, ${(T * K) / 4}>;
 var<workgroup> ps: array<vec4f, ${(T * K) / 4}>;
 var<workgroup> red: array<f32, ${ROW_WG}>;
@@ -284,7 +260,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 ${epilogue === 'loss' ? loss : grad}
 }`;
-  return { key: `sce_pairs_${epilogue}`, code };
+  return defineKernel(`sce_pairs_${epilogue}`, decl([['Nt', 'u32'], ['Ns', 'u32'], ['C', 'u32'], ['studentTemp', 'f32']], ['out'], epilogue === 'grad' ? ['mask', 'probs', 'logProbs', 'g'] : ['mask', 'probs', 'logProbs']), code);
 }
 
 /**
@@ -293,10 +269,6 @@ ${epilogue === 'loss' ? loss : grad}
  */
 export function centerUpdateKernel(): KernelSource {
   const code = `
-struct U { R: u32, C: u32, momentum: f32, pad: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-${storage(1, 'center', 'f32', true)}
-${storage(2, 't', 'f32')}
 var<workgroup> part: array<f32, ${CENTER_COLS * CENTER_LANES}>;
 @compute @workgroup_size(${CENTER_COLS}, ${CENTER_LANES})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -316,5 +288,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     center[col] = center[col] * u.momentum + (part[lid.x] / f32(u.R)) * (1.0 - u.momentum);
   }
 }`;
-  return { key: 'center_update', code };
+  return defineKernel('center_update', decl([['R', 'u32'], ['C', 'u32'], ['momentum', 'f32']], ['center'], ['t']), code);
 }

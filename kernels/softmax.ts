@@ -1,7 +1,7 @@
 // Row kernels over the last axis, and softmax / log-softmax forward and backward built on them.
 // A row of `d` values gets T threads (a power of two, 32..256, chosen from `d` at run time); rows
 // shorter than a workgroup share one, so short rows do not leave most threads idle.
-import { grid1d, type KernelSource } from './kernel.js';
+import { defineKernel, grid1d, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
 
 /** Threads per workgroup of every row kernel. */
 export const ROW_WG = 256;
@@ -16,14 +16,14 @@ export function rowLogThreads(d: number): number {
 }
 
 /** Uniform block of a row kernel: `p` is the kernel's one float parameter (eps), 0 when unused. */
-export function rowUniforms(rows: number, d: number, p = 0, logT = rowLogThreads(d)): ArrayBuffer {
-  const buf = new ArrayBuffer(16);
-  const u32 = new Uint32Array(buf);
-  u32[0] = rows;
-  u32[1] = d;
-  u32[2] = logT;
-  new Float32Array(buf)[3] = p;
-  return buf;
+export function rowUniforms(rows: number, d: number, p = 0, logT = rowLogThreads(d)): UniformValues {
+  return { rows, d, logT, p };
+}
+
+/** f32 bindings of a row kernel: outputs (bindings 1..), then inputs. */
+export function rowBindings(outputs: readonly string[], inputs: readonly string[]): KernelDecl {
+  const f32 = (name: string): { name: string; type: string } => ({ name, type: 'f32' });
+  return { uniforms: [['rows', 'u32'], ['d', 'u32'], ['logT', 'u32'], ['p', 'f32']], outputs: outputs.map(f32), inputs: inputs.map(f32) };
 }
 
 /** Workgroups for `rows` rows of length `d`, as a 2-D grid past 65535. */
@@ -32,16 +32,13 @@ export function rowGroups(rows: number, d: number, logT = rowLogThreads(d)): [nu
 }
 
 /**
- * A row kernel: `bindings` declares bindings 1.., `body` runs per thread with `lane` (0..T-1),
+ * A row kernel: `decl` (from `rowBindings`) declares its bindings, `body` runs per thread with `lane` (0..T-1),
  * `T`, `row`, `base` (offset of the row) and `n` (the row length, 0 on padding rows, which must
  * still reach every `rowReduce` call: it holds workgroup barriers). `rowReduce(v)` combines the
  * vec2f `v` of the row's T threads with `combine` and returns the result to all of them.
  */
-export function rowKernel(key: string, bindings: string, combine: string, body: string): KernelSource {
+export function rowKernel(key: string, decl: KernelDecl, combine: string, body: string): KernelSource {
   const code = `
-struct U { rows: u32, d: u32, logT: u32, p: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-${bindings}
 var<workgroup> red: array<vec2f, ${ROW_WG}>;
 
 fn combine(a: vec2f, b: vec2f) -> vec2f { ${combine} }
@@ -71,7 +68,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let base = select(0u, row * u.d, valid);
 ${body}
 }`;
-  return { key, code };
+  return defineKernel(key, decl, code);
 }
 
 /** Sum of vec2f partials, the combine of most row kernels. */
@@ -86,8 +83,7 @@ export function softmaxKernel(log: boolean): KernelSource {
   const [scale, write] = log ? ['let lse = log(r.y);', 'x[base + i] - r.x - lse'] : ['let inv = 1.0 / r.y;', 'exp(x[base + i] - r.x) * inv'];
   return rowKernel(
     `softmax_${log ? 'log' : 'prob'}`,
-    `@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;`,
+    rowBindings(['y'], ['x']),
     MAX_SUMEXP,
     `
   var m = -3.4028234663852886e38;
@@ -106,9 +102,7 @@ export function softmaxKernel(log: boolean): KernelSource {
 export function softmaxBackwardKernel(log: boolean): KernelSource {
   return rowKernel(
     `softmax_backward_${log ? 'log' : 'prob'}`,
-    `@group(0) @binding(1) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read> y: array<f32>;`,
+    rowBindings(['dx'], ['g', 'y']),
     SUM2,
     `
   var acc = 0.0;

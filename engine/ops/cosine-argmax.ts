@@ -7,7 +7,8 @@ import { matmul } from './matmul.js';
 import { l2Normalize } from './norm.js';
 import { fmt } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
-import { assertFloat, launch, opLabel, words } from './launch.js';
+import { spill, spillGroups } from '../../kernels/kernel.js';
+import { assertFloat, launch, opLabel } from './launch.js';
 
 /** Per-group N * M * D from which the matmul path is faster than the fused kernel on lavapipe. */
 export const MATMUL_PATH_WORK = 1 << 22;
@@ -48,7 +49,7 @@ export function cosineArgmax(a: Tensor, b: Tensor): Tensor<'i32'> {
     });
     const rows = G * N;
     const wgs = Math.ceil(rows / 64);
-    launch(rowArgmaxKernel(), words([rows, M]), [out], [scores], [Math.min(wgs, 65535), Math.ceil(wgs / 65535), 1], label);
+    launch(rowArgmaxKernel(), { rows, M }, [out], [scores], spillGroups(wgs), label);
     // Freed now, reused only after the batch that reads them (the pool tracks pending batches).
     for (const t of [a3, b3, unitB, scores]) t.dispose();
     return out;
@@ -56,10 +57,10 @@ export function cosineArgmax(a: Tensor, b: Tensor): Tensor<'i32'> {
   if (softwarePaths() && N * M * D <= ROWS_PATH_WORK) {
     // One thread per row of a: no workgroup memory, no barriers (kernels/cosine-argmax.ts).
     const wgs = Math.ceil((G * N) / 64);
-    if (wgs > 0) launch(cosineArgmaxRowsKernel(), words([G, N, M, D]), [out], [a, b], [Math.min(wgs, 65535), Math.ceil(wgs / 65535), 1], label);
+    if (wgs > 0) launch(cosineArgmaxRowsKernel(), { G, N, M, D }, [out], [a, b], spillGroups(wgs), label);
     return out;
   }
-  const groups: [number, number, number] = [Math.ceil(N / COSINE_TILE), Math.min(G, 65535), Math.ceil(G / 65535)];
-  launch(cosineArgmaxKernel(), words([G, N, M, D]), [out], [a, b], groups, label);
+  const groups: [number, number, number] = [Math.ceil(N / COSINE_TILE), ...spill(G)];
+  launch(cosineArgmaxKernel(), { G, N, M, D }, [out], [a, b], groups, label);
   return out;
 }

@@ -5,7 +5,7 @@ import { MAX_GROUPS } from '../../kernels/kernel.js';
 import { recordOp } from '../autograd.js';
 import { fmt } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
-import { assertFloat, launch, opLabel, words } from './launch.js';
+import { assertFloat, launch, opLabel } from './launch.js';
 
 function grid(label: string, B: number, T: number, H: number, Dh: number): [number, number, number] {
   const groups: [number, number, number] = [Math.ceil((H * Dh) / (Dh % 4 === 0 ? 4 : 1) / HEADS_WG), T, B];
@@ -27,7 +27,7 @@ export function splitHeads(x: Tensor, parts: number, heads: number): Tensor<'f32
   }
   const Dh = F / (parts * heads);
   const outs = Array.from({ length: parts }, () => empty([B, heads, T, Dh], 'f32', label));
-  if (x.size > 0) launch(headsKernel('split', parts, heads, Dh), words([T]), outs, [x], grid(label, B, T, heads, Dh), label);
+  if (x.size > 0) launch(headsKernel('split', parts, heads, Dh), { T }, outs, [x], grid(label, B, T, heads, Dh), label);
   recordOp('splitHeads', [x], outs, (gs) => [mergeGrads(gs, [B, T, F], parts, heads, `${label} backward`)]);
   return outs;
 }
@@ -54,6 +54,6 @@ function mergeGrads(gs: readonly (Tensor | null)[], shape: number[], parts: numb
   const out = empty(shape, 'f32', label);
   const present = gs.map((g) => g !== null);
   const inputs = gs.filter((g): g is Tensor => g !== null);
-  if (out.size > 0) launch(headsKernel('merge', parts, H, Dh, present), words([T]), [out], inputs, grid(label, B, T, H, Dh), label);
+  if (out.size > 0) launch(headsKernel('merge', parts, H, Dh, present), { T }, [out], inputs, grid(label, B, T, H, Dh), label);
   return out;
 }

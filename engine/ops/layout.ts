@@ -7,7 +7,7 @@ import { broadcastShapes, broadcastStrides, checkShape, fmt, normAxis, numel, sa
 import { empty, Tensor } from '../tensor.js';
 import { rt } from '../runtime.js';
 import { softwarePaths } from '../tuning.js';
-import { launch, opLabel, words } from './launch.js';
+import { launch, opLabel } from './launch.js';
 import { fill } from './elementwise.js';
 import { sumTo } from './reduce.js';
 
@@ -161,7 +161,7 @@ export function indexSelect<T extends Tensor>(x: T, axis: number, indices: Tenso
   shape[a] = M;
   const out = empty(shape, x.dtype, label) as T;
   const n = A * M * C;
-  if (n > 0) launch(gatherKernel(x.dtype), words([n, N, M, C]), [out], [x, indices], grid1d(n), label);
+  if (n > 0) launch(gatherKernel(x.dtype), { n, N, M, C }, [out], [x, indices], grid1d(n), label);
   recordOp(
     'indexSelect',
     [x, indices],
@@ -169,7 +169,7 @@ export function indexSelect<T extends Tensor>(x: T, axis: number, indices: Tenso
     ([g], [idx]) => {
       const dx = empty(x.shape, 'f32', `${label} backward`);
       const m = A * N * C;
-      if (m > 0) launch(scatterAddKernel(), words([m, N, M, C]), [dx], [g!, idx], grid1d(m), `${label} backward`);
+      if (m > 0) launch(scatterAddKernel(), { n: m, N, M, C }, [dx], [g!, idx], grid1d(m), `${label} backward`);
       return [dx, null];
     },
     [indices],

@@ -11,7 +11,7 @@ import { recordOp } from '../autograd.js';
 import { fmt, sameShape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { fill } from './elementwise.js';
-import { assertFloat, launch, opLabel, words } from './launch.js';
+import { assertFloat, launch, opLabel } from './launch.js';
 import { reshape } from './layout.js';
 import { sum } from './reduce.js';
 import { alongAxis, launchRows, rowsOf } from './softmax.js';
@@ -80,7 +80,7 @@ function layerNormParamGrads(g: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, r
   const chunks = Math.ceil(rows / chunk);
   const pw = empty([chunks, d], 'f32', label);
   const pb = empty([chunks, d], 'f32', label);
-  launch(layerNormParamGradKernel(), words([rows, d, chunk]), [pw, pb], [g, x, mean, rstd], [Math.ceil(d / PARAM_GRAD_COLS), chunks, 1], label);
+  launch(layerNormParamGradKernel(), { rows, d, chunk }, [pw, pb], [g, x, mean, rstd], [Math.ceil(d / PARAM_GRAD_COLS), chunks, 1], label);
   return chunks === 1 ? [reshape(pw, [d]), reshape(pb, [d])] : [sum(pw, 0), sum(pb, 0)];
 }
 

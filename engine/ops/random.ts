@@ -4,12 +4,12 @@ import { randomKernel, type Distribution } from '../../kernels/random.js';
 import { fmt, type Shape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { mul } from './elementwise.js';
-import { launch, words } from './launch.js';
+import { launch } from './launch.js';
 
 function random(dist: Distribution, shape: Shape, seed: number, p0: number, p1: number): Tensor<'f32'> {
   const label = `${dist}${fmt(shape)}`;
   const out = empty(shape, 'f32', label);
-  launch(randomKernel(dist), words([out.size, seed >>> 0, p0, p1], [2, 3]), [out], [], grid1d(out.size), label);
+  launch(randomKernel(dist), { n: out.size, seed: seed >>> 0, p0, p1 }, [out], [], grid1d(out.size), label);
   return out;
 }
 

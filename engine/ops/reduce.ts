@@ -4,7 +4,8 @@ import { noGrad, recordOp } from '../autograd.js';
 import { fmt, normAxes, numel, type Shape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { compare, div, mul } from './elementwise.js';
-import { assertFloat, launch, opLabel, words } from './launch.js';
+import { spill, spillGroups } from '../../kernels/kernel.js';
+import { assertFloat, launch, opLabel } from './launch.js';
 import { broadcastTo, permute, reshape } from './layout.js';
 
 export type Axes = number | readonly number[];
@@ -34,9 +35,9 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], scale: number, label
   const out = empty(outShape, 'f32', label);
   if (A * C > 0) {
     if (R === 0) throw new Error(`${label}: cannot reduce over an empty axis`);
-    const u = words([A, R, C, scale], [3]);
-    if (C === 1) launch(reduceRowsKernel(op), u, [out], [src], A <= 65535 ? [A, 1, 1] : [65535, Math.ceil(A / 65535), 1], label);
-    else launch(reduceColsKernel(op), u, [out], [src], [Math.ceil(C / REDUCE_TILE_C), Math.min(A, 65535), Math.ceil(A / 65535)], label);
+    const u = { A, R, C, scale };
+    if (C === 1) launch(reduceRowsKernel(op), u, [out], [src], spillGroups(A), label);
+    else launch(reduceColsKernel(op), u, [out], [src], [Math.ceil(C / REDUCE_TILE_C), ...spill(A)], label);
   }
   if (src !== x) src.dispose();
   return out;

@@ -1,7 +1,7 @@
 // Soft-target cross-entropy of the DINO/iBOT/SMKD distillation losses, row-wise and over masked
 // pairs, and the in-place centre EMA. The teacher side (teacher outputs, centre) is a constant:
 // no gradient flows to it, as the reference code detaches it.
-import { grid1d } from '../../kernels/kernel.js';
+import { grid1d, MAX_GROUPS } from '../../kernels/kernel.js';
 import {
   CENTER_COLS,
   centerUpdateKernel,
@@ -17,7 +17,7 @@ import { isGradEnabled, noGrad, recordOp } from '../autograd.js';
 import { fmt, numel, sameShape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { affine, fill, mul } from './elementwise.js';
-import { assertFloat, launch, opLabel, words } from './launch.js';
+import { assertFloat, launch, opLabel } from './launch.js';
 import { narrow, reshape } from './layout.js';
 import { sum } from './reduce.js';
 
@@ -94,11 +94,11 @@ export function softCrossEntropy(student: Tensor, teacher: Tensor, options: Soft
   }
   const v: RowsVariant = { centered: !!center, indexed: !!teacherIndex, weighted: !!weight };
   const optional = [center, teacherIndex, weight].filter((t): t is Tensor => t !== undefined);
-  const uniforms = (prefix: number[]): ArrayBuffer => words([...prefix, studentTemp, teacherTemp], [prefix.length, prefix.length + 1]);
+  const temps = { studentTemp, teacherTemp };
 
   const loss = empty(lead, 'f32', label);
   const stats = empty([3, N], 'f32', `${label} stats`);
-  launch(softCrossEntropyRowsKernel(v), uniforms([N, C, Nt, 0]), [loss, stats], [student, teacher, ...optional], rowGrid(N), label);
+  launch(softCrossEntropyRowsKernel(v), { N, C, Nt, ...temps }, [loss, stats], [student, teacher, ...optional], rowGrid(N), label);
 
   const inputs = weight ? [student, weight] : [student];
   if (isGradEnabled() && inputs.some((x) => x.requiresGrad)) {
@@ -114,7 +114,7 @@ export function softCrossEntropy(student: Tensor, teacher: Tensor, options: Soft
         let ds: Tensor<'f32'> | null = null;
         if (needs[0]) {
           ds = empty(student.shape, 'f32', gradLabel);
-          launch(softCrossEntropyRowsGradKernel(v), uniforms([N * C, N, C, Nt]), [ds], [g!, st, s, t, ...opt], grid1d(N * C), gradLabel);
+          launch(softCrossEntropyRowsGradKernel(v), { n: N * C, N, C, Nt, ...temps }, [ds], [g!, st, s, t, ...opt], grid1d(N * C), gradLabel);
         }
         const dw = weight && needs[1] ? mul(g!, reshape(narrow(st, 0, 2, 1), lead)) : null;
         return [ds, dw];
@@ -154,12 +154,12 @@ export function softCrossEntropyPairs(student: Tensor, teacher: Tensor, pairMask
 
   const tilesC = Math.ceil(C / PAIR_TILE);
   const tilesJ = Math.ceil(Ns / PAIR_TILE);
-  if (tilesC > 65535 || B > 65535) throw new Error(`${label}: more than 65535 class tiles or batch entries`);
+  if (tilesC > MAX_GROUPS || B > MAX_GROUPS) throw new Error(`${label}: more than ${MAX_GROUPS} class tiles or batch entries`);
   const probs = empty([B * Nt, C], 'f32', `${label} teacher probabilities`);
-  launch(temperedSoftmaxKernel(false, !!center), words([B * Nt, C, teacherTemp], [2]), [probs], center ? [teacher, center] : [teacher], rowGrid(B * Nt), label);
+  launch(temperedSoftmaxKernel(false, !!center), { R: B * Nt, C, temp: teacherTemp }, [probs], center ? [teacher, center] : [teacher], rowGrid(B * Nt), label);
   const logProbs = empty([B * Ns, C], 'f32', `${label} student log-probabilities`);
-  launch(temperedSoftmaxKernel(true, false), words([B * Ns, C, studentTemp], [2]), [logProbs], [student], rowGrid(B * Ns), label);
-  const pairUniforms = words([Nt, Ns, C, 0, studentTemp], [4]);
+  launch(temperedSoftmaxKernel(true, false), { R: B * Ns, C, temp: studentTemp }, [logProbs], [student], rowGrid(B * Ns), label);
+  const pairUniforms = { Nt, Ns, C, studentTemp };
   const grid: [number, number, number] = [tilesC, tilesJ, B];
 
   let loss: Tensor<'f32'>;
@@ -205,6 +205,6 @@ export function updateCenter(center: Tensor, teacherOut: Tensor, momentum: numbe
   }
   if (!(momentum >= 0 && momentum <= 1)) throw new Error(`${label}: momentum must be in [0, 1], got ${momentum}`);
   const R = teacherOut.size / C;
-  launch(centerUpdateKernel(), words([R, C, momentum], [2]), [center], [teacherOut], [Math.ceil(C / CENTER_COLS), 1, 1], label);
+  launch(centerUpdateKernel(), { R, C, momentum }, [center], [teacherOut], [Math.ceil(C / CENTER_COLS), 1, 1], label);
   return center;
 }

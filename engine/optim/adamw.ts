@@ -5,7 +5,7 @@ import { ADAMW_TABLE_WORDS, adamwKernel } from '../../kernels/adamw.js';
 import { CHUNK_WG } from '../../kernels/grad-norm.js';
 import { grid1d } from '../../kernels/kernel.js';
 import type { NamedArrays, ParameterArena } from '../arena.js';
-import { launch, words } from '../ops/launch.js';
+import { launch } from '../ops/launch.js';
 import type { Shape } from '../shape.js';
 import { fromArray } from '../tensor.js';
 
@@ -78,7 +78,7 @@ export class AdamW {
     if (!active.some(Boolean)) return;
     const a = this.arena;
     const hyper = fromArray(table, [table.length]);
-    const u = words([a.numChunks, this.beta1, this.beta2, 1 - this.beta1, 1 - this.beta2, this.eps], [1, 2, 3, 4, 5]);
+    const u = { chunks: a.numChunks, beta1: this.beta1, beta2: this.beta2, oneMinusBeta1: 1 - this.beta1, oneMinusBeta2: 1 - this.beta2, eps: this.eps };
     const label = `AdamW.step(${a.label}, ${a.entries.length} parameters)`;
     launch(adamwKernel(), u, [a.data.flat, a.state('exp_avg').flat, a.state('exp_avg_sq').flat], [a.grads.flat, a.chunkTable, hyper], grid1d(a.numChunks * CHUNK_WG), label);
     hyper.dispose();

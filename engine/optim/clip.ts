@@ -4,7 +4,7 @@
 import { CHUNK_WG, clipGradKernel, gradSqPartialsKernel, type ClipMode } from '../../kernels/grad-norm.js';
 import { grid1d } from '../../kernels/kernel.js';
 import type { ParameterArena } from '../arena.js';
-import { launch, words } from '../ops/launch.js';
+import { launch } from '../ops/launch.js';
 import { empty, fromArray, type Tensor } from '../tensor.js';
 
 export interface ClipResult {
@@ -31,9 +31,9 @@ function clip(arena: ParameterArena, maxNorm: number, mode: ClipMode, o: ClipOpt
   const partial = empty([arena.numChunks], 'f32', label);
   const grads = arena.grads.flat;
   const groups = grid1d(arena.numChunks * CHUNK_WG);
-  launch(gradSqPartialsKernel(), words([arena.numChunks]), [partial], [grads, arena.chunkTable, flags], groups, label);
+  launch(gradSqPartialsKernel(), { chunks: arena.numChunks }, [partial], [grads, arena.chunkTable, flags], groups, label);
   const out = { norms: empty([P], 'f32', label), factors: empty([P], 'f32', label), totalNorm: empty([], 'f32', label) };
-  launch(clipGradKernel(mode), words([arena.numChunks, maxNorm], [1]), [grads, out.norms, out.factors, out.totalNorm], [partial, arena.chunkTable, flags], groups, label);
+  launch(clipGradKernel(mode), { chunks: arena.numChunks, maxNorm }, [grads, out.norms, out.factors, out.totalNorm], [partial, arena.chunkTable, flags], groups, label);
   partial.dispose();
   flags.dispose();
   return out;
