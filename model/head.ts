@@ -1,6 +1,6 @@
 // The iBOT/DINO projection head (docs/algorithm.md §2): MLP with GELU, L2-normalised bottleneck, and a
 // weight-normalised last layer shared by the [cls] and patch tokens.
-import { l2Normalize, linear, mul, type Tensor } from '../engine/index.js';
+import { l2Normalize, linear, mul, tidy, type Tensor } from '../engine/index.js';
 import { uniform } from '../engine/nn/init.js';
 import { Linear } from '../engine/nn/layers.js';
 import { Module } from '../engine/nn/module.js';
@@ -17,17 +17,11 @@ export class WeightNormLinear extends Module {
 
   /** The effective weight [out, in]. */
   weight(): Tensor<'f32'> {
-    const dir = l2Normalize(this.param('weight_v'), -1, 0);
-    const w = mul(dir, this.param('weight_g'));
-    dir.dispose();
-    return w;
+    return tidy(() => mul(l2Normalize(this.param('weight_v'), -1, 0), this.param('weight_g')));
   }
 
   forward(x: Tensor): Tensor<'f32'> {
-    const w = this.weight();
-    const y = linear(x, w);
-    w.dispose();
-    return y;
+    return tidy(() => linear(x, this.weight()));
   }
 }
 
@@ -49,13 +43,10 @@ export class DinoHead extends Module {
 
   /** tokens [..., D] -> logits [..., K], token-wise. */
   forward(x: Tensor): Tensor<'f32'> {
-    const h1 = this.layers[0].forward(x, true);
-    const h2 = this.layers[1].forward(h1, true);
-    const b = this.layers[2].forward(h2);
-    // L2 normalisation of the bottleneck: u / max(||u||, 1e-12).
-    const z = l2Normalize(b, -1, 1e-12);
-    const out = this.lastLayer.forward(z);
-    for (const t of [h1, h2, b, z]) t.dispose();
-    return out;
+    return tidy(() => {
+      const b = this.layers[2].forward(this.layers[1].forward(this.layers[0].forward(x, true), true));
+      // L2 normalisation of the bottleneck: u / max(||u||, 1e-12).
+      return this.lastLayer.forward(l2Normalize(b, -1, 1e-12));
+    });
   }
 }

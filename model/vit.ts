@@ -18,6 +18,7 @@ import {
   slice,
   softmax,
   splitHeads,
+  tidy,
   where,
   type Tensor,
 } from '../engine/index.js';
@@ -41,18 +42,15 @@ export class Attention extends Module {
 
   /** x [B, T, D] -> [B, T, D]; with `wantCls` also the head-averaged [cls] attention [B, T - 1]. */
   forward(x: Tensor, wantCls = false): { out: Tensor<'f32'>; cls?: Tensor<'f32'> } {
-    const [B, T, D] = x.shape;
     const h = this.numHeads;
-    // qkv feature j = which * D + head * dh + e (docs/algorithm.md §1.6): [B, T, 3 * D] -> q, k, v [B, h, T, dh]
-    const qkv = this.qkv.forward(x);
-    const [q, k, v] = splitHeads(qkv, 3, h);
-    qkv.dispose();
-    const o = scaledDotProductAttention(q, k, v);
-    const cls = wantCls ? clsAttention(q, k) : undefined;
-    const merged = mergeHeads([o]);
-    const out = this.proj.forward(merged);
-    for (const t of [q, k, v, o, merged]) t.dispose();
-    return { out, cls };
+    return tidy(() => {
+      // qkv feature j = which * D + head * dh + e (docs/algorithm.md §1.6): [B, T, 3 * D] -> q, k, v [B, h, T, dh];
+      // the projection is freed before the attention runs.
+      const [q, k, v] = tidy(() => splitHeads(this.qkv.forward(x), 3, h));
+      const o = scaledDotProductAttention(q, k, v);
+      const cls = wantCls ? clsAttention(q, k) : undefined;
+      return { out: this.proj.forward(mergeHeads([o])), cls };
+    });
   }
 
   /**
@@ -64,17 +62,13 @@ export class Attention extends Module {
   clsAttentionHeads(x: Tensor): Tensor<'f32'> {
     const [B, T, D] = x.shape;
     const h = this.numHeads;
-    const qkv = this.qkv.forward(x);
-    const [q, k, v] = splitHeads(qkv, 3, h);
-    const cls = narrow(q, 2, 0, 1);
-    // [B, h, 1, dh] x [B, h, T, dh]^T -> [B, h, 1, T]
-    const scores = matmul(cls, k, { transB: true });
-    const scaled = mul(scores, (D / h) ** -0.5);
-    const probs = softmax(scaled, -1);
-    const patches = narrow(probs, 3, 1, T - 1);
-    const out = reshape(patches, [B, h, T - 1]);
-    for (const t of [qkv, q, k, v, cls, scores, scaled, probs, patches]) t.dispose();
-    return out;
+    return tidy(() => {
+      const [q, k] = splitHeads(this.qkv.forward(x), 3, h);
+      // [B, h, 1, dh] x [B, h, T, dh]^T -> [B, h, 1, T]
+      const scores = matmul(narrow(q, 2, 0, 1), k, { transB: true });
+      const probs = softmax(mul(scores, (D / h) ** -0.5), -1);
+      return reshape(narrow(probs, 3, 1, T - 1), [B, h, T - 1]);
+    });
   }
 }
 
@@ -97,24 +91,16 @@ export class Block extends Module {
   }
 
   forward(x: Tensor, wantCls = false): { out: Tensor<'f32'>; cls?: Tensor<'f32'> } {
-    const n1 = this.norm1.forward(x);
-    const { out: a, cls } = this.attn.forward(n1, wantCls);
-    const da = this.dropPath.forward(a);
-    const x1 = add(x, da);
-    const n2 = this.norm2.forward(x1);
-    const m = this.mlp.forward(n2);
-    const dm = this.dropPath.forward(m);
-    const out = add(x1, dm);
-    for (const t of new Set([n1, a, da, x1, n2, m, dm])) t.dispose();
-    return { out, cls };
+    return tidy(() => {
+      const { out: a, cls } = this.attn.forward(this.norm1.forward(x), wantCls);
+      const x1 = add(x, this.dropPath.forward(a));
+      return { out: add(x1, this.dropPath.forward(this.mlp.forward(this.norm2.forward(x1)))), cls };
+    });
   }
 
   /** The block's per-head [cls] attention for input x [B, T, D]: [B, h, T - 1] (see Attention.clsAttentionHeads). */
   clsAttentionHeads(x: Tensor): Tensor<'f32'> {
-    const n1 = this.norm1.forward(x);
-    const out = this.attn.clsAttentionHeads(n1);
-    n1.dispose();
-    return out;
+    return tidy(() => this.attn.clsAttentionHeads(this.norm1.forward(x)));
   }
 }
 
@@ -135,12 +121,12 @@ export class PatchEmbed extends Module {
     const gh = Math.floor(H / p);
     const gw = Math.floor(W / p);
     if (gh === 0 || gw === 0) throw new Error(`PatchEmbed: images ${fmt(images.shape)} are smaller than one ${p}x${p} patch`);
-    const cropped = H % p || W % p ? slice(images, [0, 0, 0, 0], [B, 3, gh * p, gw * p]) : images;
-    // [B, 3, gh, p, gw, p] -> [B, gh, gw, 3, p, p]: each patch flattened as (channel, row, column).
-    const patches = reshape(permute(reshape(cropped, [B, 3, gh, p, gw, p]), [0, 2, 4, 1, 3, 5]), [B, gh * gw, 3 * p * p]);
-    const weight = reshape(this.proj.param('weight'), [this.embedDim, 3 * p * p]);
-    const tokens = linear(patches, weight, this.proj.param('bias'));
-    for (const t of new Set([patches, weight, cropped !== images ? cropped : undefined])) t?.dispose();
+    const tokens = tidy(() => {
+      const cropped = H % p || W % p ? slice(images, [0, 0, 0, 0], [B, 3, gh * p, gw * p]) : images;
+      // [B, 3, gh, p, gw, p] -> [B, gh, gw, 3, p, p]: each patch flattened as (channel, row, column).
+      const patches = reshape(permute(reshape(cropped, [B, 3, gh, p, gw, p]), [0, 2, 4, 1, 3, 5]), [B, gh * gw, 3 * p * p]);
+      return linear(patches, reshape(this.proj.param('weight'), [this.embedDim, 3 * p * p]), this.proj.param('bias'));
+    });
     return { tokens, gh, gw };
   }
 }
@@ -226,12 +212,9 @@ export class VisionTransformer extends Module {
       x = where(reshape(opts.masks, [B, gh * gw, 1]), this.param('masked_embed'), patches);
       patches.dispose();
     }
-    const cls = broadcastTo(this.param('cls_token'), [B, 1, D]);
-    const withCls = concat([cls, x], 1);
-    const pos = this.positionEmbedding(gh, gw, images.shape[2] === images.shape[3]);
-    let h = add(withCls, pos);
-    for (const t of [x, cls, withCls]) t.dispose();
-    if (pos !== this.param('pos_embed')) pos.dispose();
+    const square = images.shape[2] === images.shape[3];
+    let h = tidy(() => add(concat([broadcastTo(this.param('cls_token'), [B, 1, D]), x], 1), this.positionEmbedding(gh, gw, square)));
+    x.dispose();
     let clsAttn: Tensor<'f32'> | undefined;
     let clsHeads: Tensor<'f32'> | undefined;
     this.blocks.forEach((blk, l) => {
@@ -262,12 +245,10 @@ export class VisionTransformer extends Module {
       map = keep(fromArray(bicubicGrid(g0, gh, gw), [gh * gw, g0 * g0], 'f32'));
       this.resizeMaps.set(key, map);
     }
-    const clsRow = narrow(pos, 1, 0, 1);
-    const gridRows = reshape(narrow(pos, 1, 1, g0 * g0), [g0 * g0, D]);
-    const resized = reshape(matmul(map, gridRows), [1, gh * gw, D]);
-    const out = concat([clsRow, resized], 1);
-    for (const t of [clsRow, gridRows, resized]) t.dispose();
-    return out;
+    return tidy(() => {
+      const gridRows = reshape(narrow(pos, 1, 1, g0 * g0), [g0 * g0, D]);
+      return concat([narrow(pos, 1, 0, 1), reshape(matmul(map, gridRows), [1, gh * gw, D])], 1);
+    });
   }
 
   override dispose(): void {
