@@ -1,5 +1,7 @@
 // The runtime: ops record dispatches into a pending batch; flush() compiles what is new, encodes the
 // batch into one command buffer and submits it. Nothing is read back in the middle of a computation.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { KernelSource } from '../kernels/kernel.js';
 import { BufferPool, sizeClass, type PooledBuffer, type PoolStats } from './buffer-pool.js';
 import { getGpu, onDeviceLost, type Gpu } from './device.js';
@@ -106,10 +108,14 @@ export class Runtime {
     this.dispatchCount++;
   }
 
-  /** Compile a pipeline ahead of its first use (asynchronously, so compiles overlap). */
+  /**
+   * Compile a pipeline ahead of its first use (asynchronously, so compiles overlap). With
+   * SMKD_DUMP_SHADERS=<dir> set, each new kernel's WGSL is written to <dir>/<key>.wgsl first.
+   */
   compile(kernel: KernelSource, label = kernel.key): Promise<GPUComputePipeline> {
     let p = this.pipelines.get(kernel.key);
     if (p) return p;
+    dumpShader(kernel);
     const module = this.device.createShaderModule({ code: kernel.code, label: kernel.key });
     p = this.device
       .createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: kernel.key })
@@ -120,7 +126,7 @@ export class Runtime {
         },
         async (err: unknown) => {
           const info = await module.getCompilationInfo();
-          const msgs = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n');
+          const msgs = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}${quoteSource(kernel.code, m.lineNum)}`).join('\n');
           throw new Error(`${label}: kernel ${kernel.key} failed to compile: ${(err as Error).message}\n${msgs}`);
         },
       );
@@ -256,6 +262,23 @@ export class Runtime {
     }
     return bytes;
   }
+}
+
+/** Lines `line - 1 .. line + 1` (1-based) of `code`, numbered, the offending one marked; '' without a line. */
+export function quoteSource(code: string, line: number): string {
+  if (!(line > 0)) return '';
+  const lines = code.split('\n');
+  const out: string[] = [];
+  for (let i = Math.max(1, line - 1); i <= Math.min(lines.length, line + 1); i++) out.push(`    ${i === line ? '>' : ' '} ${String(i).padStart(4)} | ${lines[i - 1]}`);
+  return out.length ? `\n${out.join('\n')}` : '';
+}
+
+/** With SMKD_DUMP_SHADERS=<dir>, write `kernel`'s WGSL to <dir>/<key>.wgsl (read per call, so tests can set it). */
+function dumpShader(kernel: KernelSource): void {
+  const dir = process.env.SMKD_DUMP_SHADERS;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${kernel.key.replace(/[^\w.+-]/g, '_')}.wgsl`), kernel.code);
 }
 
 function alignUp(n: number, a: number): number {

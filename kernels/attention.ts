@@ -15,7 +15,7 @@
 // starts at FLOOR = -1e30, so a row whose max never rises above FLOOR had every key masked (by -inf
 // or anything <= -1e30) and is defined as a zero output row, with log-sum-exp EMPTY_LSE (a large
 // positive value, so the backward recomputes zero probabilities for it).
-import { entry1d, linearIndex, type KernelSource } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, spill, spillGroups, spillIndex, type BindingDecl, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
 
 /** How the invocations of a workgroup share the streamed tile. */
 export type Staging = 'subgroup' | 'workgroup';
@@ -52,13 +52,22 @@ const EMPTY_LSE = '1e30';
  * Tq queries, Tk keys, the score scale, and the mask's strides over (b, h, query, key), 0 where the
  * mask is broadcast.
  */
-const UNIFORMS = /* wgsl */ `
-struct U { BH: u32, H: u32, Tq: u32, Tk: u32, scale: f32, mB: u32, mH: u32, mQ: u32, mK: u32 }
-@group(0) @binding(0) var<uniform> u: U;`;
+const UNIFORMS: KernelDecl['uniforms'] = [
+  ['BH', 'u32'], ['H', 'u32'], ['Tq', 'u32'], ['Tk', 'u32'], ['scale', 'f32'], ['mB', 'u32'], ['mH', 'u32'], ['mQ', 'u32'], ['mK', 'u32'],
+];
 
-/** Uniform words in the order of `U`; index 4 (scale) is the one f32. */
-export function attentionUniforms(BH: number, H: number, Tq: number, Tk: number, scale: number, maskStrides: readonly number[]): { values: number[]; floats: number[] } {
-  return { values: [BH, H, Tq, Tk, scale, ...maskStrides], floats: [4] };
+/** The uniform values of every attention kernel; `maskStrides` are (b, h, query, key), absent ones 0. */
+export function attentionUniforms(BH: number, H: number, Tq: number, Tk: number, scale: number, maskStrides: readonly number[]): UniformValues {
+  const [mB = 0, mH = 0, mQ = 0, mK = 0] = maskStrides;
+  return { BH, H, Tq, Tk, scale, mB, mH, mQ, mK };
+}
+
+const V4: string = 'vec4<f32>';
+const bind = (names: string, type: string): BindingDecl[] => names.split(' ').map((name) => ({ name, type }));
+
+/** An attention kernel's declaration: f32 `outputs` and `inputs` as (names, element type) runs, then the mask when `masked`. */
+function attentionDecl(outputs: BindingDecl[], inputs: BindingDecl[], masked: boolean): KernelDecl {
+  return { uniforms: UNIFORMS, outputs, inputs: masked ? [...inputs, ...bind('mask', 'f32')] : inputs };
 }
 
 const seq = (n: number): number[] => [...Array(n).keys()];
@@ -194,17 +203,11 @@ export function attentionForwardKernel(dh: number, masked: boolean, p: Attention
     ${rows.map((c) => `${lines(dv, (d) => `let vc${c.tag}_${d} = ${t.vec('vv', c.idx, d)};`, '\n    ')}
     ${perRow(p, (r) => lines(dv, (d) => `o${r}_${d} = fma(vec4<f32>(p${r}_${c.tag}), vc${c.tag}_${d}, o${r}_${d});`, '\n    '), '\n    ')}`).join('\n    ')}`;
   const code = /* wgsl */ `${header(p)}
-${UNIFORMS}
-@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(3) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> v: array<vec4<f32>>;
-${masked ? `@group(0) @binding(6) var<storage, read> mask: array<f32>;${MASK_FN}` : ''}
+${masked ? MASK_FN : ''}
 ${t.decls}
 
 ${entry(p)} {
-  let bh = wid.y + wid.z * 65535u;
+  let bh = ${spillIndex('wid.y', 'wid.z')};
   if (bh >= u.BH) { return; }
   ${laneDecl(p)}
   ${ownedRows(p, 'q', 'Tq')}
@@ -227,7 +230,8 @@ ${entry(p)} {
     lse[row${r}] = select(m${r} + log(l${r}), ${EMPTY_LSE}, none);
   }`)}
 }`;
-  return { key: `attn_fwd_${planKey(dh, p, masked)}`, code };
+  const decl = attentionDecl([...bind('out', V4), ...bind('lse', 'f32')], bind('q k v', V4), masked);
+  return defineKernel(`attn_fwd_${planKey(dh, p, masked)}`, decl, code);
 }
 
 /** D = rowsum(dO * O): bindings D [BH * Tq], dO, O. Launch `grid1d(BH * Tq)`. */
@@ -235,17 +239,12 @@ export function attentionRowDotKernel(dh: number): KernelSource {
   checkHeadDim(dh);
   const dv = dh / 4;
   const code = /* wgsl */ `
-struct U { n: u32 }
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read_write> D: array<f32>;
-@group(0) @binding(2) var<storage, read> dO: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> O: array<vec4<f32>>;
 ${entry1d()} {
   let r = ${linearIndex()};
   if (r >= u.n) { return; }
   D[r] = ${dotRows(dv, (d) => `dO[r * ${dv}u + ${d}u]`, (d) => `O[r * ${dv}u + ${d}u]`)};
 }`;
-  return { key: `attn_rowdot_${dh}`, code };
+  return defineKernel(`attn_rowdot_${dh}`, { uniforms: [['n', 'u32']], outputs: bind('D', 'f32'), inputs: bind('dO O', V4) }, code);
 }
 
 /**
@@ -268,19 +267,11 @@ export function attentionGradQKernel(dh: number, masked: boolean, p: AttentionPl
       )
       .join('');
   const code = /* wgsl */ `${header(p)}
-${UNIFORMS}
-@group(0) @binding(1) var<storage, read_write> dq: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> v: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> dO: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read> lse: array<f32>;
-@group(0) @binding(7) var<storage, read> D: array<f32>;
-${masked ? `@group(0) @binding(8) var<storage, read> mask: array<f32>;${MASK_FN}` : ''}
+${masked ? MASK_FN : ''}
 ${t.decls}
 
 ${entry(p)} {
-  let bh = wid.y + wid.z * 65535u;
+  let bh = ${spillIndex('wid.y', 'wid.z')};
   if (bh >= u.BH) { return; }
   ${laneDecl(p)}
   ${ownedRows(p, 'q', 'Tq')}
@@ -301,7 +292,8 @@ ${entry(p)} {
     ${lines(dv, (d) => `dq[row${r} * ${dv}u + ${d}u] = a${r}_${d} * u.scale;`, '\n    ')}
   }`)}
 }`;
-  return { key: `attn_dq_${planKey(dh, p, masked)}`, code };
+  const decl = attentionDecl(bind('dq', V4), [...bind('q k v dO', V4), ...bind('lse D', 'f32')], masked);
+  return defineKernel(`attn_dq_${planKey(dh, p, masked)}`, decl, code);
 }
 
 /**
@@ -329,20 +321,11 @@ export function attentionGradKVKernel(dh: number, masked: boolean, p: AttentionP
       )
       .join('');
   const code = /* wgsl */ `${header(p)}
-${UNIFORMS}
-@group(0) @binding(1) var<storage, read_write> dk: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> dvOut: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> v: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read> dO: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read> lse: array<f32>;
-@group(0) @binding(8) var<storage, read> D: array<f32>;
-${masked ? `@group(0) @binding(9) var<storage, read> mask: array<f32>;${MASK_FN}` : ''}
+${masked ? MASK_FN : ''}
 ${t.decls}
 
 ${entry(p)} {
-  let bh = wid.y + wid.z * 65535u;
+  let bh = ${spillIndex('wid.y', 'wid.z')};
   if (bh >= u.BH) { return; }
   ${laneDecl(p)}
   ${ownedRows(p, 'k', 'Tk')}
@@ -365,7 +348,8 @@ ${entry(p)} {
     ${lines(dv, (d) => `dvOut[row${r} * ${dv}u + ${d}u] = dv${r}_${d};`, '\n    ')}
   }`)}
 }`;
-  return { key: `attn_dkv_${planKey(dh, p, masked)}`, code };
+  const decl = attentionDecl(bind('dk dvOut', V4), [...bind('q k v dO', V4), ...bind('lse D', 'f32')], masked);
+  return defineKernel(`attn_dkv_${planKey(dh, p, masked)}`, decl, code);
 }
 
 /**
@@ -377,17 +361,13 @@ ${entry(p)} {
 export function clsAttentionKernel(dh: number, masked: boolean): KernelSource {
   checkHeadDim(dh);
   const dv = dh / 4;
-  const code = /* wgsl */ `${UNIFORMS}
-@group(0) @binding(1) var<storage, read_write> probs: array<f32>;
-@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> k: array<vec4<f32>>;
-${masked ? `@group(0) @binding(4) var<storage, read> mask: array<f32>;${MASK_FN}` : ''}
+  const code = /* wgsl */ `${masked ? MASK_FN : ''}
 var<workgroup> pm: array<f32, ${CLS_WG}>;
 var<workgroup> pl: array<f32, ${CLS_WG}>;
 
 @compute @workgroup_size(${CLS_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.x + wid.y * 65535u;
+  let bh = ${spillIndex('wid.x', 'wid.y')};
   if (bh >= u.BH) { return; }
   ${lines(dv, (d) => `let q${d} = q[bh * u.Tq * ${dv}u + ${d}u] * u.scale;`)}
   let base = bh * (u.Tk - 1u);
@@ -418,15 +398,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (j > 0u) { probs[base + j - 1u] = select(exp(probs[base + j - 1u] - L), 0.0, none); }
   }
 }`;
-  return { key: `attn_cls_${dh}${masked ? '_mask' : ''}`, code };
+  return defineKernel(`attn_cls_${dh}${masked ? '_mask' : ''}`, attentionDecl(bind('probs', 'f32'), bind('q k', V4), masked), code);
 }
 
 /** Workgroups for `n` rows per batch-head slice in blocks of `rows`, over BH slices. */
 export function attentionGroups(n: number, rows: number, BH: number): [number, number, number] {
-  return [Math.ceil(n / rows), Math.min(BH, 65535), Math.ceil(BH / 65535)];
+  return [Math.ceil(n / rows), ...spill(BH)];
 }
 
 /** One workgroup per (b, h). */
 export function clsAttentionGroups(BH: number): [number, number, number] {
-  return [Math.min(BH, 65535), Math.ceil(BH / 65535), 1];
+  return spillGroups(BH);
 }

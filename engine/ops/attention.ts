@@ -13,13 +13,13 @@ import {
   planRows,
   type AttentionPlan,
 } from '../../kernels/attention.js';
-import { grid1d } from '../../kernels/kernel.js';
+import { grid1d, type UniformValues } from '../../kernels/kernel.js';
 import { noGrad, recordOp } from '../autograd.js';
 import { rt } from '../runtime.js';
 import { fixedSubgroupSize, softwarePaths } from '../tuning.js';
 import { broadcastShapes, broadcastStrides, fmt, sameShape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
-import { assertFloat, launch, opLabel, words } from './launch.js';
+import { assertFloat, launch, opLabel } from './launch.js';
 import { zeros } from './elementwise.js';
 import { mean } from './reduce.js';
 
@@ -109,9 +109,8 @@ export function attentionPlans(dh: number): AttentionPlans {
   return { forward: plan, gradQ: plan, gradKV: plan };
 }
 
-function uniforms(c: Checked): ArrayBuffer {
-  const { values, floats } = attentionUniforms(c.B * c.H, c.H, c.Tq, c.Tk, c.scale, c.maskStrides);
-  return words(values, floats);
+function uniforms(c: Checked): UniformValues {
+  return attentionUniforms(c.B * c.H, c.H, c.Tq, c.Tk, c.scale, c.maskStrides);
 }
 
 /**
@@ -139,7 +138,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
       const [sq, sk, sv, so, sl, sm] = saved;
       const bl = `${label} backward`;
       const D = empty([c.B, c.H, c.Tq], 'f32', bl);
-      if (D.size > 0) launch(attentionRowDotKernel(c.Dh), words([D.size]), [D], [g!, so], grid1d(D.size), bl);
+      if (D.size > 0) launch(attentionRowDotKernel(c.Dh), { n: D.size }, [D], [g!, so], grid1d(D.size), bl);
       const operands = sm ? [sq, sk, sv, g!, sl, D, sm] : [sq, sk, sv, g!, sl, D];
       let dq: Tensor<'f32'> | null = null;
       if (needs[0]) {
