@@ -15,30 +15,31 @@ import {
   recordOp,
   sum,
   tidy,
-  words,
+  defineKernel,
   type KernelSource,
   type Tensor,
 } from '../engine/index.js';
 
-/** WGSL of one pass. Binding 0 is the uniform block, then the outputs, then the inputs. */
+/** WGSL of one pass. Its declaration generates the header: the uniform block, then the outputs, then the inputs. */
 function softplusKernel(pass: 'forward' | 'backward'): KernelSource {
-  const buffers = pass === 'forward' ? ['y', 'x'] : ['dx', 'x', 'dy'];
-  const decls = buffers.map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${i === 0 ? 'read_write' : 'read'}> ${b}: array<f32>;`);
+  const f32 = (name: string): { name: string; type: string } => ({ name, type: 'f32' });
+  const decl = {
+    uniforms: [['n', 'u32'], ['beta', 'f32']] as const,
+    outputs: [f32(pass === 'forward' ? 'y' : 'dx')],
+    inputs: pass === 'forward' ? [f32('x')] : [f32('x'), f32('dy')],
+  };
   // max(z, 0) + log(1 + exp(-|z|)) never overflows; the derivative is sigmoid(βx).
   const body = pass === 'forward' ? 'let z = u.beta * x[i];\n  y[i] = (max(z, 0.0) + log(1.0 + exp(-abs(z)))) / u.beta;' : 'dx[i] = dy[i] / (1.0 + exp(-u.beta * x[i]));';
-  return {
-    // The key names every static parameter of the source: one compiled pipeline per key.
-    key: `example_softplus_${pass}`,
-    code: `
-struct U { n: u32, beta: f32 }
-@group(0) @binding(0) var<uniform> u: U;
-${decls.join('\n')}
-${entry1d()} {
+  // The key names every static parameter of the source: one compiled pipeline per key.
+  return defineKernel(
+    `example_softplus_${pass}`,
+    decl,
+    `${entry1d()} {
   let i = ${linearIndex()};
   if (i >= u.n) { return; }
   ${body}
 }`,
-  };
+  );
 }
 
 /** softplus with sharpness β, elementwise on an f32 tensor of any shape. */
@@ -46,15 +47,15 @@ export function softplus(x: Tensor, beta = 1): Tensor<'f32'> {
   assertFloat('softplus', x);
   const label = opLabel('softplus', [x]);
   const y = empty(x.shape, 'f32', label);
-  // words() packs the uniform block: u32 unless the index is listed as f32 (here beta, index 1).
-  launch(softplusKernel('forward'), words([x.size, beta], [1]), [y], [x], grid1d(x.size), label);
+  // launch() packs the uniform block by the kernel's declaration, field by field.
+  launch(softplusKernel('forward'), { n: x.size, beta }, [y], [x], grid1d(x.size), label);
   recordOp(
     'softplus',
     [x],
     [y],
     ([dy], [xs]) => {
       const dx = empty(xs.shape, 'f32', `${label} backward`);
-      launch(softplusKernel('backward'), words([xs.size, beta], [1]), [dx], [xs, dy!], grid1d(xs.size), `${label} backward`);
+      launch(softplusKernel('backward'), { n: xs.size, beta }, [dx], [xs, dy!], grid1d(xs.size), `${label} backward`);
       return [dx];
     },
     [x],

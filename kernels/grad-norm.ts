@@ -1,7 +1,7 @@
 // Per-parameter gradient norms and clipping over a whole gradient arena, as a segmented reduction in
 // two dispatches: squared sums per chunk, then each chunk's workgroup combines its parameter's
 // partials (in a fixed order, so every chunk of a parameter gets the same norm) and scales.
-import { defineKernel, type BindingDecl, type KernelSource } from './kernel.js';
+import { defineKernel, treeReduce, type BindingDecl, type KernelSource } from './kernel.js';
 
 /** Threads of a chunk workgroup (also used by the AdamW kernel). */
 export const CHUNK_WG = 256;
@@ -33,10 +33,7 @@ var<workgroup> part: array<f32, ${CHUNK_WG}>;
 fn wgSum(v: f32, lid: u32) -> f32 {
   part[lid] = v;
   workgroupBarrier();
-  for (var s = ${CHUNK_WG / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { part[lid] += part[lid + s]; }
-    workgroupBarrier();
-  }
+  ${treeReduce({ buf: 'part', slot: 'lid', lane: 'lid', lanes: CHUNK_WG, combine: (a, b) => `${a} + ${b}` })}
   let r = part[0];
   workgroupBarrier();
   return r;

@@ -161,6 +161,19 @@ export function spillIndex(lo: string, hi: string): string {
 }
 
 /**
+ * WGSL of a workgroup tree reduction over `lanes` (a power of two) entries of `buf`, `stride` apart
+ * from `slot`: halving steps with a barrier each, leaving the result at `slot` of lane 0. The caller
+ * has written `buf[slot]` and passed a barrier; `lane` is the invocation's position in the tree.
+ */
+export function treeReduce(o: { buf: string; slot: string; lane: string; lanes: number; stride?: number; combine: (a: string, b: string) => string }): string {
+  const other = `${o.buf}[${o.slot} + s${o.stride && o.stride > 1 ? ` * ${o.stride}u` : ''}]`;
+  return `for (var s = ${o.lanes / 2}u; s > 0u; s >>= 1u) {
+    if (${o.lane} < s) { ${o.buf}[${o.slot}] = ${o.combine(`${o.buf}[${o.slot}]`, other)}; }
+    workgroupBarrier();
+  }`;
+}
+
+/**
  * A 1-D launch of `n` threads as a 2-D grid (a single dimension holds at most 65535 groups).
  * The shader recovers the linear index with `linearIndex()`.
  */

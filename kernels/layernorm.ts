@@ -1,6 +1,6 @@
 // Normalisation over the last axis: LayerNorm (forward, dx, dweight/dbias) and L2 normalisation
 // (forward, dx), as row kernels (see rowKernel in softmax.ts).
-import { defineKernel, type KernelSource } from './kernel.js';
+import { defineKernel, treeReduce, type KernelSource } from './kernel.js';
 import { rowBindings, rowKernel, SUM2 } from './softmax.js';
 
 /**
@@ -83,10 +83,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let slot = lid.y * ${PARAM_GRAD_COLS}u + lid.x;
   part[slot] = acc;
   workgroupBarrier();
-  for (var s = ${PARAM_GRAD_LANES / 2}u; s > 0u; s >>= 1u) {
-    if (lid.y < s) { part[slot] += part[slot + s * ${PARAM_GRAD_COLS}u]; }
-    workgroupBarrier();
-  }
+  ${treeReduce({ buf: 'part', slot: 'slot', lane: 'lid.y', lanes: PARAM_GRAD_LANES, stride: PARAM_GRAD_COLS, combine: (a, b) => `${a} + ${b}` })}
   if (lid.y == 0u && col < u.d) {
     dw[wid.y * u.d + col] = part[lid.x].x;
     db[wid.y * u.d + col] = part[lid.x].y;

@@ -1,6 +1,6 @@
 // Reductions over the middle axis of a tensor viewed as [A, R, C] -> [A, C]. Any set of adjacent axes
 // maps to this view; the op layer permutes first when the reduced axes are not adjacent.
-import { defineKernel, spillIndex, type KernelDecl, type KernelSource } from './kernel.js';
+import { defineKernel, spillIndex, treeReduce, type KernelDecl, type KernelSource } from './kernel.js';
 
 export type ReduceOp = 'sum' | 'max' | 'min';
 
@@ -38,10 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   part[lid] = acc;
   workgroupBarrier();
-  for (var s = ${REDUCE_ROW_WG / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { part[lid] = ${c('part[lid]', 'part[lid + s]')}; }
-    workgroupBarrier();
-  }
+  ${treeReduce({ buf: 'part', slot: 'lid', lane: 'lid', lanes: REDUCE_ROW_WG, combine: c })}
   if (lid == 0u && a < u.A) { out[a] = part[0] * u.scale; }
 }`;
   return defineKernel(`reduce_rows_${op}`, REDUCE, code);
@@ -64,10 +61,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let slot = lid.y * ${REDUCE_TILE_C}u + lid.x;
   part[slot] = acc;
   workgroupBarrier();
-  for (var s = ${REDUCE_LANES / 2}u; s > 0u; s >>= 1u) {
-    if (lid.y < s) { part[slot] = ${c('part[slot]', `part[slot + s * ${REDUCE_TILE_C}u]`)}; }
-    workgroupBarrier();
-  }
+  ${treeReduce({ buf: 'part', slot: 'slot', lane: 'lid.y', lanes: REDUCE_LANES, stride: REDUCE_TILE_C, combine: c })}
   if (lid.y == 0u && col < u.C && a < u.A) { out[a * u.C + col] = part[lid.x] * u.scale; }
 }`;
   return defineKernel(`reduce_cols_${op}`, REDUCE, code);

@@ -1,7 +1,7 @@
 // Softmax cross-entropy with soft targets (the DINO/iBOT/SMKD distillation loss) and the centre EMA.
 // Teacher logits y = (t - center) / teacherTemp, student logits x = s / studentTemp,
 // H(P, S) = -sum_c softmax(y)_c * log_softmax(x)_c. Rows loop over C inside one workgroup, so any C works.
-import { defineKernel, entry1d, linearIndex, spillGroups, type BindingDecl, type KernelDecl, type KernelSource } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, spillGroups, treeReduce, type BindingDecl, type KernelDecl, type KernelSource } from './kernel.js';
 
 /** Threads of the one-workgroup-per-row kernels. */
 export const ROW_WG = 256;
@@ -280,10 +280,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let slot = lid.y * ${CENTER_COLS}u + lid.x;
   part[slot] = acc;
   workgroupBarrier();
-  for (var k = ${CENTER_LANES / 2}u; k > 0u; k >>= 1u) {
-    if (lid.y < k) { part[slot] += part[slot + k * ${CENTER_COLS}u]; }
-    workgroupBarrier();
-  }
+  ${treeReduce({ buf: 'part', slot: 'slot', lane: 'lid.y', lanes: CENTER_LANES, stride: CENTER_COLS, combine: (a, b) => `${a} + ${b}` })}
   if (lid.y == 0u && col < u.C) {
     center[col] = center[col] * u.momentum + (part[lid.x] / f32(u.R)) * (1.0 - u.momentum);
   }
