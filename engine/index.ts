@@ -50,4 +50,4 @@ export * from './io/safetensors.js';
 
 // Writing a new op: WGSL source with a cache key, a launch, and a backward rule for recordOp.
 export { launch, words, opLabel, assertFloat } from './ops/launch.js';
-export { grid1d, linearIndex, entry1d, WG, type KernelSource } from '../kernels/kernel.js';
+export { grid1d, linearIndex, entry1d, defineKernel, WG, type KernelSource, type KernelDecl, type BindingDecl, type UniformValues } from '../kernels/kernel.js';
