@@ -1,0 +1,75 @@
+// What several commands share: number parsers, the data and run options, and the config those flags override.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { PRESETS, type DeepPartial, type PresetName, type TrainConfig } from '../config.js';
+
+export const int = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`'${v}' is not an integer`);
+  return n;
+};
+export const num = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`'${v}' is not a number`);
+  return n;
+};
+
+export interface CommonOpts {
+  preset: PresetName;
+  config?: string;
+  data?: string;
+  dataKind?: TrainConfig['data']['kind'];
+  seed?: number;
+  out?: string;
+  workers?: number;
+}
+
+export interface TrainOpts extends CommonOpts {
+  phase: string;
+  init?: string;
+  epochs?: number;
+  itersPerEpoch?: number;
+  batchSize?: number;
+  lr?: number;
+  evalEvery?: number;
+  objective?: TrainConfig['objective'];
+  supervisedCe?: number;
+  allowConfigChange?: boolean;
+}
+
+/** Command-line flags as a partial config (only what was given). */
+export function overrides(o: TrainOpts | CommonOpts): DeepPartial<TrainConfig> {
+  const t = o as TrainOpts;
+  const data: DeepPartial<TrainConfig['data']> = {};
+  if (o.data) {
+    data.path = o.data;
+    data.kind = o.dataKind ?? (/omniglot/i.test(o.data) ? 'omniglot' : 'folder');
+  } else if (o.dataKind) data.kind = o.dataKind;
+  if (data.kind === 'omniglot') data.invert = true;
+  const out: DeepPartial<TrainConfig> = { data };
+  if (o.seed !== undefined) out.seed = o.seed;
+  if (o.out) out.out = o.out;
+  if (o.workers !== undefined) out.workers = o.workers;
+  if (t.init) out.init = t.init;
+  if (t.objective) out.objective = t.objective;
+  const schedule: DeepPartial<TrainConfig['schedule']> = {};
+  if (t.epochs !== undefined) schedule.epochs = t.epochs;
+  if (t.itersPerEpoch !== undefined) schedule.itersPerEpoch = t.itersPerEpoch;
+  if (t.lr !== undefined) schedule.lr = t.lr;
+  out.schedule = schedule;
+  if (t.batchSize !== undefined) out.batch = { size: t.batchSize };
+  if (t.evalEvery !== undefined) out.eval = { everyEpochs: t.evalEvery };
+  if (t.supervisedCe !== undefined) out.loss = { supervisedCe: t.supervisedCe };
+  return out;
+}
+
+/** The data and run options of train, eval and demo. */
+export function commonOptions(c: Command): Command {
+  return c
+    .addOption(new Option('--preset <name>', 'omniglot: the small-scale recipe on the packed Omniglot subset; tiny | small: the presets faithful to the reference code, docs/algorithm.md §10.2 (synthetic data unless --data)').choices(PRESETS).default('omniglot'))
+    .option('--config <file>', 'JSON config file (validated; unknown keys are errors)')
+    .option('--data <path>', "image folder, Omniglot folder or cifar-100-binary folder (default: the preset's: packed Omniglot, or synthetic glyphs for tiny/small)")
+    .option('--data-kind <kind>', 'synthetic | folder | omniglot | cifar-fs | fc100')
+    .option('--seed <n>', 'random seed', int)
+    .option('--out <dir>', 'run directory')
+    .option('--workers <n>', 'augmentation worker threads (0: main thread)', int);
+}

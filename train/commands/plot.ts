@@ -1,0 +1,27 @@
+// `smkd plot`: the training curves of run directories, overlaid in one SVG.
+import { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseMetrics, runCurvesSvg } from '../plot.js';
+
+export function plotCommand(): Command {
+  return new Command('plot')
+    .description('training curves of run directories, overlaid: loss and its terms, learning rate, teacher temperature, crops per second, validation accuracy (SVG)')
+    .argument('<runs...>', 'run directories (each with a metrics.jsonl)')
+    .option('-o, --output <file>', 'the SVG file to write', 'curves.svg')
+    .action(async (runs: string[], o: { output: string }) => {
+      const outDir = path.dirname(path.resolve(o.output));
+      if (!existsSync(outDir)) throw new Error(`plot: -o ${o.output}: the folder ${outDir} does not exist`);
+      const metrics = await Promise.all(
+        runs.map(async (dir) => {
+          const text = await readFile(path.join(dir, 'metrics.jsonl'), 'utf8').catch(() => {
+            throw new Error(`plot: ${dir} has no metrics.jsonl (not a run directory)`);
+          });
+          return parseMetrics(dir, text);
+        }),
+      );
+      await writeFile(o.output, await runCurvesSvg(metrics, runs.length === 1 ? runs[0] : `${runs.length} runs`));
+      console.log(`${o.output}: ${metrics.map((m) => `${m.name} (${m.steps.length} steps, ${m.validation.length} validations)`).join(', ')}`);
+    });
+}

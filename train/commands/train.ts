@@ -1,0 +1,30 @@
+// `smkd train`: phase 1 (iBOT) or phase 2 (SMKD), resuming from the run directory, then the teacher's evaluation.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { resolveConfig } from '../config.js';
+import { evalReport, Interrupted, runTraining } from '../run-training.js';
+import { commonOptions, int, num, overrides, type TrainOpts } from './options.js';
+
+export function trainCommand(): Command {
+  return commonOptions(new Command('train').description('train phase 1 (iBOT) or phase 2 (SMKD); resumes from the run directory'))
+    .requiredOption('--phase <1|2>', 'training phase')
+    .option('--init <path>', 'starting weights: a phase-1 run/checkpoint directory or a ViT safetensors file')
+    .option('--epochs <n>', 'virtual epochs', int)
+    .option('--iters-per-epoch <n>', 'iterations per virtual epoch', int)
+    .option('--batch-size <n>', 'images per batch', int)
+    .option('--lr <x>', 'peak learning rate', num)
+    .option('--eval-every <n>', 'few-shot validation every n epochs (0: never)', int)
+    .option('--supervised-ce <x>', "weight of the reference code's supervised cross-entropy term (loss.supervisedCe, docs/algorithm.md §5.7; 0: off)", num)
+    .addOption(new Option('--objective <name>', 'smkd: the phase\'s distillation losses; ce: supervised baseline (cross-entropy of a linear classifier on [cls])').choices(['smkd', 'ce']))
+    .option('--allow-config-change', "resume a run directory with settings that differ from its config.json (recorded in its config-changes.jsonl; refused otherwise)")
+    .action(async (o: TrainOpts) => {
+      if (o.phase !== '1' && o.phase !== '2') throw new InvalidArgumentError(`--phase must be 1 or 2, got '${o.phase}'`);
+      const cfg = await resolveConfig(o.preset, Number(o.phase) as 1 | 2, o.config, overrides(o));
+      const r = await runTraining(cfg, `phase ${cfg.phase}`, { allowConfigChange: o.allowConfigChange });
+      if (r.stopped) {
+        r.models.dispose();
+        throw new Interrupted(r.lastCheckpoint ? `interrupted; ${r.lastCheckpoint} holds the run: the same command resumes it` : 'interrupted before the first step');
+      }
+      await evalReport(r.models, cfg, `phase ${cfg.phase} teacher`, r.splits);
+      r.models.dispose();
+    });
+}
