@@ -2,7 +2,7 @@
 // two-phase training loop, resumable checkpoints and few-shot evaluation. The `smkd` command line
 // is built from these.
 export { TrainConfigSchema, PRESETS, preset, validateConfig, resolveConfig, type TrainConfig, type DeepPartial, type PresetName } from './config.js';
-export { train, modelsFor, usesClassifier, recordStep, updateStep, checkEvaluations, trainingSchedule, type StepMetrics, type StepOptions, type TrainHooks, type TrainOptions, type TrainResult, type UpdateOptions } from './trainer.js';
+export { train, modelsFor, usesClassifier, recordStep, updateStep, checkEvaluations, trainingSchedule, LOSS_TERMS, type LossTerm, type StepLosses, type StepMetrics, type StepOptions, type TrainHooks, type TrainOptions, type TrainResult, type UpdateOptions } from './trainer.js';
 export { openSplits, type DataSplits } from './sources.js';
 export * from './data/index.js';
 export { openOmniglotPack, OMNIGLOT_SPLITS, packDir, packedSizes, type OmniglotPackMeta, type SplitName } from './data/omniglot-pack.js';

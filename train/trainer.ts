@@ -22,7 +22,7 @@ import {
 } from '../engine/index.js';
 import { vitConfig } from '../model/configs.js';
 import { StudentTeacher } from '../model/smkd.js';
-import { CHECKPOINT_FILES, checkpointProblem, findCheckpoint, loadCheckpoint, loadNetwork, markBest, saveCheckpoint, writeJsonAtomic, type TrainState } from './checkpoint.js';
+import { CHECKPOINT_FILES, checkpointProblem, findCheckpoint, loadCheckpoint, loadNetwork, markBest, saveCheckpoint, writeJsonAtomic, type FoundCheckpoint, type TrainState } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { MultiCropLoader, type CropBatch } from './data/index.js';
 import { capPerClass } from './features.js';
@@ -87,6 +87,13 @@ function stackViews(views: Float32Array[], shape: number[]): Tensor<'f32'> {
   return fromArray(all, [views.length * shape[0], ...shape.slice(1)]);
 }
 
+/** The loss terms a step can record, in the order metrics.jsonl lists them. */
+export const LOSS_TERMS = ['cls', 'patch', 'mim', 'ce'] as const;
+export type LossTerm = (typeof LOSS_TERMS)[number];
+
+/** A step's total loss and the terms of its objective: phase 1 cls, mim; phase 2 cls, patch (mim when λ3 > 0); ce for the supervised term or baseline. */
+export type StepLosses = { total: Tensor<'f32'> } & { [K in LossTerm]?: Tensor<'f32'> };
+
 export interface StepOptions {
   /**
    * Set the centres to this batch's mean teacher outputs before the loss (a fresh run's first step).
@@ -97,7 +104,7 @@ export interface StepOptions {
 }
 
 /** Everything one iteration records (no readback): forward passes, loss, centre update, backward. */
-export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, temps: { teacher: number; patch: number }, it: number, opts: StepOptions = {}): Record<string, Tensor<'f32'>> {
+export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, temps: { teacher: number; patch: number }, it: number, opts: StepOptions = {}): StepLosses {
   if (cfg.objective === 'ce') return recordCrossEntropyStep(models, batch, cfg, it);
   const { student, teacher } = models;
   const B = batch.labels.length;
@@ -148,7 +155,7 @@ export function recordStep(models: StudentTeacher, batch: CropBatch, cfg: TrainC
     center: models.center,
     center2: models.center2,
   };
-  let terms: Record<string, Tensor<'f32'>>;
+  let terms: Omit<StepLosses, 'total'>;
   let total: Tensor<'f32'>;
   if (cfg.phase === 1) {
     const l = ibotLoss({ ...distill, masks: maskHost, globalViews: G }, { ...distill, lambda1: cfg.loss.lambda1, lambda3: cfg.loss.lambda3 });
@@ -189,7 +196,7 @@ function globalLabels(labels: Int32Array, G: number): Int32Array {
 }
 
 /** The supervised baseline: cross-entropy of the student backbone's classifier (timm's `head` on [cls]) on every unmasked global crop. */
-function recordCrossEntropyStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, it: number): Record<string, Tensor<'f32'>> {
+function recordCrossEntropyStep(models: StudentTeacher, batch: CropBatch, cfg: TrainConfig, it: number): StepLosses {
   const { student } = models;
   const B = batch.labels.length;
   const G = batch.globals.length;
@@ -265,6 +272,24 @@ export function checkEvaluations(cfg: TrainConfig, splits: DataSplits): void {
   check(splits.test, 'the evaluation at the end', 'test', Math.max(...e.shots));
 }
 
+/** A run ready for its first iteration: everything `train` checks and opens before stepping. */
+interface OpenRun {
+  schedule: TrainingSchedule;
+  splits: DataSplits;
+  models: StudentTeacher;
+  optimizer: AdamW;
+  loader: MultiCropLoader;
+  /** The first iteration to make: 0, or the iteration of the checkpoint resumed from. */
+  start: number;
+  /** The checkpoint resumed from. */
+  found?: FoundCheckpoint;
+  /** The validations metrics.jsonl already holds (up to `start`). */
+  validations: ValidationLine[];
+  /** Centres not carried over from a checkpoint start from the first batch (when the config says so). */
+  freshCenters: boolean;
+  metricsFile: string;
+}
+
 /**
  * Train one phase as `cfg` says; resumes from the run directory's newest intact checkpoint when
  * there is one. Everything that can be checked is checked before the run directory is written: the
@@ -273,6 +298,52 @@ export function checkEvaluations(cfg: TrainConfig, splits: DataSplits): void {
  */
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, options: TrainOptions = {}): Promise<TrainResult> {
   const log = hooks.log ?? ((m: string) => console.log(m));
+  const runDir = cfg.out;
+  const run = await openRun(cfg, log, options);
+  const { schedule, splits, models, optimizer, loader, start, found, validations, metricsFile } = run;
+  const total = schedule.totalIters;
+  hooks.onStart?.({ startIteration: start, totalIterations: total, resumed: !!found });
+  const state = (iteration: number): TrainState => ({ iteration, phase: cfg.phase });
+  const preprocessing = { imageSize: cfg.data.imageSize, invert: cfg.data.invert, normalize: splits.normalize, resizeRatio: cfg.eval.resizeRatio, features: cfg.eval.features };
+  const onSchedule = (i: number): boolean => i % cfg.checkpointEvery === 0 || i === total;
+  const save = async (done: number): Promise<string> => saveCheckpoint(runDir, { models, optimizer, preprocessing }, state(done), cfg.keepLast, onSchedule);
+  let lastCheckpoint = found?.dir ?? '';
+  let stopped = false;
+  let best = Math.max(-Infinity, ...validations.map((v) => v.valAccuracy));
+  /** After `done` iterations: the validation when one is due, written last (a crash before it repeats it on resume). */
+  const validateAt = async (done: number): Promise<void> => {
+    const epoch = schedule.epochOf(done - 1);
+    if (!hooks.validate || done === 0 || done % cfg.schedule.itersPerEpoch !== 0 || cfg.eval.everyEpochs === 0 || (epoch + 1) % cfg.eval.everyEpochs !== 0) return;
+    const acc = await hooks.validate(models, splits, epoch);
+    if (acc > best) {
+      best = acc;
+      if (!lastCheckpoint.endsWith(String(done).padStart(7, '0'))) lastCheckpoint = await save(done);
+      await markBest(runDir, lastCheckpoint, { ...state(done), valAccuracy: acc }, cfg.keepLast, onSchedule);
+    }
+    await appendFile(metricsFile, JSON.stringify({ iteration: done, epoch, valAccuracy: acc }) + '\n');
+  };
+  try {
+    // A resume at the end of an epoch whose validation was not written yet makes it first.
+    if (found && !validations.some((v) => v.iteration === start)) await validateAt(start);
+    if (hooks.shouldStop?.() && start < total) stopped = true;
+    for (let it = start; it < total && !stopped; it++) {
+      const metrics = await step(run, cfg, it, lastCheckpoint);
+      await appendFile(metricsFile, JSON.stringify(metrics) + '\n');
+      hooks.onStep?.(metrics);
+      const done = it + 1;
+      // A stop (Ctrl-C) checkpoints and does nothing more: a validation due here is made on resume.
+      stopped = !!hooks.shouldStop?.() && done < total;
+      if (done % cfg.checkpointEvery === 0 || done === total || stopped) lastCheckpoint = await save(done);
+      if (!stopped) await validateAt(done);
+    }
+  } finally {
+    await loader.close();
+  }
+  return { runDir, iterations: total, stopped, lastCheckpoint, models, splits };
+}
+
+/** Check everything, build the models, load the checkpoint or the starting weights, open the data, then write the run directory. */
+async function openRun(cfg: TrainConfig, log: (m: string) => void, options: TrainOptions): Promise<OpenRun> {
   const runDir = cfg.out;
   const schedule = trainingSchedule(cfg);
   const total = schedule.totalIters;
@@ -340,80 +411,53 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, options: T
     models.dispose();
     throw e;
   }
-  // Centres not carried over from a checkpoint start from the first batch (when the config says so).
-  const freshCenters = !found && !initCentres;
-  hooks.onStart?.({ startIteration: start, totalIterations: total, resumed: !!found });
-  const state = (iteration: number): TrainState => ({ iteration, phase: cfg.phase });
-  const preprocessing = { imageSize: cfg.data.imageSize, invert: cfg.data.invert, normalize: splits.normalize, resizeRatio: cfg.eval.resizeRatio, features: cfg.eval.features };
-  const onSchedule = (i: number): boolean => i % cfg.checkpointEvery === 0 || i === total;
-  const save = async (done: number): Promise<string> => saveCheckpoint(runDir, { models, optimizer, preprocessing }, state(done), cfg.keepLast, onSchedule);
-  let lastCheckpoint = found?.dir ?? '';
-  let stopped = false;
-  let best = Math.max(-Infinity, ...validations.map((v) => v.valAccuracy));
-  /** After `done` iterations: the validation when one is due, written last (a crash before it repeats it on resume). */
-  const validateAt = async (done: number): Promise<void> => {
-    const epoch = schedule.epochOf(done - 1);
-    if (!hooks.validate || done === 0 || done % cfg.schedule.itersPerEpoch !== 0 || cfg.eval.everyEpochs === 0 || (epoch + 1) % cfg.eval.everyEpochs !== 0) return;
-    const acc = await hooks.validate(models, splits, epoch);
-    if (acc > best) {
-      best = acc;
-      if (!lastCheckpoint.endsWith(String(done).padStart(7, '0'))) lastCheckpoint = await save(done);
-      await markBest(runDir, lastCheckpoint, { ...state(done), valAccuracy: acc }, cfg.keepLast, onSchedule);
-    }
-    await appendFile(metricsFile, JSON.stringify({ iteration: done, epoch, valAccuracy: acc }) + '\n');
-  };
-  try {
-    // A resume at the end of an epoch whose validation was not written yet makes it first.
-    if (found && !validations.some((v) => v.iteration === start)) await validateAt(start);
-    if (hooks.shouldStop?.() && start < total) stopped = true;
-    for (let it = start; it < total && !stopped; it++) {
-      const t0 = performance.now();
-      const epoch = schedule.epochOf(it);
-      const batch = await loader.batchAt(it);
-      const lr = schedule.lr(it);
-      const wd = schedule.weightDecay(it);
-      const m = schedule.momentum(it);
-      const temps = { teacher: schedule.teacherTemp(epoch), patch: schedule.teacherPatchTemp(epoch) };
-      const initCenters = freshCenters && it === start && cfg.schedule.centerInit === 'batch';
-      const losses = tidy(() => recordStep(models, batch, cfg, temps, it, { initCenters }));
-      // The baseline's "teacher" is the student itself (momentum 0), so evaluation and checkpoints read it as for SMKD.
-      const clip = updateStep(models, optimizer, { lr, weightDecay: wd, momentum: ce ? 0 : m, clip: cfg.schedule.clipGrad, freezeLastLayer: !ce && schedule.freezeLastLayer(epoch) });
-      // One readback per step: it submits the whole step as one batch.
-      const values = await Promise.all(Object.values(losses).map((t) => t.item()));
-      for (const t of Object.values(losses)) t.dispose();
-      if (clip) for (const t of Object.values(clip)) (t as Tensor).dispose();
-      const names = Object.keys(losses);
-      const loss = values[0];
-      if (!Number.isFinite(loss)) {
-        throw new Error(`the loss became ${loss} at iteration ${it} (epoch ${epoch}); stopping. The last good checkpoint is ${lastCheckpoint || '(none yet)'}; try a lower learning rate or a larger clip.`);
-      }
-      const seconds = (performance.now() - t0) / 1000;
-      const images = cfg.batch.size * (cfg.crops.global + (ce ? 0 : cfg.crops.local));
-      const metrics: StepMetrics = {
-        iteration: it,
-        epoch,
-        loss,
-        terms: Object.fromEntries(names.slice(1).map((n, i) => [n, values[i + 1]])),
-        lr,
-        weightDecay: wd,
-        momentum: m,
-        teacherTemp: temps.teacher,
-        teacherPatchTemp: temps.patch,
-        imagesPerSecond: images / seconds,
-        seconds,
-      };
-      await appendFile(metricsFile, JSON.stringify(metrics) + '\n');
-      hooks.onStep?.(metrics);
-      const done = it + 1;
-      // A stop (Ctrl-C) checkpoints and does nothing more: a validation due here is made on resume.
-      stopped = !!hooks.shouldStop?.() && done < total;
-      if (done % cfg.checkpointEvery === 0 || done === total || stopped) lastCheckpoint = await save(done);
-      if (!stopped) await validateAt(done);
-    }
-  } finally {
-    await loader.close();
+  return { schedule, splits, models, optimizer, loader, start, found, validations, freshCenters: !found && !initCentres, metricsFile };
+}
+
+/** Iteration `it`: record it, update the models, read the losses back; its metrics (an error on a non-finite loss). */
+async function step(run: OpenRun, cfg: TrainConfig, it: number, lastCheckpoint: string): Promise<StepMetrics> {
+  const { schedule, models, optimizer } = run;
+  const ce = cfg.objective === 'ce';
+  const t0 = performance.now();
+  const epoch = schedule.epochOf(it);
+  const batch = await run.loader.batchAt(it);
+  const lr = schedule.lr(it);
+  const wd = schedule.weightDecay(it);
+  const m = schedule.momentum(it);
+  const temps = { teacher: schedule.teacherTemp(epoch), patch: schedule.teacherPatchTemp(epoch) };
+  const initCenters = run.freshCenters && it === run.start && cfg.schedule.centerInit === 'batch';
+  const losses = tidy(() => recordStep(models, batch, cfg, temps, it, { initCenters }));
+  // The baseline's "teacher" is the student itself (momentum 0), so evaluation and checkpoints read it as for SMKD.
+  const clip = updateStep(models, optimizer, { lr, weightDecay: wd, momentum: ce ? 0 : m, clip: cfg.schedule.clipGrad, freezeLastLayer: !ce && schedule.freezeLastLayer(epoch) });
+  const { loss, terms } = await readLosses(losses);
+  if (clip) for (const t of Object.values(clip)) (t as Tensor).dispose();
+  if (!Number.isFinite(loss)) {
+    throw new Error(`the loss became ${loss} at iteration ${it} (epoch ${epoch}); stopping. The last good checkpoint is ${lastCheckpoint || '(none yet)'}; try a lower learning rate or a larger clip.`);
   }
-  return { runDir, iterations: total, stopped, lastCheckpoint, models, splits };
+  const seconds = (performance.now() - t0) / 1000;
+  const images = cfg.batch.size * (cfg.crops.global + (ce ? 0 : cfg.crops.local));
+  return {
+    iteration: it,
+    epoch,
+    loss,
+    terms,
+    lr,
+    weightDecay: wd,
+    momentum: m,
+    teacherTemp: temps.teacher,
+    teacherPatchTemp: temps.patch,
+    imagesPerSecond: images / seconds,
+    seconds,
+  };
+}
+
+/** A step's losses as numbers, its terms in LOSS_TERMS order; frees them. One readback per step: it submits the whole step as one batch. */
+async function readLosses(losses: StepLosses): Promise<{ loss: number; terms: Record<string, number> }> {
+  const names = LOSS_TERMS.filter((n) => losses[n]);
+  const tensors = [losses.total, ...names.map((n) => losses[n]!)];
+  const [loss, ...values] = await Promise.all(tensors.map((t) => t.item()));
+  for (const t of tensors) t.dispose();
+  return { loss, terms: Object.fromEntries(names.map((n, i) => [n, values[i]])) };
 }
 
 /**

@@ -60,7 +60,7 @@ golden('a phase-2 step matches PyTorch: loss, gradients, clip factors, AdamW, EM
   };
   const losses = E.tidy(() => recordStep(models, batch, cfg, { teacher: g.scalar('in.teacher_temp'), patch: g.scalar('in.teacher_patch_temp') }, g.scalar('in.iteration')));
   for (const [k, key] of [['total', 'out.loss'], ['cls', 'out.loss_cls'], ['patch', 'out.loss_patch']] as const) {
-    const got = await losses[k].item();
+    const got = await losses[k]!.item();
     const want = g.scalar(key);
     if (Math.abs(got - want) > 1e-4 * Math.abs(want)) throw new Error(`${key}: ${got} vs ${want}`);
   }
