@@ -53,8 +53,16 @@ interface FieldLayout {
 
 const KIND: Record<string, DType> = { u: 'u32', i: 'i32', f: 'f32' };
 
+const layouts = new WeakMap<KernelDecl['uniforms'], { fields: FieldLayout[]; size: number }>();
+
 /** Byte offsets of a uniform block's fields under WGSL's alignment rules, and its size (a multiple of 16). */
 export function uniformLayout(fields: KernelDecl['uniforms']): { fields: FieldLayout[]; size: number } {
+  let layout = layouts.get(fields);
+  if (!layout) layouts.set(fields, (layout = computeLayout(fields)));
+  return layout;
+}
+
+function computeLayout(fields: KernelDecl['uniforms']): { fields: FieldLayout[]; size: number } {
   let end = 0;
   const out: FieldLayout[] = [];
   for (const [name, type] of fields) {

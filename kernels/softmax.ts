@@ -23,8 +23,10 @@ export function rowUniforms(rows: number, d: number, p = 0, logT = rowLogThreads
 /** f32 bindings of a row kernel: outputs (bindings 1..), then inputs. */
 export function rowBindings(outputs: readonly string[], inputs: readonly string[]): KernelDecl {
   const f32 = (name: string): { name: string; type: string } => ({ name, type: 'f32' });
-  return { uniforms: [['rows', 'u32'], ['d', 'u32'], ['logT', 'u32'], ['p', 'f32']], outputs: outputs.map(f32), inputs: inputs.map(f32) };
+  return { uniforms: ROW_UNIFORMS, outputs: outputs.map(f32), inputs: inputs.map(f32) };
 }
+
+const ROW_UNIFORMS: KernelDecl['uniforms'] = [['rows', 'u32'], ['d', 'u32'], ['logT', 'u32'], ['p', 'f32']];
 
 /** Workgroups for `rows` rows of length `d`, as a 2-D grid past 65535. */
 export function rowGroups(rows: number, d: number, logT = rowLogThreads(d)): [number, number, number] {
