@@ -298,48 +298,76 @@ interface OpenRun {
  */
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, options: TrainOptions = {}): Promise<TrainResult> {
   const log = hooks.log ?? ((m: string) => console.log(m));
-  const runDir = cfg.out;
   const run = await openRun(cfg, log, options);
-  const { schedule, splits, models, optimizer, loader, start, found, validations, metricsFile } = run;
+  const { schedule, splits, models, loader, start, found, validations, metricsFile } = run;
   const total = schedule.totalIters;
   hooks.onStart?.({ startIteration: start, totalIterations: total, resumed: !!found });
-  const state = (iteration: number): TrainState => ({ iteration, phase: cfg.phase });
-  const preprocessing = { imageSize: cfg.data.imageSize, invert: cfg.data.invert, normalize: splits.normalize, resizeRatio: cfg.eval.resizeRatio, features: cfg.eval.features };
-  const onSchedule = (i: number): boolean => i % cfg.checkpointEvery === 0 || i === total;
-  const save = async (done: number): Promise<string> => saveCheckpoint(runDir, { models, optimizer, preprocessing }, state(done), cfg.keepLast, onSchedule);
-  let lastCheckpoint = found?.dir ?? '';
+  const records = new RunRecords(cfg, run, hooks.validate);
   let stopped = false;
-  let best = Math.max(-Infinity, ...validations.map((v) => v.valAccuracy));
-  /** After `done` iterations: the validation when one is due, written last (a crash before it repeats it on resume). */
-  const validateAt = async (done: number): Promise<void> => {
-    const epoch = schedule.epochOf(done - 1);
-    if (!hooks.validate || done === 0 || done % cfg.schedule.itersPerEpoch !== 0 || cfg.eval.everyEpochs === 0 || (epoch + 1) % cfg.eval.everyEpochs !== 0) return;
-    const acc = await hooks.validate(models, splits, epoch);
-    if (acc > best) {
-      best = acc;
-      if (!lastCheckpoint.endsWith(String(done).padStart(7, '0'))) lastCheckpoint = await save(done);
-      await markBest(runDir, lastCheckpoint, { ...state(done), valAccuracy: acc }, cfg.keepLast, onSchedule);
-    }
-    await appendFile(metricsFile, JSON.stringify({ iteration: done, epoch, valAccuracy: acc }) + '\n');
-  };
   try {
     // A resume at the end of an epoch whose validation was not written yet makes it first.
-    if (found && !validations.some((v) => v.iteration === start)) await validateAt(start);
+    if (found && !validations.some((v) => v.iteration === start)) await records.validateAt(start);
     if (hooks.shouldStop?.() && start < total) stopped = true;
     for (let it = start; it < total && !stopped; it++) {
-      const metrics = await step(run, cfg, it, lastCheckpoint);
+      const metrics = await step(run, cfg, it, records.lastCheckpoint);
       await appendFile(metricsFile, JSON.stringify(metrics) + '\n');
       hooks.onStep?.(metrics);
       const done = it + 1;
       // A stop (Ctrl-C) checkpoints and does nothing more: a validation due here is made on resume.
       stopped = !!hooks.shouldStop?.() && done < total;
-      if (done % cfg.checkpointEvery === 0 || done === total || stopped) lastCheckpoint = await save(done);
-      if (!stopped) await validateAt(done);
+      await records.afterStep(done, stopped);
     }
   } finally {
     await loader.close();
   }
-  return { runDir, iterations: total, stopped, lastCheckpoint, models, splits };
+  return { runDir: cfg.out, iterations: total, stopped, lastCheckpoint: records.lastCheckpoint, models, splits };
+}
+
+/** What a run keeps besides metrics: checkpoints on schedule and on a stop, validations when due, the best checkpoint marked. */
+class RunRecords {
+  /** The newest checkpoint written or resumed from ('' before the first). */
+  lastCheckpoint: string;
+  private best: number;
+  private readonly total: number;
+
+  constructor(private readonly cfg: TrainConfig, private readonly run: OpenRun, private readonly validate: TrainHooks['validate']) {
+    this.lastCheckpoint = run.found?.dir ?? '';
+    this.best = Math.max(-Infinity, ...run.validations.map((v) => v.valAccuracy));
+    this.total = run.schedule.totalIters;
+  }
+
+  /** After `done` iterations: a checkpoint when one is due or the run stops, then the validation when one is due and the run goes on. */
+  async afterStep(done: number, stopped: boolean): Promise<void> {
+    if (done % this.cfg.checkpointEvery === 0 || done === this.total || stopped) this.lastCheckpoint = await this.save(done);
+    if (!stopped) await this.validateAt(done);
+  }
+
+  /** After `done` iterations: the validation when one is due, written last (a crash before it repeats it on resume). */
+  async validateAt(done: number): Promise<void> {
+    const { cfg, run } = this;
+    const epoch = run.schedule.epochOf(done - 1);
+    if (!this.validate || done === 0 || done % cfg.schedule.itersPerEpoch !== 0 || cfg.eval.everyEpochs === 0 || (epoch + 1) % cfg.eval.everyEpochs !== 0) return;
+    const acc = await this.validate(run.models, run.splits, epoch);
+    if (acc > this.best) {
+      this.best = acc;
+      if (!this.lastCheckpoint.endsWith(String(done).padStart(7, '0'))) this.lastCheckpoint = await this.save(done);
+      await markBest(cfg.out, this.lastCheckpoint, { ...this.state(done), valAccuracy: acc }, cfg.keepLast, this.onSchedule);
+    }
+    await appendFile(run.metricsFile, JSON.stringify({ iteration: done, epoch, valAccuracy: acc }) + '\n');
+  }
+
+  private async save(done: number): Promise<string> {
+    const { cfg, run } = this;
+    const preprocessing = { imageSize: cfg.data.imageSize, invert: cfg.data.invert, normalize: run.splits.normalize, resizeRatio: cfg.eval.resizeRatio, features: cfg.eval.features };
+    return saveCheckpoint(cfg.out, { models: run.models, optimizer: run.optimizer, preprocessing }, this.state(done), cfg.keepLast, this.onSchedule);
+  }
+
+  private state(iteration: number): TrainState {
+    return { iteration, phase: this.cfg.phase };
+  }
+
+  /** Whether the checkpoint of iteration i is one the schedule keeps (not one a stop or a best validation added). */
+  private readonly onSchedule = (i: number): boolean => i % this.cfg.checkpointEvery === 0 || i === this.total;
 }
 
 /** Check everything, build the models, load the checkpoint or the starting weights, open the data, then write the run directory. */
