@@ -15,7 +15,8 @@ export { numel, broadcastShapes } from './shape.js';
 export { tidy, keep } from './scope.js';
 
 // Autograd.
-export { backward, noGrad, isGradEnabled, recordOp, clearTape, tapeLength, type BackwardFn, type TapeEntry } from './autograd.js';
+export { noGrad, isGradEnabled, recordOp, clearTape, tapeLength, type BackwardFn, type TapeEntry } from './autograd.js';
+export { backward } from './backward.js';
 
 // Ops.
 export * from './ops/elementwise.js';

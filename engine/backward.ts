@@ -1,0 +1,85 @@
+// The backward pass, apart from the tape (autograd.ts) because it calls ops (fill, add) whose forwards
+// record on that tape: with both in one file, autograd.ts and ops/elementwise.ts imported each other.
+import { fmt, sameShape } from './shape.js';
+import { keep, tidy } from './scope.js';
+import type { Tensor } from './tensor.js';
+import { clearTape, noGrad, tapeEntries } from './autograd.js';
+import { add, fill } from './ops/elementwise.js';
+import { accumulateArenaGrad } from './arena.js';
+import { rt } from './runtime.js';
+
+/**
+ * Gradients of `output` (a scalar, or any tensor with `gradient` given) with respect to every leaf
+ * that requires a gradient, accumulated into their `.grad`. Frees the tape afterwards.
+ */
+export function backward(output: Tensor, gradient?: Tensor<'f32'>): void {
+  if (!output.requiresGrad) throw new Error(`backward(): ${output.describe()} does not require a gradient (no input of its graph requires one)`);
+  if (!gradient && output.size !== 1) {
+    throw new Error(`backward(): ${output.describe()} is not a scalar; pass the gradient of the output explicitly`);
+  }
+  if (gradient && !sameShape(gradient.shape, output.shape)) {
+    throw new Error(`backward(): gradient shape ${fmt(gradient.shape)} does not match output shape ${fmt(output.shape)}`);
+  }
+  const grads = new Map<Tensor, Tensor<'f32'>>();
+  // Dispatches recorded from here on belong to the backward pass (the profiler groups by it).
+  const runtime = rt();
+  runtime.backwardDepth++;
+  try {
+    const seed = gradient ? gradient.shareRef() : keep(fill(output.shape, 1));
+    accumulate(grads, output, seed);
+    const tape = tapeEntries();
+    const last = output.creator ? tape.indexOf(output.creator) : -1;
+    for (let i = last; i >= 0; i--) {
+      const e = tape[i];
+      const outGrads = e.outputs.map((o) => grads.get(o) ?? null);
+      if (outGrads.every((g) => g === null)) continue;
+      const needs = e.inputs.map((x) => x.requiresGrad);
+      tidy(() => {
+        const res = noGrad(() => e.backward(outGrads, e.saved, needs));
+        e.inputs.forEach((x, k) => {
+          const g = res[k];
+          if (!needs[k] || !g) return;
+          if (!sameShape(g.shape, x.shape)) {
+            throw new Error(`internal: backward of ${e.name} gave a gradient of shape ${fmt(g.shape)} for an input of shape ${fmt(x.shape)}`);
+          }
+          accumulate(grads, x, g.shareRef());
+        });
+      });
+      for (const o of e.outputs) {
+        grads.get(o)?.dispose();
+        grads.delete(o);
+      }
+    }
+  } finally {
+    runtime.backwardDepth--;
+    for (const g of grads.values()) g.dispose();
+    clearTape();
+  }
+}
+
+function accumulate(grads: Map<Tensor, Tensor<'f32'>>, x: Tensor, g: Tensor<'f32'>): void {
+  if (x.creator) {
+    const prev = grads.get(x);
+    if (prev) {
+      grads.set(x, keep(noGrad(() => add(prev, g))));
+      prev.dispose();
+      g.dispose();
+    } else grads.set(x, g);
+    return;
+  }
+  if (!x.requiresGrad) {
+    g.dispose();
+    return;
+  }
+  // Arena parameters accumulate in place into their arena's gradient buffer.
+  if (accumulateArenaGrad(x, g)) {
+    g.dispose();
+    return;
+  }
+  if (x.grad) {
+    const prev = x.grad;
+    x.grad = keep(noGrad(() => add(prev, g)));
+    prev.dispose();
+    g.dispose();
+  } else x.grad = g;
+}
