@@ -31,7 +31,7 @@ const EPS = 1e-8;
 /** images [B, 3, H, W], teacher logits [B * T, K], centre [K], all on `device`; the trainer takes ownership of them. */
 export function jaxTrainer(env: JaxEnv, device: JaxDevice, cfg: JaxStepConfig, params: TfParam[], images: JaxArray, teacher: JaxArray, center: JaxArray): JaxTrainer {
   const { numpy: np, nn, lax, jit, valueAndGrad, tree } = env.jax;
-  const { vit, head } = cfg;
+  const { vit } = cfg;
   const D = vit.embedDim;
   const h = vit.numHeads;
   const dh = D / h;

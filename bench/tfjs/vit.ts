@@ -40,7 +40,7 @@ export function tfTrainer(tf: Tf, cfg: TfStepConfig, params: TfParam[], images: 
     if (!v) throw new Error(`tfjs ViT: no parameter '${name}'`);
     return v;
   };
-  const { vit, head } = cfg;
+  const { vit } = cfg;
   const D = vit.embedDim;
   const h = vit.numHeads;
   const dh = D / h;

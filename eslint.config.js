@@ -1,0 +1,64 @@
+// ESLint 9 flat config: typescript-eslint's recommended rules, unused code as an error, no cycles,
+// and the layer order of docs/architecture.md (train -> model -> engine -> kernels, never back up).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import { importX } from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import prettier from 'eslint-config-prettier';
+import globals from 'globals';
+
+const unused = ['error', { args: 'after-used', argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }];
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'dist/', 'docs/api/', 'bench/results/', 'runs/', '**/*.py'] },
+  js.configs.recommended,
+  tseslint.configs.recommended,
+  {
+    files: ['**/*.ts', '**/*.mjs', '**/*.js'],
+    languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: { ...globals.node } },
+    plugins: { 'import-x': importX },
+    settings: {
+      // Without the extensions and parser, import-x cannot read a dependency's .ts source and no-cycle sees no edges.
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver': undefined,
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+    },
+    rules: {
+      'no-unused-vars': 'off',
+      '@typescript-eslint/no-unused-vars': unused,
+      // The library is strict but uses `any` in a few test/bench adapters (tfjs, jax-js); the public code has none.
+      '@typescript-eslint/no-explicit-any': 'off',
+      'import-x/no-cycle': 'error',
+      'import-x/no-self-import': 'error',
+      'import-x/no-unresolved': 'error',
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            { target: './kernels', from: ['./engine', './model', './train'], message: 'kernels/ is the bottom layer.' },
+            { target: './engine', from: ['./model', './train'], message: 'engine/ must not import model/ or train/.' },
+            { target: './model', from: './train', message: 'model/ must not import train/.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The library layers: no `any` in code a user of the package sees.
+    files: ['kernels/**/*.ts', 'engine/**/*.ts', 'model/**/*.ts', 'train/**/*.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'error' },
+  },
+  {
+    // The backward rules of these three op families call each other's ops (add's backward sums with sumTo,
+    // sum's backward broadcasts and max's compares, expand's backward sums). The imports are only used at
+    // call time, so ESM's live bindings make the cycle harmless; every other cycle is an error.
+    files: ['engine/ops/elementwise.ts', 'engine/ops/reduce.ts', 'engine/ops/layout.ts'],
+    rules: { 'import-x/no-cycle': 'off' },
+  },
+  {
+    // Plain JavaScript (bin/, scripts/*.mjs, this file): no TypeScript-only rules.
+    files: ['**/*.mjs', '**/*.js'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  prettier,
+);
