@@ -142,7 +142,7 @@ async function acquire(): Promise<Gpu> {
     p.then(done, done);
     return p;
   };
-  device.lost.then((info) => {
+  void device.lost.then((info) => {
     // A deliberate destroy() at exit is not a loss worth reporting.
     if (info.reason === 'destroyed') return;
     lostReason = `${info.reason}: ${info.message}`;

@@ -103,7 +103,7 @@ export class Runtime {
       throw new Error(`${label}: launch of [${groups}] workgroups exceeds the limit of ${lim} per dimension`);
     }
     for (const b of bindings) if (b.pooled) b.pooled.batch = this.batch;
-    if (!this.pipelines.has(kernel.key)) this.compile(kernel, label);
+    if (!this.pipelines.has(kernel.key)) void this.compile(kernel, label);
     this.pending.push({ kind: 'dispatch', kernel, uniforms, bindings, groups, label, backward: this.backwardDepth > 0 });
     this.dispatchCount++;
   }

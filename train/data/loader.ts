@@ -129,7 +129,7 @@ export class MultiCropLoader {
     if (!Number.isInteger(it) || it < 0) return Promise.reject(new Error(`MultiCropLoader: iteration ${it} must be a non-negative integer`));
     const batch = this.request(it);
     for (const k of [...this.inflight.keys()]) if (k <= it || k > it + this.prefetch) this.inflight.delete(k);
-    for (let k = 1; k <= this.prefetch; k++) this.request(it + k);
+    for (let k = 1; k <= this.prefetch; k++) void this.request(it + k);
     return batch;
   }
 
