@@ -36,7 +36,8 @@ export async function compareSteps(fused: Variant, unfused: Variant, names: read
   const a = tidy(() => fused.step());
   const b = tidy(() => unfused.step());
   try {
-    if (a.length !== names.length || b.length !== names.length) throw new Error(`compareSteps: expected ${names.length} results (${names.join(', ')}), got ${a.length} and ${b.length}`);
+    if (a.length !== names.length || b.length !== names.length)
+      throw new Error(`compareSteps: expected ${names.length} results (${names.join(', ')}), got ${a.length} and ${b.length}`);
     return compareArrays(names, await readAll(a), await readAll(b), tolerance);
   } finally {
     for (const t of [...a, ...b]) t.dispose();
@@ -48,7 +49,8 @@ export async function compareWithTfjs(tf: Tf, ours: Variant, theirs: () => TfTen
   const a = tidy(() => ours.step());
   const b = tf.tidy(() => theirs());
   try {
-    if (a.length !== names.length || b.length !== names.length) throw new Error(`compareWithTfjs: expected ${names.length} results (${names.join(', ')}), got ${a.length} and ${b.length}`);
+    if (a.length !== names.length || b.length !== names.length)
+      throw new Error(`compareWithTfjs: expected ${names.length} results (${names.join(', ')}), got ${a.length} and ${b.length}`);
     return compareArrays(names, await readTf(b), await readAll(a), tolerance);
   } finally {
     for (const t of a) t.dispose();
@@ -63,7 +65,8 @@ export async function compareWithJax(ours: Variant, theirs: () => JaxArray[], na
     const b = theirs();
     // readJax takes ownership of (and disposes) b's arrays.
     const values = await readJax(b);
-    if (a.length !== names.length || b.length !== names.length) throw new Error(`compareWithJax: expected ${names.length} results (${names.join(', ')}), got ${a.length} and ${b.length}`);
+    if (a.length !== names.length || b.length !== names.length)
+      throw new Error(`compareWithJax: expected ${names.length} results (${names.join(', ')}), got ${a.length} and ${b.length}`);
     return compareArrays(names, values, await readAll(a), tolerance);
   } finally {
     for (const t of a) t.dispose();

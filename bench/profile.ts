@@ -71,7 +71,13 @@ async function presetStep(phase: 1 | 2): Promise<Step> {
       const epoch = schedule.epochOf(it);
       const temps = { teacher: schedule.teacherTemp(epoch), patch: schedule.teacherPatchTemp(epoch) };
       const losses = tidy(() => recordStep(models, batch, cfg, temps, it));
-      const clip = updateStep(models, optimizer, { lr: schedule.lr(it), weightDecay: schedule.weightDecay(it), momentum: schedule.momentum(it), clip: cfg.schedule.clipGrad, freezeLastLayer: false });
+      const clip = updateStep(models, optimizer, {
+        lr: schedule.lr(it),
+        weightDecay: schedule.weightDecay(it),
+        momentum: schedule.momentum(it),
+        clip: cfg.schedule.clipGrad,
+        freezeLastLayer: false,
+      });
       await Promise.all(Object.values(losses).map((t) => t.item()));
       for (const t of Object.values(losses)) t.dispose();
       if (clip) for (const t of Object.values(clip) as Tensor[]) t.dispose();
@@ -128,7 +134,12 @@ function phaseOf(d: Pick<DispatchTiming, 'label' | 'backward'>): 'forward' | 'ba
 /** The op name of a dispatch: 'linear([2080, 192], ...) backward dx' -> 'linear'; gradient accumulation into parameters is one group. */
 function opOf(label: string): string {
   if (label.startsWith('accumulate grad ')) return 'accumulate grad (parameters)';
-  return label.replace(/\(.*$/, '').replace(/\[.*$/, (m) => (m.length > 24 ? '[...]' : m)).trim() || label;
+  return (
+    label
+      .replace(/\(.*$/, '')
+      .replace(/\[.*$/, (m) => (m.length > 24 ? '[...]' : m))
+      .trim() || label
+  );
 }
 
 interface Group {
@@ -153,7 +164,9 @@ function group(timings: DispatchTiming[], key: (d: DispatchTiming) => string, st
     }
     groups.set(k, g);
   }
-  return [...groups.values()].map((g) => ({ ...g, dispatches: g.dispatches / steps, ms: g.ms / steps, flops: g.flops / steps, timedFlops: g.timedFlops / steps })).sort((a, b) => b.ms - a.ms);
+  return [...groups.values()]
+    .map((g) => ({ ...g, dispatches: g.dispatches / steps, ms: g.ms / steps, flops: g.flops / steps, timedFlops: g.timedFlops / steps }))
+    .sort((a, b) => b.ms - a.ms);
 }
 
 function table(title: string, groups: Group[], total: number, limit = Infinity): string {
@@ -163,7 +176,6 @@ function table(title: string, groups: Group[], total: number, limit = Infinity):
   });
   return [`### ${title}`, '', '| group | dispatches | ms | share | GFLOP | GFLOP/s |', '|---|--:|--:|--:|--:|--:|', ...rows, ''].join('\n');
 }
-
 
 export interface ProfileResult {
   step: string;

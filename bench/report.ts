@@ -52,7 +52,14 @@ export interface BenchRecord {
 
 /** A file-name-safe adapter name. */
 export function slug(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 64).replace(/-$/, '') || 'unknown-adapter';
+  return (
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 64)
+      .replace(/-$/, '') || 'unknown-adapter'
+  );
 }
 
 const fix = (x: number | undefined, d = 2): string => (x === undefined || !Number.isFinite(x) ? '–' : x >= 100 ? x.toFixed(0) : x.toFixed(d));
@@ -76,7 +83,10 @@ export function verdict(c: CaseResult): string {
   if (f === undefined) return `${c.name}: ran (no timing in this mode)`;
   const wall = (t?: { method: string; wallMs: number }): string => (t?.method === 'gpu-timestamps' ? ` GPU-side, ${fix(t.wallMs)} ms wall` : '');
   const parts = [`ours ${fix(f)} ms${wall(c.fused?.timing)}`];
-  if (c.vsWebgpu !== undefined) parts.push(`tfjs-webgpu ${fix(c.tfjsWebgpu!.timing!.medianMs)} ms${wall(c.tfjsWebgpu!.timing)} (ours ${c.vsWebgpu >= 1 ? `${c.vsWebgpu.toFixed(2)}x faster` : `SLOWER, ${(1 / c.vsWebgpu).toFixed(2)}x the time`})`);
+  if (c.vsWebgpu !== undefined)
+    parts.push(
+      `tfjs-webgpu ${fix(c.tfjsWebgpu!.timing!.medianMs)} ms${wall(c.tfjsWebgpu!.timing)} (ours ${c.vsWebgpu >= 1 ? `${c.vsWebgpu.toFixed(2)}x faster` : `SLOWER, ${(1 / c.vsWebgpu).toFixed(2)}x the time`})`,
+    );
   if (c.vsWasm !== undefined) parts.push(`tfjs-wasm ${fix(c.tfjsWasm!.timing!.wallMs)} ms wall (${c.vsWasm.toFixed(2)}x)`);
   if (c.vsJaxWebgpu !== undefined) parts.push(`jax-js-webgpu ${fix(c.jaxWebgpu!.timing!.medianMs)} ms${wall(c.jaxWebgpu!.timing)} (${c.vsJaxWebgpu.toFixed(2)}x)`);
   if (c.vsJaxWasm !== undefined) parts.push(`jax-js-wasm ${fix(c.jaxWasm!.timing!.wallMs)} ms wall (${c.vsJaxWasm.toFixed(2)}x)`);
@@ -146,8 +156,10 @@ function summaryTable(r: BenchRecord): string[] {
 /** What jax-js ran on, in a sentence or three. */
 function jaxLine(j: JaxjsInfo): string {
   const parts = [`@jax-js/jax ${j.version}; backends run: ${j.available.join(', ') || 'none'}${j.problems.length ? ` (failed: ${j.problems.join('; ')})` : ''}.`];
-  if (j.available.includes('jax-js-webgpu')) parts.push(j.sameDevice ? 'jax-js-webgpu ran on the engine\'s own GPUDevice (same adapter, same queue).' : 'jax-js-webgpu **did not** run on the engine\'s device.');
-  if (j.available.includes('jax-js-wasm')) parts.push(j.wasmThreads ? 'jax-js-wasm ran its kernels on Web Workers.' : 'jax-js-wasm ran single-threaded (Node has no global `Worker`, which its thread pool needs).');
+  if (j.available.includes('jax-js-webgpu'))
+    parts.push(j.sameDevice ? "jax-js-webgpu ran on the engine's own GPUDevice (same adapter, same queue)." : "jax-js-webgpu **did not** run on the engine's device.");
+  if (j.available.includes('jax-js-wasm'))
+    parts.push(j.wasmThreads ? 'jax-js-wasm ran its kernels on Web Workers.' : 'jax-js-wasm ran single-threaded (Node has no global `Worker`, which its thread pool needs).');
   if (j.available.length) parts.push('Every jax-js computation is under `jit`.');
   return parts.join(' ');
 }
@@ -161,12 +173,15 @@ export function renderRecord(r: BenchRecord): string {
     '',
     `- Run: ${r.date}, mode \`${r.mode}\`, ${r.sizes} sizes, ${r.seconds.toFixed(0)} s; node ${r.versions.node}, webgpu (Dawn) ${r.versions.webgpu}, engine ${r.versions.engine}; ${r.cpus} CPU cores${r.isSoftware ? ' (software adapter: the "GPU" is these cores)' : ''}.`,
     t
-      ? `- tfjs: @tensorflow/tfjs-core ${t.versions.core}, tfjs-backend-webgpu ${t.versions.webgpu}, tfjs-backend-wasm ${t.versions.wasm}; backends run: ${t.available.join(', ') || 'none'}${t.problems.length ? ` (failed: ${t.problems.join('; ')})` : ''}. tfjs-webgpu ${t.sameDevice ? 'ran on the engine\'s own GPUDevice (same adapter, same queue)' : '**did not** run on the engine\'s device'}; it reports its adapter as "${t.adapterInfo}".`
+      ? `- tfjs: @tensorflow/tfjs-core ${t.versions.core}, tfjs-backend-webgpu ${t.versions.webgpu}, tfjs-backend-wasm ${t.versions.wasm}; backends run: ${t.available.join(', ') || 'none'}${t.problems.length ? ` (failed: ${t.problems.join('; ')})` : ''}. tfjs-webgpu ${t.sameDevice ? "ran on the engine's own GPUDevice (same adapter, same queue)" : "**did not** run on the engine's device"}; it reports its adapter as "${t.adapterInfo}".`
       : '- tfjs: not run.',
     j ? `- jax-js: ${jaxLine(j)}` : '- jax-js: not run.',
     `- Machine load (uptime, 1 / 5 / 15 min): ${loadStr(r.load.start)} at the start, ${loadStr(r.load.end)} at the end, on ${r.cpus} cores. The machine was shared with other jobs, so absolute times are noisy; the runners' samples were interleaved so all saw the same load, which keeps the ratios steadier than the times.`,
     `- Timing: ${r.method}`,
-    ...(r.updates ?? []).map((u) => `- Re-run later (\`--suite ${u.suites.join(',')} --update\`, after a kernel change): ${u.suites.join(', ')} at ${u.date}, ${u.seconds.toFixed(0)} s, load ${loadStr(u.load.start)} at the start.`),
+    ...(r.updates ?? []).map(
+      (u) =>
+        `- Re-run later (\`--suite ${u.suites.join(',')} --update\`, after a kernel change): ${u.suites.join(', ')} at ${u.date}, ${u.seconds.toFixed(0)} s, load ${loadStr(u.load.start)} at the start.`,
+    ),
     '',
   ];
   if (r.chart) lines.push(`![speed-up of ours over tfjs and jax-js, per case](${r.chart})`, '');
@@ -175,7 +190,7 @@ export function renderRecord(r: BenchRecord): string {
   if (step.length) lines.push('The whole training step:', '', ...step.map((c) => `- ${verdict(c)}`), '');
   if (r.throughput?.length) {
     lines.push(
-      'End-to-end training throughput (the demo preset\'s training loop: loader, augmentation, masking, forward, losses, backward, AdamW, EMA and one readback per step; wall clock, no tfjs equivalent):',
+      "End-to-end training throughput (the demo preset's training loop: loader, augmentation, masking, forward, losses, backward, AdamW, EMA and one readback per step; wall clock, no tfjs equivalent):",
       '',
       ...r.throughput.map((t) => `- ${t.describe}: **${t.cropsPerSecond.toFixed(0)} augmented crops/s** (${t.msPerStep.toFixed(0)} ms per step over ${t.iterations} steps)`),
       '',
@@ -194,12 +209,12 @@ export function renderRecord(r: BenchRecord): string {
 }
 
 export const COLUMN_NOTES = [
-  '- **ours / tfjs-webgpu ms**: median time per op over interleaved samples; each sample is a batch of N ops (N sized so a batch lasts ~0.25 s, 1 to 32, and 1 for the whole step; in the JSON) between two drains of the queue, after warm-up runs that compile every pipeline. Where the adapter has timestamp queries this is GPU-side time: every compute pass in the batch (ours and tfjs\', which share the device) gets begin/end timestamps and the per-op time is their summed duration (bench/gpu-timer.ts); the wall time is in the JSON beside it. Otherwise it is wall time.',
+  "- **ours / tfjs-webgpu ms**: median time per op over interleaved samples; each sample is a batch of N ops (N sized so a batch lasts ~0.25 s, 1 to 32, and 1 for the whole step; in the JSON) between two drains of the queue, after warm-up runs that compile every pipeline. Where the adapter has timestamp queries this is GPU-side time: every compute pass in the batch (ours and tfjs', which share the device) gets begin/end timestamps and the per-op time is their summed duration (bench/gpu-timer.ts); the wall time is in the JSON beside it. Otherwise it is wall time.",
   '- **tfjs-wasm ms**: wall time (it runs on the CPU, synchronously); its ratio is against our wall time.',
-  '- **jax-js-webgpu / jax-js-wasm ms** (matmul, attention, soft cross-entropy and the whole step): @jax-js/jax, every computation under `jit`, timed like tfjs: jax-js-webgpu runs on the engine\'s device, so GPU-side where the adapter has timestamps; jax-js-wasm is wall time against ours. jax-js is lazy (an op records work, awaiting a result runs it), so a sample\'s batch ends by awaiting every result (`blockUntilReady`) and draining the queue. The ratios are its time / ours.',
+  "- **jax-js-webgpu / jax-js-wasm ms** (matmul, attention, soft cross-entropy and the whole step): @jax-js/jax, every computation under `jit`, timed like tfjs: jax-js-webgpu runs on the engine's device, so GPU-side where the adapter has timestamps; jax-js-wasm is wall time against ours. jax-js is lazy (an op records work, awaiting a result runs it), so a sample's batch ends by awaiting every result (`blockUntilReady`) and draining the queue. The ratios are its time / ours.",
   '- **tfjs-webgpu / ours**: how many times faster ours is (the target of issue #7: 2x, matmul 3x).',
   '- **GFLOP/s**: useful FLOPs of the maths per op, the same count for every runner (matmul 2·M·N·K; attention 4·B·H·T²·Dh forward, 3x that forward + backward, recomputation not counted; cosine argmax 2·G·N·M·D; the step: 3x the forward matmul and attention FLOPs). **GB/s**: the minimal memory traffic of the op (layerNorm and GELU forward + backward: 5 floats per element; soft cross-entropy 5·N·C floats; EMA 3 floats per parameter; AdamW 7), not what a composition actually moves.',
-  '- **unfused**: the same maths composed from our own core ops (the engine without its fused kernel); **peak extra MiB**: the buffer pool\'s high-water mark during one op minus the live bytes before it.',
+  "- **unfused**: the same maths composed from our own core ops (the engine without its fused kernel); **peak extra MiB**: the buffer pool's high-water mark during one op minus the live bytes before it.",
   '- **benny ops/s**: benny (benchmark.js) on one op + drain per call, so it includes submit and wait latency that the batched median amortises.',
   '- **agreement**: one run of ours and of the other from the same inputs and state, read back: max |ours − theirs| / max |theirs| over every output (forward result and input gradients; EMA/AdamW: the updated state; the step: the loss). Cosine argmax: the worst float64 cosine gap between either pick and the true best.',
 ];

@@ -42,10 +42,12 @@ function parseArgs(argv: string[]): { mode: Mode | 'report' | 'profile'; suites:
         profile = next as ProfileStep;
         i++;
       }
-    }
-    else if (a === '--suite') suites.push(...(argv[++i] ?? '').split(','));
+    } else if (a === '--suite') suites.push(...(argv[++i] ?? '').split(','));
     else if (a.startsWith('--suite=')) suites.push(...a.slice(8).split(','));
-    else throw new Error(`bench: unknown argument '${a}' (use --quick, --smoke, --report, --update, --no-tfjs, --no-jaxjs, --suite name[,name], --profile [${PROFILE_STEPS.join('|')}])`);
+    else
+      throw new Error(
+        `bench: unknown argument '${a}' (use --quick, --smoke, --report, --update, --no-tfjs, --no-jaxjs, --suite name[,name], --profile [${PROFILE_STEPS.join('|')}])`,
+      );
   }
   return { mode, suites: suites.filter(Boolean), tfjs, jaxjs, update, profile };
 }
@@ -117,7 +119,7 @@ async function main(): Promise<number> {
   if (tfjs) {
     ctx.tfjs = await loadTfjs();
     if (ctx.tfjs.problems.length) console.warn(`tfjs: ${ctx.tfjs.problems.join('; ')}`);
-    if (ctx.tfjs.available.includes('tfjs-webgpu') && !ctx.tfjs.sameDevice) throw new Error('bench: tfjs-webgpu did not land on the engine\'s device');
+    if (ctx.tfjs.available.includes('tfjs-webgpu') && !ctx.tfjs.sameDevice) throw new Error("bench: tfjs-webgpu did not land on the engine's device");
   }
   if (jaxjs) {
     // If jax-js does not load, or one backend does not start, the rest runs and the record says why.
@@ -125,7 +127,9 @@ async function main(): Promise<number> {
     if (ctx.jax.problems.length) console.warn(`jax-js: ${ctx.jax.problems.join('; ')}`);
   }
   const peers = [...(ctx.tfjs?.available ?? []), ...(ctx.jax?.available ?? [])];
-  console.log(`bench (${mode}): ${cases.length} cases on ${adapter}${peers.length ? `, against ${peers.join(', ')}` : ''}; load average ${loadStart.map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`);
+  console.log(
+    `bench (${mode}): ${cases.length} cases on ${adapter}${peers.length ? `, against ${peers.join(', ')}` : ''}; load average ${loadStart.map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`,
+  );
   const results: CaseResult[] = [];
   for (const c of cases) {
     const r = await runCase(c, mode, ctx);
@@ -168,7 +172,7 @@ async function main(): Promise<number> {
     cpus: cpus().length,
     load: { start: loadStart, end: loadavg() },
     method: gpu.hasTimestamps
-      ? 'GPU-side: the adapter has timestamp queries, so every compute pass of a timed batch (ours, tfjs-webgpu\'s and jax-js-webgpu\'s) carries begin/end timestamps and a sample is the sum of their durations per op; wall clock (`performance.now()` around the batch, queue drained before and after) is recorded beside it and used for tfjs-wasm and jax-js-wasm.'
+      ? "GPU-side: the adapter has timestamp queries, so every compute pass of a timed batch (ours, tfjs-webgpu's and jax-js-webgpu's) carries begin/end timestamps and a sample is the sum of their durations per op; wall clock (`performance.now()` around the batch, queue drained before and after) is recorded beside it and used for tfjs-wasm and jax-js-wasm."
       : 'wall clock (`performance.now()`) around batches of ops, the queue drained before and after (`queue.onSubmittedWorkDone()`): the adapter has no timestamp queries.',
     seconds: (performance.now() - t0) / 1000,
     partial: suites.length > 0,

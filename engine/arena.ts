@@ -259,7 +259,9 @@ export class ParameterArena {
     this.hasGrad = new Uint8Array(entries.length);
     const maxBinding = rt().device.limits.maxStorageBufferBindingSize;
     if (this.numel * 4 > maxBinding) {
-      throw new Error(`ParameterArena ${this.label}: ${this.numel * 4} bytes exceed this adapter's maxStorageBufferBindingSize (${maxBinding}); arena-wide kernels bind the whole buffer`);
+      throw new Error(
+        `ParameterArena ${this.label}: ${this.numel * 4} bytes exceed this adapter's maxStorageBufferBindingSize (${maxBinding}); arena-wide kernels bind the whole buffer`,
+      );
     }
 
     const image = new Float32Array(this.numel);

@@ -37,7 +37,10 @@ export class BufferPool {
   private free = new Map<number, PooledBuffer[]>();
   private stats: PoolStats = { liveBuffers: 0, liveBytes: 0, freeBuffers: 0, freeBytes: 0, created: 0 };
 
-  constructor(private device: GPUDevice, private maxBufferSize: number) {}
+  constructor(
+    private device: GPUDevice,
+    private maxBufferSize: number,
+  ) {}
 
   /**
    * A buffer of at least `bytes` bytes. `safeUpTo`: take only buffers last used by a batch with that id

@@ -37,7 +37,7 @@ const WANTED_LIMITS = [
 export const NO_ADAPTER_HELP =
   'No WebGPU adapter was found. On a machine without a GPU, Dawn needs a Vulkan driver: run `npm run setup` ' +
   '(as root on Debian/Ubuntu it installs libvulkan1 and mesa-vulkan-drivers; on Debian bookworm from ' +
-  'bookworm-backports, because Dawn refuses the stock Mesa 22.3 lavapipe), or install your GPU vendor\'s Vulkan driver.';
+  "bookworm-backports, because Dawn refuses the stock Mesa 22.3 lavapipe), or install your GPU vendor's Vulkan driver.";
 
 let gpuPromise: Promise<Gpu> | undefined;
 // Dawn's instance must outlive every device made from it: if it is garbage-collected, pending
@@ -182,7 +182,16 @@ export function adapterName(info: DeviceInfo): string {
 /** A human-readable report of the adapter: what `npm run info` and `smkd info` print. */
 export function describeGpu(gpu: Gpu): string {
   const i = gpu.info;
-  const keyLimits = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage', 'minStorageBufferOffsetAlignment', 'minUniformBufferOffsetAlignment'];
+  const keyLimits = [
+    'maxBufferSize',
+    'maxStorageBufferBindingSize',
+    'maxComputeWorkgroupStorageSize',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupsPerDimension',
+    'maxStorageBuffersPerShaderStage',
+    'minStorageBufferOffsetAlignment',
+    'minUniformBufferOffsetAlignment',
+  ];
   return [
     `adapter:      ${adapterName(i)}`,
     `software:     ${i.isSoftware ? 'yes (CPU emulation: expect CPU-class speed)' : 'no'}`,

@@ -117,19 +117,17 @@ export class Runtime {
     if (p) return p;
     dumpShader(kernel);
     const module = this.device.createShaderModule({ code: kernel.code, label: kernel.key });
-    p = this.device
-      .createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: kernel.key })
-      .then(
-        (pipe) => {
-          this.ready.set(kernel.key, pipe);
-          return pipe;
-        },
-        async (err: unknown) => {
-          const info = await module.getCompilationInfo();
-          const msgs = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}${quoteSource(kernel.code, m.lineNum)}`).join('\n');
-          throw new Error(`${label}: kernel ${kernel.key} failed to compile: ${(err as Error).message}\n${msgs}`);
-        },
-      );
+    p = this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: kernel.key }).then(
+      (pipe) => {
+        this.ready.set(kernel.key, pipe);
+        return pipe;
+      },
+      async (err: unknown) => {
+        const info = await module.getCompilationInfo();
+        const msgs = info.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}${quoteSource(kernel.code, m.lineNum)}`).join('\n');
+        throw new Error(`${label}: kernel ${kernel.key} failed to compile: ${(err as Error).message}\n${msgs}`);
+      },
+    );
     // Avoid an unhandled-rejection crash before flush() gets to report it.
     p.catch(() => undefined);
     this.pipelines.set(kernel.key, p);
@@ -218,9 +216,7 @@ export class Runtime {
       }
       pass ??= enc.beginComputePass();
       const pipe = pipes.get(c.kernel.key)!;
-      const entries: GPUBindGroupEntry[] = [
-        { binding: 0, resource: { buffer: this.uniformBuffer!, offset: uOffset, size: Math.max(c.uniforms.byteLength, 16) } },
-      ];
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformBuffer!, offset: uOffset, size: Math.max(c.uniforms.byteLength, 16) } }];
       c.bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset: b.offset, size: b.size } }));
       uOffset += alignUp(Math.max(c.uniforms.byteLength, 16), this.uniformAlign);
       pass.setPipeline(pipe);

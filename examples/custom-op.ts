@@ -24,7 +24,10 @@ import {
 function softplusKernel(pass: 'forward' | 'backward'): KernelSource {
   const f32 = (name: string): { name: string; type: string } => ({ name, type: 'f32' });
   const decl = {
-    uniforms: [['n', 'u32'], ['beta', 'f32']] as const,
+    uniforms: [
+      ['n', 'u32'],
+      ['beta', 'f32'],
+    ] as const,
     outputs: [f32(pass === 'forward' ? 'y' : 'dx')],
     inputs: pass === 'forward' ? [f32('x')] : [f32('x'), f32('dy')],
   };

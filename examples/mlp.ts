@@ -13,7 +13,7 @@ const LR = 0.5;
 /** Seeded blobs: class c has a random mean; points are that mean plus unit noise. */
 function blobs(seed: number): { x: Float32Array; y: Int32Array } {
   let s = seed >>> 0;
-  const rand = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const rand = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
   const gauss = (): number => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const means = Array.from({ length: CLASSES }, () => Array.from({ length: FEATURES }, () => 0.6 * gauss()));
   const x = new Float32Array(N * FEATURES);
@@ -33,12 +33,7 @@ const labels = E.fromArray(data.y, [N], 'i32');
 // One-hot targets: compare each label with the class indices.
 const onehot = E.keep(E.compare('eq', E.reshape(labels, [N, 1]), E.fromArray([...Array(CLASSES).keys()], [1, CLASSES], 'i32')));
 
-let params = [
-  E.randn([HIDDEN, FEATURES], 2, 0, 1 / Math.sqrt(FEATURES)),
-  E.zeros([HIDDEN]),
-  E.randn([CLASSES, HIDDEN], 3, 0, 1 / Math.sqrt(HIDDEN)),
-  E.zeros([CLASSES]),
-];
+let params = [E.randn([HIDDEN, FEATURES], 2, 0, 1 / Math.sqrt(FEATURES)), E.zeros([HIDDEN]), E.randn([CLASSES, HIDDEN], 3, 0, 1 / Math.sqrt(HIDDEN)), E.zeros([CLASSES])];
 for (const p of params) p.requiresGrad = true;
 
 const forward = (): E.Tensor<'f32'> => E.linear(E.gelu(E.linear(x, params[0], params[1])), params[2], params[3]);

@@ -24,7 +24,6 @@ const { values: opt, positionals } = parseArgs({
 const [CLASSES, STEPS, BATCH, LR, PATCH] = [opt.classes, opt.steps, opt.batch, opt.lr, opt.patch].map(Number);
 const SIZE = 32;
 
-
 async function openData(root: string | undefined): Promise<ImageDataset> {
   if (!root) return new SyntheticGlyphs({ split: 'train', size: SIZE, classes: { train: CLASSES, val: 0, test: 0 }, imagesPerClass: 200 });
   const classes = (await findClassFolders(root)).map((c) => c.name).slice(0, CLASSES);

@@ -13,9 +13,24 @@ export const ADAMW_TABLE_WORDS = 4;
  */
 export function adamwKernel(): KernelSource {
   const decl = {
-    uniforms: [['chunks', 'u32'], ['beta1', 'f32'], ['beta2', 'f32'], ['oneMinusBeta1', 'f32'], ['oneMinusBeta2', 'f32'], ['eps', 'f32']],
-    outputs: [{ name: 'param', type: 'f32' }, { name: 'expAvg', type: 'f32' }, { name: 'expAvgSq', type: 'f32' }],
-    inputs: [{ name: 'grad', type: 'f32' }, { name: 'chunks', type: 'Chunk', dtype: 'u32' }, { name: 'table', type: 'vec4f' }],
+    uniforms: [
+      ['chunks', 'u32'],
+      ['beta1', 'f32'],
+      ['beta2', 'f32'],
+      ['oneMinusBeta1', 'f32'],
+      ['oneMinusBeta2', 'f32'],
+      ['eps', 'f32'],
+    ],
+    outputs: [
+      { name: 'param', type: 'f32' },
+      { name: 'expAvg', type: 'f32' },
+      { name: 'expAvgSq', type: 'f32' },
+    ],
+    inputs: [
+      { name: 'grad', type: 'f32' },
+      { name: 'chunks', type: 'Chunk', dtype: 'u32' },
+      { name: 'table', type: 'vec4f' },
+    ],
   } as const;
   const code = /* wgsl */ `${CHUNK_WGSL}
 @compute @workgroup_size(${CHUNK_WG})

@@ -53,7 +53,15 @@ const EMPTY_LSE = '1e30';
  * mask is broadcast.
  */
 const UNIFORMS: KernelDecl['uniforms'] = [
-  ['BH', 'u32'], ['H', 'u32'], ['Tq', 'u32'], ['Tk', 'u32'], ['scale', 'f32'], ['mB', 'u32'], ['mH', 'u32'], ['mQ', 'u32'], ['mK', 'u32'],
+  ['BH', 'u32'],
+  ['H', 'u32'],
+  ['Tq', 'u32'],
+  ['Tk', 'u32'],
+  ['scale', 'f32'],
+  ['mB', 'u32'],
+  ['mH', 'u32'],
+  ['mQ', 'u32'],
+  ['mK', 'u32'],
 ];
 
 /** The uniform values of every attention kernel; `maskStrides` are (b, h, query, key), absent ones 0. */
@@ -101,7 +109,10 @@ function dotRows(dv: number, a: (d: number) => string, b: (d: number) => string)
 }
 
 /** `name${d}` for the Dh/4 registers of a row. */
-const reg = (name: string) => (d: number): string => `${name}${d}`;
+const reg =
+  (name: string) =>
+  (d: number): string =>
+    `${name}${d}`;
 
 /** A row of the streamed tile as seen by the step code: its index expression and a name suffix. */
 interface TileRow {
@@ -135,10 +146,7 @@ function tile(p: AttentionPlan, dv: number, vecs: string[], scalars: string[] = 
     };
   }
   return {
-    decls: [
-      ...vecs.map((n) => `var<workgroup> ${n}_t: array<vec4<f32>, ${p.lanes * dv}>;`),
-      ...scalars.map((n) => `var<workgroup> ${n}_t: array<f32, ${p.lanes}>;`),
-    ].join('\n'),
+    decls: [...vecs.map((n) => `var<workgroup> ${n}_t: array<vec4<f32>, ${p.lanes * dv}>;`), ...scalars.map((n) => `var<workgroup> ${n}_t: array<f32, ${p.lanes}>;`)].join('\n'),
     share: `workgroupBarrier();
     ${[...vecs.flatMap((n) => seq(dv).map((d) => `${n}_t[lane * ${dv}u + ${d}u] = ${n}${d};`)), ...scalars.map((n) => `${n}_t[lane] = ${n};`)].join('\n    ')}
     workgroupBarrier();`,
@@ -171,9 +179,11 @@ function laneDecl(p: AttentionPlan): string {
  */
 function ownedRows(p: AttentionPlan, v: string, T: string): string {
   return seq(p.rowsPerLane)
-    .map((r) => `let ${v}${r} = wid.x * ${planRows(p)}u + ${r * p.lanes}u + lid;
+    .map(
+      (r) => `let ${v}${r} = wid.x * ${planRows(p)}u + ${r * p.lanes}u + lid;
   let ${v}c${r} = min(${v}${r}, u.${T} - 1u);
-  let row${r} = bh * u.${T} + ${v}c${r};`)
+  let row${r} = bh * u.${T} + ${v}c${r};`,
+    )
     .join('\n  ');
 }
 
@@ -192,16 +202,28 @@ export function attentionForwardKernel(dh: number, masked: boolean, p: Attention
   const t = tile(p, dv, ['kk', 'vv']);
   // All scores of the step first (the running max needs them), then one rescale and the P V update.
   const step = (rows: TileRow[]): string => `
-    ${rows.map((c) => `${lines(dv, (d) => `let kc${c.tag}_${d} = ${t.vec('kk', c.idx, d)};`, '\n    ')}
-    ${perRow(p, (r) => `let s${r}_${c.tag} = select(${MASKED}, ${dotRows(dv, reg(`q${r}_`), reg(`kc${c.tag}_`))}${masked ? ` + maskAt(bh, qc${r}, min(t0 + ${c.idx}, u.Tk - 1u))` : ''}, ${c.idx} < n);`, '\n    ')}`).join('\n    ')}
-    ${perRow(p, (r) => `let mn${r} = ${rows.reduce((acc, c) => `max(${acc}, s${r}_${c.tag})`, `m${r}`)};
+    ${rows
+      .map(
+        (c) => `${lines(dv, (d) => `let kc${c.tag}_${d} = ${t.vec('kk', c.idx, d)};`, '\n    ')}
+    ${perRow(p, (r) => `let s${r}_${c.tag} = select(${MASKED}, ${dotRows(dv, reg(`q${r}_`), reg(`kc${c.tag}_`))}${masked ? ` + maskAt(bh, qc${r}, min(t0 + ${c.idx}, u.Tk - 1u))` : ''}, ${c.idx} < n);`, '\n    ')}`,
+      )
+      .join('\n    ')}
+    ${perRow(
+      p,
+      (r) => `let mn${r} = ${rows.reduce((acc, c) => `max(${acc}, s${r}_${c.tag})`, `m${r}`)};
     let alpha${r} = exp(m${r} - mn${r});
     m${r} = mn${r};
     ${rows.map((c) => `let p${r}_${c.tag} = exp(s${r}_${c.tag} - mn${r});`).join('\n    ')}
     l${r} = l${r} * alpha${r} + ${rows.map((c) => `p${r}_${c.tag}`).join(' + ')};
-    ${lines(dv, (d) => `o${r}_${d} *= alpha${r};`, '\n    ')}`, '\n    ')}
-    ${rows.map((c) => `${lines(dv, (d) => `let vc${c.tag}_${d} = ${t.vec('vv', c.idx, d)};`, '\n    ')}
-    ${perRow(p, (r) => lines(dv, (d) => `o${r}_${d} = fma(vec4<f32>(p${r}_${c.tag}), vc${c.tag}_${d}, o${r}_${d});`, '\n    '), '\n    ')}`).join('\n    ')}`;
+    ${lines(dv, (d) => `o${r}_${d} *= alpha${r};`, '\n    ')}`,
+      '\n    ',
+    )}
+    ${rows
+      .map(
+        (c) => `${lines(dv, (d) => `let vc${c.tag}_${d} = ${t.vec('vv', c.idx, d)};`, '\n    ')}
+    ${perRow(p, (r) => lines(dv, (d) => `o${r}_${d} = fma(vec4<f32>(p${r}_${c.tag}), vc${c.tag}_${d}, o${r}_${d});`, '\n    '), '\n    ')}`,
+      )
+      .join('\n    ')}`;
   const code = /* wgsl */ `${header(p)}
 ${masked ? MASK_FN : ''}
 ${t.decls}
@@ -213,8 +235,11 @@ ${entry(p)} {
   ${ownedRows(p, 'q', 'Tq')}
   ${perRow(p, (r) => lines(dv, (d) => `let q${r}_${d} = q[row${r} * ${dv}u + ${d}u] * u.scale;`))}
   ${perRow(p, (r) => lines(dv, (d) => `var o${r}_${d} = vec4<f32>();`))}
-  ${perRow(p, (r) => `var m${r} = ${FLOOR};
-  var l${r} = 0.0;`)}
+  ${perRow(
+    p,
+    (r) => `var m${r} = ${FLOOR};
+  var l${r} = 0.0;`,
+  )}
   for (var t0 = 0u; t0 < u.Tk; t0 += ${p.lanes}u) {
     let kr = (bh * u.Tk + min(t0 + lane, u.Tk - 1u)) * ${dv}u;
     ${lines(dv, (d) => `let kk${d} = k[kr + ${d}u];`, '\n    ')}
@@ -223,12 +248,15 @@ ${entry(p)} {
     let n = u.Tk - t0;
     ${t.each(step)}
   }
-  ${perRow(p, (r) => `if (q${r} < u.Tq) {
+  ${perRow(
+    p,
+    (r) => `if (q${r} < u.Tq) {
     let none = m${r} <= ${FLOOR};
     let inv = select(1.0 / l${r}, 0.0, none);
     ${lines(dv, (d) => `out[row${r} * ${dv}u + ${d}u] = o${r}_${d} * inv;`, '\n    ')}
     lse[row${r}] = select(m${r} + log(l${r}), ${EMPTY_LSE}, none);
-  }`)}
+  }`,
+  )}
 }`;
   const decl = attentionDecl([...bind('out', V4), ...bind('lse', 'f32')], bind('q k v', V4), masked);
   return defineKernel(`attn_fwd_${planKey(dh, p, masked)}`, decl, code);
@@ -242,7 +270,11 @@ export function attentionRowDotKernel(dh: number): KernelSource {
 ${entry1d()} {
   let r = ${linearIndex()};
   if (r >= u.n) { return; }
-  D[r] = ${dotRows(dv, (d) => `dO[r * ${dv}u + ${d}u]`, (d) => `O[r * ${dv}u + ${d}u]`)};
+  D[r] = ${dotRows(
+    dv,
+    (d) => `dO[r * ${dv}u + ${d}u]`,
+    (d) => `O[r * ${dv}u + ${d}u]`,
+  )};
 }`;
   return defineKernel(`attn_rowdot_${dh}`, { uniforms: [['n', 'u32']], outputs: bind('D', 'f32'), inputs: bind('dO O', V4) }, code);
 }
@@ -261,9 +293,15 @@ export function attentionGradQKernel(dh: number, masked: boolean, p: AttentionPl
         (c) => `
     ${lines(dv, (d) => `let kc${c.tag}_${d} = ${t.vec('kk', c.idx, d)};`, '\n    ')}
     ${lines(dv, (d) => `let vc${c.tag}_${d} = ${t.vec('vv', c.idx, d)};`, '\n    ')}
-    ${perRow(p, (r) => `let s${r}_${c.tag} = select(${MASKED}, ${dotRows(dv, reg(`q${r}_`), reg(`kc${c.tag}_`))}${masked ? ` + maskAt(bh, qc${r}, min(t0 + ${c.idx}, u.Tk - 1u))` : ''}, ${c.idx} < n);
+    ${perRow(
+      p,
+      (
+        r,
+      ) => `let s${r}_${c.tag} = select(${MASKED}, ${dotRows(dv, reg(`q${r}_`), reg(`kc${c.tag}_`))}${masked ? ` + maskAt(bh, qc${r}, min(t0 + ${c.idx}, u.Tk - 1u))` : ''}, ${c.idx} < n);
     let ds${r}_${c.tag} = exp(s${r}_${c.tag} - L${r}) * (${dotRows(dv, reg(`g${r}_`), reg(`vc${c.tag}_`))} - D${r});
-    ${lines(dv, (d) => `a${r}_${d} = fma(vec4<f32>(ds${r}_${c.tag}), kc${c.tag}_${d}, a${r}_${d});`, '\n    ')}`, '\n    ')}`,
+    ${lines(dv, (d) => `a${r}_${d} = fma(vec4<f32>(ds${r}_${c.tag}), kc${c.tag}_${d}, a${r}_${d});`, '\n    ')}`,
+      '\n    ',
+    )}`,
       )
       .join('');
   const code = /* wgsl */ `${header(p)}
@@ -278,8 +316,11 @@ ${entry(p)} {
   ${perRow(p, (r) => lines(dv, (d) => `let q${r}_${d} = q[row${r} * ${dv}u + ${d}u] * u.scale;`))}
   ${perRow(p, (r) => lines(dv, (d) => `let g${r}_${d} = dO[row${r} * ${dv}u + ${d}u];`))}
   ${perRow(p, (r) => lines(dv, (d) => `var a${r}_${d} = vec4<f32>();`))}
-  ${perRow(p, (r) => `let L${r} = lse[row${r}];
-  let D${r} = D[row${r}];`)}
+  ${perRow(
+    p,
+    (r) => `let L${r} = lse[row${r}];
+  let D${r} = D[row${r}];`,
+  )}
   for (var t0 = 0u; t0 < u.Tk; t0 += ${p.lanes}u) {
     let kr = (bh * u.Tk + min(t0 + lane, u.Tk - 1u)) * ${dv}u;
     ${lines(dv, (d) => `let kk${d} = k[kr + ${d}u];`, '\n    ')}
@@ -288,9 +329,12 @@ ${entry(p)} {
     let n = u.Tk - t0;
     ${t.each(step)}
   }
-  ${perRow(p, (r) => `if (q${r} < u.Tq) {
+  ${perRow(
+    p,
+    (r) => `if (q${r} < u.Tq) {
     ${lines(dv, (d) => `dq[row${r} * ${dv}u + ${d}u] = a${r}_${d} * u.scale;`, '\n    ')}
-  }`)}
+  }`,
+  )}
 }`;
   const decl = attentionDecl(bind('dq', V4), [...bind('q k v dO', V4), ...bind('lse D', 'f32')], masked);
   return defineKernel(`attn_dq_${planKey(dh, p, masked)}`, decl, code);
@@ -313,11 +357,17 @@ export function attentionGradKVKernel(dh: number, masked: boolean, p: AttentionP
     ${lines(dv, (d) => `let gc${c.tag}_${d} = ${t.vec('gg', c.idx, d)};`, '\n    ')}
     let lc${c.tag} = ${t.scalar('ll', c.idx)};
     let dc${c.tag} = ${t.scalar('dd', c.idx)};
-    ${perRow(p, (r) => `let s${r}_${c.tag} = select(${MASKED}, ${dotRows(dv, reg(`qc${c.tag}_`), reg(`k${r}_`))}${masked ? ` + maskAt(bh, min(t0 + ${c.idx}, u.Tq - 1u), kc${r})` : ''}, ${c.idx} < n);
+    ${perRow(
+      p,
+      (
+        r,
+      ) => `let s${r}_${c.tag} = select(${MASKED}, ${dotRows(dv, reg(`qc${c.tag}_`), reg(`k${r}_`))}${masked ? ` + maskAt(bh, min(t0 + ${c.idx}, u.Tq - 1u), kc${r})` : ''}, ${c.idx} < n);
     let p${r}_${c.tag} = exp(s${r}_${c.tag} - lc${c.tag});
     let ds${r}_${c.tag} = p${r}_${c.tag} * (${dotRows(dv, reg(`gc${c.tag}_`), reg(`v${r}_`))} - dc${c.tag});
     ${lines(dv, (d) => `dv${r}_${d} = fma(vec4<f32>(p${r}_${c.tag}), gc${c.tag}_${d}, dv${r}_${d});`, '\n    ')}
-    ${lines(dv, (d) => `dk${r}_${d} = fma(vec4<f32>(ds${r}_${c.tag}), qc${c.tag}_${d}, dk${r}_${d});`, '\n    ')}`, '\n    ')}`,
+    ${lines(dv, (d) => `dk${r}_${d} = fma(vec4<f32>(ds${r}_${c.tag}), qc${c.tag}_${d}, dk${r}_${d});`, '\n    ')}`,
+      '\n    ',
+    )}`,
       )
       .join('');
   const code = /* wgsl */ `${header(p)}
@@ -343,10 +393,13 @@ ${entry(p)} {
     let n = u.Tq - t0;
     ${t.each(step)}
   }
-  ${perRow(p, (r) => `if (k${r} < u.Tk) {
+  ${perRow(
+    p,
+    (r) => `if (k${r} < u.Tk) {
     ${lines(dv, (d) => `dk[row${r} * ${dv}u + ${d}u] = dk${r}_${d};`, '\n    ')}
     ${lines(dv, (d) => `dvOut[row${r} * ${dv}u + ${d}u] = dv${r}_${d};`, '\n    ')}
-  }`)}
+  }`,
+  )}
 }`;
   const decl = attentionDecl(bind('dk dvOut', V4), [...bind('q k v dO', V4), ...bind('lse D', 'f32')], masked);
   return defineKernel(`attn_dkv_${planKey(dh, p, masked)}`, decl, code);
@@ -374,7 +427,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var m = ${FLOOR};
   var l = 0.0;
   for (var j = lid; j < u.Tk; j += ${CLS_WG}u) {
-    let s = ${dotRows(dv, (d) => `q${d}`, (d) => `k[(bh * u.Tk + j) * ${dv}u + ${d}u]`)}${masked ? ' + maskAt(bh, 0u, j)' : ''};
+    let s = ${dotRows(
+      dv,
+      (d) => `q${d}`,
+      (d) => `k[(bh * u.Tk + j) * ${dv}u + ${d}u]`,
+    )}${masked ? ' + maskAt(bh, 0u, j)' : ''};
     if (j > 0u) { probs[base + j - 1u] = s; }
     let mn = max(m, s);
     l = l * exp(m - mn) + exp(s - mn);

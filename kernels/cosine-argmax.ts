@@ -10,9 +10,17 @@ const NEG_MAX = '-3.4028234663852886e38';
 
 /** out [G, N] (i32) from a [G, N, D] and b [G, M, D]. */
 const COSINE: KernelDecl = {
-  uniforms: [['G', 'u32'], ['N', 'u32'], ['M', 'u32'], ['D', 'u32']],
+  uniforms: [
+    ['G', 'u32'],
+    ['N', 'u32'],
+    ['M', 'u32'],
+    ['D', 'u32'],
+  ],
   outputs: [{ name: 'out', type: 'i32' }],
-  inputs: [{ name: 'a', type: 'f32' }, { name: 'b', type: 'f32' }],
+  inputs: [
+    { name: 'a', type: 'f32' },
+    { name: 'b', type: 'f32' },
+  ],
 };
 
 /**
@@ -131,7 +139,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   out[r] = i32(at);
 }`;
-  const decl: KernelDecl = { uniforms: [['rows', 'u32'], ['M', 'u32']], outputs: [{ name: 'out', type: 'i32' }], inputs: [{ name: 's', type: 'f32' }] };
+  const decl: KernelDecl = {
+    uniforms: [
+      ['rows', 'u32'],
+      ['M', 'u32'],
+    ],
+    outputs: [{ name: 'out', type: 'i32' }],
+    inputs: [{ name: 's', type: 'f32' }],
+  };
   return defineKernel('row_argmax', decl, code);
 }
 

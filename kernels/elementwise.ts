@@ -73,8 +73,14 @@ export type BinaryOp = keyof typeof BINARY;
 
 /** The uniform block shared by these kernels: element count, two scalars, the output shape and up to three inputs' strides. */
 const UNIFORMS: KernelDecl['uniforms'] = [
-  ['n', 'u32'], ['p0', 'f32'], ['p1', 'f32'], ['rank', 'u32'],
-  ['shape', 'array<vec4u, 2>'], ['s1', 'array<vec4u, 2>'], ['s2', 'array<vec4u, 2>'], ['s3', 'array<vec4u, 2>'],
+  ['n', 'u32'],
+  ['p0', 'f32'],
+  ['p1', 'f32'],
+  ['rank', 'u32'],
+  ['shape', 'array<vec4u, 2>'],
+  ['s1', 'array<vec4u, 2>'],
+  ['s2', 'array<vec4u, 2>'],
+  ['s3', 'array<vec4u, 2>'],
 ];
 
 function decl(outputs: BindingDecl[], inputs: BindingDecl[]): KernelDecl {
@@ -126,7 +132,17 @@ ${entry1d()} {
   let b = ${load(db, 'b_[o2]')};
   out[i] = ${BINARY[op]};
 }`;
-  return defineKernel(`binary_${op}_${rank}_${da}_${db}`, decl([{ name: 'out', type: 'f32' }], [{ name: 'a_', type: da }, { name: 'b_', type: db }]), code);
+  return defineKernel(
+    `binary_${op}_${rank}_${da}_${db}`,
+    decl(
+      [{ name: 'out', type: 'f32' }],
+      [
+        { name: 'a_', type: da },
+        { name: 'b_', type: db },
+      ],
+    ),
+    code,
+  );
 }
 
 /** out = cond != 0 ? a : b, broadcasting all three. */
@@ -138,7 +154,18 @@ ${entry1d()} {
   ${offsets(rank, 3)}
   out[i] = select(b_[o3], a_[o2], c_[o1] != ${dc}(0));
 }`;
-  return defineKernel(`where_${rank}_${dc}`, decl([{ name: 'out', type: 'f32' }], [{ name: 'c_', type: dc }, { name: 'a_', type: 'f32' }, { name: 'b_', type: 'f32' }]), code);
+  return defineKernel(
+    `where_${rank}_${dc}`,
+    decl(
+      [{ name: 'out', type: 'f32' }],
+      [
+        { name: 'c_', type: dc },
+        { name: 'a_', type: 'f32' },
+        { name: 'b_', type: 'f32' },
+      ],
+    ),
+    code,
+  );
 }
 
 /** out[i] = value (p0), for any dtype. */

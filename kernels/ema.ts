@@ -9,7 +9,11 @@ import { defineKernel, entry1d, linearIndex, type KernelSource } from './kernel.
 export function emaKernel(width: 1 | 4): KernelSource {
   const t = width === 4 ? 'vec4f' : 'f32';
   const decl = {
-    uniforms: [['n', 'u32'], ['a', 'f32'], ['b', 'f32']],
+    uniforms: [
+      ['n', 'u32'],
+      ['a', 'f32'],
+      ['b', 'f32'],
+    ],
     outputs: [{ name: 'out', type: t }],
     inputs: [{ name: 'x', type: t }],
   } as const;

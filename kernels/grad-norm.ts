@@ -22,7 +22,10 @@ export const CHUNK_INDEX = 'wid.x + wid.y * nwg.x';
 
 const f32 = (name: string): BindingDecl => ({ name, type: 'f32' });
 /** The inputs after the data: the arena's chunk table (u32 words) and one u32 has-gradient flag per parameter. */
-const TABLES: BindingDecl[] = [{ name: 'chunks', type: 'Chunk', dtype: 'u32' }, { name: 'hasGrad', type: 'u32' }];
+const TABLES: BindingDecl[] = [
+  { name: 'chunks', type: 'Chunk', dtype: 'u32' },
+  { name: 'hasGrad', type: 'u32' },
+];
 
 const ENTRY = `@compute @workgroup_size(${CHUNK_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u)`;
@@ -111,7 +114,10 @@ ${ENTRY} {
   if (c == 0u && lid == 0u) { total[0] = globalNorm; }
 }`;
   const decl = {
-    uniforms: [['chunks', 'u32'], ['maxNorm', 'f32']] as const,
+    uniforms: [
+      ['chunks', 'u32'],
+      ['maxNorm', 'f32'],
+    ] as const,
     outputs: ['grad', 'norms', 'factors', 'total'].map(f32),
     inputs: [f32('partial'), ...TABLES],
   };

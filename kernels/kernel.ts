@@ -127,8 +127,7 @@ export function bindingDTypes(decl: KernelDecl): { outputs: (DType | undefined)[
 /** The WGSL header of `decl`: `struct U`, its binding 0, and the storage bindings 1.. (outputs, then inputs). */
 export function kernelHeader(decl: KernelDecl): string {
   if (decl.uniforms.length === 0) throw new Error('kernelHeader: a kernel needs at least one uniform field (binding 0 is always bound)');
-  const binding = (b: BindingDecl, i: number, access: 'read' | 'read_write'): string =>
-    `@group(0) @binding(${i}) var<storage, ${b.access ?? access}> ${b.name}: array<${b.type}>;`;
+  const binding = (b: BindingDecl, i: number, access: 'read' | 'read_write'): string => `@group(0) @binding(${i}) var<storage, ${b.access ?? access}> ${b.name}: array<${b.type}>;`;
   return [
     `struct U { ${decl.uniforms.map(([n, t]) => `${n}: ${t}`).join(', ')} }`,
     '@group(0) @binding(0) var<uniform> u: U;',

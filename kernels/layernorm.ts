@@ -61,7 +61,11 @@ export const PARAM_GRAD_LANES = 8;
 export function layerNormParamGradKernel(): KernelSource {
   const tile = PARAM_GRAD_COLS * PARAM_GRAD_LANES;
   const decl = {
-    uniforms: [['rows', 'u32'], ['d', 'u32'], ['chunk', 'u32']],
+    uniforms: [
+      ['rows', 'u32'],
+      ['d', 'u32'],
+      ['chunk', 'u32'],
+    ],
     outputs: ['dw', 'db'].map((name) => ({ name, type: 'f32' })),
     inputs: ['g', 'x', 'mean', 'rstd'].map((name) => ({ name, type: 'f32' })),
   } as const;

@@ -17,7 +17,15 @@ export function stridedCopyKernel(rank: number, dtype: DType, fixedShape?: reado
     lines.push(`{ let c = rem % ${size}; rem = rem / ${size}; oi += c * u.is${v}; oo += c * u.os${v}; }`);
   }
   const decl: KernelDecl = {
-    uniforms: [['n', 'u32'], ['inOffset', 'u32'], ['outOffset', 'u32'], ['rank', 'u32'], ['shape', 'array<vec4u, 2>'], ['is', 'array<vec4u, 2>'], ['os', 'array<vec4u, 2>']],
+    uniforms: [
+      ['n', 'u32'],
+      ['inOffset', 'u32'],
+      ['outOffset', 'u32'],
+      ['rank', 'u32'],
+      ['shape', 'array<vec4u, 2>'],
+      ['is', 'array<vec4u, 2>'],
+      ['os', 'array<vec4u, 2>'],
+    ],
     outputs: [{ name: 'out', type: dtype }],
     inputs: [{ name: 'x', type: dtype }],
   };
@@ -41,9 +49,17 @@ export function stridedCopyUniforms(n: number, inOffset: number, outOffset: numb
 /** x viewed as [A, N, C] indexed by idx [M] (gather and its scatter-add backward). */
 function indexDecl(dtype: DType, x: string): KernelDecl {
   return {
-    uniforms: [['n', 'u32'], ['N', 'u32'], ['M', 'u32'], ['C', 'u32']],
+    uniforms: [
+      ['n', 'u32'],
+      ['N', 'u32'],
+      ['M', 'u32'],
+      ['C', 'u32'],
+    ],
     outputs: [{ name: 'out', type: dtype }],
-    inputs: [{ name: x, type: dtype }, { name: 'idx', type: 'i32' }],
+    inputs: [
+      { name: x, type: dtype },
+      { name: 'idx', type: 'i32' },
+    ],
   };
 }
 

@@ -89,9 +89,7 @@ const each = (count: number, f: (i: number) => string, sep = '\n      '): string
 
 /** A vec4 of `name` from element `at` (a multiple of 4 when `vec`), 0 where `ok(c)` fails for element c. */
 function load4(name: string, vec: boolean, at: string, ok: (c: number) => string): string {
-  return vec
-    ? `select(vec4f(0.0), ${name}[(${at}) / 4u], ${ok(0)})`
-    : `vec4f(${QUAD.map((c) => `select(0.0, ${name}[${at} + ${c}u], ${ok(c)})`).join(', ')})`;
+  return vec ? `select(vec4f(0.0), ${name}[(${at}) / 4u], ${ok(0)})` : `vec4f(${QUAD.map((c) => `select(0.0, ${name}[${at} + ${c}u], ${ok(c)})`).join(', ')})`;
 }
 
 /**
@@ -157,9 +155,7 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
     aAt = (i, kk) => `a${kk}_${Math.floor(i / 4)}[${i % 4}]`;
   } else {
     for (let i = 0; i < rm; i++) {
-      const at = staged
-        ? `tA[(ty * ${rm}u + ${i}u) * ${tk / 4}u + kq]`
-        : load4('a', o.vecA, `offA + (${row(i)}) * u.K + k`, (c) => `${row(i)} < u.M && k + ${c}u < u.K`);
+      const at = staged ? `tA[(ty * ${rm}u + ${i}u) * ${tk / 4}u + kq]` : load4('a', o.vecA, `offA + (${row(i)}) * u.K + k`, (c) => `${row(i)} < u.M && k + ${c}u < u.K`);
       loads.push(`let a${i} = ${at};`);
     }
     aAt = (i, kk) => `a${i}[${kk}]`;
@@ -274,7 +270,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
   return defineKernel(key, decl, code);
 }
 
-const MATMUL_UNIFORMS: KernelDecl['uniforms'] = [['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['batch', 'vec4u'], ['sa', 'vec4u'], ['sb', 'vec4u']];
+const MATMUL_UNIFORMS: KernelDecl['uniforms'] = [
+  ['M', 'u32'],
+  ['N', 'u32'],
+  ['K', 'u32'],
+  ['batch', 'vec4u'],
+  ['sa', 'vec4u'],
+  ['sb', 'vec4u'],
+];
 
 /** Uniform block of `matmulKernel`: batch shape and strides padded at the front to MATMUL_MAX_BATCH_RANK axes. */
 export function matmulUniforms(M: number, N: number, K: number, batch: readonly number[], sa: readonly number[], sb: readonly number[]): UniformValues {

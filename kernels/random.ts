@@ -17,7 +17,12 @@ fn uniform01(seed: u32, stream: u32, i: u32) -> f32 {
 `;
 
 const RANDOM: KernelDecl = {
-  uniforms: [['n', 'u32'], ['seed', 'u32'], ['p0', 'f32'], ['p1', 'f32']],
+  uniforms: [
+    ['n', 'u32'],
+    ['seed', 'u32'],
+    ['p0', 'f32'],
+    ['p1', 'f32'],
+  ],
   outputs: [{ name: 'out', type: 'f32' }],
   inputs: [],
 };

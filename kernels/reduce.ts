@@ -18,7 +18,12 @@ export const REDUCE_LANES = 8;
 export const REDUCE_ROW_WG = 256;
 
 const REDUCE: KernelDecl = {
-  uniforms: [['A', 'u32'], ['R', 'u32'], ['C', 'u32'], ['scale', 'f32']],
+  uniforms: [
+    ['A', 'u32'],
+    ['R', 'u32'],
+    ['C', 'u32'],
+    ['scale', 'f32'],
+  ],
   outputs: [{ name: 'out', type: 'f32' }],
   inputs: [{ name: 'x', type: 'f32' }],
 };

@@ -121,7 +121,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     stats[2u * u.N + row] = h;
   }
 }`;
-  return defineKernel(`sce_rows_${variantKey(v)}`, rowsDecl(v, [['N', 'u32'], ['C', 'u32'], ['Nt', 'u32']], ['loss', 'stats'], ['s', 't']), code);
+  return defineKernel(
+    `sce_rows_${variantKey(v)}`,
+    rowsDecl(
+      v,
+      [
+        ['N', 'u32'],
+        ['C', 'u32'],
+        ['Nt', 'u32'],
+      ],
+      ['loss', 'stats'],
+      ['s', 't'],
+    ),
+    code,
+  );
 }
 
 /**
@@ -140,7 +153,21 @@ ${entry1d()} {
   let q = exp(s[i] / u.studentTemp - stats[u.N + row]);
   grad[i] = g[row]${v.weighted ? ' * weight[row]' : ''} / u.studentTemp * (q - p);
 }`;
-  return defineKernel(`sce_rows_grad_${variantKey(v)}`, rowsDecl(v, [['n', 'u32'], ['N', 'u32'], ['C', 'u32'], ['Nt', 'u32']], ['grad'], ['g', 'stats', 's', 't']), code);
+  return defineKernel(
+    `sce_rows_grad_${variantKey(v)}`,
+    rowsDecl(
+      v,
+      [
+        ['n', 'u32'],
+        ['N', 'u32'],
+        ['C', 'u32'],
+        ['Nt', 'u32'],
+      ],
+      ['grad'],
+      ['g', 'stats', 's', 't'],
+    ),
+    code,
+  );
 }
 
 /**
@@ -170,7 +197,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let lse = mx + log(red[0]);
   for (var c = lid; c < u.C; c += ${ROW_WG}u) { out[base + c] = ${log ? 'logit(base, c) - lse' : 'exp(logit(base, c) - lse)'}; }
 }`;
-  return defineKernel(`tempered_${log ? 'log_' : ''}softmax${centered ? '_c' : ''}`, decl([['R', 'u32'], ['C', 'u32'], ['temp', 'f32']], ['out'], centered ? ['x', 'center'] : ['x']), code);
+  return defineKernel(
+    `tempered_${log ? 'log_' : ''}softmax${centered ? '_c' : ''}`,
+    decl(
+      [
+        ['R', 'u32'],
+        ['C', 'u32'],
+        ['temp', 'f32'],
+      ],
+      ['out'],
+      centered ? ['x', 'center'] : ['x'],
+    ),
+    code,
+  );
 }
 
 /**
@@ -260,7 +299,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 ${epilogue === 'loss' ? loss : grad}
 }`;
-  return defineKernel(`sce_pairs_${epilogue}`, decl([['Nt', 'u32'], ['Ns', 'u32'], ['C', 'u32'], ['studentTemp', 'f32']], ['out'], epilogue === 'grad' ? ['mask', 'probs', 'logProbs', 'g'] : ['mask', 'probs', 'logProbs']), code);
+  return defineKernel(
+    `sce_pairs_${epilogue}`,
+    decl(
+      [
+        ['Nt', 'u32'],
+        ['Ns', 'u32'],
+        ['C', 'u32'],
+        ['studentTemp', 'f32'],
+      ],
+      ['out'],
+      epilogue === 'grad' ? ['mask', 'probs', 'logProbs', 'g'] : ['mask', 'probs', 'logProbs'],
+    ),
+    code,
+  );
 }
 
 /**
@@ -285,5 +337,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     center[col] = center[col] * u.momentum + (part[lid.x] / f32(u.R)) * (1.0 - u.momentum);
   }
 }`;
-  return defineKernel('center_update', decl([['R', 'u32'], ['C', 'u32'], ['momentum', 'f32']], ['center'], ['t']), code);
+  return defineKernel(
+    'center_update',
+    decl(
+      [
+        ['R', 'u32'],
+        ['C', 'u32'],
+        ['momentum', 'f32'],
+      ],
+      ['center'],
+      ['t'],
+    ),
+    code,
+  );
 }

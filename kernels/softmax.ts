@@ -26,7 +26,12 @@ export function rowBindings(outputs: readonly string[], inputs: readonly string[
   return { uniforms: ROW_UNIFORMS, outputs: outputs.map(f32), inputs: inputs.map(f32) };
 }
 
-const ROW_UNIFORMS: KernelDecl['uniforms'] = [['rows', 'u32'], ['d', 'u32'], ['logT', 'u32'], ['p', 'f32']];
+const ROW_UNIFORMS: KernelDecl['uniforms'] = [
+  ['rows', 'u32'],
+  ['d', 'u32'],
+  ['logT', 'u32'],
+  ['p', 'f32'],
+];
 
 /** Workgroups for `rows` rows of length `d`, as a 2-D grid past 65535. */
 export function rowGroups(rows: number, d: number, logT = rowLogThreads(d)): [number, number, number] {

@@ -24,7 +24,11 @@ export async function exportStateDict(module: Module): Promise<Map<string, HostT
 
 export async function saveModel(path: string, module: Module, metadata: Record<string, string> = {}): Promise<void> {
   const sd = await exportStateDict(module);
-  await writeSafetensors(path, [...sd].map(([k, v]): [string, NamedArray] => [k, { data: v.data, shape: v.shape }]), metadata);
+  await writeSafetensors(
+    path,
+    [...sd].map(([k, v]): [string, NamedArray] => [k, { data: v.data, shape: v.shape }]),
+    metadata,
+  );
 }
 
 /**

@@ -8,7 +8,11 @@ import type { HeadConfig } from './configs.js';
 
 /** torch weight_norm(Linear(in, out, bias=False)): W = g * v / ||v|| per output row, no epsilon. */
 export class WeightNormLinear extends Module {
-  constructor(readonly inFeatures: number, readonly outFeatures: number, normFixed: boolean) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    normFixed: boolean,
+  ) {
     super();
     // norm_last_layer: the norm g stays at 1 and is not trained.
     this.registerParameter('weight_g', [outFeatures, 1], 1, { requiresGrad: !normFixed });

@@ -38,7 +38,11 @@ export class StudentTeacher {
   constructor(opts: StudentTeacherOptions) {
     this.student = new SmkdNetwork({ ...opts.vit, maskToken: true, numClasses: opts.numClasses }, opts.head).build({ seed: opts.seed ?? 0, label: 'student' });
     // Same layout as the student (a hole where masked_embed is), no drop path, no gradients.
-    this.teacher = new SmkdNetwork({ ...opts.vit, maskToken: false, dropPath: 0, numClasses: opts.numClasses }, opts.head).build({ like: this.student, requiresGrad: false, label: 'teacher' });
+    this.teacher = new SmkdNetwork({ ...opts.vit, maskToken: false, dropPath: 0, numClasses: opts.numClasses }, opts.head).build({
+      like: this.student,
+      requiresGrad: false,
+      label: 'teacher',
+    });
     this.teacher.arena.copyFrom(this.student.arena);
     this.teacher.eval();
     const K = opts.head.outDim;

@@ -34,7 +34,10 @@ export class Attention extends Module {
   readonly qkv: Linear;
   readonly proj: Linear;
 
-  constructor(readonly dim: number, readonly numHeads: number) {
+  constructor(
+    readonly dim: number,
+    readonly numHeads: number,
+  ) {
     super();
     this.qkv = this.registerModule('qkv', new Linear(dim, 3 * dim));
     this.proj = this.registerModule('proj', new Linear(dim, dim));
@@ -108,7 +111,10 @@ export class Block extends Module {
 export class PatchEmbed extends Module {
   readonly proj: ConvWeights;
 
-  constructor(readonly patchSize: number, readonly embedDim: number) {
+  constructor(
+    readonly patchSize: number,
+    readonly embedDim: number,
+  ) {
     super();
     this.proj = this.registerModule('proj', new ConvWeights(embedDim, 3, patchSize));
   }
@@ -179,9 +185,7 @@ export class VisionTransformer extends Module {
     this.registerParameter('pos_embed', [1, 1 + this.grid * this.grid, c.embedDim], truncNormal(0.02));
     if (c.maskToken) this.registerParameter('masked_embed', [1, c.embedDim], 0);
     this.patchEmbed = this.registerModule('patch_embed', new PatchEmbed(c.patchSize, c.embedDim));
-    this.blocks = Array.from({ length: c.depth }, (_, l) =>
-      this.registerModule(`blocks.${l}`, new Block(c, c.depth > 1 ? (c.dropPath * l) / (c.depth - 1) : 0)),
-    );
+    this.blocks = Array.from({ length: c.depth }, (_, l) => this.registerModule(`blocks.${l}`, new Block(c, c.depth > 1 ? (c.dropPath * l) / (c.depth - 1) : 0)));
     this.norm = this.registerModule('norm', new LayerNorm(c.embedDim, c.lnEps));
     if (c.numClasses) this.head = this.registerModule('head', new Linear(c.embedDim, c.numClasses));
   }

@@ -115,7 +115,16 @@ async function runStudy(): Promise<Results> {
     armSeconds[arm.label] = (performance.now() - a0) / 1000;
     console.log(formatRows(rows));
   }
-  const results = { adapter: adapterName((await getGpu()).info), crops: opts.crops, episodes: opts.episodes, seconds: (performance.now() - t0) / 1000, armSeconds, rows, curve, pixelsVal };
+  const results = {
+    adapter: adapterName((await getGpu()).info),
+    crops: opts.crops,
+    episodes: opts.episodes,
+    seconds: (performance.now() - t0) / 1000,
+    armSeconds,
+    rows,
+    curve,
+    pixelsVal,
+  };
   await mkdir(opts.out, { recursive: true });
   await writeFile(resultsFile, JSON.stringify(results, null, 2));
   return results;

@@ -26,7 +26,10 @@ async function main(argv: string[]): Promise<void> {
   const out = opt('--out', 'data/omniglot');
   const root = args[0];
   if (!root) throw new Error('usage: tsx scripts/pack-omniglot.ts <omniglot/background folder> [--size 28] [--out data/omniglot]');
-  const alphabets = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const alphabets = (await readdir(root, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   const missing = Object.keys(OMNIGLOT_SPLITS).filter((a) => !alphabets.includes(a));
   if (missing.length) throw new Error(`${root}: missing alphabet folder(s) ${missing.join(', ')}`);
   const classes: OmniglotPackMeta['classes'] = [];

@@ -39,10 +39,15 @@ function probeAdapter() {
 function osRelease() {
   try {
     const text = readFileSync('/etc/os-release', 'utf8');
-    return Object.fromEntries(text.split('\n').filter((l) => l.includes('=')).map((l) => {
-      const i = l.indexOf('=');
-      return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')];
-    }));
+    return Object.fromEntries(
+      text
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => {
+          const i = l.indexOf('=');
+          return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, '')];
+        }),
+    );
   } catch {
     return {};
   }
@@ -98,7 +103,9 @@ function installDriver(os) {
   const pkgs = ['libvulkan1', 'mesa-vulkan-drivers'];
   const command = `${bookworm ? '(add bookworm-backports to the apt sources) && ' : ''}apt-get update && apt-get install -y ${target.join(' ')} ${pkgs.join(' ')}`;
   if (process.platform !== 'linux' || !debianLike) {
-    say(`no WebGPU adapter found. Install your GPU's Vulkan (Linux), Metal (macOS) or D3D12 (Windows) driver; on Linux without a GPU install Mesa's lavapipe (Vulkan) 23 or newer.`);
+    say(
+      `no WebGPU adapter found. Install your GPU's Vulkan (Linux), Metal (macOS) or D3D12 (Windows) driver; on Linux without a GPU install Mesa's lavapipe (Vulkan) 23 or newer.`,
+    );
     return false;
   }
   if (!isRoot) {

@@ -20,7 +20,11 @@ export interface CheckpointSource {
   runConfig?: string;
 }
 
-const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 /** The run directory of a checkpoint directory `<run>/checkpoints/<name>`, if it is one. */
 async function runConfigOf(checkpointDir: string): Promise<string | undefined> {
@@ -57,12 +61,15 @@ export async function resolveCheckpoint(target: string, network: Network = 'teac
 export function backboneTensors(file: SafeFile, network: Network = 'teacher'): Map<string, HostTensor> {
   let keys = [...file.tensors.keys()].map((k) => [k, normalizeKey(k)] as const);
   // A whole-training file (the reference code's {student, teacher} dicts flattened): the network's half, its own `module.` dropped.
-  if (keys.some(([, k]) => k.startsWith(`${network}.`))) keys = keys.filter(([, k]) => k.startsWith(`${network}.`)).map(([o, k]) => [o, normalizeKey(k.slice(network.length + 1))] as const);
+  if (keys.some(([, k]) => k.startsWith(`${network}.`)))
+    keys = keys.filter(([, k]) => k.startsWith(`${network}.`)).map(([o, k]) => [o, normalizeKey(k.slice(network.length + 1))] as const);
   if (keys.some(([, k]) => k.startsWith('backbone.'))) keys = keys.filter(([, k]) => k.startsWith('backbone.')).map(([o, k]) => [o, k.slice('backbone.'.length)] as const);
-  return new Map(keys.map(([o, k]) => {
-    const t = file.tensors.get(o)!;
-    return [k, { data: toFloat32(t), shape: t.shape }];
-  }));
+  return new Map(
+    keys.map(([o, k]) => {
+      const t = file.tensors.get(o)!;
+      return [k, { data: toFloat32(t), shape: t.shape }];
+    }),
+  );
 }
 
 /** For a damaged file of a run's checkpoint: where the run's newest intact checkpoint is, if it has one. */
@@ -106,7 +113,17 @@ export function inferVitConfig(tensors: ReadonlyMap<string, HostTensor>, metadat
     meta = {};
   }
   const heads = numHeads ?? meta.num_heads ?? (D >= 192 && D % 64 === 0 ? D / 64 : D % 32 === 0 ? D / 32 : 1);
-  const config = vitConfig('tiny', { imgSize: grid * p, patchSize: p, embedDim: D, depth, numHeads: heads, mlpRatio: hidden / D, lnEps: meta.ln_eps ?? 1e-6, dropPath: 0, maskToken: false });
+  const config = vitConfig('tiny', {
+    imgSize: grid * p,
+    patchSize: p,
+    embedDim: D,
+    depth,
+    numHeads: heads,
+    mlpRatio: hidden / D,
+    lnEps: meta.ln_eps ?? 1e-6,
+    dropPath: 0,
+    maskToken: false,
+  });
   return { config, headsFrom: numHeads !== undefined ? 'given' : meta.num_heads !== undefined ? 'metadata' : 'convention' };
 }
 

@@ -54,7 +54,13 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
  * it, and prune: the newest `keep` stay (and the best one); a checkpoint off the schedule (`onSchedule`:
  * one written for a Ctrl-C or a best validation) goes once a newer one is written and it is not the best.
  */
-export async function saveCheckpoint(runDir: string, parts: CheckpointParts, state: TrainState, keep = 3, onSchedule: (iteration: number) => boolean = () => true): Promise<string> {
+export async function saveCheckpoint(
+  runDir: string,
+  parts: CheckpointParts,
+  state: TrainState,
+  keep = 3,
+  onSchedule: (iteration: number) => boolean = () => true,
+): Promise<string> {
   const root = path.join(runDir, 'checkpoints');
   await mkdir(root, { recursive: true });
   const name = `it-${String(state.iteration).padStart(7, '0')}`;
@@ -64,7 +70,15 @@ export async function saveCheckpoint(runDir: string, parts: CheckpointParts, sta
   const { models, optimizer } = parts;
   // The ViT's hyper-parameters that the weights' shapes do not tell (heads, LayerNorm eps), so a file alone describes its model.
   const c = models.student.backbone.config;
-  const vit = JSON.stringify({ img_size: c.imgSize, patch_size: c.patchSize, embed_dim: c.embedDim, depth: c.depth, num_heads: c.numHeads, mlp_ratio: c.mlpRatio, ln_eps: c.lnEps });
+  const vit = JSON.stringify({
+    img_size: c.imgSize,
+    patch_size: c.patchSize,
+    embed_dim: c.embedDim,
+    depth: c.depth,
+    num_heads: c.numHeads,
+    mlp_ratio: c.mlpRatio,
+    ln_eps: c.lnEps,
+  });
   const meta: Record<string, string> = { phase: String(state.phase), iteration: String(state.iteration), vit };
   if (parts.preprocessing) meta.preprocessing = JSON.stringify(parts.preprocessing);
   await saveModel(path.join(tmp, 'student.safetensors'), models.student, meta);
@@ -115,7 +129,11 @@ export async function markBest(runDir: string, checkpointDir: string, state: Tra
 /** The files of a resumable checkpoint. */
 export const CHECKPOINT_FILES = ['state.json', 'student.safetensors', 'teacher.safetensors', 'loss_state.safetensors', 'optimizer.safetensors'] as const;
 
-const isDirectory = (p: string): Promise<boolean> => stat(p).then((s) => s.isDirectory(), () => false);
+const isDirectory = (p: string): Promise<boolean> =>
+  stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 
 /**
  * Why the checkpoint directory `dir` cannot be read ("is missing", "student.safetensors: ..."), or
@@ -194,10 +212,18 @@ function describeVit(c: { embedDim?: number; depth?: number; numHeads?: number; 
 function describeMismatch(file: string, e: StateDictError, metadata: Record<string, string>, model?: VitConfig): string {
   const some = (what: string, items: string[], sep: string): string[] =>
     items.length ? [`  ${what} (${items.length}): ${items.slice(0, 3).join(sep)}${items.length > 3 ? `${sep}... (${items.length - 3} more)` : ''}`] : [];
-  const lines = [`${file} does not fit the model:`, ...some('shape mismatches', e.misshaped, '; '), ...some('missing keys', e.missing, ', '), ...some('unexpected keys', e.unexpected, ', ')];
+  const lines = [
+    `${file} does not fit the model:`,
+    ...some('shape mismatches', e.misshaped, '; '),
+    ...some('missing keys', e.missing, ', '),
+    ...some('unexpected keys', e.unexpected, ', '),
+  ];
   try {
     const v = JSON.parse(metadata.vit ?? '') as { img_size: number; patch_size: number; embed_dim: number; depth: number; num_heads: number };
-    if (model) lines.push(`  the file holds a ViT of ${describeVit({ embedDim: v.embed_dim, depth: v.depth, numHeads: v.num_heads, patchSize: v.patch_size, imgSize: v.img_size })}; the config builds ${describeVit(model)}`);
+    if (model)
+      lines.push(
+        `  the file holds a ViT of ${describeVit({ embedDim: v.embed_dim, depth: v.depth, numHeads: v.num_heads, patchSize: v.patch_size, imgSize: v.img_size })}; the config builds ${describeVit(model)}`,
+      );
   } catch {
     // No metadata to compare with.
   }
@@ -227,7 +253,10 @@ export async function loadCheckpoint(dir: string, parts: CheckpointParts, opts: 
   const { models, optimizer } = parts;
   const optional = opts.optional;
   const skipped = new Set<string>();
-  for (const [file, net] of [['student.safetensors', models.student], ['teacher.safetensors', models.teacher]] as const) {
+  for (const [file, net] of [
+    ['student.safetensors', models.student],
+    ['teacher.safetensors', models.teacher],
+  ] as const) {
     const { missing, unexpected } = await loadNetwork(path.join(dir, file), net, !optional, models.student.backbone.config);
     const badMissing = missing.filter((k) => !optional?.(k));
     const badUnexpected = unexpected.filter((k) => !optional?.(k));
@@ -237,7 +266,10 @@ export async function loadCheckpoint(dir: string, parts: CheckpointParts, opts: 
     for (const k of [...missing, ...unexpected]) skipped.add(k);
   }
   const ls = await readSafetensors(path.join(dir, 'loss_state.safetensors'));
-  for (const [key, t] of [['center', models.center], ['center2', models.center2]] as const) {
+  for (const [key, t] of [
+    ['center', models.center],
+    ['center2', models.center2],
+  ] as const) {
     const st = ls.tensors.get(key);
     if (!st || st.shape.reduce((a, d) => a * d, 1) !== t.size) throw new Error(`${dir}: loss_state.safetensors has no ${key} of ${t.size} values`);
     const src = fromArray(toFloat32(st), t.shape);

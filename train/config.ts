@@ -10,7 +10,6 @@ const pair = z.tuple([z.number(), z.number()]);
 export const PRESETS = ['omniglot', 'tiny', 'small'] as const;
 export type PresetName = (typeof PRESETS)[number];
 
-
 export const TrainConfigSchema = z
   .object({
     phase: z.union([z.literal(1), z.literal(2)]),
@@ -19,114 +18,137 @@ export const TrainConfigSchema = z
     preset: z.enum(PRESETS),
     seed: z.number().int(),
     /** Data: 'synthetic' (built in), an image folder, Omniglot (split by alphabet; without a path, the subset packed in data/omniglot) or CIFAR-100 binary. */
-    data: z.object({
-      kind: z.enum(['synthetic', 'folder', 'omniglot', 'cifar-fs', 'fc100']),
-      path: z.string().optional(),
-      /** Class-split files (one class per line) or top-level folders per split. */
-      trainSplit: z.union([z.string(), z.array(z.string())]).optional(),
-      valSplit: z.union([z.string(), z.array(z.string())]).optional(),
-      testSplit: z.union([z.string(), z.array(z.string())]).optional(),
-      /** Side the images are decoded to and kept at in memory. */
-      imageSize: z.number().int().positive(),
-      invert: z.boolean(),
-      /** Per-channel input normalisation; default the training split's statistics (a run writes them into its config.json). */
-      normalize: z.object({ mean: z.tuple([z.number(), z.number(), z.number()]), std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]) }).strict().optional(),
-    }).strict(),
-    model: z.object({
-      embedDim: z.number().int().positive(),
-      depth: z.number().int().positive(),
-      numHeads: z.number().int().positive(),
-      patchSize: z.number().int().positive(),
-      dropPath: z.number().min(0).max(1),
-    }).strict(),
-    head: z.object({
-      hiddenDim: z.number().int().positive(),
-      bottleneckDim: z.number().int().positive(),
-      outDim: z.number().int().positive(),
-      normLastLayer: z.boolean(),
-    }).strict(),
-    crops: z.object({
-      global: z.number().int().min(1),
-      local: z.number().int().min(0),
-      globalSize: z.number().int().positive(),
-      localSize: z.number().int().positive(),
-      globalScale: pair,
-      localScale: pair,
-    }).strict(),
+    data: z
+      .object({
+        kind: z.enum(['synthetic', 'folder', 'omniglot', 'cifar-fs', 'fc100']),
+        path: z.string().optional(),
+        /** Class-split files (one class per line) or top-level folders per split. */
+        trainSplit: z.union([z.string(), z.array(z.string())]).optional(),
+        valSplit: z.union([z.string(), z.array(z.string())]).optional(),
+        testSplit: z.union([z.string(), z.array(z.string())]).optional(),
+        /** Side the images are decoded to and kept at in memory. */
+        imageSize: z.number().int().positive(),
+        invert: z.boolean(),
+        /** Per-channel input normalisation; default the training split's statistics (a run writes them into its config.json). */
+        normalize: z
+          .object({ mean: z.tuple([z.number(), z.number(), z.number()]), std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]) })
+          .strict()
+          .optional(),
+      })
+      .strict(),
+    model: z
+      .object({
+        embedDim: z.number().int().positive(),
+        depth: z.number().int().positive(),
+        numHeads: z.number().int().positive(),
+        patchSize: z.number().int().positive(),
+        dropPath: z.number().min(0).max(1),
+      })
+      .strict(),
+    head: z
+      .object({
+        hiddenDim: z.number().int().positive(),
+        bottleneckDim: z.number().int().positive(),
+        outDim: z.number().int().positive(),
+        normLastLayer: z.boolean(),
+      })
+      .strict(),
+    crops: z
+      .object({
+        global: z.number().int().min(1),
+        local: z.number().int().min(0),
+        globalSize: z.number().int().positive(),
+        localSize: z.number().int().positive(),
+        globalScale: pair,
+        localScale: pair,
+      })
+      .strict(),
     /**
      * 'spec': the multi-crop pipelines of docs/algorithm.md §3.2 (random resized crops, flips, colour jitter, blur,
      * solarisation); 'strokes': random affine warps of the whole character for global crops and of a
      * window of it (side fraction `localWindow`) for local crops, for pen strokes (docs/omniglot-recipe.md).
      */
-    augment: z.object({
-      kind: z.enum(['spec', 'strokes']),
-      /** Degrees, drawn from ±rotation. */
-      rotation: z.number().nonnegative(),
-      /** Scale drawn from 1 ± scale. */
-      scale: z.number().min(0).max(0.9),
-      /** Shift drawn from ± this fraction of the image side. */
-      shift: z.number().nonnegative(),
-      localWindow: pair,
-    }).strict(),
-    batch: z.object({
-      size: z.number().int().positive(),
-      sampler: z.enum(['uniform', 'pk']),
-      /** P x K sampler: classes per batch and images per class (size = P * K). */
-      classes: z.number().int().positive(),
-      perClass: z.number().int().positive(),
-    }).strict(),
-    schedule: z.object({
-      epochs: z.number().int().positive(),
-      /** Iterations per virtual epoch (docs/algorithm.md §10.1). */
-      itersPerEpoch: z.number().int().positive(),
-      lr: z.number().nonnegative(),
-      /** 'linear': the peak lr is lr * batch / 256 (the rule the reference code's help text describes, docs/algorithm.md §11.11); 'none' (its code, default). */
-      lrScaling: z.enum(['none', 'linear']),
-      minLr: z.number().nonnegative(),
-      warmupEpochs: z.number().nonnegative(),
-      weightDecay: z.number().nonnegative(),
-      weightDecayEnd: z.number().nonnegative(),
-      momentumTeacher: z.number().min(0).max(1),
-      clipGrad: z.number().nonnegative(),
-      freezeLastLayer: z.number().int().nonnegative(),
-      teacherTemp: z.number().positive(),
-      warmupTeacherTemp: z.number().positive(),
-      teacherPatchTemp: z.number().positive(),
-      warmupTeacherPatchTemp: z.number().positive(),
-      warmupTeacherTempEpochs: z.number().int().positive(),
-      studentTemp: z.number().positive(),
-      centerMomentum: z.number().min(0).max(1),
-      /** Centres of a fresh run: 'zero' as the reference code, or 'batch': the first batch's mean teacher outputs (docs/algorithm.md §5.8). */
-      centerInit: z.enum(['zero', 'batch']),
-    }).strict(),
-    loss: z.object({
-      lambda1: z.number().nonnegative(),
-      lambda2: z.number().nonnegative(),
-      lambda3: z.number().nonnegative(),
-      patchWeighting: z.enum(['uniform', 'weighted']),
-      /** Weight of the reference code's optional supervised cross-entropy term (docs/algorithm.md §5.7; 0 there): a linear classifier on the student's [cls] token of the global crops. */
-      supervisedCe: z.number().nonnegative(),
-    }).strict(),
-    masking: z.object({
-      ratios: z.array(z.number()),
-      ratioVar: z.array(z.number()),
-      predStartEpoch: z.number().int().nonnegative(),
-      shape: z.enum(['block', 'rand']),
-    }).strict(),
-    eval: z.object({
-      /** Few-shot validation every this many epochs (0: only at the end). */
-      everyEpochs: z.number().int().nonnegative(),
-      ways: z.number().int().min(2),
-      shots: z.array(z.number().int().positive()),
-      queries: z.number().int().positive(),
-      episodes: z.number().int().positive(),
-      /** At most this many images per evaluation class (keeps evaluation short). */
-      maxPerClass: z.number().int().positive(),
-      /** The feature kind of the evaluation (docs/algorithm.md §8.1; train/features.ts). */
-      features: z.enum(FEATURE_KINDS as [FeatureKind, ...FeatureKind[]]),
-      /** Evaluation transform: shorter side resized to round(size * resizeRatio), then the centre crop (docs/algorithm.md §8.1: 256/224; 1 keeps the whole image). */
-      resizeRatio: z.number().min(1),
-    }).strict(),
+    augment: z
+      .object({
+        kind: z.enum(['spec', 'strokes']),
+        /** Degrees, drawn from ±rotation. */
+        rotation: z.number().nonnegative(),
+        /** Scale drawn from 1 ± scale. */
+        scale: z.number().min(0).max(0.9),
+        /** Shift drawn from ± this fraction of the image side. */
+        shift: z.number().nonnegative(),
+        localWindow: pair,
+      })
+      .strict(),
+    batch: z
+      .object({
+        size: z.number().int().positive(),
+        sampler: z.enum(['uniform', 'pk']),
+        /** P x K sampler: classes per batch and images per class (size = P * K). */
+        classes: z.number().int().positive(),
+        perClass: z.number().int().positive(),
+      })
+      .strict(),
+    schedule: z
+      .object({
+        epochs: z.number().int().positive(),
+        /** Iterations per virtual epoch (docs/algorithm.md §10.1). */
+        itersPerEpoch: z.number().int().positive(),
+        lr: z.number().nonnegative(),
+        /** 'linear': the peak lr is lr * batch / 256 (the rule the reference code's help text describes, docs/algorithm.md §11.11); 'none' (its code, default). */
+        lrScaling: z.enum(['none', 'linear']),
+        minLr: z.number().nonnegative(),
+        warmupEpochs: z.number().nonnegative(),
+        weightDecay: z.number().nonnegative(),
+        weightDecayEnd: z.number().nonnegative(),
+        momentumTeacher: z.number().min(0).max(1),
+        clipGrad: z.number().nonnegative(),
+        freezeLastLayer: z.number().int().nonnegative(),
+        teacherTemp: z.number().positive(),
+        warmupTeacherTemp: z.number().positive(),
+        teacherPatchTemp: z.number().positive(),
+        warmupTeacherPatchTemp: z.number().positive(),
+        warmupTeacherTempEpochs: z.number().int().positive(),
+        studentTemp: z.number().positive(),
+        centerMomentum: z.number().min(0).max(1),
+        /** Centres of a fresh run: 'zero' as the reference code, or 'batch': the first batch's mean teacher outputs (docs/algorithm.md §5.8). */
+        centerInit: z.enum(['zero', 'batch']),
+      })
+      .strict(),
+    loss: z
+      .object({
+        lambda1: z.number().nonnegative(),
+        lambda2: z.number().nonnegative(),
+        lambda3: z.number().nonnegative(),
+        patchWeighting: z.enum(['uniform', 'weighted']),
+        /** Weight of the reference code's optional supervised cross-entropy term (docs/algorithm.md §5.7; 0 there): a linear classifier on the student's [cls] token of the global crops. */
+        supervisedCe: z.number().nonnegative(),
+      })
+      .strict(),
+    masking: z
+      .object({
+        ratios: z.array(z.number()),
+        ratioVar: z.array(z.number()),
+        predStartEpoch: z.number().int().nonnegative(),
+        shape: z.enum(['block', 'rand']),
+      })
+      .strict(),
+    eval: z
+      .object({
+        /** Few-shot validation every this many epochs (0: only at the end). */
+        everyEpochs: z.number().int().nonnegative(),
+        ways: z.number().int().min(2),
+        shots: z.array(z.number().int().positive()),
+        queries: z.number().int().positive(),
+        episodes: z.number().int().positive(),
+        /** At most this many images per evaluation class (keeps evaluation short). */
+        maxPerClass: z.number().int().positive(),
+        /** The feature kind of the evaluation (docs/algorithm.md §8.1; train/features.ts). */
+        features: z.enum(FEATURE_KINDS as [FeatureKind, ...FeatureKind[]]),
+        /** Evaluation transform: shorter side resized to round(size * resizeRatio), then the centre crop (docs/algorithm.md §8.1: 256/224; 1 keeps the whole image). */
+        resizeRatio: z.number().min(1),
+      })
+      .strict(),
     /** Save a resumable checkpoint every this many iterations (and at the end). */
     checkpointEvery: z.number().int().positive(),
     /** Checkpoints kept in the run directory: the newest this many (and the best one); a damaged newest one falls back to the one before. */
@@ -162,9 +184,7 @@ function specPreset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
     head: tiny ? { hiddenDim: 128, bottleneckDim: 64, outDim: 256, normLastLayer: true } : { hiddenDim: 192, bottleneckDim: 64, outDim: 1024, normLastLayer: false },
     crops: { global: 2, local: tiny ? 2 : 4, globalSize: 32, localSize: 16, globalScale: [0.25, 1], localScale: [0.05, 0.25] },
     augment: { kind: 'spec', ...STROKES },
-    batch: tiny
-      ? { size: 16, sampler: phase === 2 ? 'pk' : 'uniform', classes: 8, perClass: 2 }
-      : { size: 32, sampler: phase === 2 ? 'pk' : 'uniform', classes: 8, perClass: 4 },
+    batch: tiny ? { size: 16, sampler: phase === 2 ? 'pk' : 'uniform', classes: 8, perClass: 2 } : { size: 32, sampler: phase === 2 ? 'pk' : 'uniform', classes: 8, perClass: 4 },
     schedule: {
       epochs: tiny ? (phase === 1 ? 6 : 3) : phase === 1 ? 14 : 6,
       itersPerEpoch: tiny ? 10 : 50,
@@ -186,7 +206,10 @@ function specPreset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
       centerMomentum: 0.9,
       centerInit: 'batch',
     },
-    loss: phase === 1 ? { lambda1: 1, lambda2: 0, lambda3: 1, patchWeighting: 'uniform', supervisedCe: 0 } : { lambda1: 1, lambda2: 1, lambda3: 0, patchWeighting: 'uniform', supervisedCe: 0 },
+    loss:
+      phase === 1
+        ? { lambda1: 1, lambda2: 0, lambda3: 1, patchWeighting: 'uniform', supervisedCe: 0 }
+        : { lambda1: 1, lambda2: 1, lambda3: 0, patchWeighting: 'uniform', supervisedCe: 0 },
     masking: { ratios: [0, 0.3], ratioVar: [0, 0.2], predStartEpoch: 0, shape: 'block' },
     eval: { everyEpochs: 0, ways: 5, shots: [1, 5], queries: 15, episodes: tiny ? 500 : 2000, maxPerClass: tiny ? 60 : 600, features: 'concat', resizeRatio: 256 / 224 },
     checkpointEvery: tiny ? 10 : 50,

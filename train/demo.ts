@@ -72,10 +72,13 @@ export function formatRows(rows: readonly DemoRow[]): string {
   const header = `  ${'model'.padEnd(Math.max(14, ...rows.map((r) => (names[r.model] ?? r.model).length + 2)))}${DEMO_SETTINGS.map((s) => `${s.ways}-way ${s.shots}-shot`.padStart(18)).join('')}`;
   const models = [...new Set(rows.map((r) => r.model))];
   const width = Math.max(14, ...models.map((m) => (names[m] ?? m).length + 2));
-  const lines = models.map((m) => `  ${(names[m] ?? m).padEnd(width)}${DEMO_SETTINGS.map((s) => {
-    const r = rows.find((x) => x.model === m && x.ways === s.ways && x.shots === s.shots);
-    return (r ? `${r.mean.toFixed(2)} ± ${r.ci95.toFixed(2)}` : '-').padStart(18);
-  }).join('')}`);
+  const lines = models.map(
+    (m) =>
+      `  ${(names[m] ?? m).padEnd(width)}${DEMO_SETTINGS.map((s) => {
+        const r = rows.find((x) => x.model === m && x.ways === s.ways && x.shots === s.shots);
+        return (r ? `${r.mean.toFixed(2)} ± ${r.ci95.toFixed(2)}` : '-').padStart(18);
+      }).join('')}`,
+  );
   return [header, ...lines].join('\n');
 }
 
@@ -95,7 +98,9 @@ export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): P
   const rows = [...(await testRows('random', null, fresh, p1, splits)), ...(await testRows('pixels', null, null, p1, splits))];
   const { random: randomVal, pixels: pixelsVal } = await validationBaselines(fresh, p1, splits);
   fresh.dispose();
-  console.log(`test alphabets (${splits.test.name}, ${splits.test.classes.length} classes), ${p1.eval.episodes} episodes, ${p1.eval.features} features, prototype classifier:\n${formatRows(rows)}`);
+  console.log(
+    `test alphabets (${splits.test.name}, ${splits.test.classes.length} classes), ${p1.eval.episodes} episodes, ${p1.eval.features} features, prototype classifier:\n${formatRows(rows)}`,
+  );
 
   const r1 = await runTraining(p1, 'phase 1');
   rows.push(...(await testRows('phase1', r1.lastCheckpoint, r1.models, p1, r1.splits)));
@@ -107,7 +112,9 @@ export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): P
   if (r2.stopped) return null;
   const t1 = performance.now();
   const pictures = await demoPictures(base, p2.out, r2.splits.test, [p1.out, p2.out]);
-  console.log(`pictures of the phase-2 teacher in ${((performance.now() - t1) / 1000).toFixed(1)} s: ${[path.dirname(pictures.attention[0]), pictures.matches, pictures.embedding, pictures.curves].join(', ')}`);
+  console.log(
+    `pictures of the phase-2 teacher in ${((performance.now() - t1) / 1000).toFixed(1)} s: ${[path.dirname(pictures.attention[0]), pictures.matches, pictures.embedding, pictures.curves].join(', ')}`,
+  );
 
   const phase1Crops = p1.schedule.epochs * p1.schedule.itersPerEpoch * p1.batch.size * (p1.crops.global + p1.crops.local);
   const curve1 = [{ x: 0, y: randomVal, series: 'phase 1' }, ...(await validationCurve(p1, 'phase 1', 0))];

@@ -103,7 +103,11 @@ export async function embedImages(backbone: VisionTransformer, files: readonly s
       next = start + bs < files.length ? decodeBatch(start + bs) : null;
       if (batch.length === 0) continue;
       if (start === 0) {
-        const w = polarityWarning(batch.map((b) => b.img), opts.normalize, `embed: the first ${batch.length} image(s)`);
+        const w = polarityWarning(
+          batch.map((b) => b.img),
+          opts.normalize,
+          `embed: the first ${batch.length} image(s)`,
+        );
         if (w) warn(w);
       }
       const len = 3 * opts.size * opts.size;

@@ -61,7 +61,15 @@ export async function evaluateBackbone(backbone: VisionTransformer, ds: ImageDat
   const t0 = performance.now();
   const indices = opts.maxPerClass ? capPerClass(ds, opts.maxPerClass) : undefined;
   const components = componentsFor(opts.features ?? ['concat']);
-  const feats = await extractFeatures(backbone, ds, { size: opts.size, normalize: opts.normalize, components, indices, batchSize: opts.batchSize, resizeRatio: opts.resizeRatio, onProgress: opts.onProgress });
+  const feats = await extractFeatures(backbone, ds, {
+    size: opts.size,
+    normalize: opts.normalize,
+    components,
+    indices,
+    batchSize: opts.batchSize,
+    resizeRatio: opts.resizeRatio,
+    onProgress: opts.onProgress,
+  });
   const extractSeconds = (performance.now() - t0) / 1000;
   return { ...episodesReport(feats, opts), dataset: ds.name, extractSeconds, seconds: (performance.now() - t0) / 1000 };
 }
@@ -77,14 +85,34 @@ export async function evaluatePixels(ds: ImageDataset, opts: EvalOptions): Promi
   return { dataset: ds.name, images: f.labels.length, classes: new Set(f.labels).size, featureDim: f.dim, rows, extractSeconds, seconds: (performance.now() - t0) / 1000 };
 }
 
-function episodeRow(f: FeatureSet, features: EvalRow['features'], classifier: FewShotClassifier, shots: number, opts: Pick<EvalOptions, 'ways' | 'queries' | 'episodes' | 'seed'>): EvalRow {
+function episodeRow(
+  f: FeatureSet,
+  features: EvalRow['features'],
+  classifier: FewShotClassifier,
+  shots: number,
+  opts: Pick<EvalOptions, 'ways' | 'queries' | 'episodes' | 'seed'>,
+): EvalRow {
   const t0 = performance.now();
   const r = evaluateFewShot(f, { ways: opts.ways, shots, queries: opts.queries, episodes: opts.episodes, seed: opts.seed ?? 0, classifier });
-  return { features, featureDim: f.dim, classifier, ways: opts.ways, shots, queries: opts.queries, episodes: opts.episodes, mean: r.mean, ci95: r.ci95, seconds: (performance.now() - t0) / 1000 };
+  return {
+    features,
+    featureDim: f.dim,
+    classifier,
+    ways: opts.ways,
+    shots,
+    queries: opts.queries,
+    episodes: opts.episodes,
+    mean: r.mean,
+    ci95: r.ci95,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 /** The episode table of already-extracted features (one episode stream per row, from the same seed). */
-export function episodesReport(feats: ExtractedFeatures, opts: Omit<EvalOptions, 'size' | 'normalize'> & Partial<EvalOptions>): Omit<EvalReport, 'dataset' | 'seconds' | 'extractSeconds'> {
+export function episodesReport(
+  feats: ExtractedFeatures,
+  opts: Omit<EvalOptions, 'size' | 'normalize'> & Partial<EvalOptions>,
+): Omit<EvalReport, 'dataset' | 'seconds' | 'extractSeconds'> {
   const rows: EvalRow[] = [];
   for (const kind of opts.features ?? ['concat']) {
     const f = selectFeatures(feats, kind);
@@ -103,7 +131,17 @@ const COLUMNS = ['features', 'dim', 'classifier', 'ways', 'shots', 'queries', 'e
 
 /** One table line per row: accuracy as mean ± 95 % half-width (docs/algorithm.md §8.4). */
 function cells(r: EvalRow): string[] {
-  return [r.features, String(r.featureDim), r.classifier, String(r.ways), String(r.shots), String(r.queries), String(r.episodes), `${r.mean.toFixed(2)}% ± ${r.ci95.toFixed(2)}`, `${r.seconds.toFixed(1)} s`];
+  return [
+    r.features,
+    String(r.featureDim),
+    r.classifier,
+    String(r.ways),
+    String(r.shots),
+    String(r.queries),
+    String(r.episodes),
+    `${r.mean.toFixed(2)}% ± ${r.ci95.toFixed(2)}`,
+    `${r.seconds.toFixed(1)} s`,
+  ];
 }
 
 /** The report as a terminal table. */

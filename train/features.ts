@@ -69,7 +69,13 @@ export interface ExtractOptions {
  * [count, k·D] features of a batch of transformed images ([count, 3, size, size], normalised), in
  * inference mode: the caller puts the backbone in eval mode.
  */
-export async function batchFeatures(backbone: VisionTransformer, images: Float32Array, count: number, size: number, components: readonly FeatureComponent[]): Promise<{ data: Float32Array; dim: number }> {
+export async function batchFeatures(
+  backbone: VisionTransformer,
+  images: Float32Array,
+  count: number,
+  size: number,
+  components: readonly FeatureComponent[],
+): Promise<{ data: Float32Array; dim: number }> {
   const feats = tidy(() =>
     noGrad(() => fewShotFeatures(backbone.forward(fromArray(images, [count, 3, size, size]), { clsAttention: components.includes('weighted') }), components)),
   );

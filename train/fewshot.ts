@@ -51,7 +51,8 @@ export class EpisodeSampler {
     this.shots = opts.shots ?? 1;
     this.queries = opts.queries ?? 15;
     const positive = (n: number | 'all'): boolean => n === 'all' || (Number.isInteger(n) && n >= 1);
-    if (![this.ways, this.shots, this.queries].every(positive)) throw new Error(`EpisodeSampler: ways ${this.ways}, shots ${this.shots} and queries ${this.queries} must be positive integers`);
+    if (![this.ways, this.shots, this.queries].every(positive))
+      throw new Error(`EpisodeSampler: ways ${this.ways}, shots ${this.shots} and queries ${this.queries} must be positive integers`);
     const need = this.shots + (this.queries === 'all' ? 1 : this.queries);
     const groups = new Map<number, number[]>();
     for (let i = 0; i < labels.length; i++) {
@@ -63,7 +64,9 @@ export class EpisodeSampler {
     this.classIds = eligible.map(([c]) => c);
     this.byClass = eligible.map(([, rows]) => rows);
     if (this.classIds.length < this.ways) {
-      throw new Error(`EpisodeSampler: ${this.ways}-way ${this.shots}-shot episodes with ${this.queries} queries need ${this.ways} classes of at least ${need} images; ${this.classIds.length} of ${groups.size} classes qualify`);
+      throw new Error(
+        `EpisodeSampler: ${this.ways}-way ${this.shots}-shot episodes with ${this.queries} queries need ${this.ways} classes of at least ${need} images; ${this.classIds.length} of ${groups.size} classes qualify`,
+      );
     }
   }
 

@@ -2,7 +2,24 @@
 // two-phase training loop, resumable checkpoints and few-shot evaluation. The `smkd` command line
 // is built from these.
 export { TrainConfigSchema, PRESETS, preset, validateConfig, resolveConfig, type TrainConfig, type DeepPartial, type PresetName } from './config.js';
-export { train, modelsFor, usesClassifier, recordStep, updateStep, checkEvaluations, trainingSchedule, LOSS_TERMS, type LossTerm, type StepLosses, type StepMetrics, type StepOptions, type TrainHooks, type TrainOptions, type TrainResult, type UpdateOptions } from './trainer.js';
+export {
+  train,
+  modelsFor,
+  usesClassifier,
+  recordStep,
+  updateStep,
+  checkEvaluations,
+  trainingSchedule,
+  LOSS_TERMS,
+  type LossTerm,
+  type StepLosses,
+  type StepMetrics,
+  type StepOptions,
+  type TrainHooks,
+  type TrainOptions,
+  type TrainResult,
+  type UpdateOptions,
+} from './trainer.js';
 export { openSplits, type DataSplits } from './sources.js';
 export * from './data/index.js';
 export { openOmniglotPack, OMNIGLOT_SPLITS, packDir, packedSizes, type OmniglotPackMeta, type SplitName } from './data/omniglot-pack.js';
@@ -26,7 +43,18 @@ export {
   type PatchPlan,
 } from './losses.js';
 export { TrainingSchedule, cosineScheduleAt, linspaceAt, type ScheduleConfig, type ScheduleArrays } from './schedules.js';
-export { saveCheckpoint, loadCheckpoint, findCheckpoint, checkpointProblem, markBest, type FoundCheckpoint, type TrainState, type CheckpointParts, type Preprocessing, type LoadCheckpointOptions } from './checkpoint.js';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  findCheckpoint,
+  checkpointProblem,
+  markBest,
+  type FoundCheckpoint,
+  type TrainState,
+  type CheckpointParts,
+  type Preprocessing,
+  type LoadCheckpointOptions,
+} from './checkpoint.js';
 export { evaluateBackbone, evaluatePixels, episodesReport, formatReport, type EvalOptions, type EvalRow, type EvalReport } from './evaluate.js';
 export { extractFeatures, pixelFeatures, selectFeatures, capPerClass, FEATURE_KINDS, type FeatureKind, type ExtractedFeatures, type ExtractOptions } from './features.js';
 export {
@@ -53,7 +81,18 @@ export {
 export { runDemo, DEMO_SETTINGS, type DemoRow, type DemoSummary } from './demo.js';
 export { lineChartSvg, type CurvePoint, type LineChartOptions } from './plot.js';
 export { showAttention, clsAttentionMaps, attentionPicture, type ClsAttentionMaps, type ShowAttentionOptions } from './show/attention.js';
-export { showMatches, patchMatches, matchLines, matchesPng, type PatchMatch, type PatchMatches, type MatchLine, type MatchLayout, type ShowMatchesOptions, type ShownMatches } from './show/matches.js';
+export {
+  showMatches,
+  patchMatches,
+  matchLines,
+  matchesPng,
+  type PatchMatch,
+  type PatchMatches,
+  type MatchLine,
+  type MatchLayout,
+  type ShowMatchesOptions,
+  type ShownMatches,
+} from './show/matches.js';
 export { showEmbedding, embeddingMap, embeddingSvg, umap2d, type EmbeddingMap, type EmbeddingOptions, type EmbeddingPoint, type ShowEmbeddingOptions } from './show/embedding.js';
 export { checkpointPreparation, type ImagePreparation } from './show/input.js';
 export { main, program } from './cli.js';

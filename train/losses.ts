@@ -314,22 +314,32 @@ function patchLoss(x: SmkdInputs, plan: PatchPlan, weighting: 'uniform' | 'weigh
     for (let y = 0; y < k; y++) for (let xl = 0; xl < k; xl++) if (xl !== y) hostW[(e * kmax + y) * kmax + xl] = w;
   }
   // Its own scope: the match matrix, the probabilities and T are freed before the loss kernels run.
-  const { target, rowWeight } = noGrad(() => tidy(() => {
-    // match [e, x, y, j] -> [e, y, j, x]: M's rows are teacher patches (y, j), its column blocks student images x.
-    const match = reshape(permute(matchPatches(plan, x.teacherFeatures, x.studentFeatures), [0, 2, 3, 1]), [E, kmax, Np, kmax, 1]);
-    const oneHot = compare('eq', match, fromArray(Array.from({ length: Np }, (_, n) => n), [Np], 'i32'));
-    let weight = fromArray(hostW, [E, kmax, 1, kmax, 1]);
-    if (weighting === 'weighted') {
-      const attn = x.teacherClsAttention!;
-      const a = div(attn, sum(attn, 1, true));
-      weight = mul(weight, reshape(gatherRows(a, plan.teacherRows), [E, kmax, Np, 1, 1]));
-    }
-    const M = reshape(mul(oneHot, weight), [E, kmax * Np, kmax * Np]);
-    const probs = softmax(mul(sub(x.teacherPatch, o.center2), 1 / o.teacherPatchTemp));
-    const P = reshape(gatherRows(probs, plan.teacherRows), [E, kmax * Np, K]);
-    const T = matmul(M, P, { transA: true });
-    return { target: log(clamp(T, TARGET_FLOOR)), rowWeight: sum(M, 1) };
-  }));
+  const { target, rowWeight } = noGrad(() =>
+    tidy(() => {
+      // match [e, x, y, j] -> [e, y, j, x]: M's rows are teacher patches (y, j), its column blocks student images x.
+      const match = reshape(permute(matchPatches(plan, x.teacherFeatures, x.studentFeatures), [0, 2, 3, 1]), [E, kmax, Np, kmax, 1]);
+      const oneHot = compare(
+        'eq',
+        match,
+        fromArray(
+          Array.from({ length: Np }, (_, n) => n),
+          [Np],
+          'i32',
+        ),
+      );
+      let weight = fromArray(hostW, [E, kmax, 1, kmax, 1]);
+      if (weighting === 'weighted') {
+        const attn = x.teacherClsAttention!;
+        const a = div(attn, sum(attn, 1, true));
+        weight = mul(weight, reshape(gatherRows(a, plan.teacherRows), [E, kmax, Np, 1, 1]));
+      }
+      const M = reshape(mul(oneHot, weight), [E, kmax * Np, kmax * Np]);
+      const probs = softmax(mul(sub(x.teacherPatch, o.center2), 1 / o.teacherPatchTemp));
+      const P = reshape(gatherRows(probs, plan.teacherRows), [E, kmax * Np, K]);
+      const T = matmul(M, P, { transA: true });
+      return { target: log(clamp(T, TARGET_FLOOR)), rowWeight: sum(M, 1) };
+    }),
+  );
   const student = reshape(gatherRows(x.studentPatch, plan.studentRows), [E, kmax * Np, K]);
   return sum(softCrossEntropy(student, target, { studentTemp: o.studentTemp, teacherTemp: 1, weight: rowWeight }));
 }
@@ -345,7 +355,10 @@ export function smkdLoss(inputs: SmkdInputs, opts: SmkdLossOptions): SmkdLoss {
   const B = labels.length;
   const layout = checkLayout('smkdLoss', inputs, inputs.teacherCls.shape[0] / B, B);
   const { G, L, Np } = layout;
-  for (const [name, f] of [['teacherFeatures', inputs.teacherFeatures], ['studentFeatures', inputs.studentFeatures]] as const) {
+  for (const [name, f] of [
+    ['teacherFeatures', inputs.teacherFeatures],
+    ['studentFeatures', inputs.studentFeatures],
+  ] as const) {
     if (f.rank !== 3 || f.shape[0] !== G * B || f.shape[1] !== Np) throw new Error(`smkdLoss: ${name} ${fmt(f.shape)} must be [G·B, Np, D] = [${G * B}, ${Np}, D]`);
   }
   if (fmt(inputs.teacherFeatures.shape) !== fmt(inputs.studentFeatures.shape)) {
@@ -374,11 +387,7 @@ export function smkdLoss(inputs: SmkdInputs, opts: SmkdLossOptions): SmkdLoss {
     const cls = clsLoss(inputs, global, localPairs(layout), G * G * pairs + G * L * B, layout, opts);
     const patch = patchLoss(inputs, patchPlan(labels, G), opts.patchWeighting ?? 'uniform', layout, opts);
     const mim = lambda3 > 0 ? mimLoss(inputs, inputs.masks!, layout, opts) : undefined;
-    const total = weightedSum([
-      [cls, opts.lambda1 ?? 1],
-      [patch, opts.lambda2 ?? 1],
-      ...(mim ? [[mim, lambda3] as [Tensor<'f32'>, number]] : []),
-    ]);
+    const total = weightedSum([[cls, opts.lambda1 ?? 1], [patch, opts.lambda2 ?? 1], ...(mim ? [[mim, lambda3] as [Tensor<'f32'>, number]] : [])]);
     return mim ? { total, cls, patch, mim } : { total, cls, patch };
   });
 }

@@ -97,11 +97,37 @@ export async function runCurvesSvg(runs: readonly RunMetrics[], title: string): 
         values.push({ run: r.name, panel, series, iteration: iterations[i], value: win.reduce((a, v) => a + v, 0) / win.length });
       });
     };
-    add('1 loss (11-step mean)', 'total', r.steps.map((s) => s.loss), true);
-    for (const term of Object.keys(r.steps[0]?.terms ?? {})) add('1 loss (11-step mean)', term, r.steps.map((s) => s.terms[term] ?? NaN), true);
-    add('2 learning rate', 'lr', r.steps.map((s) => s.lr), false);
-    add('3 teacher temperature', 'teacher', r.steps.map((s) => s.teacherTemp), false);
-    add('4 crops per second (11-step mean)', 'crops/s', r.steps.map((s) => s.imagesPerSecond), true);
+    add(
+      '1 loss (11-step mean)',
+      'total',
+      r.steps.map((s) => s.loss),
+      true,
+    );
+    for (const term of Object.keys(r.steps[0]?.terms ?? {}))
+      add(
+        '1 loss (11-step mean)',
+        term,
+        r.steps.map((s) => s.terms[term] ?? NaN),
+        true,
+      );
+    add(
+      '2 learning rate',
+      'lr',
+      r.steps.map((s) => s.lr),
+      false,
+    );
+    add(
+      '3 teacher temperature',
+      'teacher',
+      r.steps.map((s) => s.teacherTemp),
+      false,
+    );
+    add(
+      '4 crops per second (11-step mean)',
+      'crops/s',
+      r.steps.map((s) => s.imagesPerSecond),
+      true,
+    );
     for (const v of r.validation) values.push({ run: r.name, panel: '5 validation accuracy (%)', series: 'validation', iteration: v.iteration, value: v.valAccuracy });
   }
   const spec: vegaLite.TopLevelSpec = {

@@ -22,7 +22,9 @@ export function progress(label: string): { onStep: (m: StepMetrics) => void; onS
       const loss = m.loss.toFixed(4);
       if (tty) bar.update(m.iteration + 1, { loss, ips: m.imagesPerSecond.toFixed(1) });
       else if ((m.iteration + 1) % 10 === 0 || m.iteration + 1 === total) {
-        const terms = Object.entries(m.terms).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+        const terms = Object.entries(m.terms)
+          .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+          .join(', ');
         console.log(`${label} it ${m.iteration + 1}/${total}  loss ${loss} (${terms})  lr ${m.lr.toExponential(2)}  ${m.imagesPerSecond.toFixed(1)} img/s`);
       }
     },
@@ -50,7 +52,18 @@ export class Interrupted extends Error {}
 /** The periodic validation of a run: its first shot count, N-way, on the validation classes, with its features and transform. */
 export function validationOptions(cfg: TrainConfig, normalize: Normalization): EvalOptions {
   const e = cfg.eval;
-  return { size: cfg.crops.globalSize, normalize, resizeRatio: e.resizeRatio, ways: e.ways, shots: [e.shots[0]], queries: e.queries, episodes: e.episodes, maxPerClass: e.maxPerClass, features: [e.features], seed: cfg.seed };
+  return {
+    size: cfg.crops.globalSize,
+    normalize,
+    resizeRatio: e.resizeRatio,
+    ways: e.ways,
+    shots: [e.shots[0]],
+    queries: e.queries,
+    episodes: e.episodes,
+    maxPerClass: e.maxPerClass,
+    features: [e.features],
+    seed: cfg.seed,
+  };
 }
 
 export async function runTraining(cfg: TrainConfig, label: string, options: TrainOptions = {}): Promise<TrainResult> {
@@ -59,17 +72,23 @@ export async function runTraining(cfg: TrainConfig, label: string, options: Trai
   const stop = stopSignal();
   const t0 = performance.now();
   try {
-    const r = await train(cfg, {
-      onStart: p.onStart,
-      onStep: p.onStep,
-      shouldStop: stop.requested,
-      validate: async (models, splits, epoch) => {
-        const rep = await evaluateBackbone(models.teacher.backbone, splits.val, validationOptions(cfg, splits.normalize));
-        const row = rep.rows[0];
-        console.log(`${process.stdout.isTTY ? '\n' : ''}${label}: validation after epoch ${epoch + 1}: ${row.ways}-way ${row.shots}-shot ${row.mean.toFixed(2)}% ± ${row.ci95.toFixed(2)} (${rep.dataset})`);
-        return row.mean;
+    const r = await train(
+      cfg,
+      {
+        onStart: p.onStart,
+        onStep: p.onStep,
+        shouldStop: stop.requested,
+        validate: async (models, splits, epoch) => {
+          const rep = await evaluateBackbone(models.teacher.backbone, splits.val, validationOptions(cfg, splits.normalize));
+          const row = rep.rows[0];
+          console.log(
+            `${process.stdout.isTTY ? '\n' : ''}${label}: validation after epoch ${epoch + 1}: ${row.ways}-way ${row.shots}-shot ${row.mean.toFixed(2)}% ± ${row.ci95.toFixed(2)} (${rep.dataset})`,
+          );
+          return row.mean;
+        },
       },
-    }, options);
+      options,
+    );
     p.stop();
     console.log(`${label}: ${r.stopped ? 'stopped' : 'finished'} in ${((performance.now() - t0) / 1000).toFixed(0)} s; checkpoint ${r.lastCheckpoint}`);
     return r;
@@ -98,4 +117,3 @@ export async function evalReport(models: StudentTeacher, cfg: TrainConfig, title
   console.log(formatReport(title, rep));
   return rep;
 }
-

@@ -79,7 +79,9 @@ export class TrainingSchedule {
     this.totalIters = c.epochs * c.itersPerEpoch;
     this.warmupIters = c.warmupEpochs * c.itersPerEpoch;
     if (!(Number.isInteger(this.warmupIters) && this.warmupIters >= 0 && this.warmupIters < this.totalIters)) {
-      throw new Error(`TrainingSchedule: ${c.warmupEpochs} warm-up epochs of ${c.itersPerEpoch} iterations must be a whole number of iterations below the ${this.totalIters} of the run`);
+      throw new Error(
+        `TrainingSchedule: ${c.warmupEpochs} warm-up epochs of ${c.itersPerEpoch} iterations must be a whole number of iterations below the ${this.totalIters} of the run`,
+      );
     }
   }
 

@@ -22,7 +22,10 @@ async function topFolders(root: string): Promise<string[]> {
   const entries = await readdir(root, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
     throw new Error(`data folder ${root}: ${e.code === 'ENOENT' ? 'no such folder' : e.message}`);
   });
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
 }
 
 function needPath(d: DataConfig): string {
@@ -54,7 +57,8 @@ export async function openSplits(d: DataConfig, seed: number): Promise<DataSplit
     case 'omniglot':
     case 'folder': {
       if (d.kind === 'omniglot' && !d.path) {
-        if (d.trainSplit || d.valSplit || d.testSplit) throw new Error('data: the packed Omniglot subset has its own split by alphabet; give --data <omniglot/background> to choose other splits');
+        if (d.trainSplit || d.valSplit || d.testSplit)
+          throw new Error('data: the packed Omniglot subset has its own split by alphabet; give --data <omniglot/background> to choose other splits');
         ({ train, val, test } = await openOmniglotPack(d.imageSize));
         break;
       }

@@ -22,7 +22,18 @@ import {
 } from '../engine/index.js';
 import { vitConfig } from '../model/configs.js';
 import { StudentTeacher } from '../model/smkd.js';
-import { CHECKPOINT_FILES, checkpointProblem, findCheckpoint, loadCheckpoint, loadNetwork, markBest, saveCheckpoint, writeJsonAtomic, type FoundCheckpoint, type TrainState } from './checkpoint.js';
+import {
+  CHECKPOINT_FILES,
+  checkpointProblem,
+  findCheckpoint,
+  loadCheckpoint,
+  loadNetwork,
+  markBest,
+  saveCheckpoint,
+  writeJsonAtomic,
+  type FoundCheckpoint,
+  type TrainState,
+} from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { MultiCropLoader, type CropBatch } from './data/index.js';
 import { capPerClass } from './features.js';
@@ -330,7 +341,11 @@ class RunRecords {
   private best: number;
   private readonly total: number;
 
-  constructor(private readonly cfg: TrainConfig, private readonly run: OpenRun, private readonly validate: TrainHooks['validate']) {
+  constructor(
+    private readonly cfg: TrainConfig,
+    private readonly run: OpenRun,
+    private readonly validate: TrainHooks['validate'],
+  ) {
     this.lastCheckpoint = run.found?.dir ?? '';
     this.best = Math.max(-Infinity, ...run.validations.map((v) => v.valAccuracy));
     this.total = run.schedule.totalIters;
@@ -358,7 +373,13 @@ class RunRecords {
 
   private async save(done: number): Promise<string> {
     const { cfg, run } = this;
-    const preprocessing = { imageSize: cfg.data.imageSize, invert: cfg.data.invert, normalize: run.splits.normalize, resizeRatio: cfg.eval.resizeRatio, features: cfg.eval.features };
+    const preprocessing = {
+      imageSize: cfg.data.imageSize,
+      invert: cfg.data.invert,
+      normalize: run.splits.normalize,
+      resizeRatio: cfg.eval.resizeRatio,
+      features: cfg.eval.features,
+    };
     return saveCheckpoint(cfg.out, { models: run.models, optimizer: run.optimizer, preprocessing }, this.state(done), cfg.keepLast, this.onSchedule);
   }
 
@@ -430,7 +451,9 @@ async function openRun(cfg: TrainConfig, log: (m: string) => void, options: Trai
     await removeStaleTemporaries(runDir);
     if (changes.length) {
       await recordConfigChanges(runDir, start, changes);
-      log(`warning: ${runDir} continues from iteration ${start} with ${changes.length} changed setting(s): ${changes.map((c) => c.key).join(', ')} (recorded in config-changes.jsonl)`);
+      log(
+        `warning: ${runDir} continues from iteration ${start} with ${changes.length} changed setting(s): ${changes.map((c) => c.key).join(', ')} (recorded in config-changes.jsonl)`,
+      );
     }
     await writeJsonAtomic(path.join(runDir, 'config.json'), { ...cfg, data: { ...cfg.data, normalize: splits.normalize } });
     validations = await truncateMetrics(runDir, start);
@@ -460,7 +483,9 @@ async function step(run: OpenRun, cfg: TrainConfig, it: number, lastCheckpoint: 
   const { loss, terms } = await readLosses(losses);
   if (clip) for (const t of Object.values(clip)) (t as Tensor).dispose();
   if (!Number.isFinite(loss)) {
-    throw new Error(`the loss became ${loss} at iteration ${it} (epoch ${epoch}); stopping. The last good checkpoint is ${lastCheckpoint || '(none yet)'}; try a lower learning rate or a larger clip.`);
+    throw new Error(
+      `the loss became ${loss} at iteration ${it} (epoch ${epoch}); stopping. The last good checkpoint is ${lastCheckpoint || '(none yet)'}; try a lower learning rate or a larger clip.`,
+    );
   }
   const seconds = (performance.now() - t0) / 1000;
   const images = cfg.batch.size * (cfg.crops.global + (ce ? 0 : cfg.crops.local));
@@ -500,15 +525,25 @@ async function initialise(from: string, models: StudentTeacher, optimizer: AdamW
   if (what.isFile()) {
     const { missing } = await loadNetwork(from, models.student, false, models.student.backbone.config);
     models.teacher.arena.copyFrom(models.student.arena);
-    log(`initialised from ${from}${missing.length ? ` (kept the initialisation of ${missing.length} tensors: ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', ...' : ''})` : ''}`);
+    log(
+      `initialised from ${from}${missing.length ? ` (kept the initialisation of ${missing.length} tensors: ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', ...' : ''})` : ''}`,
+    );
     return false;
   }
   const found = await findCheckpoint(from);
   if (found?.warning) log(`warning: ${found.warning}`);
   let dir = found?.dir;
   if (!dir) {
-    const present = await Promise.all(CHECKPOINT_FILES.map((f) => stat(path.join(from, f)).then(() => true, () => false)));
-    if (!present.some(Boolean)) throw new Error(`--init ${from}: not a run directory (no latest.json, no checkpoints/), a checkpoint directory (no ${CHECKPOINT_FILES.join(', ')}) or a .safetensors file`);
+    const present = await Promise.all(
+      CHECKPOINT_FILES.map((f) =>
+        stat(path.join(from, f)).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    if (!present.some(Boolean))
+      throw new Error(`--init ${from}: not a run directory (no latest.json, no checkpoints/), a checkpoint directory (no ${CHECKPOINT_FILES.join(', ')}) or a .safetensors file`);
     const problem = await checkpointProblem(from);
     if (problem) throw new Error(`--init ${from}: the checkpoint ${problem}`);
     dir = from;

@@ -94,7 +94,7 @@ async function load(): Promise<JaxEnv> {
     if (devices.includes('webgpu')) {
       sameDevice = jax.getWebGPUDevice() === rt().gpu.device;
       if (sameDevice) available.push('jax-js-webgpu');
-      else problems.push('jax-js-webgpu: got a device other than the engine\'s');
+      else problems.push("jax-js-webgpu: got a device other than the engine's");
     } else problems.push(`jax-js-webgpu: the WebGPU backend did not initialise${said ? ` (${said})` : ''}`);
   } catch (e) {
     console.error = quiet;

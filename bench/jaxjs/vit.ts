@@ -55,22 +55,39 @@ export function jaxTrainer(env: JaxEnv, device: JaxDevice, cfg: JaxStepConfig, p
     const layerNorm = (a: JaxArray, prefix: string): JaxArray => {
       const centred = a.sub(a.ref.mean(-1, { keepdims: true }));
       const variance = np.square(centred.ref).mean(-1, { keepdims: true });
-      return centred.mul(np.reciprocal(np.sqrt(variance.add(vit.lnEps)))).mul(P(`${prefix}.weight`)).add(P(`${prefix}.bias`));
+      return centred
+        .mul(np.reciprocal(np.sqrt(variance.add(vit.lnEps))))
+        .mul(P(`${prefix}.weight`))
+        .add(P(`${prefix}.bias`));
     };
     const l2norm = (a: JaxArray): JaxArray => np.sqrt(np.square(a).sum(-1, { keepdims: true }));
 
     // Backbone: images -> final tokens [B * T, D].
-    const patches = x.reshape([B, 3, gh, p, gw, p]).transpose([0, 2, 4, 1, 3, 5]).reshape([B * gh * gw, 3 * p * p]);
+    const patches = x
+      .reshape([B, 3, gh, p, gw, p])
+      .transpose([0, 2, 4, 1, 3, 5])
+      .reshape([B * gh * gw, 3 * p * p]);
     const w = P('backbone.patch_embed.proj.weight').reshape([D, 3 * p * p]);
-    const emb = np.matmul(patches, w.transpose()).add(P('backbone.patch_embed.proj.bias')).reshape([B, gh * gw, D]);
+    const emb = np
+      .matmul(patches, w.transpose())
+      .add(P('backbone.patch_embed.proj.bias'))
+      .reshape([B, gh * gw, D]);
     const cls = np.broadcastTo(P('backbone.cls_token'), [B, 1, D]);
-    let t = np.concatenate([cls, emb], 1).add(P('backbone.pos_embed')).reshape([B * T, D]);
+    let t = np
+      .concatenate([cls, emb], 1)
+      .add(P('backbone.pos_embed'))
+      .reshape([B * T, D]);
     for (let l = 0; l < vit.depth; l++) {
       const b = `backbone.blocks.${l}`;
-      const qkv = linear(layerNorm(t.ref, `${b}.norm1`), `${b}.attn.qkv`).reshape([B, T, 3, h, dh]).transpose([2, 0, 3, 1, 4]);
+      const qkv = linear(layerNorm(t.ref, `${b}.norm1`), `${b}.attn.qkv`)
+        .reshape([B, T, 3, h, dh])
+        .transpose([2, 0, 3, 1, 4]);
       const [q, k, v] = np.unstack(qkv, 0);
       const att = nn.softmax(np.matmul(q, k.transpose([0, 1, 3, 2])).mul(1 / Math.sqrt(dh)), -1);
-      const o = np.matmul(att, v).transpose([0, 2, 1, 3]).reshape([B * T, D]);
+      const o = np
+        .matmul(att, v)
+        .transpose([0, 2, 1, 3])
+        .reshape([B * T, D]);
       t = t.add(linear(o, `${b}.attn.proj`));
       t = t.ref.add(linear(gelu(linear(layerNorm(t, `${b}.norm2`), `${b}.mlp.fc1`)), `${b}.mlp.fc2`));
     }
@@ -85,7 +102,11 @@ export function jaxTrainer(env: JaxEnv, device: JaxDevice, cfg: JaxStepConfig, p
 
     tree.dispose(ps);
     tree.dispose(fixed);
-    return targets.mul(nn.logSoftmax(logits.div(cfg.studentTemp), -1)).sum(-1).neg().mean();
+    return targets
+      .mul(nn.logSoftmax(logits.div(cfg.studentTemp), -1))
+      .sum(-1)
+      .neg()
+      .mean();
   };
 
   const trainable = params.filter((q) => q.trainable);
@@ -110,7 +131,10 @@ export function jaxTrainer(env: JaxEnv, device: JaxDevice, cfg: JaxStepConfig, p
       const vt = v[name].mul(BETA2).add(np.square(g).mul(1 - BETA2));
       // torch's AdamW: p <- p * (1 - lr * wd) for the decay group, then the Adam update.
       const decayedP = decayed.has(name) ? ps[name].mul(1 - cfg.lr * cfg.weightDecay) : ps[name];
-      const stepSize = mt.ref.mul(c1.ref).div(np.sqrt(vt.ref.mul(c2.ref)).add(EPS)).mul(cfg.lr);
+      const stepSize = mt.ref
+        .mul(c1.ref)
+        .div(np.sqrt(vt.ref.mul(c2.ref)).add(EPS))
+        .mul(cfg.lr);
       next[name] = decayedP.sub(stepSize);
       nextM[name] = mt;
       nextV[name] = vt;

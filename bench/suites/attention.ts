@@ -71,7 +71,7 @@ function attentionCase(d: Dims, withBackward: boolean, seed: number): BenchCase 
     work: { flops: withBackward ? 3 * fwdFlops : fwdFlops },
     unfused: 'softmax(matmul(q, k^T) * scale) -> matmul(., v), autograd backward',
     tfjs: 'tf.matMul(tf.softmax(tf.matMul(q, k, false, true) * scale), v), tf.valueAndGrads (tfjs has no fused attention)',
-    jax: 'jit(np.matmul(nn.softmax(np.matmul(q, kᵀ) * scale), v)), vjp for the backward (the same composition; jax-js\' nn.dotProductAttention is not used)',
+    jax: "jit(np.matmul(nn.softmax(np.matmul(q, kᵀ) * scale), v)), vjp for the backward (the same composition; jax-js' nn.dotProductAttention is not used)",
     quick: T === 65 && withBackward,
     setup(): Instance {
       const shape = [B, H, T, Dh];

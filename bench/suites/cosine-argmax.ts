@@ -80,7 +80,10 @@ function cosineCase(d: Dims, seed: number): BenchCase {
     setup(): Instance {
       const a = randn([G, N, D], seed);
       const b = randn([G, M, D], seed + 1);
-      const iota = fromArray(Array.from({ length: M }, (_, i) => i), [M]);
+      const iota = fromArray(
+        Array.from({ length: M }, (_, i) => i),
+        [M],
+      );
       const none = fill([], M);
       const fused: Variant = { step: () => [cosineArgmax(a, b)] };
       const unfused: Variant = { step: () => [noGrad(() => composedArgmax(a, b, iota, none))] };

@@ -42,7 +42,10 @@ function tfLoss(tf: Tf, s: TfTensor, t: TfTensor, center: TfTensor): TfTensor {
 function jaxLoss(jax: Jax, [s, t, center]: JaxArray[]): JaxArray {
   const { nn } = jax;
   const p = nn.softmax(t.sub(center).mul(1 / TEACHER_TEMP), -1);
-  return p.mul(nn.logSoftmax(s.mul(1 / STUDENT_TEMP), -1)).sum(-1).neg();
+  return p
+    .mul(nn.logSoftmax(s.mul(1 / STUDENT_TEMP), -1))
+    .sum(-1)
+    .neg();
 }
 
 function variant(loss: Loss, s: Tensor, t: Tensor, center: Tensor, g: Tensor<'f32'>): Variant {
@@ -65,7 +68,7 @@ function crossEntropyCase(N: number, C: number, seed: number): BenchCase {
     work: { bytes: 5 * N * C * 4 },
     unfused: 'neg(sum(softmax((t - c) / τt) * logSoftmax(s / τs))), autograd backward',
     tfjs: 'tf.neg(tf.sum(tf.softmax((t - c) / τt) * tf.logSoftmax(s / τs), -1)), tf.valueAndGrads',
-    jax: 'jit(-(nn.softmax((t - c) / τt) * nn.logSoftmax(s / τs)).sum(-1)), vjp for the student\'s gradient',
+    jax: "jit(-(nn.softmax((t - c) / τt) * nn.logSoftmax(s / τs)).sum(-1)), vjp for the student's gradient",
     quick: C === 1024,
     setup(): Instance {
       const student = randn([N, C], seed);
@@ -86,7 +89,17 @@ function crossEntropyCase(N: number, C: number, seed: number): BenchCase {
           const step = (): TfTensor[] => tfRun(tf, ([s]) => tfLoss(tf, s, tt, tc), [ts], tg, true);
           return { step, agree: () => compareWithTfjs(tf, fused, step, ['loss', 'dstudent'], 1e-4), dispose: () => tf.dispose(xs) };
         },
-        jax: (env, device) => jaxPure(env, device, { f: jaxLoss, inputs: [student, teacher, center], dy: g, withBackward: true, differentiate: 1, ours: fused, names: ['loss', 'dstudent'], tolerance: 1e-4 }),
+        jax: (env, device) =>
+          jaxPure(env, device, {
+            f: jaxLoss,
+            inputs: [student, teacher, center],
+            dy: g,
+            withBackward: true,
+            differentiate: 1,
+            ours: fused,
+            names: ['loss', 'dstudent'],
+            tolerance: 1e-4,
+          }),
         dispose: () => [student, teacher, center, g].forEach((x) => x.dispose()),
       };
     },

@@ -36,7 +36,13 @@ const FULL: StepConfig[] = [
   },
 ];
 const REDUCED: StepConfig[] = [
-  { name: 'reduced (dim 24, depth 2, 3 heads, head out 37), 12 px, batch 3', vit: vitConfig('tiny', { imgSize: 12, embedDim: 24, depth: 2, numHeads: 3 }), head: { hiddenDim: 20, bottleneckDim: 8, outDim: 37, normLastLayer: true }, batch: 3, quick: true },
+  {
+    name: 'reduced (dim 24, depth 2, 3 heads, head out 37), 12 px, batch 3',
+    vit: vitConfig('tiny', { imgSize: 12, embedDim: 24, depth: 2, numHeads: 3 }),
+    head: { hiddenDim: 20, bottleneckDim: 8, outDim: 37, normLastLayer: true },
+    batch: 3,
+    quick: true,
+  },
 ];
 
 /** Forward FLOPs of the backbone and head on B images (matmuls and attention), x3 for the step. */

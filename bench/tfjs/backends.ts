@@ -108,7 +108,14 @@ async function load(): Promise<TfjsEnv> {
 async function registerGradients(): Promise<void> {
   const esbuild = await import('esbuild');
   const out = path.join(mkdtempSync(path.join(tmpdir(), 'bench-tfjs-')), 'register_all_gradients.mjs');
-  await esbuild.build({ entryPoints: [require.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js')], bundle: true, format: 'esm', platform: 'node', outfile: out, logLevel: 'error' });
+  await esbuild.build({
+    entryPoints: [require.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js')],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    outfile: out,
+    logLevel: 'error',
+  });
   try {
     await import(pathToFileURL(out).href);
   } finally {

@@ -71,19 +71,31 @@ export function toTypedArray(t: SafeTensor): SafeArray {
   // Copy to an aligned buffer: tensors inside a file need not be aligned to their element size.
   const b = t.bytes.slice().buffer;
   switch (t.dtype) {
-    case 'F64': return new Float64Array(b);
-    case 'F32': return new Float32Array(b);
-    case 'I64': return new BigInt64Array(b);
-    case 'U64': return new BigUint64Array(b);
-    case 'I32': return new Int32Array(b);
-    case 'U32': return new Uint32Array(b);
-    case 'I16': return new Int16Array(b);
-    case 'U16': return new Uint16Array(b);
-    case 'I8': return new Int8Array(b);
+    case 'F64':
+      return new Float64Array(b);
+    case 'F32':
+      return new Float32Array(b);
+    case 'I64':
+      return new BigInt64Array(b);
+    case 'U64':
+      return new BigUint64Array(b);
+    case 'I32':
+      return new Int32Array(b);
+    case 'U32':
+      return new Uint32Array(b);
+    case 'I16':
+      return new Int16Array(b);
+    case 'U16':
+      return new Uint16Array(b);
+    case 'I8':
+      return new Int8Array(b);
     case 'U8':
-    case 'BOOL': return new Uint8Array(b);
-    case 'F16': return halfToFloat(new Uint16Array(b), false);
-    case 'BF16': return halfToFloat(new Uint16Array(b), true);
+    case 'BOOL':
+      return new Uint8Array(b);
+    case 'F16':
+      return halfToFloat(new Uint16Array(b), false);
+    case 'BF16':
+      return halfToFloat(new Uint16Array(b), true);
   }
 }
 

@@ -19,7 +19,11 @@ export interface LinearOptions {
 export class Linear extends Module {
   readonly hasBias: boolean;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: LinearOptions = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: LinearOptions = {},
+  ) {
     super();
     this.hasBias = opts.bias ?? true;
     this.registerParameter('weight', [outFeatures, inFeatures], opts.weightInit ?? truncNormal(0.02));
@@ -35,7 +39,10 @@ export class Linear extends Module {
 
 /** torch.nn.LayerNorm over the last axis (weight 1, bias 0). */
 export class LayerNorm extends Module {
-  constructor(readonly dim: number, readonly eps = 1e-5) {
+  constructor(
+    readonly dim: number,
+    readonly eps = 1e-5,
+  ) {
     super();
     this.registerParameter('weight', [dim], 1);
     this.registerParameter('bias', [dim], 0);

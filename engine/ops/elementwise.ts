@@ -78,13 +78,10 @@ export function mul(a: TensorOrScalar, b: TensorOrScalar): Tensor<'f32'> {
   if (typeof a === 'number') return mul(b, a);
   if (typeof b === 'number') return affine(a, b, 0);
   const y = binaryRaw('mul', a, b);
-  recordOp(
-    'mul',
-    [a, b],
-    [y],
-    ([g], [sa, sb], needs) => [needs[0] ? sumTo(binaryRaw('mul', g!, sb), a.shape) : null, needs[1] ? sumTo(binaryRaw('mul', g!, sa), b.shape) : null],
-    [a, b],
-  );
+  recordOp('mul', [a, b], [y], ([g], [sa, sb], needs) => [needs[0] ? sumTo(binaryRaw('mul', g!, sb), a.shape) : null, needs[1] ? sumTo(binaryRaw('mul', g!, sa), b.shape) : null], [
+    a,
+    b,
+  ]);
   return y;
 }
 
@@ -208,10 +205,7 @@ function minmax(op: 'maximum' | 'minimum', a: Tensor, b: Tensor): Tensor<'f32'> 
     [y],
     ([g], [sa, sy], needs) => {
       const aWins = binaryRaw('eq', sa, sy);
-      return [
-        needs[0] ? sumTo(binaryRaw('mul', g!, aWins), a.shape) : null,
-        needs[1] ? sumTo(binaryRaw('mul', g!, unaryRaw('affine', aWins, -1, 1)), b.shape) : null,
-      ];
+      return [needs[0] ? sumTo(binaryRaw('mul', g!, aWins), a.shape) : null, needs[1] ? sumTo(binaryRaw('mul', g!, unaryRaw('affine', aWins, -1, 1)), b.shape) : null];
     },
     [a, y],
   );

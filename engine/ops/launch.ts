@@ -40,7 +40,13 @@ export function launch(
   for (const t of inputs) t.assertAlive(`pass to ${label}`);
   const u = kernelUniforms(kernel, uniforms, label);
   if (kernel.decl) checkBindings(kernel, outputs, inputs, label);
-  rt().dispatch(kernel, u, [...outputs, ...inputs].map((t) => t.binding), groups, label);
+  rt().dispatch(
+    kernel,
+    u,
+    [...outputs, ...inputs].map((t) => t.binding),
+    groups,
+    label,
+  );
 }
 
 function checkBindings(kernel: KernelSource, outputs: readonly Tensor[], inputs: readonly Tensor[], label: string): void {

@@ -34,10 +34,17 @@ function resolveShape(x: Tensor, shape: readonly number[]): number[] {
 
 /** Remove axes of size 1 (all of them, or the one given). */
 export function squeeze<T extends Tensor>(x: T, axis?: number): T {
-  if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  if (axis === undefined)
+    return reshape(
+      x,
+      x.shape.filter((d) => d !== 1),
+    );
   const a = normAxis('squeeze', axis, x.rank);
   if (x.shape[a] !== 1) throw new Error(`squeeze: axis ${axis} of ${fmt(x.shape)} has size ${x.shape[a]}, not 1`);
-  return reshape(x, x.shape.filter((_, i) => i !== a));
+  return reshape(
+    x,
+    x.shape.filter((_, i) => i !== a),
+  );
 }
 
 export function unsqueeze<T extends Tensor>(x: T, axis: number): T {
@@ -64,7 +71,16 @@ export function permute<T extends Tensor>(x: T, dims: readonly number[]): T {
   const shape = d.map((a) => x.shape[a]);
   const xs = stridesOf(x.shape);
   const out = empty(shape, x.dtype, label) as T;
-  copyView(out, x, shape, 0, d.map((a) => xs[a]), 0, stridesOf(shape), label);
+  copyView(
+    out,
+    x,
+    shape,
+    0,
+    d.map((a) => xs[a]),
+    0,
+    stridesOf(shape),
+    label,
+  );
   const inverse = new Array<number>(d.length);
   d.forEach((a, i) => (inverse[a] = i));
   recordOp('permute', [x], [out], ([g]) => [permute(g!, inverse)]);
@@ -134,7 +150,10 @@ export function concat<T extends Tensor>(xs: readonly T[], axis: number): T {
 
 /** Stack tensors of one shape along a new axis. */
 export function stack<T extends Tensor>(xs: readonly T[], axis = 0): T {
-  return concat(xs.map((t) => unsqueeze(t, axis)), axis);
+  return concat(
+    xs.map((t) => unsqueeze(t, axis)),
+    axis,
+  );
 }
 
 /** Materialise `x` broadcast to `shape` (torch.expand followed by a copy). */

@@ -2,7 +2,17 @@
 // bias/GELU epilogue. Backward rules reuse the same kernel with flipped transpose flags.
 import { binaryKernel, elementwiseUniforms } from '../../kernels/elementwise.js';
 import { grid1d } from '../../kernels/kernel.js';
-import { GPU_TILES, LAVAPIPE_TILES, MATMUL_MAX_BATCH_RANK, matmulGroups, matmulKernel, matmulUniforms, subgroupTiles, type MatmulOptions, type MatmulTiles } from '../../kernels/matmul.js';
+import {
+  GPU_TILES,
+  LAVAPIPE_TILES,
+  MATMUL_MAX_BATCH_RANK,
+  matmulGroups,
+  matmulKernel,
+  matmulUniforms,
+  subgroupTiles,
+  type MatmulOptions,
+  type MatmulTiles,
+} from '../../kernels/matmul.js';
 import { isGradEnabled, noGrad, recordOp } from '../autograd.js';
 import { fixedSubgroupSize, softwarePaths } from '../tuning.js';
 import { broadcastShapes, broadcastStrides, fmt, numel } from '../shape.js';
@@ -149,13 +159,7 @@ export function matmul(a: Tensor, b: Tensor, flags: MatmulFlags = {}): Tensor<'f
 function matmulBatched(a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor<'f32'> {
   const label = opLabel(`matmul${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}`, [a, b]);
   const { out } = mm(a, b, ta, tb, label);
-  recordOp(
-    'matmul',
-    [a, b],
-    [out],
-    ([g], [sa, sb], needs) => [needs[0] ? gradA(g!, sa, sb, ta, tb, label) : null, needs[1] ? gradB(g!, sa, sb, ta, tb, label) : null],
-    [a, b],
-  );
+  recordOp('matmul', [a, b], [out], ([g], [sa, sb], needs) => [needs[0] ? gradA(g!, sa, sb, ta, tb, label) : null, needs[1] ? gradB(g!, sa, sb, ta, tb, label) : null], [a, b]);
   return out;
 }
 

@@ -1,12 +1,5 @@
 // Normalisation ops over the last axis: layerNorm and l2Normalize, each with its backward rule.
-import {
-  l2NormalizeBackwardKernel,
-  l2NormalizeKernel,
-  layerNormBackwardKernel,
-  layerNormKernel,
-  layerNormParamGradKernel,
-  PARAM_GRAD_COLS,
-} from '../../kernels/layernorm.js';
+import { l2NormalizeBackwardKernel, l2NormalizeKernel, layerNormBackwardKernel, layerNormKernel, layerNormParamGradKernel, PARAM_GRAD_COLS } from '../../kernels/layernorm.js';
 import { recordOp } from '../autograd.js';
 import { fmt, sameShape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
@@ -26,7 +19,10 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
   assertFloat('layerNorm', ...given);
   if (x.rank === 0) throw new Error(`${label}: x needs at least one axis`);
   const { rows, d } = rowsOf(x);
-  for (const [what, t] of [['weight', weight], ['bias', bias]] as const) {
+  for (const [what, t] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
     if (t && !sameShape(t.shape, [d])) {
       throw new Error(`${label}: ${what} of shape ${fmt(t.shape)} does not match the last axis of x ${fmt(x.shape)} (expected [${d}])`);
     }

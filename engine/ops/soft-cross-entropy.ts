@@ -49,7 +49,10 @@ interface Checked {
 function checkCommon(op: string, student: Tensor, teacher: Tensor, o: DistillTemperatures, extra: Tensor[]): Checked {
   const label = opLabel(op, [student, teacher, ...extra]);
   assertFloat(op, student, teacher);
-  for (const [name, v] of [['studentTemp', o.studentTemp], ['teacherTemp', o.teacherTemp]] as const) {
+  for (const [name, v] of [
+    ['studentTemp', o.studentTemp],
+    ['teacherTemp', o.teacherTemp],
+  ] as const) {
     if (!(v > 0) || !Number.isFinite(v)) throw new Error(`${label}: ${name} must be a positive finite number, got ${v}`);
   }
   if (student.rank < 1 || teacher.rank < 1) throw new Error(`${label}: student and teacher need a class axis (last axis)`);

@@ -27,7 +27,11 @@ function clip(arena: ParameterArena, maxNorm: number, mode: ClipMode, o: ClipOpt
   const has = o.hasGrad ?? arena.hasGrad;
   if (has.length !== P) throw new Error(`${op}: hasGrad has ${has.length} flags for ${P} parameters`);
   const label = `${op}(${arena.label}, ${P} parameters, ${maxNorm})`;
-  const flags = fromArray(Array.from(has, (h, i) => (h && arena.entries[i].requiresGrad ? 1 : 0)), [P], 'u32');
+  const flags = fromArray(
+    Array.from(has, (h, i) => (h && arena.entries[i].requiresGrad ? 1 : 0)),
+    [P],
+    'u32',
+  );
   const partial = empty([arena.numChunks], 'f32', label);
   const grads = arena.grads.flat;
   const groups = grid1d(arena.numChunks * CHUNK_WG);

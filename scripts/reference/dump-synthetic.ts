@@ -13,6 +13,9 @@ for (const split of ['train', 'test'] as const) {
   const data = new Uint8Array(ds.size * pixels);
   for (let i = 0; i < ds.size; i++) data.set(ds.image(i).data, i * pixels);
   writeFileSync(path.join(out, `synthetic-${split}.u8`), data);
-  writeFileSync(path.join(out, `synthetic-${split}.labels`), Int32Array.from({ length: ds.size }, (_, i) => ds.label(i)));
+  writeFileSync(
+    path.join(out, `synthetic-${split}.labels`),
+    Int32Array.from({ length: ds.size }, (_, i) => ds.label(i)),
+  );
   console.log(`${split}: ${ds.size} images, ${ds.classes.length} classes -> ${out}`);
 }

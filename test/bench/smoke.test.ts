@@ -16,18 +16,18 @@ test.before(gpu);
 const results: CaseResult[] = [];
 const ctx: RunContext = {};
 
-test('tfjs-webgpu runs on the engine\'s own device, and tfjs-wasm loads', async () => {
+test("tfjs-webgpu runs on the engine's own device, and tfjs-wasm loads", async () => {
   ctx.tfjs = await loadTfjs();
   assert.equal(ctx.tfjs.problems, [], ctx.tfjs.problems.join('; '));
   assert.equal(ctx.tfjs.available, ['tfjs-webgpu', 'tfjs-wasm']);
-  assert.ok(ctx.tfjs.sameDevice, 'tfjs-webgpu got a device other than the engine\'s');
+  assert.ok(ctx.tfjs.sameDevice, "tfjs-webgpu got a device other than the engine's");
 });
 
-test('jax-js loads: its wasm backend, and its WebGPU backend on the engine\'s own device', async () => {
+test("jax-js loads: its wasm backend, and its WebGPU backend on the engine's own device", async () => {
   ctx.jax = await loadJaxjs();
   assert.equal(ctx.jax.problems, [], ctx.jax.problems.join('; '));
   assert.equal(ctx.jax.available, ['jax-js-wasm', 'jax-js-webgpu']);
-  assert.ok(ctx.jax.sameDevice, 'jax-js-webgpu got a device other than the engine\'s');
+  assert.ok(ctx.jax.sameDevice, "jax-js-webgpu got a device other than the engine's");
 });
 
 test('every case of every suite runs once at reduced size; ours agrees with unfused, both tfjs backends and (where it has them) both jax-js backends; nothing leaks', async () => {
@@ -55,8 +55,16 @@ test('every case of every suite runs once at reduced size; ours agrees with unfu
     }
     assert.is(r.vsWebgpu, undefined, `${what}: smoke mode makes no timing claims`);
   }
-  for (const name of Object.keys(SUITES)) assert.ok(results.some((r) => r.suite === name), `suite ${name} ran no case`);
-  for (const name of ['matmul', 'attention', 'softCrossEntropy', 'trainingStep']) assert.ok(results.some((r) => r.suite === name && r.jaxAgreement?.['jax-js-wasm']), `suite ${name} has no jax-js version`);
+  for (const name of Object.keys(SUITES))
+    assert.ok(
+      results.some((r) => r.suite === name),
+      `suite ${name} ran no case`,
+    );
+  for (const name of ['matmul', 'attention', 'softCrossEntropy', 'trainingStep'])
+    assert.ok(
+      results.some((r) => r.suite === name && r.jaxAgreement?.['jax-js-wasm']),
+      `suite ${name} has no jax-js version`,
+    );
   assert.is(results.length, cases.length);
 });
 

@@ -13,7 +13,17 @@ const f32 = (x: ArrayLike<number>): Float32Array => Float32Array.from(x);
 function awkwardSpecs(seed: number): ParameterSpec[] {
   const r = rng(seed);
   const shapes = [[1], [3], [257], [8, 125]];
-  return shapes.map((shape, k) => ({ name: `p${k}`, shape, init: f32(randArray(shape.reduce((a, b) => a * b, 1), r)), decay: shape.length > 1 }));
+  return shapes.map((shape, k) => ({
+    name: `p${k}`,
+    shape,
+    init: f32(
+      randArray(
+        shape.reduce((a, b) => a * b, 1),
+        r,
+      ),
+    ),
+    decay: shape.length > 1,
+  }));
 }
 
 test('views are aligned and read and write exactly their own bytes', async () => {
@@ -26,7 +36,13 @@ test('views are aligned and read and write exactly their own bytes', async () =>
       assert.is(a.get(e.name).storage.buffer, a.data.flat.storage.buffer);
     }
     // reading each view on its own (a binding at the view's offset)
-    for (const s of specs) close(await E.mul(a.get(s.name), 2).toArray(), f32(s.init as Float32Array).map((v) => 2 * v), 0, `2 * ${s.name}`);
+    for (const s of specs)
+      close(
+        await E.mul(a.get(s.name), 2).toArray(),
+        f32(s.init as Float32Array).map((v) => 2 * v),
+        0,
+        `2 * ${s.name}`,
+      );
     // overwrite one parameter: neighbours and padding must keep their bytes
     const fresh = f32(randArray(257, rng(9)));
     a.loadStateDict({ p2: fresh }, false);
@@ -148,7 +164,12 @@ test('backward lands in the gradient arena and accumulates across calls until ze
     assert.is(gw.storage.byteOffset, a.entry('w').offset * 4);
     const expectW = Float64Array.from(wv, (v, i) => 2 * v * (xs[0][i] + xs[1][i]) * 2);
     close(await gw.toArray(), expectW, 2e-6, 'accumulated dL/dw');
-    close(await a.get('b').grad!.toArray(), Float64Array.from(bv, (_, i) => cs[0][i] + cs[1][i]), 2e-6, 'accumulated dL/db');
+    close(
+      await a.get('b').grad!.toArray(),
+      Float64Array.from(bv, (_, i) => cs[0][i] + cs[1][i]),
+      2e-6,
+      'accumulated dL/db',
+    );
     assert.equal([...a.hasGrad], [1, 0, 1, 0]);
     assert.is(a.get('unused').grad, null);
     assert.is(a.get('fixed').grad, null);

@@ -53,9 +53,20 @@ interface Run {
 async function run(d: AttnDims, seed: number, opts: { amp?: number; mask?: Mask; backward?: boolean } = {}): Promise<Run> {
   const r = rng(seed);
   const [sq, sk, sv] = shapes(d);
-  const q = f32Rand(sq.reduce((a, b) => a * b), r, opts.amp);
-  const k = f32Rand(sk.reduce((a, b) => a * b), r, opts.amp);
-  const v = f32Rand(sv.reduce((a, b) => a * b), r);
+  const q = f32Rand(
+    sq.reduce((a, b) => a * b),
+    r,
+    opts.amp,
+  );
+  const k = f32Rand(
+    sk.reduce((a, b) => a * b),
+    r,
+    opts.amp,
+  );
+  const v = f32Rand(
+    sv.reduce((a, b) => a * b),
+    r,
+  );
   const g = f32Rand(q.length, r);
   const ts = [E.fromArray(q, sq), E.fromArray(k, sk), E.fromArray(v, sv)];
   for (const t of ts) t.requiresGrad = !!opts.backward;
@@ -77,7 +88,12 @@ test('reference backward agrees with finite differences of the reference forward
   const d = { B: 1, H: 2, Tq: 3, Tk: 4, Dh: 4 };
   const r = rng(3);
   const mask = { data: Float64Array.from([0, -Infinity, 0.5, 0]), shape: [4] };
-  const xs = shapes(d).map((s) => randArray(s.reduce((a, b) => a * b), r));
+  const xs = shapes(d).map((s) =>
+    randArray(
+      s.reduce((a, b) => a * b),
+      r,
+    ),
+  );
   const g = randArray(xs[0].length, r);
   const fd = finiteDiff(([q, k, v]) => attentionRef(q, k, v, d, { mask }), xs, g);
   const an = attentionBackwardRef(xs[0], xs[1], xs[2], g, d, { mask });
@@ -107,10 +123,16 @@ test('key mask [B, 1, 1, T] with -inf; a fully masked entry gives zero output an
   const res = await run(d, 5, { mask, backward: true });
   assertFinite(res.out, 'output');
   const half = res.out.length / 2;
-  assert.ok(res.out.subarray(half).every((x) => x === 0), 'the fully masked batch entry is not all zeros');
+  assert.ok(
+    res.out.subarray(half).every((x) => x === 0),
+    'the fully masked batch entry is not all zeros',
+  );
   for (const gr of res.grads) {
     assertFinite(gr, 'gradient');
-    assert.ok(gr.subarray(gr.length / 2).every((x) => x === 0), 'gradients of the fully masked entry are not zero');
+    assert.ok(
+      gr.subarray(gr.length / 2).every((x) => x === 0),
+      'gradients of the fully masked entry are not zero',
+    );
   }
 });
 
@@ -180,7 +202,10 @@ test('workgroup-memory staging (adapters without a fixed subgroup size)', async 
 test('clsAttention: head-averaged attention of query 0 to keys 1..T-1', async () => {
   const cases: [AttnDims, Mask | undefined][] = [
     [{ B: 2, H: 3, Tq: 17, Tk: 17, Dh: 16 }, undefined],
-    [{ B: 2, H: 3, Tq: 17, Tk: 17, Dh: 16 }, { data: Float64Array.from({ length: 34 }, (_, i) => (i % 5 === 3 ? -Infinity : 0)), shape: [2, 1, 1, 17] }],
+    [
+      { B: 2, H: 3, Tq: 17, Tk: 17, Dh: 16 },
+      { data: Float64Array.from({ length: 34 }, (_, i) => (i % 5 === 3 ? -Infinity : 0)), shape: [2, 1, 1, 17] },
+    ],
     [{ B: 2, H: 6, Tq: 197, Tk: 197, Dh: 64 }, undefined],
     [{ B: 3, H: 2, Tq: 1, Tk: 1, Dh: 16 }, undefined],
   ];

@@ -46,43 +46,48 @@ for (const [G, N, M, D] of SIZES) {
 }
 
 // The second shape is past MATMUL_PATH_WORK: scores from the matmul kernel, then a row argmax.
-for (const [G, N, M, D] of [[2, 41, 140, 19], [1, 60, 180, 400]]) test(`exact ties (duplicate rows, in one tile and across tiles) resolve to the lowest index, G=${G} N=${N} M=${M} D=${D}`, async () => {
-  assert.ok((N * M * D >= MATMUL_PATH_WORK) === (D === 400), 'the shapes cover both paths');
-  const r = rng(11);
-  const b = f32Values(G * M * D, r);
-  const a = new Float64Array(G * N * D);
-  const expected = new Int32Array(G * N);
-  for (let g = 0; g < G; g++) {
-    // disjoint (lower, higher) index pairs from a shuffled 0..M-1; the higher row becomes a copy of the lower
-    const perm = Array.from({ length: M }, (_, i) => i);
-    for (let i = M - 1; i > 0; i--) {
-      const j = randInt(r, 0, i);
-      [perm[i], perm[j]] = [perm[j], perm[i]];
+for (const [G, N, M, D] of [
+  [2, 41, 140, 19],
+  [1, 60, 180, 400],
+])
+  test(`exact ties (duplicate rows, in one tile and across tiles) resolve to the lowest index, G=${G} N=${N} M=${M} D=${D}`, async () => {
+    assert.ok(N * M * D >= MATMUL_PATH_WORK === (D === 400), 'the shapes cover both paths');
+    const r = rng(11);
+    const b = f32Values(G * M * D, r);
+    const a = new Float64Array(G * N * D);
+    const expected = new Int32Array(G * N);
+    for (let g = 0; g < G; g++) {
+      // disjoint (lower, higher) index pairs from a shuffled 0..M-1; the higher row becomes a copy of the lower
+      const perm = Array.from({ length: M }, (_, i) => i);
+      for (let i = M - 1; i > 0; i--) {
+        const j = randInt(r, 0, i);
+        [perm[i], perm[j]] = [perm[j], perm[i]];
+      }
+      const pairs: [number, number][] = [];
+      for (let k = 0; k + 1 < M; k += 2) pairs.push([Math.min(perm[k], perm[k + 1]), Math.max(perm[k], perm[k + 1])]);
+      for (const [lo, hi] of pairs) b.copyWithin((g * M + hi) * D, (g * M + lo) * D, (g * M + lo + 1) * D);
+      for (let n = 0; n < N; n++) {
+        // a is a positive multiple of a duplicated row: cosine 1 with both copies
+        const [lo] = pairs[randInt(r, 0, pairs.length - 1)];
+        const scale = 0.5 + 2 * r();
+        for (let d = 0; d < D; d++) a[(g * N + n) * D + d] = Math.fround(b[(g * M + lo) * D + d] * scale);
+        expected[g * N + n] = lo;
+      }
     }
-    const pairs: [number, number][] = [];
-    for (let k = 0; k + 1 < M; k += 2) pairs.push([Math.min(perm[k], perm[k + 1]), Math.max(perm[k], perm[k + 1])]);
-    for (const [lo, hi] of pairs) b.copyWithin((g * M + hi) * D, (g * M + lo) * D, (g * M + lo + 1) * D);
-    for (let n = 0; n < N; n++) {
-      // a is a positive multiple of a duplicated row: cosine 1 with both copies
-      const [lo] = pairs[randInt(r, 0, pairs.length - 1)];
-      const scale = 0.5 + 2 * r();
-      for (let d = 0; d < D; d++) a[(g * N + n) * D + d] = Math.fround(b[(g * M + lo) * D + d] * scale);
-      expected[g * N + n] = lo;
-    }
-  }
-  const got = await cosineArgmax(E.fromArray(a, [G, N, D]), E.fromArray(b, [G, M, D])).toArray();
-  assert.equal(Array.from(got), Array.from(expected));
-  assert.equal(Array.from(cosineArgmaxRef(a, b, G, N, M, D).index), Array.from(expected), 'reference');
-});
+    const got = await cosineArgmax(E.fromArray(a, [G, N, D]), E.fromArray(b, [G, M, D])).toArray();
+    assert.equal(Array.from(got), Array.from(expected));
+    assert.equal(Array.from(cosineArgmaxRef(a, b, G, N, M, D).index), Array.from(expected), 'reference');
+  });
 
-for (const D of [7, 10000]) test(`all rows of b equal: index 0 for every row of a, D=${D}`, async () => {
-  const r = rng(12);
-  const [N, M] = [5, 90];
-  const row = f32Values(D, r);
-  const b = Float64Array.from({ length: M * D }, (_, i) => row[i % D]);
-  const got = await cosineArgmax(E.fromArray(f32Values(N * D, r), [N, D]), E.fromArray(b, [M, D])).toArray();
-  assert.equal(Array.from(got), new Array(N).fill(0));
-});
+for (const D of [7, 10000])
+  test(`all rows of b equal: index 0 for every row of a, D=${D}`, async () => {
+    const r = rng(12);
+    const [N, M] = [5, 90];
+    const row = f32Values(D, r);
+    const b = Float64Array.from({ length: M * D }, (_, i) => row[i % D]);
+    const got = await cosineArgmax(E.fromArray(f32Values(N * D, r), [N, D]), E.fromArray(b, [M, D])).toArray();
+    assert.equal(Array.from(got), new Array(N).fill(0));
+  });
 
 test('zero vectors have cosine 0', async () => {
   const D = 6;
@@ -103,7 +108,10 @@ test('zero vectors have cosine 0', async () => {
 
 test('neither path records on the autograd tape, even for inputs that require gradients', async () => {
   const r = rng(13);
-  for (const [N, M, D] of [[9, 11, 5], [60, 180, 400]]) {
+  for (const [N, M, D] of [
+    [9, 11, 5],
+    [60, 180, 400],
+  ]) {
     const a = E.fromArray(f32Values(N * D, r), [N, D]);
     const b = E.fromArray(f32Values(M * D, r), [M, D]);
     a.requiresGrad = true;

@@ -22,7 +22,12 @@ function ref(x: F64, labels: number[], c: number, eps: number, reduction: 'mean'
   return Float64Array.of(reduction === 'mean' ? total / n : total);
 }
 
-for (const [n, c, eps, reduction] of [[1, 1, 0, 'mean'], [7, 3, 0, 'mean'], [13, 37, 0.1, 'mean'], [5, 129, 0, 'sum']] as const) {
+for (const [n, c, eps, reduction] of [
+  [1, 1, 0, 'mean'],
+  [7, 3, 0, 'mean'],
+  [13, 37, 0.1, 'mean'],
+  [5, 129, 0, 'sum'],
+] as const) {
   test(`${n} rows of ${c} classes, smoothing ${eps}, ${reduction}`, async () => {
     const r = rng(n * 31 + c);
     const labels = Array.from({ length: n }, () => randInt(r, 0, c - 1));

@@ -33,7 +33,14 @@ for (const [name, op, f] of binary) {
         name: `${name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`,
         shapes: [sa, sb],
         gpu: ([a, b]) => op(a, b),
-        ref: ([a, b]) => zipBroadcast([{ data: a, shape: sa }, { data: b, shape: sb }], f).data,
+        ref: ([a, b]) =>
+          zipBroadcast(
+            [
+              { data: a, shape: sa },
+              { data: b, shape: sb },
+            ],
+            f,
+          ).data,
         // keep divisors away from 0 and maximum/minimum away from ties
         init: (k, n, r) => Float64Array.from({ length: n }, () => (name === 'div' && k === 1 ? (r() < 0.5 ? -1 : 1) * (0.5 + r()) : 2 * r() - 1)),
         seed,
@@ -72,11 +79,12 @@ for (const [name, op, f, range] of unary) {
       gpu: ([x]) => op(x),
       ref: ([x]) => x.map(f),
       // keep clamp/abs inputs away from their kinks, where finite differences are meaningless
-      init: (_k, n, rr) => Float64Array.from({ length: n }, () => {
-        let v = lo + (hi - lo) * rr();
-        while (Math.abs(v - 0.5) < 1e-3 || Math.abs(v + 0.3) < 1e-3 || Math.abs(v) < 1e-3) v = lo + (hi - lo) * rr();
-        return v;
-      }),
+      init: (_k, n, rr) =>
+        Float64Array.from({ length: n }, () => {
+          let v = lo + (hi - lo) * rr();
+          while (Math.abs(v - 0.5) < 1e-3 || Math.abs(v + 0.3) < 1e-3 || Math.abs(v) < 1e-3) v = lo + (hi - lo) * rr();
+          return v;
+        }),
       fwdTol: name === 'gelu' ? 2e-6 : 1e-5,
     });
   });
@@ -100,13 +108,28 @@ test('where and maskedFill', async () => {
     name: 'where',
     shapes: [sa, [4, 1]],
     gpu: ([a, b]) => E.where(E.fromArray(cond, sc), a, b),
-    ref: ([a, b]) => zipBroadcast([{ data: cond, shape: sc }, { data: a, shape: sa }, { data: b, shape: [4, 1] }], (c, x, y) => (c ? x : y)).data,
+    ref: ([a, b]) =>
+      zipBroadcast(
+        [
+          { data: cond, shape: sc },
+          { data: a, shape: sa },
+          { data: b, shape: [4, 1] },
+        ],
+        (c, x, y) => (c ? x : y),
+      ).data,
   });
   await checkOp({
     name: 'maskedFill',
     shapes: [sa],
     gpu: ([a]) => E.maskedFill(a, E.fromArray(cond, sc), -7),
-    ref: ([a]) => zipBroadcast([{ data: cond, shape: sc }, { data: a, shape: sa }], (c, x) => (c ? -7 : x)).data,
+    ref: ([a]) =>
+      zipBroadcast(
+        [
+          { data: cond, shape: sc },
+          { data: a, shape: sa },
+        ],
+        (c, x) => (c ? -7 : x),
+      ).data,
   });
 });
 

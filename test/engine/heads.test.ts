@@ -13,8 +13,7 @@ function splitRef(x: F64, B: number, T: number, S: number, H: number, Dh: number
   for (let b = 0; b < B; b++)
     for (let t = 0; t < T; t++)
       for (let p = 0; p < S; p++)
-        for (let h = 0; h < H; h++)
-          for (let e = 0; e < Dh; e++) out[p * per + ((b * H + h) * T + t) * Dh + e] = x[((b * T + t) * S + p) * H * Dh + h * Dh + e];
+        for (let h = 0; h < H; h++) for (let e = 0; e < Dh; e++) out[p * per + ((b * H + h) * T + t) * Dh + e] = x[((b * T + t) * S + p) * H * Dh + h * Dh + e];
   return out;
 }
 

@@ -23,7 +23,14 @@ async function message(f: () => unknown): Promise<string> {
 
 // Every field of a mixed block read back by the GPU: the packer's offsets are the shader's.
 const MIXED: KernelDecl = {
-  uniforms: [['a', 'u32'], ['v', 'vec4u'], ['b', 'f32'], ['w', 'vec2f'], ['arr', 'array<vec4f, 2>'], ['c', 'i32']],
+  uniforms: [
+    ['a', 'u32'],
+    ['v', 'vec4u'],
+    ['b', 'f32'],
+    ['w', 'vec2f'],
+    ['arr', 'array<vec4f, 2>'],
+    ['c', 'i32'],
+  ],
   outputs: [{ name: 'out', type: 'f32' }],
   inputs: [],
 };
@@ -67,11 +74,15 @@ test('launch checks outputs, inputs, dtypes and uniform fields against the decla
 
 test('a compile error quotes the offending source line and its neighbours', async () => {
   const decl: KernelDecl = { uniforms: [['n', 'u32']], outputs: [{ name: 'out', type: 'f32' }], inputs: [] };
-  const broken = defineKernel('test_broken_line', decl, `@compute @workgroup_size(1) fn main() {
+  const broken = defineKernel(
+    'test_broken_line',
+    decl,
+    `@compute @workgroup_size(1) fn main() {
   let a = 1.0;
   out[0] = a + undefinedThing;
   let b = 2.0;
-}`);
+}`,
+  );
   const m = await message(() => E.rt().compile(broken, 'brokenLine([1])'));
   assert.ok(m.includes('brokenLine([1])') && m.includes('test_broken_line'), m);
   // The header is 3 lines, so the bad line is line 6; the quote shows lines 5-7, marking 6.
@@ -87,7 +98,11 @@ test('SMKD_DUMP_SHADERS writes each compiled kernel to <dir>/<key>.wgsl', async 
   const before = process.env.SMKD_DUMP_SHADERS;
   process.env.SMKD_DUMP_SHADERS = path.join(dir, 'sub');
   try {
-    const k = defineKernel(`test_dump_${process.pid}`, { uniforms: [['n', 'u32']], outputs: [{ name: 'out', type: 'f32' }], inputs: [] }, '@compute @workgroup_size(1) fn main() { out[0] = f32(u.n); }');
+    const k = defineKernel(
+      `test_dump_${process.pid}`,
+      { uniforms: [['n', 'u32']], outputs: [{ name: 'out', type: 'f32' }], inputs: [] },
+      '@compute @workgroup_size(1) fn main() { out[0] = f32(u.n); }',
+    );
     await E.rt().compile(k);
     const file = path.join(dir, 'sub', `${k.key}.wgsl`);
     assert.ok(existsSync(file), file);

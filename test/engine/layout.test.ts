@@ -41,7 +41,11 @@ for (let seed = 1; seed <= 4; seed++) {
 
 test('narrow, concat, stack', async () => {
   await checkOp({ name: 'narrow', shapes: [[4, 7]], gpu: ([x]) => E.narrow(x, 1, 2, 3), ref: ([x]) => refSlice(x, [4, 7], [0, 2], [4, 3]) });
-  const shapes = [[3, 2, 4], [3, 5, 4], [3, 1, 4]];
+  const shapes = [
+    [3, 2, 4],
+    [3, 5, 4],
+    [3, 1, 4],
+  ];
   await checkOp({
     name: 'concat axis 1',
     shapes,
@@ -61,7 +65,10 @@ test('narrow, concat, stack', async () => {
   });
   await checkOp({
     name: 'stack',
-    shapes: [[2, 3], [2, 3]],
+    shapes: [
+      [2, 3],
+      [2, 3],
+    ],
     gpu: (xs) => E.stack(xs, 0),
     ref: (xs) => Float64Array.from([...xs[0], ...xs[1]]),
   });
@@ -85,9 +92,10 @@ test('indexSelect forward and scatter-add backward with repeated indices', async
     gpu: ([x]) => E.indexSelect(x, 1, E.fromArray(idx, [idx.length], 'i32')),
     ref: ([x]) => {
       const out = new Float64Array(4 * idx.length * 3);
-      for (let a = 0; a < 4; a++) idx.forEach((j, m) => {
-        for (let c = 0; c < 3; c++) out[(a * idx.length + m) * 3 + c] = x[(a * 6 + j) * 3 + c];
-      });
+      for (let a = 0; a < 4; a++)
+        idx.forEach((j, m) => {
+          for (let c = 0; c < 3; c++) out[(a * idx.length + m) * 3 + c] = x[(a * 6 + j) * 3 + c];
+        });
       return out;
     },
   });

@@ -205,7 +205,10 @@ test('every tile configuration (plain, subgroup broadcasts of 4-64 rows, staged)
     ['gpu', GPU_TILES],
     ...(sg ? [4, 16, 32].map((rm): [string, MatmulTiles] => [`sg${sg} ${rm}x4`, { tm: rm, tn: sg * 4, tk: 0, rm, rn: 4, sg }]) : []),
   ];
-  assert.ok(sg === undefined || matmulTiles().sg === sg || !E.rt().gpu.info.isSoftware || process.env.SMKD_HARDWARE_PATHS, 'a software adapter with fixed subgroups uses the subgroup tiles');
+  assert.ok(
+    sg === undefined || matmulTiles().sg === sg || !E.rt().gpu.info.isSoftware || process.env.SMKD_HARDWARE_PATHS,
+    'a software adapter with fixed subgroups uses the subgroup tiles',
+  );
   const r = rng(33);
   try {
     for (const [name, tiles] of configs) {
@@ -250,9 +253,18 @@ function message(fn: () => unknown): string {
 }
 
 test('shape errors name both shapes', async () => {
-  assert.is(message(() => matmul(E.zeros([2, 3]), E.zeros([4, 5]))), 'matmul: inner dimensions differ, [2, 3] x [4, 5]');
-  assert.is(message(() => matmul(E.zeros([2, 3]), E.zeros([4, 5]), { transB: true })), 'matmul: inner dimensions differ, [2, 3] x [4, 5]^T');
-  assert.is(message(() => matmul(E.zeros([3]), E.zeros([4, 5]))), 'matmul: inner dimensions differ, [3] x [4, 5]');
+  assert.is(
+    message(() => matmul(E.zeros([2, 3]), E.zeros([4, 5]))),
+    'matmul: inner dimensions differ, [2, 3] x [4, 5]',
+  );
+  assert.is(
+    message(() => matmul(E.zeros([2, 3]), E.zeros([4, 5]), { transB: true })),
+    'matmul: inner dimensions differ, [2, 3] x [4, 5]^T',
+  );
+  assert.is(
+    message(() => matmul(E.zeros([3]), E.zeros([4, 5]))),
+    'matmul: inner dimensions differ, [3] x [4, 5]',
+  );
   const batch = message(() => matmul(E.zeros([2, 3, 4]), E.zeros([5, 4, 6])));
   assert.ok(batch.includes('[2, 3, 4]') && batch.includes('[5, 4, 6]'), batch);
   const lin = message(() => linear(E.zeros([2, 3]), E.zeros([4, 5])));

@@ -111,8 +111,14 @@ test('layerNorm on rows of 700, 1500 and 4096 (64, 128 and 256 threads a row)', 
 test('layerNorm names both shapes when the weight does not fit', () => {
   const x = E.zeros([4, 5]);
   const w = E.ones([6]);
-  assert.throws(() => layerNorm(x, w), (e: Error) => e.message.includes('[4, 5]') && e.message.includes('[6]') && e.message.includes('layerNorm'));
-  assert.throws(() => layerNorm(x, null, E.zeros([5, 1])), (e: Error) => e.message.includes('[4, 5]') && e.message.includes('[5, 1]'));
+  assert.throws(
+    () => layerNorm(x, w),
+    (e: Error) => e.message.includes('[4, 5]') && e.message.includes('[6]') && e.message.includes('layerNorm'),
+  );
+  assert.throws(
+    () => layerNorm(x, null, E.zeros([5, 1])),
+    (e: Error) => e.message.includes('[4, 5]') && e.message.includes('[5, 1]'),
+  );
 });
 
 for (const d of ROW_LENGTHS.filter((v) => v > 1)) {

@@ -99,7 +99,11 @@ test('AdamW matches torch.optim.AdamW: carried-over state, skipped, frozen and n
       const before = E.rt().dispatchCount;
       opt.step({ lr: s.lr, weightDecay: s.weightDecay, frozen: (n) => s.frozen.includes(n) });
       if (it > 0) assert.is(E.rt().dispatchCount - before, 1, 'AdamW is one dispatch');
-      adamwStepRef(ref, grads.map((g, k) => (s.frozen.includes(defs[k][0]) ? null : g)), s);
+      adamwStepRef(
+        ref,
+        grads.map((g, k) => (s.frozen.includes(defs[k][0]) ? null : g)),
+        s,
+      );
     }
     const state = await opt.stateDict();
     const params = await arena.stateDict();
@@ -181,7 +185,10 @@ test('a 3-million-element segment beside tiny ones', async () => {
   const r = rng(51);
   const shapes = [[1], [3000001], [5]];
   const grads = shapes.map((s) => f32Rand(size(s), r));
-  const arena = new ParameterArena(shapes.map((shape, k) => ({ name: `p${k}`, shape, decay: false })), { label: 'big' });
+  const arena = new ParameterArena(
+    shapes.map((shape, k) => ({ name: `p${k}`, shape, decay: false })),
+    { label: 'big' },
+  );
   try {
     setGrads(arena, grads);
     const expected = clipPerTensorRef(grads, 100);

@@ -21,7 +21,7 @@ test('randn: mean, std, seeded reproducibility', async () => {
   const c = await E.randn([n], 8, 1.5, 2).toArray();
   const { mean, std } = moments(a);
   // 5 standard errors
-  if (Math.abs(mean - 1.5) > 5 * 2 / Math.sqrt(n)) throw new Error(`randn mean ${mean}`);
+  if (Math.abs(mean - 1.5) > (5 * 2) / Math.sqrt(n)) throw new Error(`randn mean ${mean}`);
   if (Math.abs(std - 2) > 0.02) throw new Error(`randn std ${std}`);
   if (a.some((v, i) => v !== b[i])) throw new Error('same seed gave different values');
   if (a.every((v, i) => v === c[i])) throw new Error('different seeds gave the same values');

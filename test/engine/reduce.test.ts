@@ -79,7 +79,10 @@ test('large row and column reductions', async () => {
 });
 
 test('sumTo undoes broadcasting', async () => {
-  const g = E.fromArray(Array.from({ length: 24 }, (_, i) => i), [2, 3, 4]);
+  const g = E.fromArray(
+    Array.from({ length: 24 }, (_, i) => i),
+    [2, 3, 4],
+  );
   const s = await E.sumTo(g, [3, 1]).toArray();
   // sum over axis 0 and 2 of i: rows j -> sum_{a,k} (12a + 4j + k)
   const want = [0, 1, 2].map((j) => [0, 1].reduce((acc, a) => acc + [0, 1, 2, 3].reduce((t, k) => t + 12 * a + 4 * j + k, 0), 0));

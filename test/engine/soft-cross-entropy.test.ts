@@ -3,13 +3,7 @@ import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
 import { softCrossEntropy, softCrossEntropyPairs, updateCenter } from '../../engine/ops/soft-cross-entropy.js';
 import { awkwardDim, checkOp, close, gpu, randArray, randInt, rng, type F64 } from '../helpers/check.js';
-import {
-  softCrossEntropyGradRef,
-  softCrossEntropyPairsGradRef,
-  softCrossEntropyPairsRef,
-  softCrossEntropyRef,
-  updateCenterRef,
-} from '../ref/distill.js';
+import { softCrossEntropyGradRef, softCrossEntropyPairsGradRef, softCrossEntropyPairsRef, softCrossEntropyRef, updateCenterRef } from '../ref/distill.js';
 
 const test = suite('soft cross-entropy');
 test.before(gpu);
@@ -37,7 +31,12 @@ for (const C of CLASSES) {
       const scale = studentTemp === 0.01 ? 1 : 3;
       await checkOp({
         name: `softCrossEntropy N=${N} C=${C} Ts=${studentTemp} Tt=${teacherTemp}`,
-        shapes: centered ? [[N, C], [N, C], [C]] : [[N, C], [N, C]],
+        shapes: centered
+          ? [[N, C], [N, C], [C]]
+          : [
+              [N, C],
+              [N, C],
+            ],
         gpu: ([s, t, c]) => softCrossEntropy(s, t, { studentTemp, teacherTemp, center: c }),
         ref: ([s, t, c]) => softCrossEntropyRef(s, t, C, { studentTemp, teacherTemp, center: c }),
         init: (i, n, rr) => f32Values(n, rr, i === 2 ? -0.5 : -scale, i === 2 ? 0.5 : scale),
@@ -54,7 +53,10 @@ test('rows with large logits at temperature 0.01 (|s / T| up to 3000)', async ()
     const o = { studentTemp: 0.01, teacherTemp: 0.01 };
     await checkOp({
       name: `large logits C=${C}`,
-      shapes: [[N, C], [N, C]],
+      shapes: [
+        [N, C],
+        [N, C],
+      ],
       gpu: ([s, t]) => softCrossEntropy(s, t, o),
       ref: ([s, t]) => softCrossEntropyRef(s, t, C, o),
       init: (_i, n, r) => f32Values(n, r, -30, 30),
@@ -166,7 +168,12 @@ for (const C of CLASSES) {
     const mask = pairMask(Nt, Ns, r, C === 65);
     await checkOp({
       name: `softCrossEntropyPairs Nt=${Nt} Ns=${Ns} C=${C} Ts=${studentTemp} Tt=${teacherTemp}`,
-      shapes: centered ? [[Ns, C], [Nt, C], [C]] : [[Ns, C], [Nt, C]],
+      shapes: centered
+        ? [[Ns, C], [Nt, C], [C]]
+        : [
+            [Ns, C],
+            [Nt, C],
+          ],
       gpu: ([s, t, c]) => softCrossEntropyPairs(s, t, E.fromArray(mask, [Nt, Ns]), { ...o, center: c }),
       ref: ([s, t, c]) => Float64Array.of(softCrossEntropyPairsRef(s, t, mask, C, { ...o, center: c })),
       init: (i, n, rr) => f32Values(n, rr, i === 2 ? -0.5 : -2, i === 2 ? 0.5 : 2),

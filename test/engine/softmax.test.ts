@@ -31,7 +31,10 @@ for (const [name, op, f] of OPS) {
   }
 
   test(`${name} at large logits (x * 100)`, async () => {
-    for (const shape of [[9, 17], [2, 129]]) {
+    for (const shape of [
+      [9, 17],
+      [2, 129],
+    ]) {
       const d = shape[1];
       await checkOp({
         name: `${name} x*100 ${JSON.stringify(shape)}`,
@@ -46,15 +49,18 @@ for (const [name, op, f] of OPS) {
   test(`${name} forward at logits near ±1e4 and at temperature 0.01`, async () => {
     const shape = [6, 33];
     // f32-exact inputs: the reference sees what the GPU sees.
-    const near = (_k: number, n: number, r: () => number): F64 =>
-      Float64Array.from({ length: n }, (_, i) => Math.fround((Math.floor(i / 33) % 2 ? -1e4 : 1e4) + 20 * r()));
+    const near = (_k: number, n: number, r: () => number): F64 => Float64Array.from({ length: n }, (_, i) => Math.fround((Math.floor(i / 33) % 2 ? -1e4 : 1e4) + 20 * r()));
     await checkOp({ name: `${name} near ±1e4`, shapes: [shape], gpu: ([x]) => op(x), ref: ([x]) => f(x, 33), init: near, grad: [false] });
     // x / 0.01 is x * 100 rounded to f32 (affine's scale is exactly 100 in f32)
     await checkOp({
       name: `${name} at temperature 0.01`,
       shapes: [shape],
       gpu: ([x]) => op(E.div(x, 0.01)),
-      ref: ([x]) => f(x.map((v) => Math.fround(v * 100)), 33),
+      ref: ([x]) =>
+        f(
+          x.map((v) => Math.fround(v * 100)),
+          33,
+        ),
       init: (k, n, r) => near(k, n, r).map((v) => Math.fround(v / 100)),
       grad: [false],
     });
@@ -126,12 +132,18 @@ test('softmax rows sum to 1 and logSoftmax rows logsumexp to 0 at extreme logits
   const p = await softmax(x).toArray();
   const lp = await logSoftmax(x).toArray();
   close(p, [1, 0, 0, 1 / 3, 1 / 3, 1 / 3, 0, 1, 0], 1e-6, 'softmax');
-  assert.ok(lp.every((v) => !Number.isNaN(v)), `logSoftmax gave NaN: ${lp}`);
+  assert.ok(
+    lp.every((v) => !Number.isNaN(v)),
+    `logSoftmax gave NaN: ${lp}`,
+  );
   close([lp[0], lp[4], lp[7]], [0, -Math.log(3), 0], 1e-6, 'logSoftmax');
 });
 
 test('softmax of an axis out of range names the op and the rank', () => {
-  assert.throws(() => softmax(E.zeros([2, 3]), 2), (e: Error) => e.message.includes('softmax') && e.message.includes('rank 2'));
+  assert.throws(
+    () => softmax(E.zeros([2, 3]), 2),
+    (e: Error) => e.message.includes('softmax') && e.message.includes('rank 2'),
+  );
 });
 
 test.run();

@@ -19,7 +19,10 @@ export function needsGolden<T>(test: Test<T>, ...names: string[]): Register<T> {
 }
 
 export class Golden {
-  private constructor(readonly file: SafeFile, readonly name: string) {}
+  private constructor(
+    readonly file: SafeFile,
+    readonly name: string,
+  ) {}
 
   static async load(name: string): Promise<Golden> {
     return new Golden(await readSafetensors(path.join(GOLDEN_DIR, name)), name);

@@ -7,17 +7,49 @@ const test = suite('kernel declarations');
 const offsets = (decl: KernelDecl['uniforms']): Record<string, number> => Object.fromEntries(uniformLayout(decl).fields.map((f) => [f.name, f.offset]));
 
 test('uniform layout follows WGSL alignment: vec2 to 8, vec4 and arrays of vec4 to 16, size a multiple of 16', () => {
-  const decl: KernelDecl['uniforms'] = [['a', 'u32'], ['v', 'vec4u'], ['b', 'f32'], ['w', 'vec2f'], ['arr', 'array<vec4f, 2>'], ['c', 'i32']];
+  const decl: KernelDecl['uniforms'] = [
+    ['a', 'u32'],
+    ['v', 'vec4u'],
+    ['b', 'f32'],
+    ['w', 'vec2f'],
+    ['arr', 'array<vec4f, 2>'],
+    ['c', 'i32'],
+  ];
   assert.equal(offsets(decl), { a: 0, v: 16, b: 32, w: 40, arr: 48, c: 80 });
   assert.is(uniformLayout(decl).size, 96);
   // The matmul block: three scalars, then vec4s padded to 16 without a hand-written pad field.
-  assert.equal(offsets([['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['batch', 'vec4u']]), { M: 0, N: 4, K: 8, batch: 16 });
+  assert.equal(
+    offsets([
+      ['M', 'u32'],
+      ['N', 'u32'],
+      ['K', 'u32'],
+      ['batch', 'vec4u'],
+    ]),
+    { M: 0, N: 4, K: 8, batch: 16 },
+  );
   assert.is(uniformLayout([['n', 'u32']]).size, 16);
-  assert.is(uniformLayout([['a', 'f32'], ['b', 'f32'], ['c', 'f32'], ['d', 'f32'], ['e', 'f32']]).size, 32);
+  assert.is(
+    uniformLayout([
+      ['a', 'f32'],
+      ['b', 'f32'],
+      ['c', 'f32'],
+      ['d', 'f32'],
+      ['e', 'f32'],
+    ]).size,
+    32,
+  );
 });
 
 test('packUniforms writes each field with its type at its offset, zero-filling short vectors', () => {
-  const decl = { uniforms: [['n', 'u32'], ['s', 'f32'], ['i', 'i32'], ['v', 'vec4u'], ['arr', 'array<vec4u, 2>']] } as const;
+  const decl = {
+    uniforms: [
+      ['n', 'u32'],
+      ['s', 'f32'],
+      ['i', 'i32'],
+      ['v', 'vec4u'],
+      ['arr', 'array<vec4u, 2>'],
+    ],
+  } as const;
   const buf = packUniforms(decl, { n: 7, s: 0.5, i: -3, v: [1, 2], arr: [9, 8, 7, 6, 5] });
   assert.is(buf.byteLength, 64);
   const u32 = new Uint32Array(buf);
@@ -29,7 +61,13 @@ test('packUniforms writes each field with its type at its offset, zero-filling s
 });
 
 test('packUniforms names a missing, unknown or ill-shaped field', () => {
-  const decl = { uniforms: [['rows', 'u32'], ['eps', 'f32'], ['v', 'vec4u']] } as const;
+  const decl = {
+    uniforms: [
+      ['rows', 'u32'],
+      ['eps', 'f32'],
+      ['v', 'vec4u'],
+    ],
+  } as const;
   assert.throws(() => packUniforms(decl, { rows: 1, v: [] }), /missing field eps/);
   assert.throws(() => packUniforms(decl, { rows: 1, eps: 0, v: [], chunk: 2 }), /unknown field\(s\) chunk/);
   assert.throws(() => packUniforms(decl, { rows: 1, eps: 0, v: [1, 2, 3, 4, 5] }), /field v \(vec4u\) holds 4 values, given 5/);
@@ -39,9 +77,16 @@ test('packUniforms names a missing, unknown or ill-shaped field', () => {
 
 test('the header declares struct U, binding 0 and numbered bindings: outputs from 1, then inputs', () => {
   const decl: KernelDecl = {
-    uniforms: [['n', 'u32'], ['a', 'f32']],
+    uniforms: [
+      ['n', 'u32'],
+      ['a', 'f32'],
+    ],
     outputs: [{ name: 'out', type: 'vec4f' }],
-    inputs: [{ name: 'x', type: 'f32' }, { name: 'idx', type: 'i32' }, { name: 'state', type: 'f32', access: 'read_write' }],
+    inputs: [
+      { name: 'x', type: 'f32' },
+      { name: 'idx', type: 'i32' },
+      { name: 'state', type: 'f32', access: 'read_write' },
+    ],
   };
   assert.is(
     kernelHeader(decl),

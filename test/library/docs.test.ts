@@ -31,7 +31,7 @@ async function blocks(doc: string): Promise<Block[]> {
   const text = await readFile(path.join(REPO, doc), 'utf8');
   const out: Block[] = [];
   const fence = /^```ts( no-run)?\n([\s\S]*?)^```$/gm;
-  for (let m; (m = fence.exec(text)); ) {
+  for (let m; (m = fence.exec(text));) {
     const code = m[2];
     const expected = [...code.matchAll(/\/\/ → (.*)$/gm)].map((e) => e[1].trimEnd());
     out.push({ doc, line: text.slice(0, m.index).split('\n').length, code, run: !m[1], expected });
@@ -72,9 +72,23 @@ test.after(async () => {
 test('the guides have examples, each section of the engine guide', async () => {
   const engine = all.filter((b) => b.doc === 'docs/engine.md');
   assert.ok(engine.length >= 10, `docs/engine.md has ${engine.length} ts blocks`);
-  assert.ok(all.some((b) => b.doc === 'docs/interop.md'), 'docs/interop.md has no ts block');
+  assert.ok(
+    all.some((b) => b.doc === 'docs/interop.md'),
+    'docs/interop.md has no ts block',
+  );
   const text = await readFile(path.join(REPO, 'docs/engine.md'), 'utf8');
-  for (const topic of ['Device and adapter', 'Tensors and their lifetime', 'Autograd', 'Ops', 'Modules', 'parameter arena', 'Optimizers', 'Checkpoints', 'Writing an op', 'Reading errors']) {
+  for (const topic of [
+    'Device and adapter',
+    'Tensors and their lifetime',
+    'Autograd',
+    'Ops',
+    'Modules',
+    'parameter arena',
+    'Optimizers',
+    'Checkpoints',
+    'Writing an op',
+    'Reading errors',
+  ]) {
     assert.ok(new RegExp(`^## \\d+\\. .*${topic}`, 'm').test(text), `docs/engine.md has no section on ${topic}`);
   }
 });
@@ -113,7 +127,11 @@ test('every runnable example runs and prints what its comments say', async () =>
     } finally {
       console.log = log;
     }
-    assert.equal(printed.map((l) => l.trimEnd()), b.expected, `${where}: printed lines differ from its // → comments`);
+    assert.equal(
+      printed.map((l) => l.trimEnd()),
+      b.expected,
+      `${where}: printed lines differ from its // → comments`,
+    );
     // An example leaves nothing on the autograd tape (and must not leave it to the next test file).
     const tape = tapeLength();
     clearTape();
@@ -192,9 +210,12 @@ cites('no source cites the specification the project was built from (it is not i
   const old = [/\bspec(?: section)? \d/i, /\[A-\d+\]/, /\bREF\b/, /\bSPEC\b/, /smkd-algorithm\.md/];
   const bad: string[] = [];
   for (const file of codeFiles) {
-    texts.get(file)!.split('\n').forEach((line, i) => {
-      if (old.some((r) => r.test(line))) bad.push(`${file}:${i + 1}: ${line.trim()}`);
-    });
+    texts
+      .get(file)!
+      .split('\n')
+      .forEach((line, i) => {
+        if (old.some((r) => r.test(line))) bad.push(`${file}:${i + 1}: ${line.trim()}`);
+      });
   }
   assert.equal(bad, [], `cite ${ALGORITHM} instead`);
 });
@@ -216,7 +237,12 @@ function pathExists(file: string, cited: string): boolean {
     const full = path.join(base, cited);
     if (!cited.includes('*')) return existsSync(full);
     const dir = path.dirname(full);
-    const name = new RegExp(`^${path.basename(full).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+    const name = new RegExp(
+      `^${path
+        .basename(full)
+        .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')}$`,
+    );
     return existsSync(dir) && readdirSync(dir).some((n) => name.test(n));
   });
 }

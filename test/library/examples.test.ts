@@ -53,7 +53,11 @@ test('vit-classifier: a short run on the synthetic glyphs trains, reports accura
   assert.is((JSON.parse(saved.metadata.classes) as string[]).length, 4);
 });
 
-skipUnless(test, existsSync(OMNIGLOT), `no Omniglot at ${OMNIGLOT}; set OMNIGLOT_DIR`)('vit-classifier: a short run on Omniglot characters (when ../shared/data is present)', async () => {
+skipUnless(
+  test,
+  existsSync(OMNIGLOT),
+  `no Omniglot at ${OMNIGLOT}; set OMNIGLOT_DIR`,
+)('vit-classifier: a short run on Omniglot characters (when ../shared/data is present)', async () => {
   const r = await runOk(process.execPath, tsxArgs('examples/vit-classifier.ts', OMNIGLOT, '--steps', '2', '--classes', '3', '--batch', '8'));
   assert.match(r.stdout, /background: 3 classes, 45 training and 15 held-out images/);
   const { losses, accuracy } = report(r.stdout);

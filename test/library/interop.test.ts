@@ -17,14 +17,18 @@ let dir = '';
 const config = vitConfig('tiny', { imgSize: 15, patchSize: 5, embedDim: 24, numHeads: 3, depth: 1 });
 const CLASSES = 7;
 
-
 /** A state dict in timm's layout with seeded random values, under `prefix`, written to `file`. */
 async function timmFile(file: string, prefix: string, classes: number, seed: number): Promise<Map<string, Float32Array>> {
   const r = rng(seed);
   const values = new Map<string, Float32Array>();
   const tensors: [string, NamedArray][] = [];
   for (const [k, shape] of timmVitShapes({ ...config, classes })) {
-    const data = Float32Array.from(randArray(shape.reduce((a, b) => a * b, 1), r));
+    const data = Float32Array.from(
+      randArray(
+        shape.reduce((a, b) => a * b, 1),
+        r,
+      ),
+    );
     values.set(k, data);
     tensors.push([prefix + k, { data, shape }]);
   }
@@ -70,7 +74,7 @@ test('DDP and training-checkpoint prefixes (module., module.backbone., backbone.
   }
 });
 
-test("a timm classifier loads whole into a ViT with a head, and non-strictly into a bare backbone", async () => {
+test('a timm classifier loads whole into a ViT with a head, and non-strictly into a bare backbone', async () => {
   const file = path.join(dir, 'classifier.safetensors');
   const values = await timmFile(file, '', CLASSES, 3);
   const clf = new VisionTransformer({ ...config, numClasses: CLASSES }).build({ seed: 9 });

@@ -41,7 +41,19 @@ test('npm pack builds dist/ and packs the entry points, their types and the bin,
     assert.ok(files.has(`dist/${entry}/index.js`), `dist/${entry}/index.js is not packed`);
     assert.ok(files.has(`dist/${entry}/index.d.ts`), `dist/${entry}/index.d.ts is not packed`);
   }
-  for (const f of ['bin/smkd.mjs', 'scripts/setup-webgpu.mjs', 'dist/train/cli.js', 'dist/train/data/crop-worker.js', 'docs/engine.md', 'docs/interop.md', 'README.md', 'package.json', 'data/omniglot/omniglot-28.u8.gz', 'data/omniglot/omniglot-28.json', 'data/omniglot/LICENSE']) {
+  for (const f of [
+    'bin/smkd.mjs',
+    'scripts/setup-webgpu.mjs',
+    'dist/train/cli.js',
+    'dist/train/data/crop-worker.js',
+    'docs/engine.md',
+    'docs/interop.md',
+    'README.md',
+    'package.json',
+    'data/omniglot/omniglot-28.u8.gz',
+    'data/omniglot/omniglot-28.json',
+    'data/omniglot/LICENSE',
+  ]) {
     assert.ok(files.has(f), `${f} is not packed`);
   }
   const stray = [...files].filter((f) => /^(test|bench|scratch|runs|examples)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
@@ -141,7 +153,10 @@ export const wrongShape: string[] = fromArray([1], [1]).shape;
 
 test('TypeScript sees full types through the exports map (tsc, NodeNext, strict)', async () => {
   await writeFile(path.join(app, 'typed.ts'), TYPED);
-  const tsconfig = { compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['typed.ts'] };
+  const tsconfig = {
+    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: [] },
+    files: ['typed.ts'],
+  };
   await writeFile(path.join(app, 'tsconfig.json'), JSON.stringify(tsconfig));
   await runOk(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', '.'], { cwd: app, timeoutMs: 120_000 });
 });

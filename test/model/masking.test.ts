@@ -5,7 +5,10 @@ import { blockMask, maskRatio } from '../../model/masking.js';
 const test = suite('masking');
 
 test('default ratios: half the crops unmasked, mean fraction as docs/algorithm.md §4.3 gives it', () => {
-  for (const [g, expected] of [[8, 0.144], [14, 0.147]] as const) {
+  for (const [g, expected] of [
+    [8, 0.144],
+    [14, 0.147],
+  ] as const) {
     const rng = new Rng(1);
     let total = 0;
     let unmasked = 0;
@@ -35,7 +38,7 @@ test('blocks respect the aspect range and masks are rectangles unions within the
     const cols = [...Array(14).keys()].filter((c) => rows.some((r) => m[r * 14 + c]));
     const w = cols.length;
     const cells = m.reduce((a, v) => a + v, 0);
-    if (cells === h * w && (h / w > 1 / 0.3 * 1.6 || w / h > 1 / 0.3 * 1.6)) throw new Error(`block ${h}x${w} outside the aspect range`);
+    if (cells === h * w && (h / w > (1 / 0.3) * 1.6 || w / h > (1 / 0.3) * 1.6)) throw new Error(`block ${h}x${w} outside the aspect range`);
   }
 });
 

@@ -54,7 +54,10 @@ test('safetensors round trip is bit for bit, with PyTorch names and last_layer2 
     }
     // A file as the reference code writes it: "module." prefixes, a bare backbone loaded non-strictly into backbone+head.
     const bare = path.join(dir, 'backbone.safetensors');
-    await writeSafetensors(bare, [...sa].filter(([k]) => k.startsWith('backbone.')).map(([k, v]) => [`module.${k.slice(9)}`, { data: v.data, shape: v.shape }]));
+    await writeSafetensors(
+      bare,
+      [...sa].filter(([k]) => k.startsWith('backbone.')).map(([k, v]) => [`module.${k.slice(9)}`, { data: v.data, shape: v.shape }]),
+    );
     const c = make(4);
     const { missing } = await loadModel(bare, c.student, false);
     if (!missing.every((k) => k.startsWith('head.')) || missing.length === 0) throw new Error(`unexpected missing keys ${missing}`);
@@ -62,7 +65,10 @@ test('safetensors round trip is bit for bit, with PyTorch names and last_layer2 
     if (sc.get('backbone.pos_embed')!.data.some((x, i) => x !== sa.get('backbone.pos_embed')!.data[i])) throw new Error('bare backbone not loaded');
     // A strict load of a file with wrong shapes names the key and both shapes.
     const wrong = path.join(dir, 'wrong.safetensors');
-    await writeSafetensors(wrong, [...sa].map(([k, v]) => [k, k === 'backbone.norm.weight' ? { data: new Float32Array(65), shape: [65] } : { data: v.data, shape: v.shape }]));
+    await writeSafetensors(
+      wrong,
+      [...sa].map(([k, v]) => [k, k === 'backbone.norm.weight' ? { data: new Float32Array(65), shape: [65] } : { data: v.data, shape: v.shape }]),
+    );
     try {
       await loadModel(wrong, c.student);
       throw new Error('accepted wrong shapes');

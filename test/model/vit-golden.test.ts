@@ -29,13 +29,25 @@ for (const file of ['vit_forward.safetensors', 'vit_forward_h3d2.safetensors']) 
   needsGolden(test, file)(`${file}: tokens, attention, pos_embed and features match PyTorch`, async () => {
     const g = await Golden.load(file);
     const m = g.meta<VitMeta>('vit');
-    const cfg = vitConfig('tiny', { imgSize: m.img_size, patchSize: m.patch_size, embedDim: m.embed_dim, depth: m.depth, numHeads: m.num_heads, mlpRatio: m.mlp_ratio, lnEps: m.ln_eps, maskToken: true });
+    const cfg = vitConfig('tiny', {
+      imgSize: m.img_size,
+      patchSize: m.patch_size,
+      embedDim: m.embed_dim,
+      depth: m.depth,
+      numHeads: m.num_heads,
+      mlpRatio: m.mlp_ratio,
+      lnEps: m.ln_eps,
+      maskToken: true,
+    });
     const vit = new VisionTransformer(cfg).build();
     const weights = new Map<string, HostTensor>();
     for (const e of vit.arena.entries) weights.set(e.name, { data: g.f32(e.name), shape: g.shape(e.name) });
     vit.loadStateDict(weights);
     vit.eval();
-    const sets = g.keys('in.').filter((k) => k.endsWith('.images')).map((k) => k.slice(3, -7));
+    const sets = g
+      .keys('in.')
+      .filter((k) => k.endsWith('.images'))
+      .map((k) => k.slice(3, -7));
     if (sets.length === 0) throw new Error('no input sets found');
     for (const set of sets) {
       const images = E.fromArray(g.f32(`in.${set}.images`), g.shape(`in.${set}.images`));

@@ -47,7 +47,7 @@ export function attentionProbsRef(q: F64, k: F64, d: AttnDims, opts: AttnRefOpti
         }
         if (!live) continue;
         let sum = 0;
-        for (let j = 0; j < Tk; j++) sum += (s[j] = Math.exp(s[j] - max));
+        for (let j = 0; j < Tk; j++) sum += s[j] = Math.exp(s[j] - max);
         for (let j = 0; j < Tk; j++) P[(bh * Tq + i) * Tk + j] = s[j] / sum;
       }
     }

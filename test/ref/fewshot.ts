@@ -76,7 +76,21 @@ export function trainDistLinearRef(xs: number[][], ys: number[], ways: number, r
     for (let e = 0; e < d; e++) s += params[ways + c * d + e] ** 2;
     params[c] = Math.sqrt(s);
   }
-  sgdRef(params, xs.length, (p, batch) => batchLoss(p, ways, d, batch.map((i) => xs[i]), batch.map((i) => ys[i]), o.scale), rng, o);
+  sgdRef(
+    params,
+    xs.length,
+    (p, batch) =>
+      batchLoss(
+        p,
+        ways,
+        d,
+        batch.map((i) => xs[i]),
+        batch.map((i) => ys[i]),
+        o.scale,
+      ),
+    rng,
+    o,
+  );
   return { g: params.slice(0, ways), v: params.slice(ways) };
 }
 

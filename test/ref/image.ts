@@ -119,7 +119,12 @@ export function blurRef(x: ArrayLike<number>, size: number, sigma: number): Floa
  * pixels through x = ((m00·xn + m01·yn + tx + 1) / 2)·W − 0.5 (and y alike), xn = 2(u + 0.5)/S − 1;
  * samples outside the image are 0 (torch's grid_sample, zeros padding, align_corners = false).
  */
-export function warpRef(img: { width: number; height: number; data: ArrayLike<number> }, S: number, m: readonly [number, number, number, number], t: readonly [number, number]): Float64Array {
+export function warpRef(
+  img: { width: number; height: number; data: ArrayLike<number> },
+  S: number,
+  m: readonly [number, number, number, number],
+  t: readonly [number, number],
+): Float64Array {
   const { width: W, height: H, data } = img;
   const out = new Float64Array(3 * S * S);
   const at = (x: number, y: number, c: number): number => (x < 0 || y < 0 || x >= W || y >= H ? 0 : data[(y * W + x) * 3 + c] / 255);
@@ -134,8 +139,7 @@ export function warpRef(img: { width: number; height: number; data: ArrayLike<nu
       const fx = sx - x0;
       const fy = sy - y0;
       for (let c = 0; c < 3; c++) {
-        out[c * S * S + v * S + u] =
-          (1 - fy) * ((1 - fx) * at(x0, y0, c) + fx * at(x0 + 1, y0, c)) + fy * ((1 - fx) * at(x0, y0 + 1, c) + fx * at(x0 + 1, y0 + 1, c));
+        out[c * S * S + v * S + u] = (1 - fy) * ((1 - fx) * at(x0, y0, c) + fx * at(x0 + 1, y0, c)) + fy * ((1 - fx) * at(x0, y0 + 1, c) + fx * at(x0 + 1, y0 + 1, c));
       }
     }
   }

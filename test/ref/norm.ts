@@ -97,7 +97,11 @@ export function l2Normalize(x: F64, shape: Shape, axis: number, eps: number): F6
   if (a === last) return rowNorm(x);
   const dims = [...shape.keys()];
   [dims[a], dims[last]] = [dims[last], dims[a]];
-  return permute(rowNorm(permute(x, shape, dims)), dims.map((k) => shape[k]), dims);
+  return permute(
+    rowNorm(permute(x, shape, dims)),
+    dims.map((k) => shape[k]),
+    dims,
+  );
 }
 
 /**

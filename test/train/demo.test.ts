@@ -50,7 +50,10 @@ test('summary.json: four models x three settings on the same episodes, checkpoin
     assert.equal(saved, summary);
     assert.ok(saved.seconds > 0);
     const models = ['random', 'pixels', 'phase1', 'phase2'];
-    assert.equal(saved.rows.map((r) => `${r.model} ${r.ways}w${r.shots}s`), models.flatMap((m) => DEMO_SETTINGS.map((s) => `${m} ${s.ways}w${s.shots}s`)));
+    assert.equal(
+      saved.rows.map((r) => `${r.model} ${r.ways}w${r.shots}s`),
+      models.flatMap((m) => DEMO_SETTINGS.map((s) => `${m} ${s.ways}w${s.shots}s`)),
+    );
     for (const r of saved.rows) {
       assert.is(r.episodes, 30);
       assert.ok(r.mean > 0 && r.mean <= 100 && r.ci95 > 0, JSON.stringify(r));
@@ -59,7 +62,17 @@ test('summary.json: four models x three settings on the same episodes, checkpoin
     }
     const splits = await openSplits(p1.data, p1.seed);
     for (const s of DEMO_SETTINGS) {
-      const direct = await evaluatePixels(splits.test, { size: 28, normalize: splits.normalize, resizeRatio: 1, ways: s.ways, shots: [s.shots], queries: 15, episodes: 30, maxPerClass: 20, seed: p1.seed });
+      const direct = await evaluatePixels(splits.test, {
+        size: 28,
+        normalize: splits.normalize,
+        resizeRatio: 1,
+        ways: s.ways,
+        shots: [s.shots],
+        queries: 15,
+        episodes: 30,
+        maxPerClass: 20,
+        seed: p1.seed,
+      });
       const row = saved.rows.find((r) => r.model === 'pixels' && r.ways === s.ways && r.shots === s.shots)!;
       assert.is(row.mean, direct.rows[0].mean);
     }

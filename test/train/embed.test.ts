@@ -81,7 +81,22 @@ test('smkd embed: metadata paths in row order, rows equal a direct forward, one 
     console.log = () => undefined;
     const out = path.join(dir, 'emb.safetensors');
     // Batches of 2: the unreadable image falls inside a batch, the last batch is partial.
-    await program().parseAsync(['node', 'smkd', 'embed', ckpt, path.join(root, 'cat'), path.join(root, 'dog'), '--list', list, '-o', out, '--normalize', 'imagenet', '--batch-size', '2']);
+    await program().parseAsync([
+      'node',
+      'smkd',
+      'embed',
+      ckpt,
+      path.join(root, 'cat'),
+      path.join(root, 'dog'),
+      '--list',
+      list,
+      '-o',
+      out,
+      '--normalize',
+      'imagenet',
+      '--batch-size',
+      '2',
+    ]);
     const outCls = path.join(dir, 'emb-cls.safetensors');
     await program().parseAsync(['node', 'smkd', 'embed', ckpt, root, '-o', outCls, '--normalize', 'imagenet', '--features', 'cls']);
     console.warn = warn;
@@ -92,7 +107,10 @@ test('smkd embed: metadata paths in row order, rows equal a direct forward, one 
 
     const f = await readSafetensors(out);
     const paths = JSON.parse(f.metadata.paths) as string[];
-    assert.equal(paths, ['cat/a.png', 'cat/deep/c.jpg', 'dog/d.png', 'b.png'].map((p) => path.join(root, p)));
+    assert.equal(
+      paths,
+      ['cat/a.png', 'cat/deep/c.jpg', 'dog/d.png', 'b.png'].map((p) => path.join(root, p)),
+    );
     assert.equal(JSON.parse(f.metadata.skipped), [broken]);
     assert.equal([f.metadata.feature_kind, f.metadata.components, f.metadata.count, f.metadata.dim], ['concat', '["cls","weighted"]', '4', '128']);
     assert.equal(JSON.parse(f.metadata.normalize), NORMALIZATION.imagenet);
@@ -114,11 +132,19 @@ test('smkd embed: metadata paths in row order, rows equal a direct forward, one 
     // --features cls over the whole folder: the [cls] half of the same rows, in the folder's order.
     const c = await readSafetensors(outCls);
     const cPaths = JSON.parse(c.metadata.paths) as string[];
-    assert.equal(cPaths, ['b.png', 'cat/a.png', 'cat/deep/c.jpg', 'dog/d.png'].map((p) => path.join(root, p)));
+    assert.equal(
+      cPaths,
+      ['b.png', 'cat/a.png', 'cat/deep/c.jpg', 'dog/d.png'].map((p) => path.join(root, p)),
+    );
     assert.equal(c.tensors.get('features')!.shape, [4, 64]);
     assert.is(c.metadata.feature_kind, 'cls');
     const row = cPaths.map((p) => paths.indexOf(p));
-    close(toFloat32(c.tensors.get('features')!), Float32Array.from({ length: 4 * 64 }, (_, i) => wantData[row[Math.floor(i / 64)] * 128 + (i % 64)]), 1e-5, 'cls features');
+    close(
+      toFloat32(c.tensors.get('features')!),
+      Float32Array.from({ length: 4 * 64 }, (_, i) => wantData[row[Math.floor(i / 64)] * 128 + (i % 64)]),
+      1e-5,
+      'cls features',
+    );
   } finally {
     console.warn = warn;
     console.log = log;

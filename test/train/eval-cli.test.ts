@@ -47,10 +47,7 @@ test('ViT configuration from the weights: sizes from shapes, heads given, from m
       ...Array.from({ length: depth }, (_, l): [string, number[]] => [`blocks.${l}.mlp.fc1.weight`, [hidden, D]]),
     ]);
   const small = inferVitConfig(vit(384, 16, 14, 12, 1536));
-  assert.equal(
-    { ...small.config },
-    { ...vitConfig('vit_small'), dropPath: 0, maskToken: false },
-  );
+  assert.equal({ ...small.config }, { ...vitConfig('vit_small'), dropPath: 0, maskToken: false });
   assert.is(small.headsFrom, 'convention');
   const tiny = inferVitConfig(vit(64, 4, 8, 4, 256));
   assert.is(tiny.config.numHeads, 2, 'the presets have 32-wide heads');
@@ -76,7 +73,11 @@ test('backbone tensors: bare timm names, backbone.* of a network, the teacher ha
   assert.equal(names(whole, 'student'), ['cls_token=0', 'masked_embed=1']);
 });
 
-needsGolden(test, 'vit_forward.safetensors', 'vit_forward_h3d2.safetensors')('golden vit_forward files through loadBackbone: evaluation features of every kind match PyTorch', async () => {
+needsGolden(
+  test,
+  'vit_forward.safetensors',
+  'vit_forward_h3d2.safetensors',
+)('golden vit_forward files through loadBackbone: evaluation features of every kind match PyTorch', async () => {
   for (const name of ['vit_forward.safetensors', 'vit_forward_h3d2.safetensors']) {
     const g = await Golden.load(name);
     const m = g.meta<{ img_size: number; num_heads: number; depth: number }>('vit');
@@ -94,7 +95,12 @@ needsGolden(test, 'vit_forward.safetensors', 'vit_forward_h3d2.safetensors')('go
         const concat = await batchFeatures(b.backbone, g.f32(`in.${set}.images`), n, size, ['cls', 'weighted']);
         close(concat.data, want, 2e-5, `${name} ${set} concat`);
         const cls = await batchFeatures(b.backbone, g.f32(`in.${set}.images`), n, size, ['cls']);
-        close(cls.data, Float32Array.from({ length: n * D }, (_, i) => want[Math.floor(i / D) * 2 * D + (i % D)]), 2e-5, `${name} ${set} cls`);
+        close(
+          cls.data,
+          Float32Array.from({ length: n * D }, (_, i) => want[Math.floor(i / D) * 2 * D + (i % D)]),
+          2e-5,
+          `${name} ${set} cls`,
+        );
       }
     } finally {
       b.backbone.dispose();
@@ -133,7 +139,11 @@ test('checkpoints: run directory, checkpoint directory and file resolve to the s
     try {
       assert.is(b.config.numHeads, 4);
       assert.is(b.headsFrom, 'run config');
-      assert.equal(b.ignored.filter((k) => !k.startsWith('head.')), [], 'only the projection head is left out');
+      assert.equal(
+        b.ignored.filter((k) => !k.startsWith('head.')),
+        [],
+        'only the projection head is left out',
+      );
       const got = await b.backbone.stateDict();
       const want = new Map([...(await models.teacher.stateDict())].filter(([k]) => k.startsWith('backbone.')).map(([k, v]) => [k.slice('backbone.'.length), v]));
       assert.equal([...got.keys()], [...want.keys()]);
@@ -155,26 +165,60 @@ test('smkd eval end to end: JSON to a file and to stdout, equal to the evaluatio
   const write = process.stdout.write;
   try {
     const out = path.join(dir, 'report.json');
-    const args = ['--max-per-class', '6', '--ways', '3', '--shots', '1,2', '--queries', '2', '--episodes', '8', '--classifier', 'prototype,logistic', '--features', 'cls,concat', '--seed', '4'];
+    const args = [
+      '--max-per-class',
+      '6',
+      '--ways',
+      '3',
+      '--shots',
+      '1,2',
+      '--queries',
+      '2',
+      '--episodes',
+      '8',
+      '--classifier',
+      'prototype,logistic',
+      '--features',
+      'cls,concat',
+      '--seed',
+      '4',
+    ];
     const printed: string[] = [];
     console.log = (m: string) => printed.push(m);
     await program().parseAsync(['node', 'smkd', 'eval', run, ...args, '--json', out]);
     console.log = log;
-    assert.ok(printed.some((l) => /accuracy \(95% CI\)/.test(l)), 'a table on the terminal');
+    assert.ok(
+      printed.some((l) => /accuracy \(95% CI\)/.test(l)),
+      'a table on the terminal',
+    );
     const rep = JSON.parse(await readFile(out, 'utf8')) as EvalReport & { model: { numHeads: number }; data: { kind: string; split: string; cropSize: number }; seed: number };
     assert.is(rep.model.numHeads, 4);
     assert.equal([rep.data.kind, rep.data.split, rep.data.cropSize, rep.seed], ['synthetic', 'test', 32, 4]);
     assert.is(rep.images, 20 * 6);
     assert.is(rep.featureDim, 128);
     assert.is(rep.rows.length, 8);
-    assert.equal(rep.rows.map((r) => `${r.features}/${r.classifier}/${r.shots}/${r.featureDim}`), [
-      'cls/prototype/1/64', 'cls/prototype/2/64', 'cls/logistic/1/64', 'cls/logistic/2/64',
-      'concat/prototype/1/128', 'concat/prototype/2/128', 'concat/logistic/1/128', 'concat/logistic/2/128',
-    ]);
+    assert.equal(
+      rep.rows.map((r) => `${r.features}/${r.classifier}/${r.shots}/${r.featureDim}`),
+      [
+        'cls/prototype/1/64',
+        'cls/prototype/2/64',
+        'cls/logistic/1/64',
+        'cls/logistic/2/64',
+        'concat/prototype/1/128',
+        'concat/prototype/2/128',
+        'concat/logistic/1/128',
+        'concat/logistic/2/128',
+      ],
+    );
     // The same evaluation computed directly from the teacher's backbone and the run's data.
     const cfg = validateConfig({ ...JSON.parse(await readFile(path.join(run, 'config.json'), 'utf8')), seed: 4 });
     const splits = await openSplits(cfg.data, 4);
-    const feats = await extractFeatures(models.teacher.backbone, splits.test, { size: 32, normalize: splits.normalize, components: ['cls', 'weighted'], indices: capPerClass(splits.test, 6) });
+    const feats = await extractFeatures(models.teacher.backbone, splits.test, {
+      size: 32,
+      normalize: splits.normalize,
+      components: ['cls', 'weighted'],
+      indices: capPerClass(splits.test, 6),
+    });
     const direct = episodesReport(feats, { ways: 3, shots: [1, 2], queries: 2, episodes: 8, seed: 4, features: ['cls', 'concat'], classifiers: ['prototype', 'logistic'] });
     rep.rows.forEach((r, i) => {
       assert.ok(r.mean >= 0 && r.mean <= 100 && r.ci95 >= 0 && r.episodes === 8 && r.queries === 2 && r.ways === 3);
@@ -189,12 +233,33 @@ test('smkd eval end to end: JSON to a file and to stdout, equal to the evaluatio
       return true;
     }) as typeof process.stdout.write;
     console.error = (m: string) => stderr.push(m);
-    await program().parseAsync(['node', 'smkd', 'eval', path.join(run, 'checkpoints', 'it-0000003'), ...args.slice(0, 8), '--episodes', '3', '--features', 'pooled', '--json', '-']);
+    await program().parseAsync([
+      'node',
+      'smkd',
+      'eval',
+      path.join(run, 'checkpoints', 'it-0000003'),
+      ...args.slice(0, 8),
+      '--episodes',
+      '3',
+      '--features',
+      'pooled',
+      '--json',
+      '-',
+    ]);
     process.stdout.write = write;
     console.error = err;
     const piped = JSON.parse(stdout) as EvalReport;
-    assert.equal(piped.rows.map((r) => [r.features, r.classifier, r.shots, r.episodes]), [['pooled', 'prototype', 1, 3], ['pooled', 'prototype', 2, 3]]);
-    assert.ok(stderr.some((l) => /pooled/.test(l)), 'the table went to stderr');
+    assert.equal(
+      piped.rows.map((r) => [r.features, r.classifier, r.shots, r.episodes]),
+      [
+        ['pooled', 'prototype', 1, 3],
+        ['pooled', 'prototype', 2, 3],
+      ],
+    );
+    assert.ok(
+      stderr.some((l) => /pooled/.test(l)),
+      'the table went to stderr',
+    );
   } finally {
     console.log = log;
     console.error = err;
@@ -205,7 +270,9 @@ test('smkd eval end to end: JSON to a file and to stdout, equal to the evaluatio
 });
 
 test('smkd eval rejects bad arguments with a message naming them', async () => {
-  const p = program().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  const p = program()
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
   for (const c of p.commands) c.exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
   await rejects(p.parseAsync(['node', 'smkd', 'eval', 'x', '--classifier', 'knn']), /knn/);
   await rejects(p.parseAsync(['node', 'smkd', 'eval', 'x', '--features', 'cls,patch']), /patch/);
@@ -213,7 +280,7 @@ test('smkd eval rejects bad arguments with a message naming them', async () => {
   await rejects(program().parseAsync(['node', 'smkd', 'eval', path.join(tmpdir(), 'no-such-checkpoint-xyz')]), /no such file/);
 });
 
-test("a checkpoint file alone evaluates as its run does: the preprocessing in its metadata (normalisation, resize, feature kind)", async () => {
+test('a checkpoint file alone evaluates as its run does: the preprocessing in its metadata (normalisation, resize, feature kind)', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'evalcli-'));
   const base = preset('omniglot', 1);
   const cfg = validateConfig({ ...base, out: path.join(dir, 'run'), model: { ...base.model, depth: 1 } });
@@ -221,7 +288,11 @@ test("a checkpoint file alone evaluates as its run does: the preprocessing in it
   const splits = await openSplits(cfg.data, 0);
   const write = process.stdout.write;
   try {
-    const ckpt = await saveCheckpoint(cfg.out, { models, optimizer: new AdamW(models.student.arena), preprocessing: { imageSize: 28, invert: false, normalize: splits.normalize, resizeRatio: 1, features: 'tokens' } }, { iteration: 1, phase: 1 });
+    const ckpt = await saveCheckpoint(
+      cfg.out,
+      { models, optimizer: new AdamW(models.student.arena), preprocessing: { imageSize: 28, invert: false, normalize: splits.normalize, resizeRatio: 1, features: 'tokens' } },
+      { iteration: 1, phase: 1 },
+    );
     await writeFile(path.join(cfg.out, 'config.json'), JSON.stringify({ ...cfg, data: { ...cfg.data, normalize: splits.normalize } }));
     const alone = path.join(dir, 'exported.safetensors');
     await copyFile(path.join(ckpt, 'teacher.safetensors'), alone);
@@ -236,9 +307,15 @@ test("a checkpoint file alone evaluates as its run does: the preprocessing in it
       process.stdout.write = write;
       reports.push(JSON.parse(out));
     }
-    assert.equal(reports[1].rows.map((r) => r.features), ['tokens']);
+    assert.equal(
+      reports[1].rows.map((r) => r.features),
+      ['tokens'],
+    );
     assert.equal(reports[1].data, reports[0].data);
-    assert.equal(reports[1].rows, reports[0].rows.map((r, i) => ({ ...r, seconds: reports[1].rows[i].seconds })));
+    assert.equal(
+      reports[1].rows,
+      reports[0].rows.map((r, i) => ({ ...r, seconds: reports[1].rows[i].seconds })),
+    );
   } finally {
     process.stdout.write = write;
     models.dispose();

@@ -27,7 +27,12 @@ function unit(v: ArrayLike<number>): Float64Array {
 function dataset(n: number, classes: number, size: number, seed: number): InMemoryDataset {
   const rng = new Rng(seed);
   const images: RgbImage[] = Array.from({ length: n }, () => ({ width: size, height: size, data: Uint8Array.from({ length: size * size * 3 }, () => rng.int(0, 255)) }));
-  return new InMemoryDataset('random', Array.from({ length: classes }, (_, c) => `c${c}`), images, Int32Array.from({ length: n }, (_, i) => i % classes));
+  return new InMemoryDataset(
+    'random',
+    Array.from({ length: classes }, (_, c) => `c${c}`),
+    images,
+    Int32Array.from({ length: n }, (_, i) => i % classes),
+  );
 }
 
 test("'patches' and 'tokens': the patch tokens flattened in raster order and [cls], each L2-normalised (grid 3x3, D 24)", async () => {
@@ -57,7 +62,11 @@ test('one extraction of [cls], pooled and patches serves every kind, with the co
   const opts = { size: 14, normalize: NORMALIZATION.imagenet, resizeRatio: 1, batchSize: 4 };
   const all = await extractFeatures(vit, ds, { ...opts, components: ['cls', 'weighted', 'patches'] });
   assert.equal(all.widths, [12, 12, 48]);
-  for (const [kind, components] of [['tokens', ['cls', 'patches']], ['patches', ['patches']], ['pooled', ['weighted']]] as const) {
+  for (const [kind, components] of [
+    ['tokens', ['cls', 'patches']],
+    ['patches', ['patches']],
+    ['pooled', ['weighted']],
+  ] as const) {
     const direct = await extractFeatures(vit, ds, { ...opts, components: [...components] });
     const picked = selectFeatures(all, kind);
     assert.is(picked.dim, direct.dim, kind);
@@ -78,7 +87,13 @@ test('raw pixels: each image through the evaluation transform, flattened, L2-nor
     assert.is(f.labels[i], ds.label(i));
   }
   const rep = await evaluatePixels(ds, { size: 15, normalize: norm, resizeRatio: 17 / 15, ways: 3, shots: [1, 2], queries: 2, episodes: 20, seed: 8 });
-  assert.equal(rep.rows.map((r) => [r.features, r.shots]), [['pixels', 1], ['pixels', 2]]);
+  assert.equal(
+    rep.rows.map((r) => [r.features, r.shots]),
+    [
+      ['pixels', 1],
+      ['pixels', 2],
+    ],
+  );
   for (const r of rep.rows) assert.is(r.mean, evaluateFewShot(f, { ways: 3, shots: r.shots, queries: 2, episodes: 20, seed: 8, classifier: 'prototype' }).mean);
 });
 

@@ -38,7 +38,10 @@ needsGolden(test, 'fewshot_eval.safetensors')('golden prototype episodes: predic
   const [n, dim] = g.shape('in.features');
   const f: FeatureSet = { data: g.f32('in.features'), dim, labels: g.ints('in.labels') };
   assert.is(f.labels.length, n);
-  const shots = g.keys('in.shot').filter((k) => k.endsWith('.support_idx')).map((k) => Number(/shot(\d+)/.exec(k)![1]));
+  const shots = g
+    .keys('in.shot')
+    .filter((k) => k.endsWith('.support_idx'))
+    .map((k) => Number(/shot(\d+)/.exec(k)![1]));
   assert.ok(shots.length >= 2);
   for (const K of shots) {
     const [E, N] = g.shape(`in.shot${K}.support_idx`);
@@ -54,7 +57,10 @@ needsGolden(test, 'fewshot_eval.safetensors')('golden prototype episodes: predic
       for (let w = 0; w < N; w++) for (let k = 0; k < K; k++) assert.is(f.labels[s[w * K + k]], f.labels[s[w * K]], 'a way holds one class');
       const pred = prototypePredict(f, s, N, q);
       assert.equal(Array.from(pred), predWant.slice(e * N * Q, (e + 1) * N * Q), `${K}-shot episode ${e} predictions`);
-      acc[e] = episodeAccuracy(pred, Int32Array.from({ length: N * Q }, (_, i) => Math.floor(i / Q)));
+      acc[e] = episodeAccuracy(
+        pred,
+        Int32Array.from({ length: N * Q }, (_, i) => Math.floor(i / Q)),
+      );
       assert.ok(Math.abs(acc[e] - accWant[e]) <= 1e-6, `${K}-shot episode ${e}: accuracy ${acc[e]} vs ${accWant[e]}`);
     }
     const { mean, ci95 } = meanConfidence(acc);
@@ -137,7 +143,11 @@ test('random features: chance accuracy within the interval, for every classifier
   const n = 400;
   const dim = 8;
   const f: FeatureSet = { data: Float32Array.from({ length: n * dim }, () => rng.normal()), dim, labels: Int32Array.from({ length: n }, () => rng.int(0, 19)) };
-  for (const [classifier, episodes] of [['prototype', 600], ['distLinear', 150], ['logistic', 150]] as const) {
+  for (const [classifier, episodes] of [
+    ['prototype', 600],
+    ['distLinear', 150],
+    ['logistic', 150],
+  ] as const) {
     const res = evaluateFewShot(f, { ways: 5, shots: 1, queries: 5, episodes, seed: 7, classifier, epochs: classifier === 'prototype' ? undefined : 50 });
     assert.is(res.accuracies.length, episodes);
     assert.ok(res.ci95 > 0 && res.ci95 < 6, `${classifier} ci95 ${res.ci95}`);
@@ -223,7 +233,12 @@ test('feature kinds: one extraction serves all, each kind is its columns, and ev
   assert.equal(featureComponents('concat'), ['cls', 'weighted']);
   const D = 3;
   const base = clusters(6, 8, 3 * D, 0.3, 18);
-  const feats: ExtractedFeatures = { ...base, labels: Int32Array.from(base.labels), indices: Int32Array.from({ length: base.labels.length }, (_, i) => i), components: ['cls', 'weighted', 'mean'] };
+  const feats: ExtractedFeatures = {
+    ...base,
+    labels: Int32Array.from(base.labels),
+    indices: Int32Array.from({ length: base.labels.length }, (_, i) => i),
+    components: ['cls', 'weighted', 'mean'],
+  };
   const cols = (f: FeatureSet, r: number) => Array.from(f.data.subarray(r * f.dim, (r + 1) * f.dim));
   const concat = selectFeatures(feats, 'concat');
   const mean = selectFeatures(feats, 'mean');

@@ -105,7 +105,11 @@ test('SIGKILL at random moments and one Ctrl-C, each followed by the same comman
     assert.is(last.code, 0, `${history.join('\n')}\n${last.stderr}`);
     clean(last, 'the last run');
     assert.match(last.stdout, /accuracy \(95% CI\)/);
-    assert.equal(await loggedIterations(run), Array.from({ length: TOTAL }, (_, k) => k), 'one metrics line per iteration');
+    assert.equal(
+      await loggedIterations(run),
+      Array.from({ length: TOTAL }, (_, k) => k),
+      'one metrics line per iteration',
+    );
     assert.fixture(await canonicalRun(run), await canonicalRun(straight));
   } catch (e) {
     (e as Error).message += `\n(SMKD_KILL_SEED=${seed}; ${history.join('; ')})`;

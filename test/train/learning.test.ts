@@ -18,7 +18,14 @@ const ds = new SyntheticGlyphs({ classes: { train: 4, val: 2, test: 2 }, imagesP
 
 function config(phase: 1 | 2, objective: 'smkd' | 'ce' = 'smkd', supervisedCe = 0): TrainConfig {
   const base = preset('tiny', phase);
-  return validateConfig({ ...base, objective, workers: 0, model: { ...base.model, depth: 2 }, batch: { ...base.batch, size: 4, classes: 2, perClass: 2 }, loss: { ...base.loss, supervisedCe } });
+  return validateConfig({
+    ...base,
+    objective,
+    workers: 0,
+    model: { ...base.model, depth: 2 },
+    batch: { ...base.batch, size: 4, classes: 2, perClass: 2 },
+    loss: { ...base.loss, supervisedCe },
+  });
 }
 
 async function fixedBatch(cfg: TrainConfig): Promise<CropBatch> {
@@ -95,7 +102,12 @@ test("lrScaling 'linear' scales the peak learning rate by batch / 256 (docs/algo
     const peaks: number[] = [];
     for (const lrScaling of ['none', 'linear'] as const) {
       const base = config(1);
-      const cfg = validateConfig({ ...base, out: path.join(dir, lrScaling), model: { ...base.model, depth: 1 }, schedule: { ...base.schedule, lrScaling, epochs: 2, itersPerEpoch: 2, warmupEpochs: 1, warmupTeacherTempEpochs: 1 } });
+      const cfg = validateConfig({
+        ...base,
+        out: path.join(dir, lrScaling),
+        model: { ...base.model, depth: 1 },
+        schedule: { ...base.schedule, lrScaling, epochs: 2, itersPerEpoch: 2, warmupEpochs: 1, warmupTeacherTempEpochs: 1 },
+      });
       // The warm-up ends at iteration 1 (one epoch of 2 iterations) on the peak.
       let peak = 0;
       const r = await train(cfg, { log: () => {}, onStep: (m) => (peak = m.iteration === 1 ? m.lr : peak) });

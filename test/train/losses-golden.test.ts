@@ -96,7 +96,10 @@ phase1('phase 1 (iBOT): L_cls, L_mim, total, gradients, centres', async () => {
   closeGrad(gp, g.f32('out.grad.student_patch'), 1e-3, 'grad student_patch');
   const masks = g.ints('in.masks');
   const K = x.studentPatch.shape[2];
-  assert.ok(masks.every((m, r) => m !== 0 || gp.subarray(r * K, (r + 1) * K).every((v) => v === 0)), 'unmasked positions get no gradient');
+  assert.ok(
+    masks.every((m, r) => m !== 0 || gp.subarray(r * K, (r + 1) * K).every((v) => v === 0)),
+    'unmasked positions get no gradient',
+  );
   close(await o.center.toArray(), g.f32('out.center'), 1e-5, 'center');
   close(await o.center2.toArray(), g.f32('out.center2'), 1e-5, 'center2');
   disposeAll(...Object.values(x), o.center, o.center2, loss.total, loss.cls, loss.mim);
@@ -121,9 +124,24 @@ for (const variant of ['uniform', 'weighted'] as const) {
     const expectedTotal = variant === 'uniform' ? g.scalar('out.loss') : lambda1 * g.scalar('out.loss_cls') + lambda2 * g.scalar('out.loss_patch_weighted');
     scalarClose(await loss.total.item(), expectedTotal, 1e-5, 'total');
     // The [cls] and patch terms read disjoint inputs, so d total splits into the stored d L_cls and d L_patch.
-    closeGrad(await x.studentCls.grad!.toArray(), g.f32('out.grad.student_cls').map((v) => v * lambda1), 1e-3, 'grad student_cls');
-    closeGrad(await x.studentLocalCls!.grad!.toArray(), g.f32('out.grad.student_local_cls').map((v) => v * lambda1), 1e-3, 'grad student_local_cls');
-    closeGrad(await x.studentPatch.grad!.toArray(), g.f32(`out.grad.student_patch_${variant}`).map((v) => v * lambda2), 1e-3, `grad student_patch_${variant}`);
+    closeGrad(
+      await x.studentCls.grad!.toArray(),
+      g.f32('out.grad.student_cls').map((v) => v * lambda1),
+      1e-3,
+      'grad student_cls',
+    );
+    closeGrad(
+      await x.studentLocalCls!.grad!.toArray(),
+      g.f32('out.grad.student_local_cls').map((v) => v * lambda1),
+      1e-3,
+      'grad student_local_cls',
+    );
+    closeGrad(
+      await x.studentPatch.grad!.toArray(),
+      g.f32(`out.grad.student_patch_${variant}`).map((v) => v * lambda2),
+      1e-3,
+      `grad student_patch_${variant}`,
+    );
     close(await o.center.toArray(), g.f32('out.center'), 1e-5, 'center');
     close(await o.center2.toArray(), g.f32('out.center2'), 1e-5, 'center2');
     disposeAll(...Object.values(x), ...Object.values(feats), o.center, o.center2, loss.total, loss.cls, loss.patch);
@@ -199,7 +217,10 @@ phase2('bad inputs throw errors naming the loss and the shapes', async () => {
   const cls = `[${rows}, ${K}]`;
   const feats = { teacherFeatures: load(g, 'in.teacher_feat'), studentFeatures: load(g, 'in.student_feat') };
   assert.throws(() => smkdLoss({ ...x, ...feats, labels: labels.slice(1) }, o), inOrder(`smkdLoss(teacherCls ${cls}`, `G = ${rows / (B - 1)} `));
-  assert.throws(() => smkdLoss({ ...x, ...feats, labels, studentPatch: x.studentCls }, o), inOrder('smkdLoss(', `studentPatch ${cls}`, 'studentPatch must have the shape of teacherPatch'));
+  assert.throws(
+    () => smkdLoss({ ...x, ...feats, labels, studentPatch: x.studentCls }, o),
+    inOrder('smkdLoss(', `studentPatch ${cls}`, 'studentPatch must have the shape of teacherPatch'),
+  );
   assert.throws(() => smkdLoss({ ...x, ...feats, labels }, { ...o, patchWeighting: 'weighted' }), inOrder(`teacherClsAttention [G·B, Np] = [${rows}, ${Np}], got none`));
   assert.throws(() => smkdLoss({ ...x, ...feats, labels }, { ...o, lambda3: 1 }), /needs the MIM masks/);
   assert.throws(() => smkdLoss({ ...x, teacherFeatures: feats.teacherFeatures, studentFeatures: x.studentCls, labels }, o), inOrder(`studentFeatures ${cls} must be [G·B, Np, D]`));
@@ -227,7 +248,12 @@ function randomCase(seed: number, G = 3, labels = Int32Array.from([4, 1, 4, 9, 1
   const D = 5;
   const mask = Float64Array.from({ length: G * B * Np }, () => (r() < 0.4 ? 1 : 0));
   return {
-    G, B, L, Np, K, D,
+    G,
+    B,
+    L,
+    Np,
+    K,
+    D,
     labels,
     teacherCls: f32Rand(G * B * K, r, -1, 1),
     studentCls: f32Rand(G * B * K, r, -2, 2),
@@ -309,7 +335,13 @@ async function checkLoss(c: RefInputs, xs: F64[], ref: (xs: F64[]) => F64, run: 
 }
 
 function gpuTemps(c: RefInputs) {
-  return { studentTemp: c.studentTemp, teacherTemp: c.teacherTemp, teacherPatchTemp: c.teacherPatchTemp, center: E.fromArray(c.center, [1, c.K]), center2: E.fromArray(c.center2, [1, 1, c.K]) };
+  return {
+    studentTemp: c.studentTemp,
+    teacherTemp: c.teacherTemp,
+    teacherPatchTemp: c.teacherPatchTemp,
+    center: E.fromArray(c.center, [1, c.K]),
+    center2: E.fromArray(c.center2, [1, 1, c.K]),
+  };
 }
 
 test.run();

@@ -16,8 +16,14 @@ const golden = needsGolden(test, 'optim_schedules.safetensors');
 
 golden('clip -> freeze last layer -> AdamW -> EMA, two iterations', async () => {
   const g = await Golden.load('optim_schedules.safetensors');
-  const names = g.keys('in.param.').map((k) => k.slice('in.param.'.length)).sort();
-  const teacherNames = g.keys('in.teacher.').map((k) => k.slice('in.teacher.'.length)).sort();
+  const names = g
+    .keys('in.param.')
+    .map((k) => k.slice('in.param.'.length))
+    .sort();
+  const teacherNames = g
+    .keys('in.teacher.')
+    .map((k) => k.slice('in.teacher.'.length))
+    .sort();
   const student = new ParameterArena(
     names.map((name) => ({ name, shape: g.shape(`in.param.${name}`), init: g.f32(`in.param.${name}`), decay: isDecayed(name, g.shape(`in.param.${name}`)) })),
     { label: 'student' },

@@ -13,7 +13,21 @@ const test = suite('plot');
 function metrics(steps: number, lr: number): string {
   const lines: string[] = [];
   for (let it = 0; it < steps; it++) {
-    lines.push(JSON.stringify({ iteration: it, epoch: 0, loss: 5 - it / 10, terms: { cls: 3 - it / 20, ce: 2 - it / 20 }, lr, weightDecay: 0.04, momentum: 0.98, teacherTemp: 0.02, teacherPatchTemp: 0.02, imagesPerSecond: 300 + it, seconds: 0.2 }));
+    lines.push(
+      JSON.stringify({
+        iteration: it,
+        epoch: 0,
+        loss: 5 - it / 10,
+        terms: { cls: 3 - it / 20, ce: 2 - it / 20 },
+        lr,
+        weightDecay: 0.04,
+        momentum: 0.98,
+        teacherTemp: 0.02,
+        teacherPatchTemp: 0.02,
+        imagesPerSecond: 300 + it,
+        seconds: 0.2,
+      }),
+    );
     if ((it + 1) % 5 === 0) lines.push(JSON.stringify({ iteration: it + 1, epoch: 0, valAccuracy: 50 + it }));
   }
   return lines.join('\n') + '\n';
@@ -22,7 +36,13 @@ function metrics(steps: number, lr: number): string {
 test('metrics lines split into steps and validations; a damaged line is named', () => {
   const m = parseMetrics('run', metrics(10, 1e-3));
   assert.is(m.steps.length, 10);
-  assert.equal(m.validation.map((v) => [v.iteration, v.valAccuracy]), [[5, 54], [10, 59]]);
+  assert.equal(
+    m.validation.map((v) => [v.iteration, v.valAccuracy]),
+    [
+      [5, 54],
+      [10, 59],
+    ],
+  );
   assert.equal(m.steps[3].terms, { cls: 3 - 0.15, ce: 2 - 0.15 });
   assert.throws(() => parseMetrics('r', '{"loss":1}\n{oops\n'), /r: metrics.jsonl line 2 is not JSON/);
 });
@@ -31,7 +51,10 @@ test('smkd plot overlays runs in one SVG with a panel per quantity; a folder wit
   const dir = await mkdtemp(path.join(tmpdir(), 'plot-'));
   const log = console.log;
   try {
-    for (const [name, lr] of [['alpha-run', 1e-3], ['beta-run', 2e-3]] as const) {
+    for (const [name, lr] of [
+      ['alpha-run', 1e-3],
+      ['beta-run', 2e-3],
+    ] as const) {
       await mkdir(path.join(dir, name));
       await writeFile(path.join(dir, name, 'metrics.jsonl'), metrics(20, lr));
     }
@@ -43,7 +66,8 @@ test('smkd plot overlays runs in one SVG with a panel per quantity; a folder wit
     assert.match(printed.join('\n'), /alpha-run \(20 steps, 4 validations\).*beta-run \(20 steps, 4 validations\)/);
     const svg = await readFile(out, 'utf8');
     assert.match(svg, /^<svg/);
-    for (const label of ['alpha-run', 'beta-run', 'learning rate', 'teacher temperature', 'crops per second', 'validation accuracy', 'cls', 'ce']) assert.ok(svg.includes(label), `the chart shows '${label}'`);
+    for (const label of ['alpha-run', 'beta-run', 'learning rate', 'teacher temperature', 'crops per second', 'validation accuracy', 'cls', 'ce'])
+      assert.ok(svg.includes(label), `the chart shows '${label}'`);
     // One line per (run, panel, series): 2 runs x (3 loss lines + lr + temperature + speed + validation).
     assert.is((svg.match(/<path[^>]*aria-roledescription="line mark"/g) ?? []).length, 14);
     try {

@@ -45,11 +45,17 @@ test('phase 1 then phase 2: interrupted + resumed runs equal uninterrupted runs 
     const resumed = await train(config(1, path.join(dir, 'b1')), { log: () => {}, onStart: (s) => (start = s.resumed ? s.startIteration : -1) });
     resumed.models.dispose();
     if (start !== 1) throw new Error(`the second run started at iteration ${start}, not 1 (resumed)`);
-    const its = (await readFile(path.join(dir, 'b1', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { iteration: number }).iteration);
+    const its = (await readFile(path.join(dir, 'b1', 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { iteration: number }).iteration);
     if (its.join() !== '0,1,2,3') throw new Error(`iterations logged: ${its}`);
     const a = await finalWeights(path.join(dir, 'a1'));
     if (Buffer.compare(a, await finalWeights(path.join(dir, 'b1'))) !== 0) throw new Error('phase 1: the resumed run differs from the uninterrupted one');
-    const metrics = (await readFile(path.join(dir, 'a1', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { loss: number });
+    const metrics = (await readFile(path.join(dir, 'a1', 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { loss: number });
     if (metrics.length !== 4 || metrics.some((m) => !Number.isFinite(m.loss))) throw new Error(`metrics: ${JSON.stringify(metrics)}`);
 
     const p2a = await train(config(2, path.join(dir, 'a2'), path.join(dir, 'a1')), { log: () => {} });

@@ -76,7 +76,13 @@ export async function hashTree(dir: string): Promise<Map<string, string> | undef
     for (const e of (await readdir(d, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) await walk(p);
-      else out.set(path.relative(dir, p), createHash('sha256').update(await readFile(p)).digest('hex'));
+      else
+        out.set(
+          path.relative(dir, p),
+          createHash('sha256')
+            .update(await readFile(p))
+            .digest('hex'),
+        );
     }
   };
   await walk(dir);
@@ -86,7 +92,10 @@ export async function hashTree(dir: string): Promise<Map<string, string> | undef
 /** The iterations metrics.jsonl logs steps for, in order (validation lines apart). */
 export async function loggedIterations(run: string): Promise<number[]> {
   const lines = (await readFile(path.join(run, 'metrics.jsonl'), 'utf8')).trim().split('\n');
-  return lines.map((l) => JSON.parse(l) as { iteration: number; valAccuracy?: number }).filter((m) => m.valAccuracy === undefined).map((m) => m.iteration);
+  return lines
+    .map((l) => JSON.parse(l) as { iteration: number; valAccuracy?: number })
+    .filter((m) => m.valAccuracy === undefined)
+    .map((m) => m.iteration);
 }
 
 /**

@@ -24,7 +24,9 @@ const train = (...extra: string[]): string[] => ['train', '--preset', 'tiny', '-
 async function image(file: string, seed: number): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const d = new Uint8Array(16 * 16 * 3).map((_, i) => (i * 7 + seed * 31) % 256);
-  await sharp(d, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(file);
+  await sharp(d, { raw: { width: 16, height: 16, channels: 3 } })
+    .png()
+    .toFile(file);
 }
 
 test.before(async () => {
@@ -35,7 +37,18 @@ test.before(async () => {
   base = path.join(tmp, 'base');
   await smkdHere(train('--out', base));
   // An image folder: two training classes, five test classes, a test split of one class, a training split with unreadable files.
-  const folders: [string, number][] = [['tr/a', 10], ['tr/b', 10], ['te/c', 16], ['te/d', 16], ['te/e', 16], ['te/f', 16], ['te/g', 16], ['one/h', 16], ['bad/a', 10], ['bad/b', 10]];
+  const folders: [string, number][] = [
+    ['tr/a', 10],
+    ['tr/b', 10],
+    ['te/c', 16],
+    ['te/d', 16],
+    ['te/e', 16],
+    ['te/f', 16],
+    ['te/g', 16],
+    ['one/h', 16],
+    ['bad/a', 10],
+    ['bad/b', 10],
+  ];
   for (const [cls, n] of folders) for (let k = 0; k < n; k++) await image(path.join(tmp, 'images', cls, `${k}.png`), k + cls.length * 3 + cls.charCodeAt(cls.length - 1));
   await writeFile(path.join(tmp, 'images', 'bad', 'a', 'x.png'), 'not a png');
   await writeFile(path.join(tmp, 'images', 'bad', 'b', 'y.png'), Buffer.alloc(40));
@@ -63,7 +76,14 @@ async function copyOfBase(name: string): Promise<string> {
 
 const folderConfig = async (name: string, trainSplit: string, testSplit: string): Promise<string> => {
   const file = path.join(tmp, `${name}.json`);
-  await writeFile(file, JSON.stringify({ ...MINI, data: { kind: 'folder', path: path.join(tmp, 'images'), trainSplit: [trainSplit], testSplit: [testSplit], imageSize: 16 }, eval: { ...MINI.eval, everyEpochs: 0 } }));
+  await writeFile(
+    file,
+    JSON.stringify({
+      ...MINI,
+      data: { kind: 'folder', path: path.join(tmp, 'images'), trainSplit: [trainSplit], testSplit: [testSplit], imageSize: 16 },
+      eval: { ...MINI.eval, everyEpochs: 0 },
+    }),
+  );
   return file;
 };
 
@@ -83,7 +103,8 @@ const CASES: BadInput[] = [
     name: 'train --preset small into an existing tiny run',
     run: 'existing',
     args: async (run) => ['train', '--preset', 'small', '--phase', '1', '--out', run],
-    error: /holds a run with other settings \(\d+ key\(s\) differ from its config\.json\):\n {2}preset: "tiny" in the run, "small" now\n[^]*model\.embedDim: 32 in the run, 96 now[^]*--allow-config-change/,
+    error:
+      /holds a run with other settings \(\d+ key\(s\) differ from its config\.json\):\n {2}preset: "tiny" in the run, "small" now\n[^]*model\.embedDim: 32 in the run, 96 now[^]*--allow-config-change/,
     // The run's config is intact: it still evaluates.
     check: async (_, run) => void (await smkdHere(['eval', run, '--episodes', '3', '--shots', '1'])),
   },
@@ -97,7 +118,8 @@ const CASES: BadInput[] = [
     name: 'a data folder whose test split has one class',
     run: 'absent',
     args: async (run) => ['train', '--preset', 'tiny', '--phase', '1', '--config', await folderConfig('one', 'tr', 'one'), '--out', run],
-    error: /^data: the evaluation at the end needs 5 test classes \(eval\.ways\) of at least 16 images each \(eval\.shots 1 \+ eval\.queries 15\); the test split \(images\) has 1 such class\(es\) of 1$/,
+    error:
+      /^data: the evaluation at the end needs 5 test classes \(eval\.ways\) of at least 16 images each \(eval\.shots 1 \+ eval\.queries 15\); the test split \(images\) has 1 such class\(es\) of 1$/,
   },
   {
     name: '--epochs 1 with the tiny preset',
@@ -127,7 +149,8 @@ const CASES: BadInput[] = [
     name: "--init of another model's run: the mismatch summarised",
     run: 'absent',
     args: async (run) => ['train', '--preset', 'tiny', '--phase', '2', '--init', base, '--out', run],
-    error: /student\.safetensors does not fit the model:\n {2}shape mismatches \(\d+\): backbone\.cls_token: checkpoint \[1, 1, 32\] vs model \[1, 1, 64\]; [^\n]*\(\d+ more\)\n[^]*the file holds a ViT of embedDim 32, depth 1, 1 heads, patch 8, 16 px; the config builds embedDim 64, depth 4, 2 heads, patch 4, 32 px$/,
+    error:
+      /student\.safetensors does not fit the model:\n {2}shape mismatches \(\d+\): backbone\.cls_token: checkpoint \[1, 1, 32\] vs model \[1, 1, 64\]; [^\n]*\(\d+ more\)\n[^]*the file holds a ViT of embedDim 32, depth 1, 1 heads, patch 8, 16 px; the config builds embedDim 64, depth 4, 2 heads, patch 4, 32 px$/,
     check: async (message) => assert.ok(message.length < 1500 && message.split('\n').length <= 5, `a short message, not ${message.length} characters`),
   },
   {
@@ -201,7 +224,8 @@ const CASES: BadInput[] = [
       for (const c of await readdir(path.join(run, 'checkpoints'))) await truncate(path.join(run, 'checkpoints', c, 'optimizer.safetensors'), 50);
       return train('--out', run);
     },
-    error: /has no intact checkpoint: checkpoint .*it-0000016 \(named by latest\.json\) is damaged: optimizer\.safetensors: corrupt header length \d+; checkpoint .*it-0000015 is damaged: [^]*Move the run directory aside to start it over\.$/,
+    error:
+      /has no intact checkpoint: checkpoint .*it-0000016 \(named by latest\.json\) is damaged: optimizer\.safetensors: corrupt header length \d+; checkpoint .*it-0000015 is damaged: [^]*Move the run directory aside to start it over\.$/,
   },
 ];
 
@@ -226,13 +250,19 @@ test('every bad input is refused before the run directory is written: the messag
 test('a resume with --allow-config-change continues with the new settings and records them', async () => {
   const run = await copyOfBase('allowed');
   await smkdHere(train('--out', run, '--lr', '0.001', '--epochs', '5', '--allow-config-change'));
-  const changes = (await readFile(path.join(run, 'config-changes.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { iteration: number; changes: Record<string, unknown> });
+  const changes = (await readFile(path.join(run, 'config-changes.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { iteration: number; changes: Record<string, unknown> });
   assert.is(changes.length, 1);
   assert.is(changes[0].iteration, 16);
   assert.equal(changes[0].changes, { 'schedule.epochs': { from: 4, to: 5 }, 'schedule.lr': { from: 0.0005, to: 0.001 } });
   const cfg = JSON.parse(await readFile(path.join(run, 'config.json'), 'utf8')) as typeof MINI & { schedule: { lr: number } };
   assert.is(cfg.schedule.lr, 0.001);
-  assert.equal(await loggedIterations(run), Array.from({ length: 20 }, (_, i) => i));
+  assert.equal(
+    await loggedIterations(run),
+    Array.from({ length: 20 }, (_, i) => i),
+  );
 });
 
 test('metrics.jsonl keeps one line per iteration after a crash: the steps replayed since the checkpoint are not logged twice', async () => {
@@ -241,7 +271,10 @@ test('metrics.jsonl keeps one line per iteration after a crash: the steps replay
   await writeFile(path.join(run, 'latest.json'), JSON.stringify({ checkpoint: 'checkpoints/it-0000012', iteration: 12, phase: 1 }));
   for (const c of ['it-0000015', 'it-0000016']) await rm(path.join(run, 'checkpoints', c), { recursive: true });
   // best.json as it was after the validation at iteration 8 (the first, so the best then).
-  const lines = (await readFile(path.join(run, 'metrics.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { iteration: number; valAccuracy?: number });
+  const lines = (await readFile(path.join(run, 'metrics.jsonl'), 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { iteration: number; valAccuracy?: number });
   const first = lines.find((m) => m.valAccuracy !== undefined)!;
   assert.is(first.iteration, 8);
   await writeFile(path.join(run, 'best.json'), JSON.stringify({ checkpoint: 'checkpoints/it-0000008', iteration: 8, phase: 1, valAccuracy: first.valAccuracy }, null, 2));
@@ -249,8 +282,14 @@ test('metrics.jsonl keeps one line per iteration after a crash: the steps replay
   await writeFile(path.join(run, 'metrics.jsonl'), metrics.slice(0, -2).join('\n') + '\n');
   await appendFile(path.join(run, 'metrics.jsonl'), '{"iteration":16,"epoch":3,"lo');
   const { out } = await smkdHere(train('--out', run));
-  assert.ok(out.some((l) => /resuming .* from iteration 12/.test(l)), out.join('\n'));
-  assert.equal(await loggedIterations(run), Array.from({ length: 16 }, (_, i) => i));
+  assert.ok(
+    out.some((l) => /resuming .* from iteration 12/.test(l)),
+    out.join('\n'),
+  );
+  assert.equal(
+    await loggedIterations(run),
+    Array.from({ length: 16 }, (_, i) => i),
+  );
   assert.is(await canonicalRun(run), await canonicalRun(base), 'the resumed run equals the uninterrupted one');
 });
 
@@ -258,10 +297,19 @@ test('a damaged latest checkpoint: training and evaluation warn, naming both, an
   const run = await copyOfBase('damaged');
   await truncate(path.join(run, 'checkpoints', 'it-0000016', 'student.safetensors'), 1000);
   const ev = await smkdHere(['eval', run, '--episodes', '3', '--shots', '1', '--network', 'student']);
-  assert.match(ev.err.join('\n'), /^warning: checkpoint .*it-0000016 \(named by latest\.json\) is damaged: student\.safetensors: corrupt header length \d+; using .*it-0000015, the newest intact checkpoint$/m);
-  assert.ok(ev.out.some((l) => l.includes(path.join('it-0000015', 'student.safetensors'))), 'eval read it-0000015');
+  assert.match(
+    ev.err.join('\n'),
+    /^warning: checkpoint .*it-0000016 \(named by latest\.json\) is damaged: student\.safetensors: corrupt header length \d+; using .*it-0000015, the newest intact checkpoint$/m,
+  );
+  assert.ok(
+    ev.out.some((l) => l.includes(path.join('it-0000015', 'student.safetensors'))),
+    'eval read it-0000015',
+  );
   const tr = await smkdHere(train('--out', run));
-  assert.match(tr.out.join('\n'), /^warning: checkpoint .*it-0000016 \(named by latest\.json\) is damaged: [^\n]*; using .*it-0000015, the newest intact checkpoint\nresuming .* from iteration 15/m);
+  assert.match(
+    tr.out.join('\n'),
+    /^warning: checkpoint .*it-0000016 \(named by latest\.json\) is damaged: [^\n]*; using .*it-0000015, the newest intact checkpoint\nresuming .* from iteration 15/m,
+  );
   assert.is(await canonicalRun(run), await canonicalRun(base), 'the run, resumed from it-0000015, ends as the uninterrupted one');
 
   // latest.json naming a deleted checkpoint.

@@ -66,7 +66,14 @@ function f64(key: string): Float64Array {
 const schedules = file?.meta<{ schedules: GoldenSchedule[] }>('config').schedules ?? [];
 
 golden('the file describes the three schedules of the README', () => {
-  assert.equal(schedules.map((s) => s.name).sort(), file!.keys('out.schedule.').filter((k) => k.endsWith('.lr')).map((k) => k.split('.')[2]).sort());
+  assert.equal(
+    schedules.map((s) => s.name).sort(),
+    file!
+      .keys('out.schedule.')
+      .filter((k) => k.endsWith('.lr'))
+      .map((k) => k.split('.')[2])
+      .sort(),
+  );
   assert.ok(schedules.length >= 3);
 });
 
@@ -136,7 +143,10 @@ golden('linspace and cosine primitives, one-point warm-up, freezeLastLayer, bad 
   assert.is(cosineScheduleAt(1, 0, 10, 1, 1), 1);
   assert.ok(Math.abs(cosineScheduleAt(1, 0, 10, 0, 5) - 0.5) < 1e-15);
   const sched = new TrainingSchedule({ ...toConfig(schedules[0]), freezeLastLayer: 1 });
-  assert.equal([0, 1, 2].map((e) => sched.freezeLastLayer(e)), [true, false, false]);
+  assert.equal(
+    [0, 1, 2].map((e) => sched.freezeLastLayer(e)),
+    [true, false, false],
+  );
   assert.not.ok(new TrainingSchedule(toConfig(schedules[0])).freezeLastLayer(0), 'default: never frozen');
   assert.is(sched.epochOf(sched.config.itersPerEpoch * 2 + 1), 2);
   assert.throws(() => new TrainingSchedule({ ...toConfig(schedules[0]), warmupEpochs: 1000 }), /warm-up/);

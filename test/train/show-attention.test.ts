@@ -68,7 +68,9 @@ test('per-head [cls] attention: float64 reference of a one-block ViT, and the he
     const dh = D / h;
     const want = new Float64Array(B * h * N);
     for (let b = 0; b < B; b++) {
-      const x = Array.from({ length: T }, (_, t) => Array.from({ length: D }, (_, d) => (t === 0 ? p('cls_token')[d] : patches[(b * N + t - 1) * D + d]) + p('pos_embed')[t * D + d]));
+      const x = Array.from({ length: T }, (_, t) =>
+        Array.from({ length: D }, (_, d) => (t === 0 ? p('cls_token')[d] : patches[(b * N + t - 1) * D + d]) + p('pos_embed')[t * D + d]),
+      );
       const n1 = x.map((row) => {
         const mu = row.reduce((a, v) => a + v, 0) / D;
         const vr = row.reduce((a, v) => a + (v - mu) ** 2, 0) / D;
@@ -88,12 +90,17 @@ test('per-head [cls] attention: float64 reference of a one-block ViT, and the he
     const fused = tidy(() => noGrad(() => vit.forward(fromArray(images, [B, 3, size, size]), { clsAttention: true }).clsAttention!));
     const mean = await fused.toArray();
     fused.dispose();
-    close(Float64Array.from({ length: B * N }, (_, i) => {
-      const [b, n] = [Math.floor(i / N), i % N];
-      let s = 0;
-      for (let k = 0; k < h; k++) s += maps.data[(b * h + k) * N + n];
-      return s / h;
-    }), mean, 1e-5, 'head mean vs clsAttention');
+    close(
+      Float64Array.from({ length: B * N }, (_, i) => {
+        const [b, n] = [Math.floor(i / N), i % N];
+        let s = 0;
+        for (let k = 0; k < h; k++) s += maps.data[(b * h + k) * N + n];
+        return s / h;
+      }),
+      mean,
+      1e-5,
+      'head mean vs clsAttention',
+    );
   } finally {
     vit.dispose();
   }
@@ -117,7 +124,11 @@ test('a hand-built attention pattern gives known pixels: viridis over gray at 0.
     assert.equal([got.width, got.height], [3 * W + 2 * 4, W], '3 panels of 60 px with 4-px gaps');
     const px = (x: number, y: number): number[] => Array.from(got.data.subarray(3 * (y * got.width + x), 3 * (y * got.width + x) + 3));
     // matplotlib's viridis at 0, 0.5 and 1.
-    const [low, mid, high] = [[0x44, 0x01, 0x54], [0x21, 0x91, 0x8c], [0xfd, 0xe7, 0x25]];
+    const [low, mid, high] = [
+      [0x44, 0x01, 0x54],
+      [0x21, 0x91, 0x8c],
+      [0xfd, 0xe7, 0x25],
+    ];
     const blend = (cmap: number[], g = gray): number[] => cmap.map((v) => Math.round(0.4 * g + 0.6 * v));
     // Panel 0: the image, each pixel a 2 x 2 block.
     assert.equal(px(0, 0), [gray, gray, gray]);
@@ -139,7 +150,13 @@ test('a hand-built attention pattern gives known pixels: viridis over gray at 0.
     assert.equal(head(1, 57, 10), [gray, gray, gray]);
     assert.equal(head(2, 10, 58), [gray, gray, gray]);
     // Head 2: uniform attention, every cell at the top of the scale.
-    for (const [x, y] of [[0, 0], [30, 0], [0, 30], [55, 55]]) assert.equal(head(2, x, y), blend(high));
+    for (const [x, y] of [
+      [0, 0],
+      [30, 0],
+      [0, 30],
+      [55, 55],
+    ])
+      assert.equal(head(2, x, y), blend(high));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -181,7 +198,8 @@ test('smkd show attention: one PNG per image, prepared as the file records (resi
       assert.equal([got.width, got.height], [3 * 96 + 2 * 4, 96], `${file}: the image and 2 heads of 96 px`);
       const seen: RgbImage = { width: size, height: size, data: new Uint8Array(len) };
       for (let c = 0; c < 3; c++) {
-        for (let i = 0; i < size * size; i++) seen.data[3 * i + c] = Math.min(255, Math.max(0, Math.round((input[k * len + c * size * size + i] * normalize.std[c] + normalize.mean[c]) * 255)));
+        for (let i = 0; i < size * size; i++)
+          seen.data[3 * i + c] = Math.min(255, Math.max(0, Math.round((input[k * len + c * size * size + i] * normalize.std[c] + normalize.mean[c]) * 255)));
       }
       const want = attentionPicture(seen, maps.subarray(k * 2 * 64, (k + 1) * 2 * 64), 2, { gh: 8, gw: 8, patchSize: 4 }, 3);
       let worst = 0;

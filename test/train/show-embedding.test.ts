@@ -62,7 +62,7 @@ test('indices of the first classes, capped per class, in dataset order; UMAP is 
   assert.throws(() => umap2d(data, 2, 5, 0), /at least 3/);
 });
 
-test('smkd show embedding: one point per image, one legend entry per class, the thumbnails, from the run\'s test split', async () => {
+test("smkd show embedding: one point per image, one legend entry per class, the thumbnails, from the run's test split", async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'show-'));
   const models = await tinyRun(dir);
   const log = console.log;
@@ -90,8 +90,14 @@ test('smkd show embedding: one point per image, one legend entry per class, the 
 
     // The map's points are the capped test images; the same seed gives the same map.
     const again = await showEmbedding({ checkpoint: dir, output: out, classes: 6, perClass: 5, thumbnails: 4 });
-    assert.equal(again.points.map((p) => p.index), Array.from(embeddingIndices(test, 6, 5)));
-    assert.equal(again.points.map((p) => p.className), Array.from(embeddingIndices(test, 6, 5), (i) => test.classes[test.label(i)]));
+    assert.equal(
+      again.points.map((p) => p.index),
+      Array.from(embeddingIndices(test, 6, 5)),
+    );
+    assert.equal(
+      again.points.map((p) => p.className),
+      Array.from(embeddingIndices(test, 6, 5), (i) => test.classes[test.label(i)]),
+    );
     const third = await showEmbedding({ checkpoint: dir, output: out, classes: 6, perClass: 5, thumbnails: 4 });
     assert.equal(third.points, again.points);
   } finally {

@@ -88,16 +88,25 @@ test('match lines: patch centres of A to patch centres of B across the gap; a ma
   const lines = matchLines(m, layout);
   const W = 28 * 8;
   // Centres of a 112-px cell: 56 and 168.
-  assert.equal(lines.map((l) => [l.x1, l.y1, l.x2, l.y2]), [
-    [56, 56, W + MATCH_GAP + 168, 168],
-    [168, 56, W + MATCH_GAP + 168, 56],
-    [56, 168, W + MATCH_GAP + 56, 56],
-    [168, 168, W + MATCH_GAP + 56, 168],
-  ]);
+  assert.equal(
+    lines.map((l) => [l.x1, l.y1, l.x2, l.y2]),
+    [
+      [56, 56, W + MATCH_GAP + 168, 168],
+      [168, 56, W + MATCH_GAP + 168, 56],
+      [56, 168, W + MATCH_GAP + 56, 56],
+      [168, 168, W + MATCH_GAP + 56, 168],
+    ],
+  );
   // viridis: below 0 as 0, 0.5 the middle, above 1 as 1.
-  assert.equal(lines.map((l) => l.colour), ['#bddf26', '#440154', '#21918c', '#fde725']);
+  assert.equal(
+    lines.map((l) => l.colour),
+    ['#bddf26', '#440154', '#21918c', '#fde725'],
+  );
   const hidden = Uint8Array.of(0, 1, 1, 0);
-  assert.equal(matchLines(m, layout, hidden).map((l) => l.from), [1, 2]);
+  assert.equal(
+    matchLines(m, layout, hidden).map((l) => l.from),
+    [1, 2],
+  );
 });
 
 test('smkd show matches: the PNG of two scaled crops and the gap; the lines drawn are the pairs of a direct forward; --masked draws the hidden patches only', async () => {
@@ -141,8 +150,14 @@ test('smkd show matches: the PNG of two scaled crops and the gap; the lines draw
     const mask = blockMask(8, 8, 0.4, new Rng(3));
     const hiddenCells = [...mask.keys()].filter((n) => mask[n]);
     assert.ok(hiddenCells.length > 0 && hiddenCells.length < 64);
-    assert.equal(masked.lines.map((l) => l.from), hiddenCells);
-    assert.equal(masked.lines.map((l) => l.to), hiddenCells.map((n) => shown.matches[n].to));
+    assert.equal(
+      masked.lines.map((l) => l.from),
+      hiddenCells,
+    );
+    assert.equal(
+      masked.lines.map((l) => l.to),
+      hiddenCells.map((n) => shown.matches[n].to),
+    );
   } finally {
     console.log = log;
     vit.dispose();
@@ -163,7 +178,9 @@ test('smkd show matches names bad input: a missing image, a missing checkpoint, 
     await rejects(run([path.join(dir, 'no-such-run'), img, img, '-o', path.join(dir, 'm.png')]), /checkpoint .*no-such-run: no such file or folder/);
     await rejects(run([ckpt, img, img, '-o', path.join(dir, 'missing', 'm.png')]), /-o .*missing.*does not exist/);
     await rejects(showMatches({ checkpoint: ckpt, imageA: img, imageB: img, output: path.join(dir, 'm.png'), maskRatio: 1.5 }), /mask ratio must be between 0 and 1/);
-    const p = program().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+    const p = program()
+      .exitOverride()
+      .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
     for (const c of p.commands) for (const s of [c, ...c.commands]) s.exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
     await rejects(p.parseAsync(['node', 'smkd', 'show', 'matches', ckpt, img, img, '--masked', '2']), /'2' is not a ratio/);
   } finally {

@@ -14,8 +14,21 @@ const test = suite('train step golden');
 test.before(gpu);
 const golden = needsGolden(test, 'train_step.safetensors');
 
-interface VitMeta { img_size: number; patch_size: number; embed_dim: number; depth: number; num_heads: number; mlp_ratio: number; ln_eps: number }
-interface HeadMeta { hidden_dim: number; bottleneck_dim: number; out_dim: number; norm_last_layer: boolean }
+interface VitMeta {
+  img_size: number;
+  patch_size: number;
+  embed_dim: number;
+  depth: number;
+  num_heads: number;
+  mlp_ratio: number;
+  ln_eps: number;
+}
+interface HeadMeta {
+  hidden_dim: number;
+  bottleneck_dim: number;
+  out_dim: number;
+  norm_last_layer: boolean;
+}
 
 function views(all: Float32Array, count: number): Float32Array[] {
   const per = all.length / count;
@@ -32,7 +45,15 @@ golden('a phase-2 step matches PyTorch: loss, gradients, clip factors, AdamW, EM
   const [LB, , s] = g.shape('in.local_crops');
   const G = GB / B;
   const L = LB / B;
-  const vit = vitConfig('tiny', { imgSize: vm.img_size, patchSize: vm.patch_size, embedDim: vm.embed_dim, depth: vm.depth, numHeads: vm.num_heads, mlpRatio: vm.mlp_ratio, lnEps: vm.ln_eps });
+  const vit = vitConfig('tiny', {
+    imgSize: vm.img_size,
+    patchSize: vm.patch_size,
+    embedDim: vm.embed_dim,
+    depth: vm.depth,
+    numHeads: vm.num_heads,
+    mlpRatio: vm.mlp_ratio,
+    lnEps: vm.ln_eps,
+  });
   const models = new StudentTeacher({ vit, head: { hiddenDim: hm.hidden_dim, bottleneckDim: hm.bottleneck_dim, outDim: hm.out_dim, normLastLayer: hm.norm_last_layer } });
   const load = (m: StudentTeacher['student'], prefix: string): void => {
     const w = new Map<string, HostTensor>();
@@ -59,7 +80,11 @@ golden('a phase-2 step matches PyTorch: loss, gradients, clip factors, AdamW, EM
     indices: Int32Array.from(labels.keys()),
   };
   const losses = E.tidy(() => recordStep(models, batch, cfg, { teacher: g.scalar('in.teacher_temp'), patch: g.scalar('in.teacher_patch_temp') }, g.scalar('in.iteration')));
-  for (const [k, key] of [['total', 'out.loss'], ['cls', 'out.loss_cls'], ['patch', 'out.loss_patch']] as const) {
+  for (const [k, key] of [
+    ['total', 'out.loss'],
+    ['cls', 'out.loss_cls'],
+    ['patch', 'out.loss_patch'],
+  ] as const) {
     const got = await losses[k]!.item();
     const want = g.scalar(key);
     if (Math.abs(got - want) > 1e-4 * Math.abs(want)) throw new Error(`${key}: ${got} vs ${want}`);

@@ -9,7 +9,11 @@ import { Interrupted } from '../run-training.js';
 import { commonOptions, overrides, type CommonOpts } from './options.js';
 
 export function demoCommand(): Command {
-  return commonOptions(new Command('demo').description('phase 1, then phase 2, then few-shot evaluation of random init, raw pixels and both phases on the test alphabets of the packed Omniglot subset (omniglot preset)')).action(async (o: CommonOpts) => {
+  return commonOptions(
+    new Command('demo').description(
+      'phase 1, then phase 2, then few-shot evaluation of random init, raw pixels and both phases on the test alphabets of the packed Omniglot subset (omniglot preset)',
+    ),
+  ).action(async (o: CommonOpts) => {
     const base = o.out ?? 'runs/demo';
     await mkdir(base, { recursive: true });
     const p1 = await resolveConfig(o.preset, 1, o.config, { ...overrides(o), out: path.join(base, 'phase1') });

@@ -29,7 +29,7 @@ interface EmbedCliOpts {
 async function normalizationArg(v: string, run: TrainConfig | undefined): Promise<Normalization> {
   if (v === 'imagenet' || v === 'cifar') return NORMALIZATION[v];
   if (v === 'run') {
-    if (!run) throw new Error("--normalize run: the checkpoint is not inside a run directory with a config.json");
+    if (!run) throw new Error('--normalize run: the checkpoint is not inside a run directory with a config.json');
     return run.data.normalize ?? (await openSplits(run.data, run.seed)).normalize;
   }
   const parts = v.split('/').map((p) => p.split(',').map(Number));
@@ -46,9 +46,14 @@ export function embedCommand(): Command {
     .argument('[inputs...]', 'image folders (every image below, at any depth) or image files')
     .option('--list <file>', 'a text file of image paths, one per line (relative to the current folder)')
     .option('-o, --output <file>', 'the safetensors file to write', 'embeddings.safetensors')
-    .addOption(new Option('--features <kind>', "feature kind (concat = [cls] + attention-pooled patch tokens; default: the run's eval.features, else concat)").choices(FEATURE_KINDS))
+    .addOption(
+      new Option('--features <kind>', "feature kind (concat = [cls] + attention-pooled patch tokens; default: the run's eval.features, else concat)").choices(FEATURE_KINDS),
+    )
     .option('--image-size <px>', "crop side of the evaluation transform (default: the model's image size)", int)
-    .option('--normalize <stats>', "imagenet | cifar | run (the statistics of the run's training split) | 'm,m,m/s,s,s' (default: run when the checkpoint is in a run, else imagenet)")
+    .option(
+      '--normalize <stats>',
+      "imagenet | cifar | run (the statistics of the run's training split) | 'm,m,m/s,s,s' (default: run when the checkpoint is in a run, else imagenet)",
+    )
     .option('--resize <px>', "decode each image with its shorter side at px first (default: the run's data.imageSize, else none)", int)
     .option('--invert', 'invert the images (bright strokes on dark, as Omniglot runs; default: as the run)')
     .option('--no-invert', 'do not invert the images')

@@ -37,7 +37,10 @@ interface EvalCliOpts extends CommonOpts {
 /** A comma-separated list of names from `allowed`. */
 function listOf<T extends string>(allowed: readonly T[]): (v: string) => T[] {
   return (v) => {
-    const items = v.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+    const items = v
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0);
     const bad = items.filter((x) => !allowed.includes(x as T));
     if (items.length === 0 || bad.length > 0) throw new InvalidArgumentError(`'${bad.join(',') || v}' is not in ${allowed.join(', ')}`);
     return items as T[];
@@ -46,7 +49,12 @@ function listOf<T extends string>(allowed: readonly T[]): (v: string) => T[] {
 
 /** A class split: a class-list file when one exists at that path, else comma-separated top-level folders. */
 function splitArg(v: string): string | string[] {
-  return existsSync(v) ? v : v.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  return existsSync(v)
+    ? v
+    : v
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0);
 }
 
 function queriesArg(v: string): number | 'all' {
@@ -60,7 +68,11 @@ export function evalCommand(): Command {
   return commonOptions(new Command('eval').description('few-shot evaluation of a checkpoint on held-out classes: seeded N-way K-shot episodes, mean accuracy and 95% CI'))
     .argument('<checkpoint>', 'run directory (its latest checkpoint), checkpoint directory, or ViT .safetensors (ours, DINO/iBOT/SMKD, timm)')
     .option('--split <name>', 'test | val', 'test')
-    .option('--features <list>', `feature kinds: ${FEATURE_KINDS.join(', ')} (concat = [cls] + attention-pooled patch tokens; patches = every patch token, flattened; default: the run's eval.features)`, listOf(FEATURE_KINDS))
+    .option(
+      '--features <list>',
+      `feature kinds: ${FEATURE_KINDS.join(', ')} (concat = [cls] + attention-pooled patch tokens; patches = every patch token, flattened; default: the run's eval.features)`,
+      listOf(FEATURE_KINDS),
+    )
     .option('--classifier <list>', `classifiers: ${FEW_SHOT_CLASSIFIERS.join(', ')}`, listOf(FEW_SHOT_CLASSIFIERS), ['prototype'])
     .option('--ways <n>', 'N-way', int, 5)
     .option('--shots <list>', 'K-shot values', list, [1, 5])
@@ -82,11 +94,20 @@ export function evalCommand(): Command {
       try {
         // Only the data flags: --batch-size here is the extraction batch, not the training batch.
         const flags = overrides({ preset: o.preset, data: o.data, dataKind: o.dataKind, seed: o.seed });
-        flags.data = { ...flags.data, ...(o.trainSplit && { trainSplit: o.trainSplit }), ...(o.valSplit && { valSplit: o.valSplit }), ...(o.testSplit && { testSplit: o.testSplit }) };
+        flags.data = {
+          ...flags.data,
+          ...(o.trainSplit && { trainSplit: o.trainSplit }),
+          ...(o.valSplit && { valSplit: o.valSplit }),
+          ...(o.testSplit && { testSplit: o.testSplit }),
+        };
         // A file without its run: the preprocessing its metadata records (our checkpoints) fills what the flags leave open.
         const pre = loaded.runConfig ? undefined : loaded.preprocessing;
         if (pre) {
-          flags.data = { ...flags.data, normalize: { mean: [...pre.normalize.mean] as [number, number, number], std: [...pre.normalize.std] as [number, number, number] }, ...(o.data ? {} : { imageSize: pre.imageSize }) };
+          flags.data = {
+            ...flags.data,
+            normalize: { mean: [...pre.normalize.mean] as [number, number, number], std: [...pre.normalize.std] as [number, number, number] },
+            ...(o.data ? {} : { imageSize: pre.imageSize }),
+          };
           flags.eval = { resizeRatio: pre.resizeRatio, features: pre.features };
         }
         const cfg = await resolveConfig(o.preset, 1, o.config ?? loaded.runConfig, flags);
@@ -97,7 +118,10 @@ export function evalCommand(): Command {
         const splits = await openSplits(data, cfg.seed);
         const ds = splits[o.split];
         const sample = await Promise.all(Array.from({ length: Math.min(32, ds.size) }, (_, k) => ds.load(Math.floor((k * ds.size) / Math.min(32, ds.size)))));
-        const polarity = polarityWarning(sample, splits.normalize, `eval: ${ds.name}`, { lighter: '--data-kind omniglot inverts images', darker: '--data-kind folder does not invert them' });
+        const polarity = polarityWarning(sample, splits.normalize, `eval: ${ds.name}`, {
+          lighter: '--data-kind omniglot inverts images',
+          darker: '--data-kind folder does not invert them',
+        });
         if (polarity) console.warn(polarity);
         const maxPerClass = (o.maxPerClass ?? cfg.eval.maxPerClass) || undefined;
         const bar = extractionBar();

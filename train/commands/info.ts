@@ -3,9 +3,7 @@ import { Command } from 'commander';
 import { describeGpu, getGpu } from '../../engine/index.js';
 
 export function infoCommand(): Command {
-  return new Command('info')
-    .description('the WebGPU adapter, its features and limits')
-    .action(async () => {
-      console.log(describeGpu(await getGpu()));
-    });
+  return new Command('info').description('the WebGPU adapter, its features and limits').action(async () => {
+    console.log(describeGpu(await getGpu()));
+  });
 }

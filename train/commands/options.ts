@@ -65,7 +65,14 @@ export function overrides(o: TrainOpts | CommonOpts): DeepPartial<TrainConfig> {
 /** The data and run options of train, eval and demo. */
 export function commonOptions(c: Command): Command {
   return c
-    .addOption(new Option('--preset <name>', 'omniglot: the small-scale recipe on the packed Omniglot subset; tiny | small: the presets faithful to the reference code, docs/algorithm.md §10.2 (synthetic data unless --data)').choices(PRESETS).default('omniglot'))
+    .addOption(
+      new Option(
+        '--preset <name>',
+        'omniglot: the small-scale recipe on the packed Omniglot subset; tiny | small: the presets faithful to the reference code, docs/algorithm.md §10.2 (synthetic data unless --data)',
+      )
+        .choices(PRESETS)
+        .default('omniglot'),
+    )
     .option('--config <file>', 'JSON config file (validated; unknown keys are errors)')
     .option('--data <path>', "image folder, Omniglot folder or cifar-100-binary folder (default: the preset's: packed Omniglot, or synthetic glyphs for tiny/small)")
     .option('--data-kind <kind>', 'synthetic | folder | omniglot | cifar-fs | fc100')

@@ -14,8 +14,10 @@ export function trainCommand(): Command {
     .option('--lr <x>', 'peak learning rate', num)
     .option('--eval-every <n>', 'few-shot validation every n epochs (0: never)', int)
     .option('--supervised-ce <x>', "weight of the reference code's supervised cross-entropy term (loss.supervisedCe, docs/algorithm.md §5.7; 0: off)", num)
-    .addOption(new Option('--objective <name>', 'smkd: the phase\'s distillation losses; ce: supervised baseline (cross-entropy of a linear classifier on [cls])').choices(['smkd', 'ce']))
-    .option('--allow-config-change', "resume a run directory with settings that differ from its config.json (recorded in its config-changes.jsonl; refused otherwise)")
+    .addOption(
+      new Option('--objective <name>', "smkd: the phase's distillation losses; ce: supervised baseline (cross-entropy of a linear classifier on [cls])").choices(['smkd', 'ce']),
+    )
+    .option('--allow-config-change', 'resume a run directory with settings that differ from its config.json (recorded in its config-changes.jsonl; refused otherwise)')
     .action(async (o: TrainOpts) => {
       if (o.phase !== '1' && o.phase !== '2') throw new InvalidArgumentError(`--phase must be 1 or 2, got '${o.phase}'`);
       const cfg = await resolveConfig(o.preset, Number(o.phase) as 1 | 2, o.config, overrides(o));

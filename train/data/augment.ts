@@ -67,13 +67,7 @@ function roundHalfEven(x: number): number {
 }
 
 /** torchvision's RandomResizedCrop.get_params (docs/algorithm.md §3.3). */
-export function randomResizedCropBox(
-  width: number,
-  height: number,
-  scale: readonly [number, number],
-  ratio: readonly [number, number],
-  rng: Rng,
-): Box {
+export function randomResizedCropBox(width: number, height: number, scale: readonly [number, number], ratio: readonly [number, number], rng: Rng): Box {
   const area = width * height;
   const logLo = Math.log(ratio[0]);
   const logHi = Math.log(ratio[1]);
@@ -144,15 +138,7 @@ function axisWeights(inSize: number, boxStart: number, boxLen: number, outSize: 
  * Bicubic resize of `box` of an 8-bit HWC image to `sizeW x sizeH`, keeping only the window
  * [wx, wx + ww) x [wy, wy + wh) of the result, written as CHW floats in [0, 1] at `out[offset]`.
  */
-export function resizeBox(
-  img: RgbImage,
-  box: Box,
-  sizeW: number,
-  sizeH: number,
-  out: Float32Array,
-  offset = 0,
-  win: Box = { x: 0, y: 0, w: sizeW, h: sizeH },
-): void {
+export function resizeBox(img: RgbImage, box: Box, sizeW: number, sizeH: number, out: Float32Array, offset = 0, win: Box = { x: 0, y: 0, w: sizeW, h: sizeH }): void {
   const { width: W, data: src } = img;
   const ax = axisWeights(W, box.x, box.w, sizeW, win.x, win.w);
   const ay = axisWeights(img.height, box.y, box.h, sizeH, win.y, win.h);

@@ -30,7 +30,10 @@ async function readLines(file: string): Promise<string[]> {
   const text = await fs.readFile(file, 'utf8').catch((e: Error) => {
     throw new Error(`cifar100: cannot read ${file}: ${e.message}`);
   });
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
 }
 
 async function readRecords(file: string): Promise<Records> {

@@ -102,7 +102,13 @@ export function subsetByClasses(ds: ImageDataset, classNames: readonly string[],
   classNames.forEach((c, i) => (newLabel[pos.get(c)!] = i));
   const index: number[] = [];
   for (let i = 0; i < ds.size; i++) if (newLabel[ds.label(i)] >= 0) index.push(i);
-  return new SubsetDataset(name, [...classNames], ds, index, Int32Array.from(index, (i) => newLabel[ds.label(i)]));
+  return new SubsetDataset(
+    name,
+    [...classNames],
+    ds,
+    index,
+    Int32Array.from(index, (i) => newLabel[ds.label(i)]),
+  );
 }
 
 /** A view of some images of another dataset, with its own labels. */

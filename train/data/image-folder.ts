@@ -225,9 +225,7 @@ export class ImageFolderDataset implements ImageDataset {
     this.warned++;
     const limit = this.opts.maxFailFraction ?? 0.01;
     if (this.failed.size > limit * this.files.length) {
-      throw new Error(
-        `image folder ${this.root}: ${this.failed.size} of ${this.files.length} images unreadable, more than ${limit * 100}% (last: ${this.files[i]})`,
-      );
+      throw new Error(`image folder ${this.root}: ${this.failed.size} of ${this.files.length} images unreadable, more than ${limit * 100}% (last: ${this.files[i]})`);
     }
   }
 }

@@ -183,9 +183,24 @@ function concatChunks(chunks: CropChunk[]): CropChunk {
   const f32 = (n: number) => new Float32Array(n);
   const u8 = (n: number) => new Uint8Array(n);
   return {
-    globals: chunks[0].globals.map((_, g) => join(chunks.map((c) => c.globals[g]), f32)),
-    locals: chunks[0].locals.map((_, l) => join(chunks.map((c) => c.locals[l]), f32)),
-    masks: chunks[0].masks.map((_, g) => join(chunks.map((c) => c.masks[g]), u8)),
+    globals: chunks[0].globals.map((_, g) =>
+      join(
+        chunks.map((c) => c.globals[g]),
+        f32,
+      ),
+    ),
+    locals: chunks[0].locals.map((_, l) =>
+      join(
+        chunks.map((c) => c.locals[l]),
+        f32,
+      ),
+    ),
+    masks: chunks[0].masks.map((_, g) =>
+      join(
+        chunks.map((c) => c.masks[g]),
+        u8,
+      ),
+    ),
   };
 }
 

@@ -68,11 +68,15 @@ function rgb(gray: Uint8Array, size: number): RgbImage {
 /** The train, val and test splits of the pack at `size` px. */
 export async function openOmniglotPack(size: number, dir = packDir()): Promise<Record<SplitName, ImageDataset>> {
   const files = packFiles(dir, size);
-  if (!existsSync(files.meta)) throw new Error(`no Omniglot pack at ${size} px in ${dir} (packed sizes: ${packedSizes(dir).join(', ') || 'none'}); rebuild with: npx tsx scripts/pack-omniglot.ts <omniglot/background> --size ${size}`);
+  if (!existsSync(files.meta))
+    throw new Error(
+      `no Omniglot pack at ${size} px in ${dir} (packed sizes: ${packedSizes(dir).join(', ') || 'none'}); rebuild with: npx tsx scripts/pack-omniglot.ts <omniglot/background> --size ${size}`,
+    );
   const meta = JSON.parse(readFileSync(files.meta, 'utf8')) as OmniglotPackMeta;
   const pixels = gunzipSync(await readFile(files.pixels));
   const total = meta.classes.reduce((a, c) => a + c.images, 0);
-  if (pixels.length !== total * size * size) throw new Error(`${files.pixels}: ${pixels.length} bytes, expected ${total} images of ${size}x${size}; the pack is damaged, rebuild it`);
+  if (pixels.length !== total * size * size)
+    throw new Error(`${files.pixels}: ${pixels.length} bytes, expected ${total} images of ${size}x${size}; the pack is damaged, rebuild it`);
   const parts: Record<SplitName, { classes: string[]; images: RgbImage[]; labels: number[]; names: string[] }> = {
     train: { classes: [], images: [], labels: [], names: [] },
     val: { classes: [], images: [], labels: [], names: [] },

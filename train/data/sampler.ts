@@ -63,9 +63,7 @@ export class ClassBalancedSampler implements BatchSampler {
     this.excludedClasses = [...this.byClass.keys()].filter((c) => this.byClass[c].length < minImages).map((c) => ds.classes[c]);
     this.batchesPerPass = Math.floor(this.eligible.length / classesPerBatch);
     if (this.batchesPerPass === 0) {
-      throw new Error(
-        `P x K sampler: ${classesPerBatch} classes a batch, but ${ds.name} has only ${this.eligible.length} classes with at least ${minImages} images`,
-      );
+      throw new Error(`P x K sampler: ${classesPerBatch} classes a batch, but ${ds.name} has only ${this.eligible.length} classes with at least ${minImages} images`);
     }
   }
 

@@ -120,7 +120,13 @@ export async function showAttention(o: ShowAttentionOptions): Promise<string[]> 
     const N = maps.gh * maps.gw;
     const files = outputNames(o.images, o.outDir);
     for (let k = 0; k < images.length; k++) {
-      const picture = attentionPicture(seenPixels(input, k, prep.size, prep.normalize), maps.data.subarray(k * maps.heads * N, (k + 1) * maps.heads * N), maps.heads, { gh: maps.gh, gw: maps.gw, patchSize: loaded.config.patchSize }, scale);
+      const picture = attentionPicture(
+        seenPixels(input, k, prep.size, prep.normalize),
+        maps.data.subarray(k * maps.heads * N, (k + 1) * maps.heads * N),
+        maps.heads,
+        { gh: maps.gh, gw: maps.gw, patchSize: loaded.config.patchSize },
+        scale,
+      );
       await writePng(files[k], picture);
     }
     return files;

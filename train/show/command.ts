@@ -39,7 +39,9 @@ function modelOptions(c: Command): Command {
 }
 
 export function showCommand(): Command {
-  const show = new Command('show').description('pictures of a checkpoint: [cls] attention per head, patch matches between two images, a 2-D map of the held-out classes').showHelpAfterError();
+  const show = new Command('show')
+    .description('pictures of a checkpoint: [cls] attention per head, patch matches between two images, a 2-D map of the held-out classes')
+    .showHelpAfterError();
 
   modelOptions(
     show
@@ -58,7 +60,9 @@ export function showCommand(): Command {
   modelOptions(
     show
       .command('matches')
-      .description("each patch of image A joined to its most cosine-similar patch of image B (the teacher's final-norm patch tokens, as phase 2 matches them), lines coloured by cosine (viridis, 0 dark to 1 yellow); PNG")
+      .description(
+        "each patch of image A joined to its most cosine-similar patch of image B (the teacher's final-norm patch tokens, as phase 2 matches them), lines coloured by cosine (viridis, 0 dark to 1 yellow); PNG",
+      )
       .argument('<checkpoint>', 'run directory, checkpoint directory, or ViT .safetensors')
       .argument('<imageA>', 'the image whose patches are matched')
       .argument('<imageB>', 'the image they are matched into')
@@ -68,10 +72,22 @@ export function showCommand(): Command {
       .option('--seed <n>', 'seed of the block mask', count, 0),
   ).action(async (ckpt: string, a: string, b: string, o: ModelOpts & { output: string; masked?: number | true; seed: number }) => {
     await init();
-    const r = await showMatches({ checkpoint: ckpt, imageA: a, imageB: b, output: o.output, scale: o.scale, maskRatio: o.masked === true ? 0.3 : o.masked, maskSeed: o.seed, network: o.network, numHeads: o.numHeads });
+    const r = await showMatches({
+      checkpoint: ckpt,
+      imageA: a,
+      imageB: b,
+      output: o.output,
+      scale: o.scale,
+      maskRatio: o.masked === true ? 0.3 : o.masked,
+      maskSeed: o.seed,
+      network: o.network,
+      numHeads: o.numHeads,
+    });
     const sims = r.lines.map((l) => l.similarity);
     const range = sims.length ? `, cosine ${Math.min(...sims).toFixed(2)} to ${Math.max(...sims).toFixed(2)}` : '';
-    console.log(`${o.output}: ${r.lines.length} of ${r.matches.length} patches of ${path.basename(a)} (${r.gh}x${r.gw} grid) joined to their best match in ${path.basename(b)}${range}`);
+    console.log(
+      `${o.output}: ${r.lines.length} of ${r.matches.length} patches of ${path.basename(a)} (${r.gh}x${r.gw} grid) joined to their best match in ${path.basename(b)}${range}`,
+    );
   });
 
   modelOptions(
@@ -80,8 +96,8 @@ export function showCommand(): Command {
       .description('the features of the held-out classes (as `smkd eval` extracts them) in 2-D with UMAP, coloured by class, with thumbnails; SVG')
       .argument('<checkpoint>', 'run directory, checkpoint directory, or ViT .safetensors')
       .option('-o, --output <file>', 'the SVG to write', 'embedding.svg')
-      .addOption(new Option('--preset <name>', "the preset whose data and evaluation settings apply when the checkpoint has no run").choices(PRESETS).default('omniglot'))
-      .option('--config <file>', 'JSON config file (instead of the run\'s)')
+      .addOption(new Option('--preset <name>', 'the preset whose data and evaluation settings apply when the checkpoint has no run').choices(PRESETS).default('omniglot'))
+      .option('--config <file>', "JSON config file (instead of the run's)")
       .option('--data <path>', "image folder, Omniglot folder or cifar-100-binary folder (default: the run's data)")
       .option('--data-kind <kind>', 'synthetic | folder | omniglot | cifar-fs | fc100')
       .addOption(new Option('--split <name>', 'the held-out split').choices(['test', 'val']).default('test'))
@@ -94,7 +110,20 @@ export function showCommand(): Command {
   ).action(
     async (
       ckpt: string,
-      o: ModelOpts & { output: string; preset: PresetName; config?: string; data?: string; dataKind?: TrainConfig['data']['kind']; split: 'test' | 'val'; features?: FeatureKind; classes: number; perClass?: number; thumbnails: number; seed?: number; batchSize: number },
+      o: ModelOpts & {
+        output: string;
+        preset: PresetName;
+        config?: string;
+        data?: string;
+        dataKind?: TrainConfig['data']['kind'];
+        split: 'test' | 'val';
+        features?: FeatureKind;
+        classes: number;
+        perClass?: number;
+        thumbnails: number;
+        seed?: number;
+        batchSize: number;
+      },
     ) => {
       await init();
       const r = await showEmbedding({ checkpoint: ckpt, ...o });

@@ -78,7 +78,15 @@ export function umap2d(data: Float32Array, n: number, dim: number, seed: number)
 /** The features of the split's first classes, their UMAP layout and the thumbnails. */
 export async function embeddingMap(backbone: VisionTransformer, ds: ImageDataset, o: EmbeddingOptions): Promise<EmbeddingMap> {
   const indices = embeddingIndices(ds, o.classes, o.perClass);
-  const extracted = await extractFeatures(backbone, ds, { size: o.size, normalize: o.normalize, components: featureComponents(o.features), indices, resizeRatio: o.resizeRatio, batchSize: o.batchSize, onProgress: o.onProgress });
+  const extracted = await extractFeatures(backbone, ds, {
+    size: o.size,
+    normalize: o.normalize,
+    components: featureComponents(o.features),
+    indices,
+    resizeRatio: o.resizeRatio,
+    batchSize: o.batchSize,
+    onProgress: o.onProgress,
+  });
   const feats = selectFeatures(extracted, o.features);
   const n = feats.labels.length;
   const xy = umap2d(feats.data, n, feats.dim, o.seed);
@@ -156,7 +164,10 @@ export interface ShowEmbeddingOptions {
  * The data and evaluation settings `smkd eval` uses for a checkpoint: the run's config (or the preset)
  * with the data flags, and for a bare file the preprocessing in its metadata.
  */
-export async function evaluationSetup(loaded: LoadedBackbone, o: Pick<ShowEmbeddingOptions, 'preset' | 'config' | 'data' | 'dataKind' | 'seed'>): Promise<{ cfg: TrainConfig; splits: DataSplits; size: number }> {
+export async function evaluationSetup(
+  loaded: LoadedBackbone,
+  o: Pick<ShowEmbeddingOptions, 'preset' | 'config' | 'data' | 'dataKind' | 'seed'>,
+): Promise<{ cfg: TrainConfig; splits: DataSplits; size: number }> {
   const data: DeepPartial<TrainConfig['data']> = {};
   if (o.data) {
     data.path = o.data;
@@ -166,7 +177,11 @@ export async function evaluationSetup(loaded: LoadedBackbone, o: Pick<ShowEmbedd
   const flags: DeepPartial<TrainConfig> = { data, ...(o.seed !== undefined && { seed: o.seed }) };
   const pre = loaded.runConfig ? undefined : loaded.preprocessing;
   if (pre) {
-    flags.data = { ...data, normalize: { mean: [...pre.normalize.mean] as [number, number, number], std: [...pre.normalize.std] as [number, number, number] }, ...(o.data ? {} : { imageSize: pre.imageSize }) };
+    flags.data = {
+      ...data,
+      normalize: { mean: [...pre.normalize.mean] as [number, number, number], std: [...pre.normalize.std] as [number, number, number] },
+      ...(o.data ? {} : { imageSize: pre.imageSize }),
+    };
     flags.eval = { resizeRatio: pre.resizeRatio, features: pre.features };
   }
   const cfg = await resolveConfig(o.preset ?? 'omniglot', 1, o.config ?? loaded.runConfig, flags);
@@ -179,8 +194,13 @@ export async function evaluationSetup(loaded: LoadedBackbone, o: Pick<ShowEmbedd
 /** The command: the SVG written to `o.output`; returns the map. */
 export async function showEmbedding(o: ShowEmbeddingOptions): Promise<EmbeddingMap & { dataset: string }> {
   assertOutputFolder('show embedding', '-o', o.output);
-  for (const [flag, v] of [['--classes', o.classes], ['--per-class', o.perClass], ['--thumbnails', o.thumbnails]] as const) {
-    if (v !== undefined && !(Number.isInteger(v) && v >= (flag === '--classes' ? 1 : 0))) throw new Error(`show embedding: ${flag} ${v}: expected an integer ${flag === '--classes' ? 'of at least 1' : 'of at least 0'}`);
+  for (const [flag, v] of [
+    ['--classes', o.classes],
+    ['--per-class', o.perClass],
+    ['--thumbnails', o.thumbnails],
+  ] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= (flag === '--classes' ? 1 : 0)))
+      throw new Error(`show embedding: ${flag} ${v}: expected an integer ${flag === '--classes' ? 'of at least 1' : 'of at least 0'}`);
   }
   const loaded = await loadBackbone(o.checkpoint, { network: o.network, numHeads: o.numHeads });
   try {

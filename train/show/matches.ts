@@ -117,8 +117,10 @@ export function matchOverlaySvg(width: number, height: number, lines: readonly M
   const offset = layout.size * layout.scale + MATCH_GAP;
   const parts: string[] = [];
   for (const x0 of [0, offset]) {
-    for (let c = 1; c < layout.gw; c++) parts.push(`<line x1="${x0 + c * cell}" y1="0" x2="${x0 + c * cell}" y2="${layout.gh * cell}" stroke="#888" stroke-opacity="0.6" stroke-width="1"/>`);
-    for (let r = 1; r < layout.gh; r++) parts.push(`<line x1="${x0}" y1="${r * cell}" x2="${x0 + layout.gw * cell}" y2="${r * cell}" stroke="#888" stroke-opacity="0.6" stroke-width="1"/>`);
+    for (let c = 1; c < layout.gw; c++)
+      parts.push(`<line x1="${x0 + c * cell}" y1="0" x2="${x0 + c * cell}" y2="${layout.gh * cell}" stroke="#888" stroke-opacity="0.6" stroke-width="1"/>`);
+    for (let r = 1; r < layout.gh; r++)
+      parts.push(`<line x1="${x0}" y1="${r * cell}" x2="${x0 + layout.gw * cell}" y2="${r * cell}" stroke="#888" stroke-opacity="0.6" stroke-width="1"/>`);
   }
   hidden?.forEach((h, n) => {
     if (h) parts.push(`<rect x="${(n % layout.gw) * cell}" y="${Math.floor(n / layout.gw) * cell}" width="${cell}" height="${cell}" fill="#000" fill-opacity="0.35"/>`);
@@ -129,13 +131,23 @@ export function matchOverlaySvg(width: number, height: number, lines: readonly M
     // of each other; a white halo keeps the dark end of the scale visible on dark images.
     const arc = `M${l.x1},${l.y1} Q${(l.x1 + l.x2) / 2},${(l.y1 + l.y2) / 2 - 0.15 * Math.abs(l.x2 - l.x1)} ${l.x2},${l.y2}`;
     parts.push(`<path d="${arc}" fill="none" stroke="#fff" stroke-opacity="0.8" stroke-width="4"/>`, `<path d="${arc}" fill="none" stroke="${l.colour}" stroke-width="2"/>`);
-    for (const [x, y] of [[l.x1, l.y1], [l.x2, l.y2]]) parts.push(`<circle cx="${x}" cy="${y}" r="${dot}" fill="${l.colour}" stroke="#fff" stroke-width="1"/>`);
+    for (const [x, y] of [
+      [l.x1, l.y1],
+      [l.x2, l.y2],
+    ])
+      parts.push(`<circle cx="${x}" cy="${y}" r="${dot}" fill="${l.colour}" stroke="#fff" stroke-width="1"/>`);
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
 
 /** A and B upscaled side by side, the overlay drawn on them (librsvg through sharp), as a PNG. */
-export async function matchesPng(a: RgbImage, b: RgbImage, lines: readonly MatchLine[], layout: MatchLayout, hidden?: Uint8Array): Promise<{ png: Buffer; width: number; height: number }> {
+export async function matchesPng(
+  a: RgbImage,
+  b: RgbImage,
+  lines: readonly MatchLine[],
+  layout: MatchLayout,
+  hidden?: Uint8Array,
+): Promise<{ png: Buffer; width: number; height: number }> {
   const [bigA, bigB] = [upscale(a, layout.scale), upscale(b, layout.scale)];
   const width = bigA.width + MATCH_GAP + bigB.width;
   const height = Math.max(bigA.height, bigB.height);

@@ -64,7 +64,10 @@ test('bicubic resize matches a direct 2-D reference: up, down, boxes and windows
     resizeBox(img, c.box, c.out[0], c.out[1], out, 5, win);
     const ref = resizeRef(img.data, c.w, c.h, c.box, c.out[0], c.out[1], win);
     assert.ok(maxDiff(out.subarray(5), ref) < 1e-5, `case ${k}: ${maxDiff(out.subarray(5), ref)}`);
-    assert.ok(out.subarray(0, 5).every((v) => v === -7), 'wrote before its offset');
+    assert.ok(
+      out.subarray(0, 5).every((v) => v === -7),
+      'wrote before its offset',
+    );
   });
 });
 
@@ -86,7 +89,11 @@ test('resize keeps a constant image constant and a linear ramp linear', () => {
 
 test('random resized crop: boxes inside the image, area and aspect within the ranges, fallback', () => {
   const rng = new Rng(3);
-  for (const [W, H, scale] of [[480, 360, [0.25, 1]], [32, 32, [0.05, 0.25]], [105, 105, [0.25, 1]]] as const) {
+  for (const [W, H, scale] of [
+    [480, 360, [0.25, 1]],
+    [32, 32, [0.05, 0.25]],
+    [105, 105, [0.25, 1]],
+  ] as const) {
     let minA = Infinity;
     let maxA = 0;
     for (let i = 0; i < 3000; i++) {
@@ -149,12 +156,22 @@ test('colour adjustments match their formulas; hue matches a colorsys reference'
   const luma = (v: Float32Array, p: number) => 0.299 * v[p] + 0.587 * v[n + p] + 0.114 * v[2 * n + p];
   const b = x.slice();
   adjustBrightness(b, n, 1.3);
-  assert.ok(maxDiff(b, Array.from(x, (v) => Math.min(1, v * 1.3))) < 1e-6);
+  assert.ok(
+    maxDiff(
+      b,
+      Array.from(x, (v) => Math.min(1, v * 1.3)),
+    ) < 1e-6,
+  );
   const c = x.slice();
   adjustContrast(c, n, 0.7);
   let m = 0;
   for (let p = 0; p < n; p++) m += luma(x, p) / n;
-  assert.ok(maxDiff(c, Array.from(x, (v) => Math.min(1, Math.max(0, m + 0.7 * (v - m))))) < 1e-6);
+  assert.ok(
+    maxDiff(
+      c,
+      Array.from(x, (v) => Math.min(1, Math.max(0, m + 0.7 * (v - m)))),
+    ) < 1e-6,
+  );
   const s = x.slice();
   adjustSaturation(s, n, 1.2);
   const sRef = Array.from(x, (v, i) => {
@@ -203,7 +220,10 @@ test('augmentCrop: shape and offset, value range before normalisation, determini
     const out = new Float32Array(len + 10).fill(NaN);
     augmentCrop(img, pipe, plain, new Rng(1), out, 10);
     assert.ok(out.subarray(0, 10).every(Number.isNaN), 'wrote before its offset');
-    assert.ok(out.subarray(10).every((v) => v >= 0 && v <= 1), 'identity normalisation keeps values in [0, 1]');
+    assert.ok(
+      out.subarray(10).every((v) => v >= 0 && v <= 1),
+      'identity normalisation keeps values in [0, 1]',
+    );
     const again = new Float32Array(len + 10).fill(NaN);
     augmentCrop(img, pipe, plain, new Rng(1), again, 10);
     assert.is(maxDiff(out.subarray(10), again.subarray(10)), 0);
@@ -230,7 +250,12 @@ test('normalisation: (x - mean) / std per channel, and the evaluation output of 
 });
 
 test('evaluation transform: shorter side to round(S * 256/224), centre crop S', () => {
-  for (const [w, h, S] of [[105, 105, 32], [50, 40, 32], [30, 70, 16], [84, 84, 84]] as const) {
+  for (const [w, h, S] of [
+    [105, 105, 32],
+    [50, 40, 32],
+    [30, 70, 16],
+    [84, 84, 84],
+  ] as const) {
     const img = randomImage(w, h, w + h);
     const out = new Float32Array(3 * S * S);
     evalTransform(img, S, identity, out);

@@ -24,7 +24,9 @@ async function writeImage(file: string, w: number, h: number, seed: number, form
   await fs.mkdir(path.dirname(file), { recursive: true });
   if (format === 'gray') {
     const g = new Uint8Array(w * h).map((_, i) => (i * 11 + seed) % 256);
-    await sharp(g, { raw: { width: w, height: h, channels: 1 } }).png().toFile(file);
+    await sharp(g, { raw: { width: w, height: h, channels: 1 } })
+      .png()
+      .toFile(file);
     return;
   }
   const img = sharp(pattern(w, h, seed), { raw: { width: w, height: h, channels: 3 } });
@@ -41,7 +43,11 @@ test.before(async () => {
   await writeImage(path.join(tmp, 'flat/ant/e.png'), 9, 9, 5, 'png');
   await fs.writeFile(path.join(tmp, 'flat/dog/notes.txt'), 'not an image');
   // nested layout root/<alphabet>/<character>/<image>
-  for (const [alpha, chars] of [['Alpha', ['character01', 'character02']], ['Beta', ['character01']], ['Gamma', ['character03', 'character01']]] as const) {
+  for (const [alpha, chars] of [
+    ['Alpha', ['character01', 'character02']],
+    ['Beta', ['character01']],
+    ['Gamma', ['character03', 'character01']],
+  ] as const) {
     for (const ch of chars) for (let k = 0; k < 3; k++) await writeImage(path.join(tmp, 'nested', alpha, ch, `${k}.png`), 10, 10, k, 'png');
   }
   await fs.mkdir(path.join(tmp, 'empty'));
@@ -55,8 +61,14 @@ test('flat layout: sorted classes, sorted files, PNG/JPEG/WebP decoded, grayscal
   const ds = await openImageFolder(path.join(tmp, 'flat'));
   assert.equal([...ds.classes], ['ant', 'cat', 'dog']);
   assert.is(ds.size, 5);
-  assert.equal(Array.from({ length: 5 }, (_, i) => path.basename(ds.describe(i))), ['e.png', 'a.webp', 'b.png', 'c.jpg', 'd.png']);
-  assert.equal(Array.from({ length: 5 }, (_, i) => ds.label(i)), [0, 1, 1, 2, 2]);
+  assert.equal(
+    Array.from({ length: 5 }, (_, i) => path.basename(ds.describe(i))),
+    ['e.png', 'a.webp', 'b.png', 'c.jpg', 'd.png'],
+  );
+  assert.equal(
+    Array.from({ length: 5 }, (_, i) => ds.label(i)),
+    [0, 1, 1, 2, 2],
+  );
   const png = await ds.load(2);
   assert.is(png.width, 8);
   assert.is(png.height, 6);
@@ -150,10 +162,17 @@ test('missing, empty and image-less folders are errors naming the path', async (
   await rejects(() => findClassFolders(root), /hollow.b/);
 });
 
-skipUnless(test, existsSync(OMNIGLOT), `no Omniglot at ${OMNIGLOT}`)('Omniglot subset: 242 classes in 8 alphabets; a split by alphabet, inverted, 32 px, statistics', async () => {
+skipUnless(
+  test,
+  existsSync(OMNIGLOT),
+  `no Omniglot at ${OMNIGLOT}`,
+)('Omniglot subset: 242 classes in 8 alphabets; a split by alphabet, inverted, 32 px, statistics', async () => {
   const folders = await findClassFolders(OMNIGLOT);
   assert.is(folders.length, 242);
-  assert.is(folders.reduce((n, f) => n + f.files.length, 0), 4840);
+  assert.is(
+    folders.reduce((n, f) => n + f.files.length, 0),
+    4840,
+  );
   const alphabets = [...new Set(folders.map((f) => f.name.split('/')[0]))];
   assert.is(alphabets.length, 8);
   assert.ok(folders.some((f) => f.name === 'Greek/character07'));
@@ -167,10 +186,18 @@ skipUnless(test, existsSync(OMNIGLOT), `no Omniglot at ${OMNIGLOT}`)('Omniglot s
   const img = await train.load(0);
   assert.equal([img.width, img.height, img.data.length], [32, 32, 32 * 32 * 3]);
   const stats = await channelStats(train, { maxImages: 500 });
-  console.log(`  train split: ${train.classes.length} classes, ${train.size} images decoded in ${secs.toFixed(1)} s; mean ${stats.mean[0].toFixed(3)}, std ${stats.std[0].toFixed(3)}`);
+  console.log(
+    `  train split: ${train.classes.length} classes, ${train.size} images decoded in ${secs.toFixed(1)} s; mean ${stats.mean[0].toFixed(3)}, std ${stats.std[0].toFixed(3)}`,
+  );
   // docs/algorithm.md §9.2: about 0.08 / 0.24 after inversion at ~32 px
-  assert.ok(stats.mean.every((m) => m > 0.04 && m < 0.14), `mean ${stats.mean}`);
-  assert.ok(stats.std.every((s) => s > 0.17 && s < 0.32), `std ${stats.std}`);
+  assert.ok(
+    stats.mean.every((m) => m > 0.04 && m < 0.14),
+    `mean ${stats.mean}`,
+  );
+  assert.ok(
+    stats.std.every((s) => s > 0.17 && s < 0.32),
+    `std ${stats.std}`,
+  );
   assert.ok(Math.abs(stats.mean[0] - stats.mean[2]) < 1e-9, 'gray: equal channels');
 });
 

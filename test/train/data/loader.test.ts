@@ -26,7 +26,12 @@ function uneven(counts: number[]): ImageDataset {
       labels.push(c);
     }
   });
-  return new InMemoryDataset('uneven', counts.map((_, c) => `c${c}`), images, Int32Array.from(labels));
+  return new InMemoryDataset(
+    'uneven',
+    counts.map((_, c) => `c${c}`),
+    images,
+    Int32Array.from(labels),
+  );
 }
 
 function sameBatch(a: CropBatch, b: CropBatch): boolean {
@@ -50,7 +55,10 @@ test('batch shapes, labels of the sampled images, finite normalised values', asy
   for (const l of b.locals) assert.is(l.length, 8 * 3 * 16 * 16);
   for (const m of b.masks) assert.is(m.length, 8 * 64);
   assert.is(b.indices.length, 8);
-  assert.equal([...b.labels], Array.from(b.indices, (i) => glyphs.label(i)));
+  assert.equal(
+    [...b.labels],
+    Array.from(b.indices, (i) => glyphs.label(i)),
+  );
   assert.ok([...b.globals, ...b.locals].every((a) => a.every(Number.isFinite)));
   // normalised with mean 0.2 / std 0.2: values lie in [-1, 4]
   assert.ok(b.globals[0].every((v) => v >= -1 - 1e-5 && v <= 4 + 1e-5));
@@ -80,7 +88,10 @@ test('P x K sampler: P distinct classes, K distinct images each, class-major; cl
     const labels = idx.map((i) => glyphs.label(i));
     for (let p = 0; p < 4; p++) {
       const group = labels.slice(p * 4, p * 4 + 4);
-      assert.ok(group.every((l) => l === group[0]), `batch ${it}: group ${p} mixes classes ${group}`);
+      assert.ok(
+        group.every((l) => l === group[0]),
+        `batch ${it}: group ${p} mixes classes ${group}`,
+      );
       assert.is(new Set(idx.slice(p * 4, p * 4 + 4)).size, 4);
       seen.push(group[0]);
     }
@@ -156,8 +167,15 @@ test('masks: within the bounds of docs/algorithm.md §4.3 (at most floor(0.5 * 6
 
 test('masks are empty before predStartEpoch (virtual epochs of itersPerEpoch iterations)', async () => {
   const loader = new MultiCropLoader(glyphs, options({ itersPerEpoch: 3, predStartEpoch: 2 }));
-  assert.equal([0, 2, 3, 5, 6].map((it) => loader.epochOf(it)), [0, 0, 1, 1, 2]);
-  for (let it = 0; it < 6; it++) assert.ok((await loader.batchAt(it)).masks.every((m) => m.every((v) => v === 0)), `it ${it} masked`);
+  assert.equal(
+    [0, 2, 3, 5, 6].map((it) => loader.epochOf(it)),
+    [0, 0, 1, 1, 2],
+  );
+  for (let it = 0; it < 6; it++)
+    assert.ok(
+      (await loader.batchAt(it)).masks.every((m) => m.every((v) => v === 0)),
+      `it ${it} masked`,
+    );
   let any = false;
   for (let it = 6; it < 9; it++) any ||= (await loader.batchAt(it)).masks.some((m) => m.some((v) => v === 1));
   assert.ok(any, 'no masks from epoch 2 on');
@@ -183,7 +201,10 @@ test('evaluation batches: every image in order through the evaluation transform,
     chunks.flatMap((c) => [...c.indices]),
     [...Array(80).keys()],
   );
-  assert.equal([...chunks[1].labels], Array.from({ length: 30 }, (_, k) => ds.label(30 + k)));
+  assert.equal(
+    [...chunks[1].labels],
+    Array.from({ length: 30 }, (_, k) => ds.label(30 + k)),
+  );
   const one = new Float32Array(3 * 32 * 32);
   evalTransform(ds.image(37), 32, norm, one);
   assert.equal([...chunks[1].images.subarray(7 * 3072, 8 * 3072)], [...one]);

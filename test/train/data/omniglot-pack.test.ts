@@ -46,7 +46,11 @@ test('the omniglot preset reads the pack', async () => {
   assert.is(packed.test.describe(0), 'omniglot pack: Latin/character01/' + packed.test.describe(0).split('/').pop());
 });
 
-skipUnless(test, existsSync(OMNIGLOT), `no Omniglot at ${OMNIGLOT}; set OMNIGLOT_DIR`)('the pack holds the same images as decoding the PNG folder (when ../shared/data is present)', async () => {
+skipUnless(
+  test,
+  existsSync(OMNIGLOT),
+  `no Omniglot at ${OMNIGLOT}; set OMNIGLOT_DIR`,
+)('the pack holds the same images as decoding the PNG folder (when ../shared/data is present)', async () => {
   const cfg = preset('omniglot', 1);
   const packed = await openSplits(cfg.data, 0);
   // One image per split, decoded and resized as scripts/pack-omniglot.ts does.
