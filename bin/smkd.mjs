@@ -9,5 +9,9 @@ if (existsSync(source)) {
   const { register } = await import('tsx/esm/api');
   register();
   cli = await import(source.href);
-} else cli = await import('../dist/train/cli.js');
+} else {
+  // The installed package's compiled CLI: dist/ exists only after `npm run build`, not in a checkout.
+  // eslint-disable-next-line import-x/no-unresolved
+  cli = await import('../dist/train/cli.js');
+}
 await cli.main(process.argv);
