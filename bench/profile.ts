@@ -3,10 +3,8 @@
 // kernel's uniforms say how much arithmetic it did. Work goes where this table says the time is.
 import { AdamW, DispatchProfiler, gpuWait, init, rt, tidy, type DispatchTiming, type Tensor } from '../engine/index.js';
 import { resolveConfig } from '../train/config.js';
-import { MultiCropLoader } from '../train/data/index.js';
 import { openSplits } from '../train/sources.js';
-import { TrainingSchedule } from '../train/schedules.js';
-import { modelsFor, recordStep, updateStep } from '../train/trainer.js';
+import { cropLoader, modelsFor, recordStep, trainingSchedule, updateStep } from '../train/trainer.js';
 import { trainingStepCases } from './suites/training-step.js';
 
 /** The steps a profile can run: the bench's step cases, and a real SMKD iteration of a trainer preset. */
@@ -42,26 +40,9 @@ async function presetStep(phase: 1 | 2): Promise<Step> {
   const splits = await openSplits(cfg.data, cfg.seed);
   const models = modelsFor(cfg, splits.train.classes.length);
   const optimizer = new AdamW(models.student.arena);
-  const schedule = new TrainingSchedule({ ...cfg.schedule, predStartEpoch: cfg.masking.predStartEpoch, freezeLastLayer: cfg.schedule.freezeLastLayer });
-  const loader = new MultiCropLoader(splits.train, {
-    batchSize: cfg.batch.size,
-    globalCrops: cfg.crops.global,
-    localCrops: cfg.crops.local,
-    globalSize: cfg.crops.globalSize,
-    localSize: cfg.crops.localSize,
-    globalScale: cfg.crops.globalScale,
-    localScale: cfg.crops.localScale,
-    patchSize: cfg.model.patchSize,
-    mask: { ratios: cfg.masking.ratios, ratioVar: cfg.masking.ratioVar, shape: cfg.masking.shape },
-    predStartEpoch: cfg.masking.predStartEpoch,
-    sampler: cfg.batch.sampler,
-    imagesPerClass: cfg.batch.perClass,
-    itersPerEpoch: cfg.schedule.itersPerEpoch,
-    seed: cfg.seed,
-    normalize: splits.normalize,
-    strokes: cfg.augment.kind === 'strokes' ? cfg.augment : undefined,
-    workers: 0,
-  });
+  const schedule = trainingSchedule(cfg);
+  // In-process augmentation, so the step's own cost shows.
+  const loader = cropLoader(cfg, splits, 0);
   let it = 0;
   return {
     crops: cfg.batch.size * (cfg.crops.global + cfg.crops.local),

@@ -246,6 +246,30 @@ export interface TrainOptions {
 }
 
 /** The schedule of a config, or an error naming the keys to change. */
+/** The training loader a config asks for: crops, masks, sampler, augmentation (the CE baseline: global crops only). */
+export function cropLoader(cfg: TrainConfig, splits: DataSplits, workers = cfg.workers): MultiCropLoader {
+  return new MultiCropLoader(splits.train, {
+    batchSize: cfg.batch.size,
+    globalCrops: cfg.crops.global,
+    // The baseline learns from the global crops only, unmasked.
+    localCrops: cfg.objective === 'ce' ? 0 : cfg.crops.local,
+    globalSize: cfg.crops.globalSize,
+    localSize: cfg.crops.localSize,
+    globalScale: cfg.crops.globalScale,
+    localScale: cfg.crops.localScale,
+    patchSize: cfg.model.patchSize,
+    mask: { ratios: cfg.masking.ratios, ratioVar: cfg.masking.ratioVar, shape: cfg.masking.shape },
+    predStartEpoch: cfg.masking.predStartEpoch,
+    sampler: cfg.batch.sampler,
+    imagesPerClass: cfg.batch.perClass,
+    itersPerEpoch: cfg.schedule.itersPerEpoch,
+    seed: cfg.seed,
+    normalize: splits.normalize,
+    strokes: cfg.augment.kind === 'strokes' ? cfg.augment : undefined,
+    workers,
+  });
+}
+
 export function trainingSchedule(cfg: TrainConfig): TrainingSchedule {
   const s = cfg.schedule;
   const total = s.epochs * s.itersPerEpoch;
@@ -405,7 +429,6 @@ async function openRun(cfg: TrainConfig, log: (m: string) => void, options: Trai
   const sameData = previous && JSON.stringify({ ...previous.data, normalize: undefined }) === JSON.stringify({ ...cfg.data, normalize: undefined });
   const splits = await openSplits(sameData && !cfg.data.normalize ? { ...cfg.data, normalize: previous.data.normalize } : cfg.data, cfg.seed);
   checkEvaluations(cfg, splits);
-  const ce = cfg.objective === 'ce';
   const models = modelsFor(cfg, splits.train.classes.length);
   const optimizer = new AdamW(models.student.arena);
   let start = 0;
@@ -418,26 +441,7 @@ async function openRun(cfg: TrainConfig, log: (m: string) => void, options: Trai
       if (start > total) throw new Error(`${found.dir} is at iteration ${start}, past the ${total} of the schedule`);
       log(`resuming ${runDir} from iteration ${start} (${found.dir})`);
     } else if (cfg.init) initCentres = await initialise(cfg.init, models, optimizer, log);
-    loader = new MultiCropLoader(splits.train, {
-      batchSize: cfg.batch.size,
-      globalCrops: cfg.crops.global,
-      // The baseline learns from the global crops only, unmasked.
-      localCrops: ce ? 0 : cfg.crops.local,
-      globalSize: cfg.crops.globalSize,
-      localSize: cfg.crops.localSize,
-      globalScale: cfg.crops.globalScale,
-      localScale: cfg.crops.localScale,
-      patchSize: cfg.model.patchSize,
-      mask: { ratios: cfg.masking.ratios, ratioVar: cfg.masking.ratioVar, shape: cfg.masking.shape },
-      predStartEpoch: cfg.masking.predStartEpoch,
-      sampler: cfg.batch.sampler,
-      imagesPerClass: cfg.batch.perClass,
-      itersPerEpoch: cfg.schedule.itersPerEpoch,
-      seed: cfg.seed,
-      normalize: splits.normalize,
-      strokes: cfg.augment.kind === 'strokes' ? cfg.augment : undefined,
-      workers: cfg.workers,
-    });
+    loader = cropLoader(cfg, splits);
   } catch (e) {
     models.dispose();
     throw e;

@@ -151,3 +151,14 @@ export async function checkOp(c: OpCase): Promise<void> {
     }
   }
 }
+
+/** The promise rejects with a message matching `re`. */
+export async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.match((e as Error).message, re);
+    return;
+  }
+  assert.unreachable(`expected a rejection matching ${re}`);
+}

@@ -6,10 +6,8 @@ import * as assert from 'uvu/assert';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { fromArray, noGrad, tidy } from '../../engine/index.js';
 import { readSafetensors, toFloat32 } from '../../engine/io/safetensors.js';
-import { Rng } from '../../engine/rng.js';
 import { saveModel } from '../../model/checkpoint.js';
 import { vitConfig } from '../../model/configs.js';
 import { fewShotFeatures } from '../../model/features.js';
@@ -18,26 +16,21 @@ import { program } from '../../train/cli.js';
 import { decodeImage, evalTransform, NORMALIZATION, polarityWarning, type RgbImage } from '../../train/data/index.js';
 import { listImages, readFileList } from '../../train/embed.js';
 import { close, gpu } from '../helpers/check.js';
+import { randomImage } from '../helpers/images.js';
 
 const test = suite('embed');
 test.before(gpu);
 
 /** A PNG or JPEG of random pixels. */
-async function image(file: string, w: number, h: number, seed: number): Promise<void> {
-  const rng = new Rng(seed);
-  const px = Buffer.from(Array.from({ length: w * h * 3 }, () => rng.int(0, 255)));
-  await sharp(px, { raw: { width: w, height: h, channels: 3 } }).toFile(file);
-}
-
 /** The folder: root/b.png, root/cat/a.png, root/cat/deep/c.jpg, root/cat/broken.png, root/dog/d.png, root/notes.txt, root/.hidden.png. */
 async function folder(root: string): Promise<void> {
   await mkdir(path.join(root, 'cat', 'deep'), { recursive: true });
   await mkdir(path.join(root, 'dog'));
-  await image(path.join(root, 'b.png'), 40, 30, 1);
-  await image(path.join(root, 'cat', 'a.png'), 21, 50, 2);
-  await image(path.join(root, 'cat', 'deep', 'c.jpg'), 33, 33, 3);
-  await image(path.join(root, 'dog', 'd.png'), 64, 64, 4);
-  await image(path.join(root, '.hidden.png'), 8, 8, 5);
+  await randomImage(path.join(root, 'b.png'), 40, 30, 1);
+  await randomImage(path.join(root, 'cat', 'a.png'), 21, 50, 2);
+  await randomImage(path.join(root, 'cat', 'deep', 'c.jpg'), 33, 33, 3);
+  await randomImage(path.join(root, 'dog', 'd.png'), 64, 64, 4);
+  await randomImage(path.join(root, '.hidden.png'), 8, 8, 5);
   await writeFile(path.join(root, 'cat', 'broken.png'), 'not an image');
   await writeFile(path.join(root, 'notes.txt'), 'not an image either');
 }

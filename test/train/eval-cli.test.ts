@@ -20,22 +20,11 @@ import { openSplits } from '../../train/sources.js';
 import { saveCheckpoint } from '../../train/checkpoint.js';
 import { modelsFor } from '../../train/trainer.js';
 import { AdamW } from '../../engine/index.js';
-import { close, gpu } from '../helpers/check.js';
+import { close, gpu, rejects } from '../helpers/check.js';
 import { GOLDEN_DIR, Golden, needsGolden } from '../helpers/golden.js';
 
 const test = suite('eval cli');
 test.before(gpu);
-
-/** The promise rejects with a message matching `re`. */
-async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.match((e as Error).message, re);
-    return;
-  }
-  assert.unreachable(`expected a rejection matching ${re}`);
-}
 
 const shapes = (entries: [string, number[]][]): Map<string, HostTensor> => new Map(entries.map(([k, s]) => [k, { data: new Float32Array(0), shape: s }]));
 

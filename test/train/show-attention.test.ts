@@ -17,27 +17,11 @@ import { program } from '../../train/cli.js';
 import { decodeImage, evalTransform, type RgbImage } from '../../train/data/index.js';
 import { attentionPicture, clsAttentionMaps } from '../../train/show/attention.js';
 import { writePng } from '../../train/show/input.js';
-import { close, gpu } from '../helpers/check.js';
+import { close, gpu, rejects } from '../helpers/check.js';
+import { randomImage } from '../helpers/images.js';
 
 const test = suite('show attention');
 test.before(gpu);
-
-/** The promise rejects with a message matching `re`. */
-async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.match((e as Error).message, re);
-    return;
-  }
-  assert.unreachable(`expected a rejection matching ${re}`);
-}
-
-/** A PNG of random pixels. */
-async function image(file: string, w: number, h: number, seed: number): Promise<void> {
-  const rng = new Rng(seed);
-  await sharp(Buffer.from(Array.from({ length: w * h * 3 }, () => rng.int(0, 255))), { raw: { width: w, height: h, channels: 3 } }).toFile(file);
-}
 
 /** A PNG file's pixels as RGB. */
 async function readRgb(file: string): Promise<RgbImage> {
@@ -172,9 +156,9 @@ test('smkd show attention: one PNG per image, prepared as the file records (resi
     await saveModel(ckpt, vit, { preprocessing: JSON.stringify({ imageSize: 36, invert: true, normalize, resizeRatio: 1, features: 'cls' }) });
     const files = [path.join(dir, 'wide.png'), path.join(dir, 'sub', 'wide.png'), path.join(dir, 'tall.png')];
     await mkdir(path.join(dir, 'sub'));
-    await image(files[0], 50, 40, 1);
-    await image(files[1], 45, 45, 2);
-    await image(files[2], 33, 61, 3);
+    await randomImage(files[0], 50, 40, 1);
+    await randomImage(files[1], 45, 45, 2);
+    await randomImage(files[2], 33, 61, 3);
     const out = path.join(dir, 'out');
     await mkdir(out);
     const printed: string[] = [];
@@ -220,7 +204,7 @@ test('smkd show attention names bad input: a missing image, a missing checkpoint
     const ckpt = path.join(dir, 'tiny.safetensors');
     await saveModel(ckpt, vit);
     const img = path.join(dir, 'a.png');
-    await image(img, 32, 32, 1);
+    await randomImage(img, 32, 32, 1);
     const run = (args: string[]) => program().parseAsync(['node', 'smkd', 'show', 'attention', ...args]);
     await rejects(run([ckpt, img, path.join(dir, 'nope.png'), '-o', dir]), /image .*nope\.png: no such file/);
     await rejects(run([path.join(dir, 'no-such-run'), img, '-o', dir]), /checkpoint .*no-such-run: no such file or folder/);

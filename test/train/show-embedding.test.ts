@@ -13,20 +13,10 @@ import { program } from '../../train/cli.js';
 import { preset, validateConfig } from '../../train/config.js';
 import { embeddingIndices, showEmbedding, umap2d } from '../../train/show/embedding.js';
 import { openSplits } from '../../train/sources.js';
-import { gpu } from '../helpers/check.js';
+import { gpu, rejects } from '../helpers/check.js';
 
 const test = suite('show embedding');
 test.before(gpu);
-
-async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.match((e as Error).message, re);
-    return;
-  }
-  assert.unreachable(`expected a rejection matching ${re}`);
-}
 
 /** A run directory as the trainer leaves it (tiny preset, synthetic data, depth 1). */
 async function tinyRun(dir: string): Promise<StudentTeacher> {

@@ -16,25 +16,11 @@ import { VisionTransformer } from '../../model/vit.js';
 import { program } from '../../train/cli.js';
 import { decodeImage, evalTransform, NORMALIZATION } from '../../train/data/index.js';
 import { MATCH_GAP, matchLines, patchMatches, showMatches } from '../../train/show/matches.js';
-import { gpu } from '../helpers/check.js';
+import { gpu, rejects } from '../helpers/check.js';
+import { randomImage } from '../helpers/images.js';
 
 const test = suite('show matches');
 test.before(gpu);
-
-async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.match((e as Error).message, re);
-    return;
-  }
-  assert.unreachable(`expected a rejection matching ${re}`);
-}
-
-async function image(file: string, w: number, h: number, seed: number): Promise<void> {
-  const rng = new Rng(seed);
-  await sharp(Buffer.from(Array.from({ length: w * h * 3 }, () => rng.int(0, 255))), { raw: { width: w, height: h, channels: 3 } }).toFile(file);
-}
 
 /** For each row of a [N, D], the row of b [M, D] of largest cosine, and that cosine, in float64. */
 function cpuArgmax(a: Float32Array, b: Float32Array, N: number, M: number, D: number): { to: number; cos: number; runnerUp: number }[] {
@@ -117,8 +103,8 @@ test('smkd show matches: the PNG of two scaled crops and the gap; the lines draw
     const ckpt = path.join(dir, 'tiny.safetensors');
     await saveModel(ckpt, vit);
     const [a, b] = [path.join(dir, 'a.png'), path.join(dir, 'b.jpg')];
-    await image(a, 40, 36, 1);
-    await image(b, 32, 32, 2);
+    await randomImage(a, 40, 36, 1);
+    await randomImage(b, 32, 32, 2);
     const out = path.join(dir, 'm.png');
     const printed: string[] = [];
     console.log = (msg: string) => printed.push(msg);
@@ -172,7 +158,7 @@ test('smkd show matches names bad input: a missing image, a missing checkpoint, 
     const ckpt = path.join(dir, 'tiny.safetensors');
     await saveModel(ckpt, vit);
     const img = path.join(dir, 'a.png');
-    await image(img, 32, 32, 1);
+    await randomImage(img, 32, 32, 1);
     const run = (args: string[]) => program().parseAsync(['node', 'smkd', 'show', 'matches', ...args]);
     await rejects(run([ckpt, img, path.join(dir, 'nope.png'), '-o', path.join(dir, 'm.png')]), /image .*nope\.png: no such file/);
     await rejects(run([path.join(dir, 'no-such-run'), img, img, '-o', path.join(dir, 'm.png')]), /checkpoint .*no-such-run: no such file or folder/);
