@@ -7,11 +7,11 @@
 export { init, rt, gpuWait, type Runtime, type Binding } from './runtime.js';
 export { DispatchProfiler, type DispatchTiming } from './profiler.js';
 export type { BufferPool, PooledBuffer, PoolStats } from './buffer-pool.js';
-export { getGpu, adapterName, describeGpu, type DeviceInfo, type Gpu } from './device.js';
+export { getGpu, releaseGpu, adapterName, describeGpu, type DeviceInfo, type Gpu } from './device.js';
 
 // Tensors and their lifetime.
 export { Tensor, empty, fromArray, scalar, type Storage, type DType, type Shape, type TypedArrayOf } from './tensor.js';
-export { numel, broadcastShapes } from './shape.js';
+export { numel, broadcastShapes, fmt } from './shape.js';
 export { tidy, keep } from './scope.js';
 
 // Autograd.
@@ -50,5 +50,5 @@ export { Rng, type RngState } from './rng.js';
 export * from './io/safetensors.js';
 
 // Writing a new op: WGSL source with a cache key, a launch, and a backward rule for recordOp.
-export { launch, words, opLabel, assertFloat } from './ops/launch.js';
+export { launch, opLabel, assertFloat } from './ops/launch.js';
 export { grid1d, linearIndex, entry1d, defineKernel, WG, type KernelSource, type KernelDecl, type BindingDecl, type UniformValues } from '../kernels/kernel.js';

@@ -168,13 +168,15 @@ export function spillIndex(lo: string, hi: string): string {
 }
 
 /**
- * WGSL of a workgroup tree reduction over `lanes` (a power of two) entries of `buf`, `stride` apart
- * from `slot`: halving steps with a barrier each, leaving the result at `slot` of lane 0. The caller
+ * WGSL of a workgroup tree reduction over `lanes` entries of `buf`, `stride` apart from `slot`: halving
+ * steps with a barrier each, leaving the result at `slot` of lane 0. `lanes` is a power of two, or a
+ * WGSL expression for one when the count is a uniform (the row kernels choose it per launch). The caller
  * has written `buf[slot]` and passed a barrier; `lane` is the invocation's position in the tree.
  */
-export function treeReduce(o: { buf: string; slot: string; lane: string; lanes: number; stride?: number; combine: (a: string, b: string) => string }): string {
+export function treeReduce(o: { buf: string; slot: string; lane: string; lanes: number | string; stride?: number; combine: (a: string, b: string) => string }): string {
   const other = `${o.buf}[${o.slot} + s${o.stride && o.stride > 1 ? ` * ${o.stride}u` : ''}]`;
-  return `for (var s = ${o.lanes / 2}u; s > 0u; s >>= 1u) {
+  const first = typeof o.lanes === 'number' ? `${o.lanes / 2}u` : `(${o.lanes}) >> 1u`;
+  return `for (var s = ${first}; s > 0u; s >>= 1u) {
     if (${o.lane} < s) { ${o.buf}[${o.slot}] = ${o.combine(`${o.buf}[${o.slot}]`, other)}; }
     workgroupBarrier();
   }`;

@@ -1,7 +1,7 @@
 // Row kernels over the last axis, and softmax / log-softmax forward and backward built on them.
 // A row of `d` values gets T threads (a power of two, 32..256, chosen from `d` at run time); rows
 // shorter than a workgroup share one, so short rows do not leave most threads idle.
-import { defineKernel, grid1d, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
+import { defineKernel, grid1d, treeReduce, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
 
 /** Threads per workgroup of every row kernel. */
 export const ROW_WG = 256;
@@ -55,10 +55,7 @@ fn rowReduce(lid: u32, lane: u32, v: vec2f) -> vec2f {
   if (u.logT == 0u) { return v; }
   red[lid] = v;
   workgroupBarrier();
-  for (var s = (1u << u.logT) >> 1u; s > 0u; s >>= 1u) {
-    if (lane < s) { red[lid] = combine(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
+  ${treeReduce({ buf: 'red', slot: 'lid', lane: 'lane', lanes: '1u << u.logT', combine: (a, b) => `combine(${a}, ${b})` })}
   let r = red[lid - lane];
   // The next rowReduce overwrites red: everyone must have read this one first.
   workgroupBarrier();

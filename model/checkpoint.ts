@@ -1,8 +1,7 @@
 // Model weights in safetensors with the PyTorch reference's key names (docs/algorithm.md §1.10): export so that
 // `safetensors.torch.load_file` + `load_state_dict` takes them with no renaming, and import DINO /
 // iBOT / SMKD / timm ViT state dicts saved as safetensors.
-import { readSafetensors, toFloat32, writeSafetensors, type NamedArray, type SafeFile } from '../engine/io/safetensors.js';
-import type { HostTensor, Module } from '../engine/nn/module.js';
+import { readSafetensors, toFloat32, writeSafetensors, type NamedArray, type SafeFile, type HostTensor, type Module } from '../engine/index.js';
 
 /** Rename the reference code's / PyTorch's keys to ours (docs/algorithm.md §1.10): drop `module.`, map torch's new weight-norm names to weight_g/weight_v. */
 export function normalizeKey(key: string): string {

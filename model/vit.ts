@@ -21,11 +21,15 @@ import {
   tidy,
   where,
   type Tensor,
+  truncNormal,
+  uniform,
+  DropPath,
+  LayerNorm,
+  Linear,
+  Mlp,
+  Module,
+  fmt,
 } from '../engine/index.js';
-import { truncNormal, uniform } from '../engine/nn/init.js';
-import { DropPath, LayerNorm, Linear, Mlp } from '../engine/nn/layers.js';
-import { Module } from '../engine/nn/module.js';
-import { fmt } from '../engine/shape.js';
 import type { VitConfig } from './configs.js';
 import { bicubicGrid } from './pos-embed.js';
 

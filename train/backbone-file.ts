@@ -4,8 +4,7 @@
 // `vit` metadata, or the timm/preset convention.
 import { stat, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readSafetensors, toFloat32, type SafeFile } from '../engine/io/safetensors.js';
-import type { HostTensor } from '../engine/nn/module.js';
+import { readSafetensors, toFloat32, type SafeFile, type HostTensor } from '../engine/index.js';
 import { normalizeKey } from '../model/checkpoint.js';
 import { vitConfig, type VitConfig } from '../model/configs.js';
 import { VisionTransformer } from '../model/vit.js';

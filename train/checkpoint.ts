@@ -5,8 +5,7 @@
 // intact one, with a warning naming both.
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { assign, fromArray, StateDictError, type AdamW, type Module } from '../engine/index.js';
-import { readSafetensors, toFloat32, writeSafetensors, type NamedArray } from '../engine/io/safetensors.js';
+import { assign, fromArray, StateDictError, type AdamW, type Module, readSafetensors, toFloat32, writeSafetensors, type NamedArray } from '../engine/index.js';
 import { fitStateDict, saveModel } from '../model/checkpoint.js';
 import type { VitConfig } from '../model/configs.js';
 import type { StudentTeacher } from '../model/smkd.js';

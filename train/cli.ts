@@ -1,7 +1,7 @@
 // The `smkd` command line: train, eval, embed, demo, plot, show, info, each command in its own file
 // (train/commands/, train/show/command.ts); this one assembles them and runs the program.
 import { Command } from 'commander';
-import { releaseGpu } from '../engine/device.js';
+import { releaseGpu } from '../engine/index.js';
 import { demoCommand } from './commands/demo.js';
 import { embedCommand } from './commands/embed.js';
 import { evalCommand } from './commands/eval.js';

@@ -3,7 +3,7 @@
 // classify or retrieve with their own code.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { writeSafetensors } from '../engine/io/safetensors.js';
+import { writeSafetensors } from '../engine/index.js';
 import type { VisionTransformer } from '../model/vit.js';
 import { decodeImage, evalTransform, polarityWarning, type Normalization, type RgbImage } from './data/index.js';
 import { batchFeatures, concatRows, featureComponents, inEvalMode, type FeatureKind } from './features.js';

@@ -24,8 +24,8 @@ import {
   tidy,
   updateCenter,
   type Tensor,
+  fmt,
 } from '../engine/index.js';
-import { fmt } from '../engine/shape.js';
 
 /** Head outputs of one step, shared by both phases. Crop-major: row v·B + i is view v of image i. */
 export interface HeadOutputs {

@@ -1,20 +1,15 @@
 // Elementwise ops with broadcasting, each with its backward rule beside it.
-import { binaryKernel, elementwiseUniforms, fillKernel, MAX_RANK, unaryKernel, whereKernel, type BinaryOp, type UnaryOp } from '../../kernels/elementwise.js';
+import { binaryKernel, elementwiseUniforms, MAX_RANK, unaryKernel, whereKernel, type BinaryOp, type UnaryOp } from '../../kernels/elementwise.js';
 import { grid1d, type DType } from '../../kernels/kernel.js';
 import { recordOp } from '../autograd.js';
-import { broadcastShapes, broadcastStrides, fmt, sameShape, type Shape } from '../shape.js';
+import { broadcastShapes, broadcastStrides, sameShape, type Shape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { assertFloat, launch, opLabel } from './launch.js';
-import { sumTo } from './reduce.js';
+import { fill, sumTo } from './primitives.js';
+
+export { fill } from './primitives.js';
 
 export type TensorOrScalar = Tensor | number;
-
-/** A tensor of `shape` filled with `value`. */
-export function fill<D extends DType = 'f32'>(shape: Shape, value: number, dtype: D = 'f32' as D): Tensor<D> {
-  const out = empty(shape, dtype, `fill${fmt(shape)}`);
-  launch(fillKernel(dtype), elementwiseUniforms(out.size, value), [out], [], grid1d(out.size), `fill${fmt(shape)}`);
-  return out;
-}
 
 export function zeros(shape: Shape): Tensor<'f32'> {
   return fill(shape, 0);

@@ -66,18 +66,6 @@ function checkBindings(kernel: KernelSource, outputs: readonly Tensor[], inputs:
   side('inputs', inputs);
 }
 
-/** Pack 32-bit words (numbers are written as u32 unless listed in `floats`) into a uniform block. */
-export function words(values: readonly number[], floats: readonly number[] = []): ArrayBuffer {
-  const buf = new ArrayBuffer(Math.max(16, Math.ceil(values.length / 4) * 16));
-  const u32 = new Uint32Array(buf);
-  const f32 = new Float32Array(buf);
-  values.forEach((v, i) => {
-    if (floats.includes(i)) f32[i] = v;
-    else u32[i] = v;
-  });
-  return buf;
-}
-
 export function assertFloat(op: string, ...ts: Tensor[]): void {
   for (const t of ts) if (t.dtype !== 'f32') throw new Error(`${op}: expected an f32 tensor, got ${t.describe()}`);
 }

@@ -1,15 +1,12 @@
 // Shape and data-movement ops: reshape, permute, slice, concat, expand, index_select.
-import { gatherKernel, scatterAddKernel, stridedCopyKernel, stridedCopyUniforms } from '../../kernels/layout.js';
+import { gatherKernel, scatterAddKernel } from '../../kernels/layout.js';
 import { grid1d } from '../../kernels/kernel.js';
-import { MAX_RANK } from '../../kernels/elementwise.js';
 import { recordOp } from '../autograd.js';
-import { broadcastShapes, broadcastStrides, checkShape, fmt, normAxis, numel, sameShape, stridesOf, type Shape } from '../shape.js';
+import { broadcastShapes, broadcastStrides, checkShape, fmt, normAxis, numel, sameShape, stridesOf } from '../shape.js';
 import { empty, Tensor } from '../tensor.js';
 import { rt } from '../runtime.js';
-import { softwarePaths } from '../tuning.js';
 import { launch, opLabel } from './launch.js';
-import { fill } from './elementwise.js';
-import { sumTo } from './reduce.js';
+import { copyView, fill, sumTo } from './primitives.js';
 
 /** Same data, new shape (one axis may be -1). Shares memory with `x`. */
 export function reshape<T extends Tensor>(x: T, shape: readonly number[]): T {
@@ -52,15 +49,6 @@ export function unsqueeze<T extends Tensor>(x: T, axis: number): T {
   const s = [...x.shape];
   s.splice(a, 0, 1);
   return reshape(x, s);
-}
-
-/** Strided copy of a view of `x` into a view of `out` (both described by offsets and strides). */
-function copyView(out: Tensor, x: Tensor, view: Shape, inOffset: number, is: readonly number[], outOffset: number, os: readonly number[], label: string): void {
-  const n = numel(view);
-  if (n === 0) return;
-  if (view.length > MAX_RANK) throw new Error(`${label}: rank ${view.length} exceeds the supported ${MAX_RANK}`);
-  // Software adapters get the view's shape compiled in (one pipeline per shape; kernels/layout.ts).
-  launch(stridedCopyKernel(view.length, x.dtype, softwarePaths() ? view : undefined), stridedCopyUniforms(n, inOffset, outOffset, view, is, os), [out], [x], grid1d(n), label);
 }
 
 /** Reorder axes: out.shape[i] = x.shape[dims[i]]. */

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as E from '../../engine/index.js';
-import { launch, words } from '../../engine/ops/launch.js';
+import { launch } from '../../engine/ops/launch.js';
 import { gpu } from '../helpers/check.js';
 
 const test = suite('errors');
@@ -17,7 +17,7 @@ async function message(f: () => unknown): Promise<string> {
 
 test('a WGSL compile error names the op and the line', async () => {
   const x = E.zeros([4]);
-  launch({ key: 'test_broken', code: 'this is not wgsl' }, words([4]), [x], [], [1, 1, 1], 'brokenOp([4])');
+  launch({ key: 'test_broken', code: 'this is not wgsl' }, new Uint32Array([4, 0, 0, 0]).buffer, [x], [], [1, 1, 1], 'brokenOp([4])');
   const m = await message(() => x.toArray());
   if (!m.includes('brokenOp([4])') || !m.includes('test_broken') || !/line \d+/.test(m)) throw new Error(`unhelpful message: ${m}`);
 });
@@ -30,7 +30,7 @@ struct U { n: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read_write> out: array<vec4f, 4>;
 @compute @workgroup_size(1) fn main() { out[0] = vec4f(f32(u.n)); }`;
-  launch({ key: 'test_too_small', code }, words([1]), [x], [], [1, 1, 1], 'tooSmall([2])');
+  launch({ key: 'test_too_small', code }, new Uint32Array([1, 0, 0, 0]).buffer, [x], [], [1, 1, 1], 'tooSmall([2])');
   const m = await message(() => E.rt().flush());
   if (!m.includes('validation') || !m.includes('tooSmall([2])')) throw new Error(`unhelpful message: ${m}`);
   // the engine keeps working after a failed batch

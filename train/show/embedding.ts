@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { UMAP } from 'umap-js';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../engine/index.js';
 import type { VisionTransformer } from '../../model/vit.js';
 import { loadBackbone, type LoadedBackbone, type Network } from '../backbone-file.js';
 import { resolveConfig, type DeepPartial, type PresetName, type TrainConfig } from '../config.js';

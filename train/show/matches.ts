@@ -3,8 +3,7 @@
 // cosineArgmax on the final-norm patch tokens, as phase 2 matches them), lines coloured by similarity.
 import { interpolateViridis } from 'd3-scale-chromatic';
 import sharp from 'sharp';
-import { cosineArgmax, fromArray, narrow, noGrad, reshape, tidy } from '../../engine/index.js';
-import { Rng } from '../../engine/rng.js';
+import { cosineArgmax, fromArray, narrow, noGrad, reshape, tidy, Rng } from '../../engine/index.js';
 import { blockMask } from '../../model/masking.js';
 import type { VisionTransformer } from '../../model/vit.js';
 import { loadBackbone, type Network } from '../backbone-file.js';
