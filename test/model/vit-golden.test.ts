@@ -1,5 +1,6 @@
 // Backbone parity with PyTorch: every set of every vit_forward*.safetensors file (sizes read from
-// the files), tokens, [cls] attention, resized position embeddings and evaluation features.
+// the files), tokens, [cls] attention (per head where the file has the full attention), resized position
+// embeddings and evaluation features.
 import { suite } from 'uvu';
 import * as E from '../../engine/index.js';
 import type { HostTensor } from '../../engine/nn/module.js';
@@ -51,9 +52,17 @@ for (const file of ['vit_forward.safetensors', 'vit_forward_h3d2.safetensors']) 
     if (sets.length === 0) throw new Error('no input sets found');
     for (const set of sets) {
       const images = E.fromArray(g.f32(`in.${set}.images`), g.shape(`in.${set}.images`));
-      const out = E.noGrad(() => vit.forward(images, { clsAttention: true }));
+      const full = g.has(`out.${set}.attn`);
+      const out = E.noGrad(() => vit.forward(images, { clsAttention: true, clsAttentionHeads: full }));
       close(await out.tokens.toArray(), g.f32(`out.${set}.tokens`), TOL, `${file} ${set} tokens`);
       close(await out.clsAttention!.toArray(), g.f32(`out.${set}.cls_attn`), TOL, `${file} ${set} cls_attn`);
+      if (full) {
+        // The full last-block attention [n, h, T, T]: the engine gives its [cls] query row per head (patch keys).
+        const [n, h, T] = g.shape(`out.${set}.attn`);
+        const attn = g.f32(`out.${set}.attn`);
+        const want = Float32Array.from({ length: n * h * (T - 1) }, (_, i) => attn[Math.floor(i / (T - 1)) * T * T + 1 + (i % (T - 1))]);
+        close(await out.clsAttentionHeads!.toArray(), want, TOL, `${file} ${set} per-head cls attention`);
+      }
       if (g.has(`out.${set}.eval_features`)) close(await E.noGrad(() => fewShotFeatures(out)).toArray(), g.f32(`out.${set}.eval_features`), TOL, `${file} ${set} features`);
       if (g.has(`out.${set}.pos_embed`)) {
         const [, , H, W] = images.shape;

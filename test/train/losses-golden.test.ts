@@ -224,7 +224,7 @@ phase2('bad inputs throw errors naming the loss and the shapes', async () => {
   assert.throws(() => smkdLoss({ ...x, ...feats, labels }, { ...o, patchWeighting: 'weighted' }), inOrder(`teacherClsAttention [G·B, Np] = [${rows}, ${Np}], got none`));
   assert.throws(() => smkdLoss({ ...x, ...feats, labels }, { ...o, lambda3: 1 }), /needs the MIM masks/);
   assert.throws(() => smkdLoss({ ...x, teacherFeatures: feats.teacherFeatures, studentFeatures: x.studentCls, labels }, o), inOrder(`studentFeatures ${cls} must be [G·B, Np, D]`));
-  assert.throws(() => ibotLoss({ ...x, masks: new Uint8Array(5) }, o), inOrder(`ibotLoss: masks hold 5 values, expected G·B·Np = ${rows / B}·${B}·${Np}`));
+  assert.throws(() => ibotLoss({ ...x, masks: new Uint8Array(5), globalViews: rows / B }, o), inOrder(`ibotLoss: masks hold 5 values, expected G·B·Np = ${rows / B}·${B}·${Np}`));
   assert.is(E.tapeLength(), 0, 'nothing recorded by the failed calls');
   disposeAll(...Object.values(x), ...Object.values(feats), o.center, o.center2);
 });
