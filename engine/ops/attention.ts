@@ -21,6 +21,8 @@ import { broadcastShapes, broadcastStrides, fmt, sameShape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { assertFloat, launch, opLabel } from './launch.js';
 import { zeros } from './elementwise.js';
+import { concat, narrow } from './layout.js';
+import { tidy } from '../scope.js';
 import { mean } from './reduce.js';
 
 export interface AttentionOptions {
@@ -55,7 +57,7 @@ function check(op: string, q: Tensor, k: Tensor, v: Tensor | undefined, opts: At
   if (!sameShape(k.shape, [B, H, Tk, Dh]) || (v && !sameShape(v.shape, k.shape))) {
     throw new Error(`${label}: k${v ? ' and v' : ''} must be [B, H, Tk, Dh] with q's B, H and Dh (q is ${fmt(q.shape)})`);
   }
-  if (!attentionHeadDimSupported(Dh)) throw new Error(`${label}: head dim ${Dh} is not supported (a multiple of 4 up to 128)`);
+  if (!attentionHeadDimSupported(paddedHeadDim(Dh))) throw new Error(`${label}: head dim ${Dh} is not supported (1 to 128)`);
   if (Tk === 0 && B * H * Tq > 0) throw new Error(`${label}: there are no keys to attend to`);
   const scale = opts.scale ?? 1 / Math.sqrt(Dh);
   let maskStrides = [0, 0, 0, 0];
@@ -69,6 +71,20 @@ function check(op: string, q: Tensor, k: Tensor, v: Tensor | undefined, opts: At
     maskStrides = broadcastStrides(m.shape, full);
   }
   return { B, H, Tq, Tk, Dh, scale, maskStrides };
+}
+
+/** The kernels read rows as vec4: other head dims run zero-padded to the next multiple of 4. */
+function paddedHeadDim(dh: number): number {
+  return Math.ceil(dh / 4) * 4;
+}
+
+/**
+ * q, k (and v) with zero columns appended up to a multiple of 4. Zero columns add nothing to q·k, and
+ * v's give zero output columns that are cut off again; concat and narrow carry the gradients.
+ */
+function padHeads(ts: Tensor[], dh: number): Tensor[] {
+  const extra = paddedHeadDim(dh) - dh;
+  return ts.map((t) => concat([t, zeros([...t.shape.slice(0, 3), extra])], 3));
 }
 
 /** The plan of each attention kernel. */
@@ -119,6 +135,12 @@ function uniforms(c: Checked): UniformValues {
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor<'f32'> {
   const c = check('scaledDotProductAttention', q, k, v, opts);
+  if (c.Dh % 4 !== 0) {
+    return tidy(() => {
+      const [qp, kp, vp] = padHeads([q, k, v], c.Dh);
+      return narrow(scaledDotProductAttention(qp, kp, vp, { mask: opts.mask, scale: c.scale }), 3, 0, c.Dh);
+    });
+  }
   const mask = opts.mask;
   const inputs = mask ? [q, k, v, mask] : [q, k, v];
   const label = opLabel('scaledDotProductAttention', inputs);
@@ -167,6 +189,12 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
  */
 export function clsAttention(q: Tensor, k: Tensor, opts: AttentionOptions = {}): Tensor<'f32'> {
   const c = check('clsAttention', q, k, undefined, opts);
+  if (c.Dh % 4 !== 0) {
+    return tidy(() => {
+      const [qp, kp] = noGrad(() => padHeads([q, k], c.Dh));
+      return clsAttention(qp, kp, { mask: opts.mask, scale: c.scale });
+    });
+  }
   const inputs = opts.mask ? [q, k, opts.mask] : [q, k];
   const label = opLabel('clsAttention', inputs);
   if (c.H < 1 || c.Tq < 1 || c.Tk < 1) throw new Error(`${label}: needs at least one head, one query and one key`);

@@ -38,6 +38,7 @@ import math
 import os
 import struct
 import sys
+import tempfile
 import zlib
 
 import numpy as np
@@ -1266,10 +1267,11 @@ def check_optim_schedules(T, cfg, rep):
 
 def header_bytes(T, meta):
     """The header this writer produces for these tensors and metadata."""
-    write_safetensors('/tmp/make_golden_header.safetensors', T, meta)
-    with open('/tmp/make_golden_header.safetensors', 'rb') as f:
-        raw = f.read()
-    os.remove('/tmp/make_golden_header.safetensors')
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'header.safetensors')
+        write_safetensors(path, T, meta)
+        with open(path, 'rb') as f:
+            raw = f.read()
     return raw[:8 + struct.unpack('<Q', raw[:8])[0]], raw
 
 
@@ -1277,11 +1279,11 @@ def check_format(path, T, meta, sections, rep):
     """The file is what this writer makes of its tensors, and (seed, config) regenerate its very header."""
     with open(path, 'rb') as f:
         raw = f.read()
-    rep.add('(file re-serialised by this writer: bytes differ)', int(header_bytes(T, meta)[1] != raw), 0, 'differs')
+    rep.add('(file re-serialised by this writer, 1 if its bytes differ)', int(header_bytes(T, meta)[1] != raw), 0, 'differs')
     cfg = json.loads(meta['config'])
     full = {'perturbation': json.loads(meta.get('perturbation', '{}')), **sections}
     T2, meta2, _ = MAKERS[meta['case']](int(meta['seed']), cfg, full)
-    rep.add('(header regenerated from seed + config: keys, shapes, dtypes, offsets, metadata differ)',
+    rep.add('(header regenerated from seed + config, 1 if keys, shapes, dtypes, offsets or metadata differ)',
             int(header_bytes(T2, {**meta2, 'torch_version': meta['torch_version']})[0] != raw[:8 + struct.unpack('<Q', raw[:8])[0]]), 0, 'differs')
 
 

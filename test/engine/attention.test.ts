@@ -109,6 +109,12 @@ test('T=5 Dh=32 and T=1 Dh=16: forward and gradients', async () => {
   await checkAttention('sdpa', { B: 3, H: 1, Tq: 1, Tk: 1, Dh: 16 }, { seed: 3 });
 });
 
+test('head dims that are not a multiple of 4 (Dh = 1, 6, 13) run zero-padded: forward and gradients', async () => {
+  await checkAttention('sdpa', { B: 2, H: 3, Tq: 9, Tk: 9, Dh: 6 }, { seed: 5 });
+  await checkAttention('sdpa', { B: 1, H: 2, Tq: 5, Tk: 11, Dh: 13 }, { seed: 6, scale: 0.4 });
+  await checkAttention('sdpa', { B: 1, H: 1, Tq: 3, Tk: 4, Dh: 1 }, { seed: 8 });
+});
+
 test('cross-attention Tq=7 Tk=12 with a custom scale', async () => {
   await checkAttention('sdpa', { B: 2, H: 1, Tq: 7, Tk: 12, Dh: 16 }, { scale: 0.3, seed: 4 });
 });
@@ -208,6 +214,7 @@ test('clsAttention: head-averaged attention of query 0 to keys 1..T-1', async ()
     ],
     [{ B: 2, H: 6, Tq: 197, Tk: 197, Dh: 64 }, undefined],
     [{ B: 3, H: 2, Tq: 1, Tk: 1, Dh: 16 }, undefined],
+    [{ B: 2, H: 5, Tq: 10, Tk: 10, Dh: 6 }, undefined],
   ];
   for (const [d, mask] of cases) {
     const r = rng(d.Tk + d.H);
@@ -243,7 +250,7 @@ test('bad shapes throw errors naming the op and the shapes', () => {
   };
   expectThrow(() => scaledDotProductAttention(q, E.zeros([2, 3, 5, 8]), E.zeros([2, 3, 5, 8])), 'scaledDotProductAttention', '[2, 3, 5, 16]', '[2, 3, 5, 8]');
   expectThrow(() => scaledDotProductAttention(q, q, E.zeros([2, 3, 4, 16])), 'scaledDotProductAttention', '[2, 3, 4, 16]');
-  expectThrow(() => scaledDotProductAttention(E.zeros([1, 1, 3, 6]), E.zeros([1, 1, 3, 6]), E.zeros([1, 1, 3, 6])), 'head dim 6');
+  expectThrow(() => scaledDotProductAttention(E.zeros([1, 1, 3, 130]), E.zeros([1, 1, 3, 130]), E.zeros([1, 1, 3, 130])), 'head dim 130', '1 to 128');
   expectThrow(() => scaledDotProductAttention(q, q, q, { mask: E.zeros([2, 1, 1, 4]) }), 'mask', '[2, 1, 1, 4]', '[2, 3, 5, 5]');
   expectThrow(() => clsAttention(E.zeros([2, 15]), q), 'clsAttention', '[2, 15]');
 });
