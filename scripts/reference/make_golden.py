@@ -23,12 +23,12 @@ step counters); it also re-serialises each file and regenerates its header from 
 and config, both of which must give the same bytes. It exits non-zero when anything is out of
 tolerance.
 
-Spec: docs/algorithm.md (../shared/docs/smkd-algorithm.md), SPEC where it differs from REF, and the
+Spec: docs/algorithm.md (what we implement where it differs from the reference code), and the
 choices the golden README lists under "Where the spec was ambiguous": linspace for a one-epoch
 temperature warm-up, F.normalize's eps, the pos_embed rule (bicubic, scale factor (g+0.1)/g0,
 align_corners False, sigma and source coordinates in float64), ties to the lowest index with inputs
 redrawn until every match is beyond the stated margin, the L_patch mean over (s, t, I, y),
-degenerate batches = 0 [A-6], the REF-mode patch loss of §5.6, clipping per tensor before freezing,
+degenerate batches = 0 (docs/algorithm.md §11.6), the reference code's patch loss of §5.6, clipping per tensor before freezing,
 torch.optim.AdamW itself. Model computations are float32; out.f64.* are float64 re-computations.
 Random draws: NumPy's PCG64 (default_rng), one stream per (seed, file name).
 """
@@ -47,17 +47,11 @@ import torch.nn.functional as F
 
 torch.set_num_threads(1)
 
-SOURCE = 'independent PyTorch implementation of smkd-algorithm.md'
-LAYOUT = 'crop-major: row v*B+i is view v of image i'
-SPEC_SECTIONS = {
-    'vit_forward': '§1.2-§1.8, §1.5 interpolation, §1.3 masking, §8.1 features',
-    'head_forward': '§2.1-§2.5',
-    'loss_phase1': '§5.1, §5.3, §5.8',
-    'loss_phase2': '§5.1, §5.4, §5.5, §5.6, §5.8, [A-6]',
-    'train_step': '§0.3, §1, §2, §5.4, §5.5, §5.8, §6, §7.1-§7.6',
-    'fewshot_eval': '§8.3 (prototype), §8.4',
-    'optim_schedules': '§5.2, §6, §7.1-§7.6',
-}
+# The metadata strings every file of the shared set carries (its source line, layout and the section list
+# of the specification it was written from), kept as data so that regenerated headers equal the shared ones.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'golden-configs', 'metadata.json'), encoding='utf-8') as _f:
+    _META = json.load(_f)
+SOURCE, LAYOUT, SPEC_SECTIONS = _META['source'], _META['layout'], _META['spec_sections']
 F32, F64 = torch.float32, torch.float64
 
 
@@ -137,7 +131,7 @@ def base_metadata(case, cfg, seed):
 
 
 # ----------------------------------------------------------------------------------------------
-# Weights (§1.9, §2.4) and the README's perturbation.
+# Weights (docs/algorithm.md §1.9, §2.4) and the README's perturbation.
 
 def vit_meta(v):
     return {**{k: v[k] for k in ('depth', 'embed_dim', 'img_size', 'mlp_ratio', 'num_heads', 'patch_size')},
@@ -160,7 +154,7 @@ def trunc_normal(rng, shape, std=0.02):
 
 
 def init_backbone(rng, v, pert):
-    """Bare backbone state_dict (float32), §1.9 init + perturbation."""
+    """Bare backbone state_dict (float32), docs/algorithm.md §1.9 init + perturbation."""
     D, p, depth = v['embed_dim'], v['patch_size'], v['depth']
     hidden = int(D * v['mlp_ratio'])
     g0 = v['img_size'] // p
@@ -195,7 +189,7 @@ def init_backbone(rng, v, pert):
 
 
 def init_head(rng, in_dim, h, pert):
-    """Head state_dict without the 'head.' prefix (float32), §2.4 init + perturbation."""
+    """Head state_dict without the 'head.' prefix (float32), docs/algorithm.md §2.4 init + perturbation."""
     ph = pert['head']
     H, b, K = h['hidden_dim'], h['bottleneck_dim'], h['out_dim']
     w = {}
@@ -208,7 +202,7 @@ def init_head(rng, in_dim, h, pert):
 
 
 # ----------------------------------------------------------------------------------------------
-# Backbone (§1), head (§2), evaluation features (§8.1). Functional: P maps state_dict names to
+# Backbone (docs/algorithm.md §1), head (§2), evaluation features (§8.1). Functional: P maps state_dict names to
 # tensors of the working dtype (float32, or float64 for the re-computations).
 
 def cubic_weight(x, A=-0.75):
@@ -221,7 +215,7 @@ def cubic_weight(x, A=-0.75):
 
 
 def bicubic_matrix(g_out, g0):
-    """[g_out, g0] float64 map of §1.5 along one axis: scale factor (g_out + 0.1)/g0, taps clamped."""
+    """[g_out, g0] float64 map of docs/algorithm.md §1.5 along one axis: scale factor (g_out + 0.1)/g0, taps clamped."""
     sigma = (g_out + 0.1) / g0
     assert math.floor(g0 * sigma) == g_out
     m = np.zeros((g_out, g0))
@@ -235,7 +229,7 @@ def bicubic_matrix(g_out, g0):
 
 
 def pos_embed_for(pos, gh, gw, square, opts=None):
-    """§1.5: pos_embed as is for exactly g0² patches of a square input, else [cls] row + resized grid."""
+    """docs/algorithm.md §1.5: pos_embed as is for exactly g0² patches of a square input, else [cls] row + resized grid."""
     opts = opts or {}
     n_pos, D = pos.shape[1] - 1, pos.shape[2]
     g0 = int(round(math.sqrt(n_pos)))
@@ -263,7 +257,7 @@ def gelu(x, opts=None):
 
 
 def backbone_forward(P, x, v, masks=None, opts=None):
-    """§1.2-§1.8: all tokens after the final LayerNorm [n, 1+Np, D] and the last block's attention [n, h, T, T]."""
+    """docs/algorithm.md §1.2-§1.8: all tokens after the final LayerNorm [n, 1+Np, D] and the last block's attention [n, h, T, T]."""
     opts = opts or {}
     p, D, h, eps = v['patch_size'], v['embed_dim'], v['num_heads'], v.get('ln_eps', 1e-6)
     dh = D // h
@@ -291,7 +285,7 @@ def backbone_forward(P, x, v, masks=None, opts=None):
 
 
 def head_forward(P, x):
-    """§2.1-§2.2: MLP, L2 normalisation (eps 1e-12), weight-normalised last layer W = g·v/‖v‖ (shared)."""
+    """docs/algorithm.md §2.1-§2.2: MLP, L2 normalisation (eps 1e-12), weight-normalised last layer W = g·v/‖v‖ (shared)."""
     x = gelu(F.linear(x, P['mlp.0.weight'], P['mlp.0.bias']))
     x = gelu(F.linear(x, P['mlp.2.weight'], P['mlp.2.bias']))
     x = F.normalize(F.linear(x, P['mlp.4.weight'], P['mlp.4.bias']), dim=-1, p=2, eps=1e-12)
@@ -304,7 +298,7 @@ def cls_attention(attn):
 
 
 def eval_features(tokens, attn):
-    """§8.1: [z_cls/‖z_cls‖, z_w/‖z_w‖], z_w the [cls]-attention-weighted mean of the patch tokens."""
+    """docs/algorithm.md §8.1: [z_cls/‖z_cls‖, z_w/‖z_w‖], z_w the [cls]-attention-weighted mean of the patch tokens."""
     w = cls_attention(attn)
     w = w / w.sum(-1, keepdim=True)
     zw = (w.unsqueeze(-1) * tokens[:, 1:]).sum(1)
@@ -316,7 +310,7 @@ def sub(P, prefix):
 
 
 # ----------------------------------------------------------------------------------------------
-# Block masks (§4.3).
+# Block masks (docs/algorithm.md §4.3).
 
 def block_mask(rng, gh, gw, ratio):
     mask = np.zeros((gh, gw), dtype=bool)
@@ -328,7 +322,7 @@ def block_mask(rng, gh, gw, ratio):
         added = 0
         for _ in range(10):
             min_area = (min(gh, gw) // 3) ** 2
-            area = min_area + (budget - min_area) * rng.random()  # Python's uniform: also for budget < min_area [A-18]
+            area = min_area + (budget - min_area) * rng.random()  # Python's uniform: also for budget < min_area (docs/algorithm.md §11.18)
             a = math.exp(rng.uniform(*log_aspect))
             bh, bw = int(round(math.sqrt(area * a))), int(round(math.sqrt(area / a)))
             if bw < gw and bh < gh:
@@ -346,14 +340,14 @@ def block_mask(rng, gh, gw, ratio):
 
 
 # ----------------------------------------------------------------------------------------------
-# Losses (§5), generic in dtype. Teacher quantities carry no gradient.
+# Losses (docs/algorithm.md §5), generic in dtype. Teacher quantities carry no gradient.
 
 def teacher_probs(o, c, temp):
     return F.softmax((o - c) / temp, dim=-1)
 
 
 def ibot_loss(x, o):
-    """§5.3: L_cls over (q < G, v ≠ q, i) and L_mim over masked patches; returns (total, cls, mim)."""
+    """docs/algorithm.md §5.3: L_cls over (q < G, v ≠ q, i) and L_mim over masked patches; returns (total, cls, mim)."""
     G, B = o['G'], x['teacher_cls'].shape[0] // o['G']
     tp = teacher_probs(x['teacher_cls'], o['center'], o['teacher_temp']).chunk(G)
     sl = F.log_softmax(torch.cat([x['student_cls'], x['student_local_cls']]) / o['student_temp'], -1).chunk(G + x['student_local_cls'].shape[0] // B)
@@ -368,7 +362,7 @@ def ibot_loss(x, o):
 
 
 def smkd_cls_loss(x, labels, o, local=True):
-    """§5.4: global-global cross-image terms over every (q, v) incl. v = q, plus global-local same-image terms."""
+    """docs/algorithm.md §5.4: global-global cross-image terms over every (q, v) incl. v = q, plus global-local same-image terms."""
     G, B = o['G'], len(labels)
     K = x['teacher_cls'].shape[-1]
     pt = teacher_probs(x['teacher_cls'], o['center'], o['teacher_temp']).reshape(G, B, K)
@@ -387,7 +381,7 @@ def smkd_cls_loss(x, labels, o, local=True):
             for v in range(ll.shape[0]):
                 total = total + (-(pt[q] * ll[v]).sum())
                 count += B
-    return total / count if count else total  # [A-6]: no term -> 0
+    return total / count if count else total  # no term -> 0 (docs/algorithm.md §11.6)
 
 
 def label_groups(labels):
@@ -418,7 +412,7 @@ def match_valid(labels, G):
 
 
 def smkd_patch_loss(x, labels, o, match, weighted):
-    """§5.5 (SPEC fixed mode): mean over (s, t, I, y) of the matched cross-image terms; 0 if none."""
+    """docs/algorithm.md §5.5 (our fixed mode): mean over (s, t, I, y) of the matched cross-image terms; 0 if none."""
     G, B = o['G'], len(labels)
     Np, K = x['teacher_patch'].shape[1], x['teacher_patch'].shape[2]
     pt = teacher_probs(x['teacher_patch'], o['center2'], o['teacher_patch_temp']).reshape(G, B, Np, K)
@@ -446,7 +440,7 @@ def smkd_patch_loss(x, labels, o, match, weighted):
 
 
 def ref_patch_decisions(x, labels, G):
-    """§5.6 step 2 for every (s, t, group): matches [a, b, j] from the component sums, and the gaps."""
+    """docs/algorithm.md §5.6 step 2 for every (s, t, group): matches [a, b, j] from the component sums, and the gaps."""
     B = len(labels)
     fs, ft = normalized_features(x['student_feat'], G, B), normalized_features(x['teacher_feat'], G, B)
     ss, st = fs.sum(-1), ft.sum(-1)  # [G, B, Np]
@@ -463,7 +457,7 @@ def ref_patch_decisions(x, labels, G):
 
 
 def ref_patch_loss(x, labels, o, weighted, decisions=None):
-    """§5.6 REF mode (parity only): component-sum 'similarity', student side from g_0, targets from view s."""
+    """docs/algorithm.md §5.6 reference-code mode (parity only): component-sum 'similarity', student side from g_0, targets from view s."""
     G, B = o['G'], len(labels)
     Np, K = x['teacher_patch'].shape[1], x['teacher_patch'].shape[2]
     pt = teacher_probs(x['teacher_patch'], o['center2'], o['teacher_patch_temp']).reshape(G, B, Np, K)
@@ -489,14 +483,14 @@ def ref_patch_loss(x, labels, o, weighted, decisions=None):
 
 
 def update_centers(c, c2, teacher_cls, teacher_patch, m):
-    """§5.8 in REF's form: c·m + (sum / n)·(1 − m), c' from the per-image patch means."""
+    """docs/algorithm.md §5.8 in the reference code's form: c·m + (sum / n)·(1 − m), c' from the per-image patch means."""
     bc = teacher_cls.sum(0, keepdim=True) / teacher_cls.shape[0]
     pc = teacher_patch.mean(1).sum(0, keepdim=True) / teacher_patch.shape[0]
     return c * m + bc * (1 - m), c2 * m + pc * (1 - m)
 
 
 # ----------------------------------------------------------------------------------------------
-# Schedules (§5.2, §6, §7.3) as REF's numpy code, and the optimiser (§7.1-§7.6).
+# Schedules (docs/algorithm.md §5.2, §6, §7.3) as the reference code's numpy code, and the optimiser (§7.1-§7.6).
 
 def cosine_scheduler(base, final, epochs, niter, warmup_epochs=0, start_warmup=0.0):
     warm = np.array([])
@@ -509,7 +503,7 @@ def cosine_scheduler(base, final, epochs, niter, warmup_epochs=0, start_warmup=0
 
 
 def temp_schedule(warm, final, warm_epochs, epochs, start_epoch=0):
-    """§5.2 with REF's linspace (W = 1 gives [warm], ambiguity 1) and pred_start_epoch."""
+    """docs/algorithm.md §5.2 with the reference code's linspace (W = 1 gives [warm], ambiguity 1) and pred_start_epoch."""
     return np.concatenate((np.ones(start_epoch) * warm, np.linspace(warm, final, warm_epochs),
                            np.ones(epochs - warm_epochs - start_epoch) * final))
 
@@ -527,12 +521,12 @@ def schedules_of(s):
 
 
 def is_decayed(name, shape):
-    """§7.1 group 0: not a bias and at least 2-D."""
+    """docs/algorithm.md §7.1 group 0: not a bias and at least 2-D."""
     return not name.endswith('.bias') and len(shape) > 1
 
 
 class Optimiser:
-    """REF's optimiser around torch.optim.AdamW: two groups, per-tensor clipping, last-layer freezing, EMA."""
+    """The reference code's optimiser around torch.optim.AdamW: two groups, per-tensor clipping, last-layer freezing, EMA."""
 
     def __init__(self, params, state=None):
         self.names = sorted(params)
@@ -548,7 +542,7 @@ class Optimiser:
         scales = {}
         for n in self.names:
             self.p[n].grad = t(grads[n]) if n in grads else None
-        for n in self.names:  # §7.5, before freezing (REF)
+        for n in self.names:  # docs/algorithm.md §7.5, before freezing (as the reference code)
             g = self.p[n].grad
             if g is None:
                 continue
@@ -556,7 +550,7 @@ class Optimiser:
             if coef < 1:
                 g.mul_(coef)
             scales[n] = np.float32(coef.item() if coef < 1 else 1.0)
-        for n in self.names:  # §7.6
+        for n in self.names:  # docs/algorithm.md §7.6
             if frozen(n):
                 self.p[n].grad = None
         for i, group in enumerate(self.opt.param_groups):
@@ -578,7 +572,7 @@ class Optimiser:
 
 
 def ema(teacher, student, m):
-    """§6: θ_t ← m·θ_t + (1 − m)·θ_s, as REF's mul_/add_ in float32."""
+    """docs/algorithm.md §6: θ_t ← m·θ_t + (1 − m)·θ_s, as the reference code's mul_/add_ in float32."""
     out = {}
     for n, v in teacher.items():
         tt = t(v)
@@ -839,7 +833,7 @@ def make_loss_phase2(seed, cfg, full):
     assert torch.equal(out32['out.match'], out64['out.match'])
     f64_keys = ['out.loss', 'out.loss_cls'] + [f'out.loss_patch_{m}{v}' for m in ('', 'ref_') for v in ('uniform', 'weighted')]
     n_pos = int(((np.array(labels)[:, None] == np.array(labels)[None]) & ~np.eye(B, dtype=bool)).sum())
-    notes = [f'feature redraws: {redraws}', f'min SPEC match margin (cosine, all pairs): {spec_margin:.3e}', f'min REF-mode gap: {ref_gap:.3e}',
+    notes = [f'feature redraws: {redraws}', f'min match margin of our cosine (all pairs): {spec_margin:.3e}', f'min gap of the reference-code mode: {ref_gap:.3e}',
              f'n_pos (ordered same-class pairs): {n_pos}; L_cls divides by {G * G * n_pos + G * L * B}',
              f'groups: {label_groups(labels)}']
     notes += finish_loss_file(T, {k: v for k, v in out32.items() if k not in ('out.match', 'out.match_valid')}, out64, f64_keys)
@@ -863,7 +857,7 @@ def derived_schedule(s):
 
 
 def train_forward(T, vit, dtype=F32):
-    """§0.3 steps 3-6 of a phase-2 step in `dtype`: loss terms, student gradients, centres, matches."""
+    """docs/algorithm.md §0.3 steps 3-6 of a phase-2 step in `dtype`: loss terms, student gradients, centres, matches."""
     labels = [int(v) for v in T['in.labels']]
     B = len(labels)
     S = {k[8:]: t(a, dtype).requires_grad_(True) for k, a in T.items() if k.startswith('student.')}
@@ -897,7 +891,7 @@ def train_forward(T, vit, dtype=F32):
 
 
 def train_update(T, grads):
-    """§7.4 steps 4-7 from a fresh AdamW state: clip, freeze, AdamW, EMA. grads: name -> array."""
+    """docs/algorithm.md §7.4 steps 4-7 from a fresh AdamW state: clip, freeze, AdamW, EMA. grads: name -> array."""
     student = {k[8:]: a for k, a in T.items() if k.startswith('student.')}
     teacher = {k[8:]: a for k, a in T.items() if k.startswith('teacher.')}
     frozen_epoch = int(T['in.epoch']) < int(T['in.freeze_last_layer'])
@@ -982,7 +976,7 @@ def mean_ci95(acc):
 
 
 def prototype_episodes(features, support, query):
-    """§8.3 prototype classifier in float64: predictions [E, N, Q] and the best-minus-second cosine margins."""
+    """docs/algorithm.md §8.3 prototype classifier in float64: predictions [E, N, Q] and the best-minus-second cosine margins."""
     f = torch.tensor(features, dtype=F64)
     proto = f[torch.tensor(support)].mean(2)  # [E, N, D]
     q = f[torch.tensor(query)]  # [E, N, Q, D]
@@ -1334,7 +1328,7 @@ def selftest():
     for hd in range(3):
         q, k = qkv[..., hd * 4:(hd + 1) * 4], qkv[..., 12 + hd * 4:12 + (hd + 1) * 4]
         assert ((q @ k.transpose(1, 2) / 2).softmax(-1) - attn[:, hd]).abs().max() < 1e-12
-    # §5.5 against a literal loop (float64), and gradcheck of every loss w.r.t. the student outputs
+    # docs/algorithm.md §5.5 against a literal loop (float64), and gradcheck of every loss w.r.t. the student outputs
     rng = np.random.default_rng(2)
     G, B, L, Np, K, D = 2, 5, 2, 3, 6, 4
     labels = [1, 0, 1, 1, 0]
@@ -1372,7 +1366,7 @@ def selftest():
                         contribs.append(acc / (len(grp) - 1) / (1 if weighted else Np))
         want = sum(contribs) / len(contribs)
         assert abs(smkd_patch_loss(x, labels, o, match, weighted).item() - want.item()) < 1e-12
-    # §5.4 literal
+    # docs/algorithm.md §5.4 literal
     pt = F.softmax((x['teacher_cls'] - o['center']) / 0.3, -1)
     ls = F.log_softmax(torch.cat([x['student_cls'], x['student_local_cls']]) / 0.5, -1)
     tot, cnt = 0, 0
