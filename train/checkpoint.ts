@@ -3,7 +3,7 @@
 // an atomic rename. A crash or Ctrl-C at any moment leaves the previous checkpoint whole; a
 // checkpoint damaged afterwards (a truncated file, a deleted directory) is passed over for the newest
 // intact one, with a warning naming both.
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { assign, fromArray, StateDictError, type AdamW, type Module, readSafetensors, toFloat32, writeSafetensors, type NamedArray } from '../engine/index.js';
 import { fitStateDict, saveModel } from '../model/checkpoint.js';
@@ -41,11 +41,32 @@ export interface Preprocessing {
   features: FeatureKind;
 }
 
-/** Write JSON under a temporary name, then rename it into place. */
+/**
+ * Write JSON under a temporary name, flushed to disk, then rename it into place and flush the folder: a
+ * kill at any point leaves the old file or the new one, and so does a power cut (the rename is not
+ * made durable before the data it names).
+ */
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify(value, null, 2));
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(JSON.stringify(value, null, 2));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
   await rename(tmp, file);
+  await syncDir(path.dirname(file));
+}
+
+/** Flush a folder's entries (renames into it) to disk. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
@@ -97,6 +118,8 @@ export async function saveCheckpoint(
   const final = path.join(root, name);
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
+  // The checkpoint's folder entry reaches the disk before latest.json names it.
+  await syncDir(root);
   await writeJsonAtomic(path.join(runDir, 'latest.json'), { checkpoint: `checkpoints/${name}`, ...state });
   await prune(root, keep, name, onSchedule);
   return final;
