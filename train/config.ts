@@ -166,6 +166,20 @@ export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 /** Partial configs (files, flags) deep-merge over a preset. */
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 
+/**
+ * The data settings the --data / --data-kind flags give: a folder whose path names Omniglot is read as
+ * Omniglot unless a kind is given, and Omniglot's black-on-white strokes are inverted.
+ */
+export function dataOverrides(o: { data?: string; dataKind?: TrainConfig['data']['kind'] }): DeepPartial<TrainConfig['data']> {
+  const data: DeepPartial<TrainConfig['data']> = {};
+  if (o.data) {
+    data.path = o.data;
+    data.kind = o.dataKind ?? (/omniglot/i.test(o.data) ? 'omniglot' : 'folder');
+  } else if (o.dataKind) data.kind = o.dataKind;
+  if (data.kind === 'omniglot') data.invert = true;
+  return data;
+}
+
 /** A preset's config for a phase. */
 export function preset(name: PresetName, phase: 1 | 2): TrainConfig {
   return name === 'omniglot' ? omniglotPreset(phase) : specPreset(name, phase);

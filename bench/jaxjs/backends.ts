@@ -11,6 +11,7 @@ import path from 'node:path';
 import type * as JaxModule from '@jax-js/jax';
 import { rt, type Tensor } from '../../engine/index.js';
 import { gpuWait } from '../../engine/runtime.js';
+import { shareEngineDevice } from '../engine-navigator.js';
 
 export type Jax = typeof JaxModule;
 export type JaxArray = JaxModule.Array;
@@ -44,25 +45,6 @@ export function loadJaxjs(): Promise<JaxEnv> {
   return envPromise;
 }
 
-/** navigator.gpu -> the engine's adapter, whose requestDevice() returns the engine's device. */
-function shimNavigator(): void {
-  const gpu = rt().gpu;
-  const adapter = new Proxy(gpu.adapter, {
-    get(target, prop) {
-      if (prop === 'requestDevice') return async () => gpu.device;
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  const navigatorGpu = { requestAdapter: async () => adapter, getPreferredCanvasFormat: () => 'rgba8unorm', wgslLanguageFeatures: new Set<string>() };
-  const g = globalThis as { navigator?: { gpu?: unknown; userAgent?: unknown } };
-  // Node 20 has no navigator (tfjs' loader may have made one with gpu only); later versions have one without gpu.
-  if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
-  Object.defineProperty(g.navigator, 'gpu', { value: navigatorGpu, configurable: true });
-  // jax-js reads navigator.userAgent (browser checks in its WebGPU tuning) and would throw on undefined.
-  if (typeof g.navigator!.userAgent !== 'string') Object.defineProperty(g.navigator, 'userAgent', { value: `Node.js/${process.versions.node}`, configurable: true });
-}
-
 async function load(): Promise<JaxEnv> {
   const problems: string[] = [];
   const available: JaxBackendName[] = [];
@@ -75,7 +57,7 @@ async function load(): Promise<JaxEnv> {
   }
   let jax: Jax;
   try {
-    shimNavigator();
+    shareEngineDevice();
     jax = await import('@jax-js/jax');
   } catch (e) {
     problems.push(`@jax-js/jax did not load: ${e instanceof Error ? e.message : String(e)}`);

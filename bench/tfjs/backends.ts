@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import { rt } from '../../engine/index.js';
 import { gpuWait } from '../../engine/runtime.js';
+import { shareEngineDevice } from '../engine-navigator.js';
 
 export type Tf = typeof TfCore;
 export type TfTensor = TfCore.Tensor;
@@ -47,19 +48,7 @@ export function loadTfjs(): Promise<TfjsEnv> {
 }
 
 async function load(): Promise<TfjsEnv> {
-  const gpu = rt().gpu;
-  const adapter = new Proxy(gpu.adapter, {
-    get(target, prop) {
-      if (prop === 'requestDevice') return async () => gpu.device;
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  const navigatorGpu = { requestAdapter: async () => adapter, getPreferredCanvasFormat: () => 'rgba8unorm', wgslLanguageFeatures: new Set<string>() };
-  const g = globalThis as { navigator?: { gpu?: unknown } };
-  // Node 20 has no navigator; later versions have one without gpu.
-  if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: navigatorGpu, configurable: true });
-  else Object.defineProperty(globalThis, 'navigator', { value: { gpu: navigatorGpu }, configurable: true, writable: true });
+  shareEngineDevice();
 
   const tf = await import('@tensorflow/tfjs-core');
   await registerGradients();
@@ -81,7 +70,7 @@ async function load(): Promise<TfjsEnv> {
       available.push(name);
       if (name === 'tfjs-webgpu') {
         const be = tf.backend() as unknown as WebGpuBackendInternals;
-        sameDevice = be.device === gpu.device;
+        sameDevice = be.device === rt().gpu.device;
         adapterInfo = [be.adapterInfo?.vendor, be.adapterInfo?.architecture].filter(Boolean).join(' ') || 'unknown';
       }
     } catch (e) {

@@ -1,24 +1,15 @@
 import { suite } from 'uvu';
 import * as E from '../../engine/index.js';
 import { launch } from '../../engine/ops/launch.js';
-import { gpu } from '../helpers/check.js';
+import { errorMessage, gpu } from '../helpers/check.js';
 
 const test = suite('errors');
 test.before(gpu);
 
-async function message(f: () => unknown): Promise<string> {
-  try {
-    await f();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected an error');
-}
-
 test('a WGSL compile error names the op and the line', async () => {
   const x = E.zeros([4]);
   launch({ key: 'test_broken', code: 'this is not wgsl' }, new Uint32Array([4, 0, 0, 0]).buffer, [x], [], [1, 1, 1], 'brokenOp([4])');
-  const m = await message(() => x.toArray());
+  const m = await errorMessage(() => x.toArray());
   if (!m.includes('brokenOp([4])') || !m.includes('test_broken') || !/line \d+/.test(m)) throw new Error(`unhelpful message: ${m}`);
 });
 
@@ -31,7 +22,7 @@ struct U { n: u32 }
 @group(0) @binding(1) var<storage, read_write> out: array<vec4f, 4>;
 @compute @workgroup_size(1) fn main() { out[0] = vec4f(f32(u.n)); }`;
   launch({ key: 'test_too_small', code }, new Uint32Array([1, 0, 0, 0]).buffer, [x], [], [1, 1, 1], 'tooSmall([2])');
-  const m = await message(() => E.rt().flush());
+  const m = await errorMessage(() => E.rt().flush());
   if (!m.includes('validation') || !m.includes('tooSmall([2])')) throw new Error(`unhelpful message: ${m}`);
   // the engine keeps working after a failed batch
   const y = await E.add(E.fromArray([1, 2], [2]), 1).toArray();
@@ -41,20 +32,20 @@ struct U { n: u32 }
 test('using a disposed tensor is an error naming it', async () => {
   const x = E.zeros([3, 2]);
   x.dispose();
-  const m = await message(() => E.add(x, 1));
+  const m = await errorMessage(() => E.add(x, 1));
   if (!m.includes('disposed') || !m.includes('[3, 2]')) throw new Error(`unhelpful message: ${m}`);
 });
 
 test('a tensor larger than a binding allows is refused up front', async () => {
   const max = E.rt().device.limits.maxStorageBufferBindingSize;
-  const m = await message(() => E.zeros([max / 4 + 1]));
+  const m = await errorMessage(() => E.zeros([max / 4 + 1]));
   if (!m.includes('maxStorageBufferBindingSize')) throw new Error(`unhelpful message: ${m}`);
 });
 
 test('backward of a non-scalar without a gradient is refused', async () => {
   const x = E.fromArray([1, 2], [2]);
   x.requiresGrad = true;
-  const m = await message(() => E.backward(E.mul(x, 2)));
+  const m = await errorMessage(() => E.backward(E.mul(x, 2)));
   if (!m.includes('not a scalar')) throw new Error(`unhelpful message: ${m}`);
   E.clearTape();
 });

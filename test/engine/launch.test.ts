@@ -7,19 +7,10 @@ import { defineKernel, type KernelDecl } from '../../kernels/kernel.js';
 import * as E from '../../engine/index.js';
 import { launch } from '../../engine/ops/launch.js';
 import { quoteSource } from '../../engine/runtime.js';
-import { gpu } from '../helpers/check.js';
+import { errorMessage, gpu } from '../helpers/check.js';
 
 const test = suite('launch');
 test.before(gpu);
-
-async function message(f: () => unknown): Promise<string> {
-  try {
-    await f();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected an error');
-}
 
 // Every field of a mixed block read back by the GPU: the packer's offsets are the shader's.
 const MIXED: KernelDecl = {
@@ -57,17 +48,17 @@ test('launch checks outputs, inputs, dtypes and uniform fields against the decla
   const { gatherKernel } = await import('../../kernels/layout.js');
   const gather = gatherKernel('f32');
   const u = { n: 2, N: 4, M: 2, C: 1 };
-  let m = await message(() => launch(gather, u, [k], [x], [1, 1, 1], 'gatherOp'));
+  let m = await errorMessage(() => launch(gather, u, [k], [x], [1, 1, 1], 'gatherOp'));
   assert.ok(m.includes('gatherOp') && m.includes('gather_f32') && m.includes('takes 2 inputs (x, idx), given 1'), m);
-  m = await message(() => launch(gather, u, [k, x], [x, i], [1, 1, 1], 'gatherOp'));
+  m = await errorMessage(() => launch(gather, u, [k, x], [x, i], [1, 1, 1], 'gatherOp'));
   assert.ok(m.includes('takes 1 outputs (out), given 2'), m);
-  m = await message(() => launch(gather, u, [k], [x, x], [1, 1, 1], 'gatherOp'));
+  m = await errorMessage(() => launch(gather, u, [k], [x, x], [1, 1, 1], 'gatherOp'));
   assert.ok(m.includes('input idx is i32, given f32[4]'), m);
-  m = await message(() => launch(gather, { n: 2, N: 4, M: 2 }, [k], [x, i], [1, 1, 1], 'gatherOp'));
+  m = await errorMessage(() => launch(gather, { n: 2, N: 4, M: 2 }, [k], [x, i], [1, 1, 1], 'gatherOp'));
   assert.ok(m.includes('gatherOp: kernel gather_f32: uniforms: missing field C'), m);
-  m = await message(() => launch(gather, { ...u, D: 1 }, [k], [x, i], [1, 1, 1], 'gatherOp'));
+  m = await errorMessage(() => launch(gather, { ...u, D: 1 }, [k], [x, i], [1, 1, 1], 'gatherOp'));
   assert.ok(m.includes('unknown field(s) D'), m);
-  m = await message(() => launch(gather, new ArrayBuffer(8), [k], [x, i], [1, 1, 1], 'gatherOp'));
+  m = await errorMessage(() => launch(gather, new ArrayBuffer(8), [k], [x, i], [1, 1, 1], 'gatherOp'));
   assert.ok(m.includes('needs a uniform block of 16 bytes, given 8'), m);
   for (const t of [x, i, k]) t.dispose();
 });
@@ -83,7 +74,7 @@ test('a compile error quotes the offending source line and its neighbours', asyn
   let b = 2.0;
 }`,
   );
-  const m = await message(() => E.rt().compile(broken, 'brokenLine([1])'));
+  const m = await errorMessage(() => E.rt().compile(broken, 'brokenLine([1])'));
   assert.ok(m.includes('brokenLine([1])') && m.includes('test_broken_line'), m);
   // The header is 3 lines, so the bad line is line 6; the quote shows lines 5-7, marking 6.
   assert.ok(/line 6:/.test(m), m);

@@ -152,6 +152,16 @@ export async function checkOp(c: OpCase): Promise<void> {
   }
 }
 
+/** The message of the error `f` throws or rejects with (failing the test when it does not). */
+export async function errorMessage(f: () => unknown): Promise<string> {
+  try {
+    await f();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected an error');
+}
+
 /** The promise rejects with a message matching `re`. */
 export async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
   try {

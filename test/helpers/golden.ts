@@ -18,6 +18,26 @@ export function needsGolden<T>(test: Test<T>, ...names: string[]): Register<T> {
   return skipUnless(test, missing.length === 0, `no ${missing.join(', ')} in ${GOLDEN_DIR}; set GOLDEN_DIR`);
 }
 
+/** The `vit` metadata of a golden file (the generator's backbone configuration). */
+export interface VitMeta {
+  img_size: number;
+  patch_size: number;
+  embed_dim: number;
+  depth: number;
+  num_heads: number;
+  mlp_ratio: number;
+  ln_eps: number;
+}
+
+/** The `head` metadata of a golden file. */
+export interface HeadMeta {
+  in_dim: number;
+  hidden_dim: number;
+  bottleneck_dim: number;
+  out_dim: number;
+  norm_last_layer: boolean;
+}
+
 export class Golden {
   private constructor(
     readonly file: SafeFile,

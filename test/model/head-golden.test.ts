@@ -5,19 +5,11 @@ import * as E from '../../engine/index.js';
 import type { HostTensor } from '../../engine/nn/module.js';
 import { DinoHead } from '../../model/head.js';
 import { close, gpu } from '../helpers/check.js';
-import { Golden, needsGolden } from '../helpers/golden.js';
+import { Golden, needsGolden, type HeadMeta } from '../helpers/golden.js';
 
 const test = suite('head golden');
 test.before(gpu);
 const golden = needsGolden(test, 'head_forward.safetensors');
-
-interface HeadMeta {
-  in_dim: number;
-  hidden_dim: number;
-  bottleneck_dim: number;
-  out_dim: number;
-  norm_last_layer: boolean;
-}
 
 golden('head outputs match PyTorch', async () => {
   const g = await Golden.load('head_forward.safetensors');

@@ -8,20 +8,10 @@ import { vitConfig } from '../../model/configs.js';
 import { fewShotFeatures } from '../../model/features.js';
 import { VisionTransformer } from '../../model/vit.js';
 import { close, gpu } from '../helpers/check.js';
-import { Golden, needsGolden } from '../helpers/golden.js';
+import { Golden, needsGolden, type VitMeta } from '../helpers/golden.js';
 
 const test = suite('vit golden');
 test.before(gpu);
-
-interface VitMeta {
-  img_size: number;
-  patch_size: number;
-  embed_dim: number;
-  depth: number;
-  num_heads: number;
-  mlp_ratio: number;
-  ln_eps: number;
-}
 
 // Scale-relative tolerance of the golden README (2e-5 target, 1e-4 hard limit).
 const TOL = 2e-5;

@@ -8,27 +8,11 @@ import { StudentTeacher } from '../../model/smkd.js';
 import { preset, validateConfig } from '../../train/config.js';
 import { recordStep, updateStep } from '../../train/trainer.js';
 import { close, gpu } from '../helpers/check.js';
-import { Golden, needsGolden } from '../helpers/golden.js';
+import { Golden, needsGolden, type VitMeta, type HeadMeta } from '../helpers/golden.js';
 
 const test = suite('train step golden');
 test.before(gpu);
 const golden = needsGolden(test, 'train_step.safetensors');
-
-interface VitMeta {
-  img_size: number;
-  patch_size: number;
-  embed_dim: number;
-  depth: number;
-  num_heads: number;
-  mlp_ratio: number;
-  ln_eps: number;
-}
-interface HeadMeta {
-  hidden_dim: number;
-  bottleneck_dim: number;
-  out_dim: number;
-  norm_last_layer: boolean;
-}
 
 function views(all: Float32Array, count: number): Float32Array[] {
   const per = all.length / count;

@@ -1,6 +1,6 @@
 // What several commands share: number parsers, the data and run options, and the config those flags override.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { PRESETS, type DeepPartial, type PresetName, type TrainConfig } from '../config.js';
+import { dataOverrides, PRESETS, type DeepPartial, type PresetName, type TrainConfig } from '../config.js';
 
 export const int = (v: string): number => {
   const n = Number(v);
@@ -39,12 +39,7 @@ export interface TrainOpts extends CommonOpts {
 /** Command-line flags as a partial config (only what was given). */
 export function overrides(o: TrainOpts | CommonOpts): DeepPartial<TrainConfig> {
   const t = o as TrainOpts;
-  const data: DeepPartial<TrainConfig['data']> = {};
-  if (o.data) {
-    data.path = o.data;
-    data.kind = o.dataKind ?? (/omniglot/i.test(o.data) ? 'omniglot' : 'folder');
-  } else if (o.dataKind) data.kind = o.dataKind;
-  if (data.kind === 'omniglot') data.invert = true;
+  const data = dataOverrides(o);
   const out: DeepPartial<TrainConfig> = { data };
   if (o.seed !== undefined) out.seed = o.seed;
   if (o.out) out.out = o.out;

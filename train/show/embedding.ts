@@ -8,7 +8,7 @@ import * as vegaLite from 'vega-lite';
 import { Rng } from '../../engine/index.js';
 import type { VisionTransformer } from '../../model/vit.js';
 import { loadBackbone, type LoadedBackbone, type Network } from '../backbone-file.js';
-import { resolveConfig, type DeepPartial, type PresetName, type TrainConfig } from '../config.js';
+import { dataOverrides, resolveConfig, type DeepPartial, type PresetName, type TrainConfig } from '../config.js';
 import type { ImageDataset, Normalization } from '../data/index.js';
 import { extractFeatures, featureComponents, selectFeatures, type FeatureKind } from '../features.js';
 import { openSplits, type DataSplits } from '../sources.js';
@@ -168,12 +168,7 @@ export async function evaluationSetup(
   loaded: LoadedBackbone,
   o: Pick<ShowEmbeddingOptions, 'preset' | 'config' | 'data' | 'dataKind' | 'seed'>,
 ): Promise<{ cfg: TrainConfig; splits: DataSplits; size: number }> {
-  const data: DeepPartial<TrainConfig['data']> = {};
-  if (o.data) {
-    data.path = o.data;
-    data.kind = o.dataKind ?? (/omniglot/i.test(o.data) ? 'omniglot' : 'folder');
-  } else if (o.dataKind) data.kind = o.dataKind;
-  if (data.kind === 'omniglot') data.invert = true;
+  const data = dataOverrides(o);
   const flags: DeepPartial<TrainConfig> = { data, ...(o.seed !== undefined && { seed: o.seed }) };
   const pre = loaded.runConfig ? undefined : loaded.preprocessing;
   if (pre) {
