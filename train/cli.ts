@@ -1,7 +1,8 @@
-// The `smkd` command line: train, eval, embed, demo, plot, show, info, each command in its own file
+// The `smkd` command line: train, eval, classify, embed, demo, plot, show, info, each command in its own file
 // (train/commands/, train/show/command.ts); this one assembles them and runs the program.
 import { Command } from 'commander';
 import { releaseGpu } from '../engine/index.js';
+import { classifyCommand } from './commands/classify.js';
 import { demoCommand } from './commands/demo.js';
 import { embedCommand } from './commands/embed.js';
 import { evalCommand } from './commands/eval.js';
@@ -14,7 +15,8 @@ import { showCommand } from './show/command.js';
 export function program(): Command {
   const prog = new Command('smkd').description('SMKD few-shot ViT training on WebGPU (Dawn, headless)').showHelpAfterError();
   // Each command takes the program's settings (help after an error) as `prog.command()` would give them.
-  for (const c of [trainCommand(), evalCommand(), embedCommand(), demoCommand(), plotCommand(), showCommand(), infoCommand()]) prog.addCommand(c.copyInheritedSettings(prog));
+  for (const c of [trainCommand(), evalCommand(), classifyCommand(), embedCommand(), demoCommand(), plotCommand(), showCommand(), infoCommand()])
+    prog.addCommand(c.copyInheritedSettings(prog));
   return prog;
 }
 

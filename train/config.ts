@@ -22,13 +22,18 @@ export const TrainConfigSchema = z
       .object({
         kind: z.enum(['synthetic', 'folder', 'omniglot', 'cifar-fs', 'fc100']),
         path: z.string().optional(),
-        /** Class-split files (one class per line) or top-level folders per split. */
+        /**
+         * Class-split files (one class per line) or top-level folders per split; for the packed Omniglot
+         * subset, lists of its alphabets (an empty validation or test list: no evaluation on that split).
+         */
         trainSplit: z.union([z.string(), z.array(z.string())]).optional(),
         valSplit: z.union([z.string(), z.array(z.string())]).optional(),
         testSplit: z.union([z.string(), z.array(z.string())]).optional(),
         /** Side the images are decoded to and kept at in memory. */
         imageSize: z.number().int().positive(),
         invert: z.boolean(),
+        /** Every training class also turned by 90°, 180° and 270°, each turn a class of its own (train/data/rotated-classes.ts). */
+        rotatedClasses: z.boolean().default(false),
         /** Per-channel input normalisation; default the training split's statistics (a run writes them into its config.json). */
         normalize: z
           .object({ mean: z.tuple([z.number(), z.number(), z.number()]), std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]) })
@@ -193,7 +198,7 @@ function specPreset(name: 'tiny' | 'small', phase: 1 | 2): TrainConfig {
     objective: 'smkd',
     preset: name,
     seed: 0,
-    data: { kind: 'synthetic', imageSize: 32, invert: false },
+    data: { kind: 'synthetic', imageSize: 32, invert: false, rotatedClasses: false },
     model: tiny ? { embedDim: 64, depth: 4, numHeads: 2, patchSize: 4, dropPath: 0 } : { embedDim: 96, depth: 6, numHeads: 3, patchSize: 4, dropPath: 0.1 },
     head: tiny ? { hiddenDim: 128, bottleneckDim: 64, outDim: 256, normLastLayer: true } : { hiddenDim: 192, bottleneckDim: 64, outDim: 1024, normLastLayer: false },
     crops: { global: 2, local: tiny ? 2 : 4, globalSize: 32, localSize: 16, globalScale: [0.25, 1], localScale: [0.05, 0.25] },
@@ -245,7 +250,7 @@ function omniglotPreset(phase: 1 | 2): TrainConfig {
   return {
     ...tiny,
     preset: 'omniglot',
-    data: { kind: 'omniglot', imageSize: 28, invert: false },
+    data: { kind: 'omniglot', imageSize: 28, invert: false, rotatedClasses: false },
     model: { ...tiny.model, patchSize: 14 },
     crops: { ...tiny.crops, local: 0, globalSize: 28, localSize: 14 },
     augment: { kind: 'strokes', ...STROKES },

@@ -127,20 +127,33 @@ function argmax(scores: ArrayLike<number>): number {
  */
 export function prototypePredict(f: FeatureSet, support: Int32Array, ways: number, query: Int32Array): Int32Array {
   const shots = support.length / ways;
-  const protos = Array.from({ length: ways }, (_, n) => {
-    const p = new Float64Array(f.dim);
-    for (let s = 0; s < shots; s++) {
-      const x = row(f, support[n * shots + s]);
-      for (let d = 0; d < f.dim; d++) p[d] += x[d];
-    }
-    for (let d = 0; d < f.dim; d++) p[d] /= shots;
-    return p;
+  const supportWays = Int32Array.from(support, (_, i) => Math.floor(i / shots));
+  return Int32Array.from(prototypeScores(f, support, supportWays, ways, query), argmax);
+}
+
+/**
+ * The prototype classifier's scores: for each query row, the cosine similarity of its feature to each
+ * way's prototype, the mean of that way's support features (`supportWays[i]` is the way of support
+ * row `support[i]`; ways may have different numbers of shots, at least one each).
+ */
+export function prototypeScores(f: FeatureSet, support: Int32Array, supportWays: ArrayLike<number>, ways: number, query: Int32Array): Float64Array[] {
+  const protos = Array.from({ length: ways }, () => new Float64Array(f.dim));
+  const shots = new Int32Array(ways);
+  support.forEach((r, i) => {
+    const w = supportWays[i];
+    const x = row(f, r);
+    for (let d = 0; d < f.dim; d++) protos[w][d] += x[d];
+    shots[w]++;
+  });
+  protos.forEach((p, w) => {
+    if (shots[w] === 0) throw new Error(`prototypeScores: way ${w} has no support rows`);
+    for (let d = 0; d < f.dim; d++) p[d] /= shots[w];
   });
   const norms = protos.map((p) => Math.sqrt(dot(p, p)));
-  return query.map((q) => {
+  return Array.from(query, (q) => {
     const x = row(f, q);
     const nx = Math.sqrt(dot(x, x));
-    return argmax(protos.map((p, n) => (nx > 0 && norms[n] > 0 ? dot(p, x) / (nx * norms[n]) : 0)));
+    return Float64Array.from(protos, (p, n) => (nx > 0 && norms[n] > 0 ? dot(p, x) / (nx * norms[n]) : 0));
   });
 }
 

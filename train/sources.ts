@@ -3,7 +3,8 @@
 import { readdir } from 'node:fs/promises';
 import { channelStats, NORMALIZATION, openCifar100, openImageFolder, readClassList, SyntheticGlyphs, type ImageDataset, type Normalization } from './data/index.js';
 import type { TrainConfig } from './config.js';
-import { OMNIGLOT_SPLITS, openOmniglotPack } from './data/omniglot-pack.js';
+import { OMNIGLOT_SPLITS, openOmniglotPack, type AlphabetSplits } from './data/omniglot-pack.js';
+import { RotatedClassesDataset } from './data/rotated-classes.js';
 
 export interface DataSplits {
   train: ImageDataset;
@@ -57,9 +58,10 @@ export async function openSplits(d: DataConfig, seed: number): Promise<DataSplit
     case 'omniglot':
     case 'folder': {
       if (d.kind === 'omniglot' && !d.path) {
-        if (d.trainSplit || d.valSplit || d.testSplit)
-          throw new Error('data: the packed Omniglot subset has its own split by alphabet; give --data <omniglot/background> to choose other splits');
-        ({ train, val, test } = await openOmniglotPack(d.imageSize));
+        const lists = { train: d.trainSplit, val: d.valSplit, test: d.testSplit };
+        for (const [k, v] of Object.entries(lists))
+          if (typeof v === 'string') throw new Error(`data.${k}Split: for the packed Omniglot subset give a list of its alphabets, not a class-list file (${v})`);
+        ({ train, val, test } = await openOmniglotPack(d.imageSize, undefined, lists as AlphabetSplits));
         break;
       }
       const root = needPath(d);
@@ -96,6 +98,9 @@ export async function openSplits(d: DataConfig, seed: number): Promise<DataSplit
     }
   }
   // Statistics given in the config (a run records the ones it computed) win over computing them again.
+  if (train.size === 0) throw new Error(`data: the training split (${train.name}) has no images`);
   normalize = d.normalize ?? normalize ?? (await channelStats(train, { seed }));
+  // Turned copies change no channel statistic, so they are added after the statistics.
+  if (d.rotatedClasses) train = new RotatedClassesDataset(train);
   return { train, val: val ?? test, test, normalize };
 }

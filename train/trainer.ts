@@ -304,7 +304,8 @@ export function checkEvaluations(cfg: TrainConfig, splits: DataSplits): void {
     }
   };
   if (e.everyEpochs > 0) check(splits.val, `the validation every ${e.everyEpochs} epoch(s) (eval.everyEpochs)`, 'validation', e.shots[0]);
-  check(splits.test, 'the evaluation at the end', 'test', Math.max(...e.shots));
+  // A run on every class there is (an empty test split) has no evaluation at the end.
+  if (splits.test.size > 0) check(splits.test, 'the evaluation at the end', 'test', Math.max(...e.shots));
 }
 
 /** A run ready for its first iteration: everything `train` checks and opens before stepping. */

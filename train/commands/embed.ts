@@ -6,6 +6,7 @@ import { init } from '../../engine/index.js';
 import { loadBackbone, type Network } from '../backbone-file.js';
 import { resolveConfig, type TrainConfig } from '../config.js';
 import { NORMALIZATION, type Normalization } from '../data/index.js';
+import { modelAndInputs } from '../default-model.js';
 import { embedImages, listImages, readFileList, writeEmbeddings } from '../embed.js';
 import { FEATURE_KINDS, type FeatureKind } from '../features.js';
 import { openSplits } from '../sources.js';
@@ -42,7 +43,7 @@ async function normalizationArg(v: string, run: TrainConfig | undefined): Promis
 export function embedCommand(): Command {
   return new Command('embed')
     .description('features of images (every image under folders, or files) from a checkpoint, into a safetensors file with the paths in its metadata')
-    .argument('<checkpoint>', 'run directory, checkpoint directory, or ViT .safetensors')
+    .argument('[checkpoint]', 'run directory, checkpoint directory, or ViT .safetensors (default: the shipped model)')
     .argument('[inputs...]', 'image folders (every image below, at any depth) or image files')
     .option('--list <file>', 'a text file of image paths, one per line (relative to the current folder)')
     .option('-o, --output <file>', 'the safetensors file to write', 'embeddings.safetensors')
@@ -60,7 +61,9 @@ export function embedCommand(): Command {
     .option('--batch-size <n>', 'images per GPU batch', int, 64)
     .option('--num-heads <n>', 'attention heads, when neither the run config nor the file records them', int)
     .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
-    .action(async (ckpt: string, inputs: string[], o: EmbedCliOpts) => {
+    .action(async (first: string | undefined, rest: string[], o: EmbedCliOpts) => {
+      // Commander fills the optional checkpoint first: an image or image folder there means no checkpoint was given.
+      const { model: ckpt, inputs } = modelAndInputs([...(first ? [first] : []), ...rest]);
       // Fail before any work when the output cannot be written.
       const outDir = path.dirname(path.resolve(o.output));
       if (!existsSync(outDir)) throw new Error(`embed: -o ${o.output}: the folder ${outDir} does not exist`);

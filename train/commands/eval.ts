@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { init } from '../../engine/index.js';
 import { loadBackbone, type Network } from '../backbone-file.js';
 import { resolveConfig } from '../config.js';
+import { defaultModel } from '../default-model.js';
 import { polarityWarning } from '../data/index.js';
 import { evaluateBackbone, formatReport } from '../evaluate.js';
 import { FEATURE_KINDS, type FeatureKind } from '../features.js';
@@ -66,7 +67,7 @@ function queriesArg(v: string): number | 'all' {
 
 export function evalCommand(): Command {
   return commonOptions(new Command('eval').description('few-shot evaluation of a checkpoint on held-out classes: seeded N-way K-shot episodes, mean accuracy and 95% CI'))
-    .argument('<checkpoint>', 'run directory (its latest checkpoint), checkpoint directory, or ViT .safetensors (ours, DINO/iBOT/SMKD, timm)')
+    .argument('[checkpoint]', 'run directory (its latest checkpoint), checkpoint directory, or ViT .safetensors (ours, DINO/iBOT/SMKD, timm); default: the shipped model')
     .option('--split <name>', 'test | val', 'test')
     .option(
       '--features <list>',
@@ -87,7 +88,8 @@ export function evalCommand(): Command {
     .option('--num-heads <n>', 'attention heads, when neither the run config nor the file records them', int)
     .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
     .option('--json <file>', "also write the report as JSON ('-': print it on stdout, the table on stderr)")
-    .action(async (ckpt: string, o: EvalCliOpts) => {
+    .action(async (ckptArg: string | undefined, o: EvalCliOpts) => {
+      const ckpt = ckptArg ?? defaultModel();
       const log = o.json === '-' ? (m: string) => console.error(m) : (m: string) => console.log(m);
       await init();
       const loaded = await loadBackbone(ckpt, { network: o.network, numHeads: o.numHeads });

@@ -26,7 +26,8 @@ export function trainCommand(): Command {
         r.models.dispose();
         throw new Interrupted(r.lastCheckpoint ? `interrupted; ${r.lastCheckpoint} holds the run: the same command resumes it` : 'interrupted before the first step');
       }
-      await evalReport(r.models, cfg, `phase ${cfg.phase} teacher`, r.splits);
+      if (r.splits.test.size > 0) await evalReport(r.models, cfg, `phase ${cfg.phase} teacher`, r.splits);
+      else console.log(`phase ${cfg.phase}: no test classes (data.testSplit is empty), so no evaluation`);
       r.models.dispose();
     });
 }

@@ -65,8 +65,32 @@ function rgb(gray: Uint8Array, size: number): RgbImage {
   return { width: size, height: size, data };
 }
 
-/** The train, val and test splits of the pack at `size` px. */
-export async function openOmniglotPack(size: number, dir = packDir()): Promise<Record<SplitName, ImageDataset>> {
+/** Alphabets per split, overriding the pack's own (OMNIGLOT_SPLITS) for the splits given. */
+export type AlphabetSplits = Partial<Record<SplitName, readonly string[]>>;
+
+/**
+ * The split of each alphabet of the pack with `override`'s lists in place of the pack's own for the
+ * splits they give. An alphabet may be in one split only; one the pack does not have is an error that
+ * lists the pack's alphabets; alphabets no split names are left out.
+ */
+export function alphabetSplits(packed: Readonly<Record<string, SplitName>>, override: AlphabetSplits): Map<string, SplitName> {
+  const out = new Map<string, SplitName>();
+  const given = (['train', 'val', 'test'] as const).filter((s) => override[s] !== undefined);
+  for (const [alphabet, split] of Object.entries(packed)) if (!given.includes(split)) out.set(alphabet, split);
+  // A split the override leaves alone keeps its alphabets unless the override moves them elsewhere.
+  for (const s of given) {
+    for (const a of override[s]!) {
+      if (!(a in packed)) throw new Error(`data.${s}Split: the packed Omniglot subset has no alphabet '${a}' (it has ${Object.keys(packed).join(', ')})`);
+      const before = out.get(a);
+      if (before !== undefined && given.includes(before)) throw new Error(`data: alphabet '${a}' is in both data.${before}Split and data.${s}Split`);
+      out.set(a, s);
+    }
+  }
+  return out;
+}
+
+/** The train, val and test splits of the pack at `size` px (by the pack's split of the alphabets, or `override`'s). */
+export async function openOmniglotPack(size: number, dir = packDir(), override: AlphabetSplits = {}): Promise<Record<SplitName, ImageDataset>> {
   const files = packFiles(dir, size);
   if (!existsSync(files.meta))
     throw new Error(
@@ -82,9 +106,15 @@ export async function openOmniglotPack(size: number, dir = packDir()): Promise<R
     val: { classes: [], images: [], labels: [], names: [] },
     test: { classes: [], images: [], labels: [], names: [] },
   };
+  const splitOf = alphabetSplits(meta.splits, override);
   let offset = 0;
   for (const c of meta.classes) {
-    const part = parts[meta.splits[c.alphabet]];
+    const split = splitOf.get(c.alphabet);
+    if (split === undefined) {
+      offset += c.images * size * size;
+      continue;
+    }
+    const part = parts[split];
     const label = part.classes.length;
     part.classes.push(c.name);
     for (let i = 0; i < c.images; i++, offset += size * size) {

@@ -5,6 +5,7 @@ import { init } from '../../engine/index.js';
 import { PRESETS, type PresetName, type TrainConfig } from '../config.js';
 import { FEATURE_KINDS, type FeatureKind } from '../features.js';
 import type { Network } from '../backbone-file.js';
+import { defaultModel, modelAndInputs } from '../default-model.js';
 import { showAttention } from './attention.js';
 import { showEmbedding } from './embedding.js';
 import { showMatches } from './matches.js';
@@ -47,11 +48,14 @@ export function showCommand(): Command {
     show
       .command('attention')
       .description("the last block's [cls] attention of each head over each image (prepared as `smkd embed` prepares it), one PNG per image: the image, then a panel per head")
-      .argument('<checkpoint>', 'run directory, checkpoint directory, or ViT .safetensors')
+      .argument('[checkpoint]', 'run directory, checkpoint directory, or ViT .safetensors (default: the shipped model)')
       .argument('<images...>', 'image files')
       .option('-o, --output <dir>', 'the folder the PNGs go to (<image name>-attention.png)', '.')
       .option('--scale <n>', 'screen pixels per image pixel (default: the crop at least 224 px wide)', positiveInt),
-  ).action(async (ckpt: string, images: string[], o: ModelOpts & { output: string }) => {
+  ).action(async (first: string | undefined, rest: string[], o: ModelOpts & { output: string }) => {
+    // Commander fills the optional checkpoint first: an image there means no checkpoint was given.
+    const { model: ckpt, inputs: images } = modelAndInputs([...(first ? [first] : []), ...rest]);
+    if (images.length === 0) throw new Error('show attention: no image files given');
     await init();
     const files = await showAttention({ checkpoint: ckpt, images, outDir: o.output, scale: o.scale, network: o.network, numHeads: o.numHeads });
     console.log(files.join('\n'));
@@ -63,14 +67,15 @@ export function showCommand(): Command {
       .description(
         "each patch of image A joined to its most cosine-similar patch of image B (the teacher's final-norm patch tokens, as phase 2 matches them), lines coloured by cosine (viridis, 0 dark to 1 yellow); PNG",
       )
-      .argument('<checkpoint>', 'run directory, checkpoint directory, or ViT .safetensors')
-      .argument('<imageA>', 'the image whose patches are matched')
-      .argument('<imageB>', 'the image they are matched into')
+      .argument('<args...>', '[checkpoint] imageA imageB: the model (default: the shipped model), the image whose patches are matched, the image they are matched into')
       .option('-o, --output <file>', 'the picture to write (PNG)', 'matches.png')
       .option('--scale <n>', 'screen pixels per image pixel (default: each crop at least 224 px wide)', positiveInt)
       .option('--masked [ratio]', "only A's patches a block mask of this ratio hides (the student's masked patches; ratio default 0.3)", ratio)
       .option('--seed <n>', 'seed of the block mask', count, 0),
-  ).action(async (ckpt: string, a: string, b: string, o: ModelOpts & { output: string; masked?: number | true; seed: number }) => {
+  ).action(async (args: string[], o: ModelOpts & { output: string; masked?: number | true; seed: number }) => {
+    const { model: ckpt, inputs } = modelAndInputs(args);
+    if (inputs.length !== 2) throw new Error(`show matches: expected two images after the optional checkpoint, got ${inputs.length} (${inputs.join(' ')})`);
+    const [a, b] = inputs;
     await init();
     const r = await showMatches({
       checkpoint: ckpt,
@@ -94,7 +99,7 @@ export function showCommand(): Command {
     show
       .command('embedding')
       .description('the features of the held-out classes (as `smkd eval` extracts them) in 2-D with UMAP, coloured by class, with thumbnails; SVG')
-      .argument('<checkpoint>', 'run directory, checkpoint directory, or ViT .safetensors')
+      .argument('[checkpoint]', 'run directory, checkpoint directory, or ViT .safetensors (default: the shipped model)')
       .option('-o, --output <file>', 'the SVG to write', 'embedding.svg')
       .addOption(new Option('--preset <name>', 'the preset whose data and evaluation settings apply when the checkpoint has no run').choices(PRESETS).default('omniglot'))
       .option('--config <file>', "JSON config file (instead of the run's)")
@@ -109,7 +114,7 @@ export function showCommand(): Command {
       .option('--batch-size <n>', 'images per GPU batch of the feature extraction', positiveInt, 64),
   ).action(
     async (
-      ckpt: string,
+      ckptArg: string | undefined,
       o: ModelOpts & {
         output: string;
         preset: PresetName;
@@ -125,6 +130,7 @@ export function showCommand(): Command {
         batchSize: number;
       },
     ) => {
+      const ckpt = ckptArg ?? defaultModel();
       await init();
       const r = await showEmbedding({ checkpoint: ckpt, ...o });
       console.log(`${o.output}: ${r.points.length} images of ${r.classes.length} classes of ${r.dataset}, ${r.featureDim}-d features, ${r.thumbnails.length} thumbnails`);
