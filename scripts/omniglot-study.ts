@@ -8,7 +8,11 @@
 //   (d) the omniglot preset's final form, as `npm run demo` runs it (both phases with the reference code's CE term, docs/algorithm.md §5.7).
 // Writes the runs, results.json, the curves (SVG) and the generated part of docs/results-omniglot.md.
 //
-//   npx tsx scripts/omniglot-study.ts [--crops 100000] [--phase2-share 0.7] [--episodes 600]
+// Each study (a budget, a patch size, a set of arms) is one section of the report, replaced when it is run
+// again; its results go to docs/results/omniglot-study-<tag>.json, so the report can be rewritten
+// (--report-only) without the runs, which are not kept in the repository.
+//
+//   npx tsx scripts/omniglot-study.ts [--crops 100000] [--patch 7] [--arms ce,recipe] [--phase2-share 0.7] [--episodes 600]
 import { Command } from 'commander';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -28,16 +32,34 @@ const opts = new Command('omniglot-study')
   .option('--out <dir>', 'folder of the runs', 'runs/omniglot-study')
   .option('--doc <file>', 'the report', 'docs/results-omniglot.md')
   .option('--seed <n>', 'seed of every run', (v) => Number(v), 0)
+  .option('--patch <px>', "ViT patch side (default: the preset's 14, a 2x2 grid; 7 is 4x4)", (v) => Number(v), 14)
+  .option('--arms <list>', 'which arms: ce, ibot, smkd, recipe', (v) => v.split(','), ['ce', 'ibot', 'smkd', 'recipe'])
   .option('--fresh', 'delete earlier runs of the study first')
   .option('--report-only', "rewrite the chart and the report from the runs' results.json, without training")
   .parse()
-  .opts<{ crops: number; phase2Share: number; episodes: number; valPoints: number; out: string; doc: string; seed: number; fresh?: boolean; reportOnly?: boolean }>();
+  .opts<{
+    crops: number;
+    phase2Share: number;
+    episodes: number;
+    valPoints: number;
+    out: string;
+    doc: string;
+    seed: number;
+    patch: number;
+    arms: string[];
+    fresh?: boolean;
+    reportOnly?: boolean;
+  }>();
 
-if (opts.fresh && !opts.reportOnly) await rm(opts.out, { recursive: true, force: true });
+/** The study's name: its budget and grid (the first study, 102,400 crops at patch 14, keeps its old file names). */
+const tag = `${opts.crops}-p${opts.patch}`;
+const first = tag === '102400-p14';
+const runsDir = first ? opts.out : path.join(opts.out, tag);
+if (opts.fresh && !opts.reportOnly) await rm(runsDir, { recursive: true, force: true });
 await init();
 
 // Random init and raw pixels are scored on the same episodes as the arms.
-const base = await resolveConfig('omniglot', 1, undefined, { seed: opts.seed, eval: { episodes: opts.episodes } });
+const base = await resolveConfig('omniglot', 1, undefined, { seed: opts.seed, model: { patchSize: opts.patch }, eval: { episodes: opts.episodes } });
 const cropsPerIter = base.batch.size * (base.crops.global + base.crops.local);
 const I = base.schedule.itersPerEpoch;
 /** Whole virtual epochs for `crops` crops. */
@@ -48,16 +70,17 @@ async function config(name: string, phase: 1 | 2, crops: number, over: DeepParti
   return resolveConfig('omniglot', phase, undefined, {
     ...over,
     seed: opts.seed,
-    out: path.join(opts.out, name),
+    model: { patchSize: opts.patch },
+    out: path.join(runsDir, name),
     schedule: { ...over.schedule, epochs },
     eval: { everyEpochs: Math.max(1, Math.round(epochs / opts.valPoints)), episodes: opts.episodes },
-    ...(initFrom ? { init: path.join(opts.out, initFrom) } : {}),
+    ...(initFrom ? { init: path.join(runsDir, initFrom) } : {}),
   });
 }
 
 const noCe = { loss: { supervisedCe: 0 } };
 const p2 = Math.round(opts.crops * opts.phase2Share);
-const arms: { name: string; label: string; configs: TrainConfig[] }[] = [
+const allArms: { name: string; label: string; configs: TrainConfig[] }[] = [
   { name: 'ce', label: '(a) cross-entropy only', configs: [await config('ce', 1, opts.crops, { objective: 'ce' })] },
   { name: 'ibot', label: '(b) phase 1 only (iBOT)', configs: [await config('ibot', 1, opts.crops, noCe)] },
   {
@@ -71,9 +94,13 @@ const arms: { name: string; label: string; configs: TrainConfig[] }[] = [
     configs: [await config('recipe-phase1', 1, opts.crops - p2, {}), await config('recipe-phase2', 2, p2, {}, 'recipe-phase1')],
   },
 ];
+const unknown = opts.arms.filter((a) => !allArms.some((x) => x.name === a));
+if (unknown.length) throw new Error(`--arms: no arm ${unknown.join(', ')} (ce, ibot, smkd, recipe)`);
+const arms = allArms.filter((a) => opts.arms.includes(a.name));
 
 function command(cfg: TrainConfig): string {
   const parts = ['npx smkd train', `--phase ${cfg.phase}`, `--epochs ${cfg.schedule.epochs}`, `--eval-every ${cfg.eval.everyEpochs}`, `--out ${cfg.out}`];
+  if (cfg.model.patchSize !== 14) parts.push(`--patch-size ${cfg.model.patchSize}`);
   if (cfg.objective === 'ce') parts.push('--objective ce');
   if (cfg.loss.supervisedCe === 0) parts.push('--supervised-ce 0');
   if (cfg.init) parts.push(`--init ${cfg.init}`);
@@ -125,12 +152,12 @@ async function runStudy(): Promise<Results> {
     curve,
     pixelsVal,
   };
-  await mkdir(opts.out, { recursive: true });
+  await mkdir(path.dirname(resultsFile), { recursive: true });
   await writeFile(resultsFile, JSON.stringify(results, null, 2));
   return results;
 }
 
-const resultsFile = path.join(opts.out, 'results.json');
+const resultsFile = path.join(path.dirname(opts.doc), 'results', `omniglot-study-${tag}.json`);
 const { adapter, seconds: total, armSeconds: seconds, rows, curve, pixelsVal } = opts.reportOnly ? (JSON.parse(await readFile(resultsFile, 'utf8')) as Results) : await runStudy();
 const svg = await lineChartSvg(curve, {
   title: `Omniglot, validation alphabet: 5-way 1-shot accuracy against crops seen`,
@@ -140,7 +167,7 @@ const svg = await lineChartSvg(curve, {
 });
 const docDir = path.dirname(opts.doc);
 await mkdir(docDir, { recursive: true });
-const svgFile = path.join(docDir, 'results-omniglot-curves.svg');
+const svgFile = path.join(docDir, first ? 'results-omniglot-curves.svg' : `results-omniglot-${tag}.svg`);
 await writeFile(svgFile, svg);
 
 const settings = [...new Set(rows.map((r) => `${r.ways}-way ${r.shots}-shot`))];
@@ -154,37 +181,47 @@ const table = [
   `|---|${settings.map(() => '---').join('|')}|---|`,
   ...models.map((m) => `| ${m} | ${settings.map((s) => cell(m, s)).join(' | ')} | ${seconds[m] ? `${seconds[m].toFixed(0)} s` : ''} |`),
 ].join('\n');
-const md = `<!-- generated by scripts/omniglot-study.ts; the findings section below the marker is written by hand -->
+const HEADER = `<!-- generated by scripts/omniglot-study.ts, one section per study; the findings section below the marker is written by hand -->
 # Omniglot study: cross-entropy, iBOT, SMKD and the recipe at the same budget
 
 Data: the packed Omniglot subset (\`data/omniglot\`, 28 px, bright strokes), split by alphabet: 4 alphabets
 train (133 characters), Greek validates, Latin, Sanskrit and Tagalog test (85 characters, never used to
-choose anything). Every method sees **${opts.crops.toLocaleString('en-US')} augmented crops** (the \`omniglot\` preset:
-ViT 64-d, depth 4, patch 14, batch ${base.batch.size}, stroke augmentation; phase 2 takes ${Math.round(opts.phase2Share * 100)} % of the
-crops where there are two phases), seed ${opts.seed}. Test: teacher backbone, \`${base.eval.features}\` features, prototype
-classifier, ${opts.episodes} episodes per setting, 15 queries per class, mean ± 95 % interval, the same episodes
-for every row. Adapter: ${adapter}. Total wall time ${(total / 60).toFixed(1)} min.
+choose anything). Test: teacher backbone, \`${base.eval.features}\` features, prototype classifier, 15 queries
+per class, mean ± 95 % interval, the same episodes for every row of a study.
+`;
+const section = `<!-- study:${tag} -->
+## ${opts.crops.toLocaleString('en-US')} crops, patch ${opts.patch} (${28 / opts.patch}×${28 / opts.patch} grid)
+
+Every method sees **${opts.crops.toLocaleString('en-US')} augmented crops** (the \`omniglot\` preset:
+ViT 64-d, depth 4, patch ${opts.patch}, batch ${base.batch.size}, stroke augmentation; phase 2 takes ${Math.round(opts.phase2Share * 100)} % of the
+crops where there are two phases), seed ${opts.seed}, ${opts.episodes} episodes per test setting. Adapter: ${adapter}. Total wall time ${(total / 60).toFixed(1)} min.
 
 ${table}
 
 ![validation accuracy against crops seen](${path.basename(svgFile)})
 
-Reproduce: \`npx tsx scripts/omniglot-study.ts --crops ${opts.crops} --episodes ${opts.episodes}${opts.seed ? ` --seed ${opts.seed}` : ''}\`, which runs:
+Reproduce: \`npx tsx scripts/omniglot-study.ts --crops ${opts.crops}${opts.patch !== 14 ? ` --patch ${opts.patch}` : ''}${opts.arms.length < 4 ? ` --arms ${opts.arms.join(',')}` : ''} --episodes ${opts.episodes}${opts.seed ? ` --seed ${opts.seed}` : ''}\`, which runs:
 
 \`\`\`sh
 ${arms.flatMap((a) => a.configs.map(command)).join('\n')}
 \`\`\`
-
-<!-- findings -->
+<!-- /study:${tag} -->
 `;
-let findings = '';
+let old = '';
 try {
-  const old = await readFile(opts.doc, 'utf8');
-  const at = old.indexOf('<!-- findings -->');
-  if (at >= 0) findings = old.slice(at + '<!-- findings -->'.length).replace(/^\n/, '');
+  old = await readFile(opts.doc, 'utf8');
 } catch {
-  // first run: no findings yet
+  // first run: no report yet
 }
-await writeFile(opts.doc, md + findings);
-console.log(`wrote ${opts.doc}, ${svgFile} and ${path.join(opts.out, 'results.json')} (${(total / 60).toFixed(1)} min)`);
+const findingsAt = old.indexOf('<!-- findings -->');
+const findings = findingsAt >= 0 ? old.slice(findingsAt) : '<!-- findings -->\n';
+const sections = [...(findingsAt >= 0 ? old.slice(0, findingsAt) : old).matchAll(/<!-- study:([^ ]+) -->[\s\S]*?<!-- \/study:\1 -->\n/g)].map((m) => ({ tag: m[1], text: m[0] }));
+const others = sections.filter((x) => x.tag !== tag);
+const ordered = [...others, { tag, text: section }].sort((a, b) => {
+  const [ca, pa] = a.tag.split('-p').map(Number);
+  const [cb, pb] = b.tag.split('-p').map(Number);
+  return ca - cb || pb - pa;
+});
+await writeFile(opts.doc, `${HEADER}\n${ordered.map((x) => x.text).join('\n')}\n${findings}`);
+console.log(`wrote ${opts.doc}, ${svgFile} and ${resultsFile} (${(total / 60).toFixed(1)} min)`);
 process.exit(0);

@@ -33,6 +33,10 @@ export interface TrainOpts extends CommonOpts {
   evalEvery?: number;
   objective?: TrainConfig['objective'];
   supervisedCe?: number;
+  patchSize?: number;
+  rotatedClasses?: boolean;
+  lambda2?: number;
+  masking?: boolean;
   allowConfigChange?: boolean;
 }
 
@@ -53,7 +57,12 @@ export function overrides(o: TrainOpts | CommonOpts): DeepPartial<TrainConfig> {
   out.schedule = schedule;
   if (t.batchSize !== undefined) out.batch = { size: t.batchSize };
   if (t.evalEvery !== undefined) out.eval = { everyEpochs: t.evalEvery };
-  if (t.supervisedCe !== undefined) out.loss = { supervisedCe: t.supervisedCe };
+  if (t.supervisedCe !== undefined || t.lambda2 !== undefined)
+    out.loss = { ...(t.supervisedCe !== undefined && { supervisedCe: t.supervisedCe }), ...(t.lambda2 !== undefined && { lambda2: t.lambda2 }) };
+  if (t.patchSize !== undefined) out.model = { patchSize: t.patchSize };
+  if (t.rotatedClasses) out.data = { ...out.data, rotatedClasses: true };
+  // --no-masking: the student sees its global crops whole (docs/algorithm.md §4).
+  if (t.masking === false) out.masking = { ratios: [0], ratioVar: [0] };
   return out;
 }
 

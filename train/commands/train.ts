@@ -14,6 +14,10 @@ export function trainCommand(): Command {
     .option('--lr <x>', 'peak learning rate', num)
     .option('--eval-every <n>', 'few-shot validation every n epochs (0: never)', int)
     .option('--supervised-ce <x>', "weight of the reference code's supervised cross-entropy term (loss.supervisedCe, docs/algorithm.md §5.7; 0: off)", num)
+    .option('--patch-size <px>', 'ViT patch side (model.patchSize; the omniglot preset: 14, a 2x2 grid of its 28-px images; 7: 4x4)', int)
+    .option('--rotated-classes', 'also train on every class turned by 90, 180 and 270 degrees, each turn a class of its own (data.rotatedClasses)')
+    .option('--lambda2 <x>', "weight of phase 2's patch term (loss.lambda2, docs/algorithm.md §5.5)", num)
+    .option('--no-masking', "the student's global crops are not masked (masking.ratios [0])")
     .addOption(
       new Option('--objective <name>', "smkd: the phase's distillation losses; ce: supervised baseline (cross-entropy of a linear classifier on [cls])").choices(['smkd', 'ce']),
     )
