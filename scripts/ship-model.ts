@@ -23,31 +23,35 @@ const found = await findCheckpoint(run, ['teacher.safetensors']);
 if (!found) throw new Error(`${run}: no checkpoint`);
 const file = await readSafetensors(path.join(found.dir, 'teacher.safetensors'));
 const config = JSON.parse(await readFile(path.join(run, 'config.json'), 'utf8')) as {
+  objective: string;
   data: unknown;
-  crops: unknown;
-  schedule: { epochs: number; itersPerEpoch: number };
+  model: unknown;
+  crops: { global: number; local: number };
   batch: { size: number };
 };
 const metrics = (await readFile(path.join(run, 'metrics.jsonl'), 'utf8'))
   .trim()
   .split('\n')
-  .map((l) => JSON.parse(l) as { iteration: number; seconds?: number; imagesPerSecond?: number });
+  .map((l) => JSON.parse(l) as { iteration: number; seconds?: number })
+  // Validation lines have no step time.
+  .filter((m) => m.seconds !== undefined);
 const tensors: [string, NamedArray][] = [];
 for (const [name, t] of file.tensors) {
   if (!name.startsWith('backbone.') || name.startsWith('backbone.head.') || name === 'backbone.mask_token') continue;
   tensors.push([name.slice('backbone.'.length), { data: toFloat32(t), shape: [...t.shape] }]);
 }
 const stepSeconds = metrics.reduce((a, m) => a + (m.seconds ?? 0), 0);
-const crops = metrics.reduce((a, m) => a + (m.imagesPerSecond && m.seconds ? Math.round(m.imagesPerSecond * m.seconds) : 0), 0);
+// The CE baseline learns from the global crops only (train/trainer.ts cropLoader).
+const crops = metrics.length * config.batch.size * (config.crops.global + (config.objective === 'ce' ? 0 : config.crops.local));
 const madeBy = {
   commands: o.madeBy,
   checkpoint: path.relative(run, found.dir),
   iterations: metrics.length,
   crops,
   stepSeconds: Math.round(stepSeconds),
+  objective: config.objective,
   data: config.data,
-  crops_config: config.crops,
-  batch: config.batch,
+  model: config.model,
 };
 await writeSafetensors(o.output, tensors, { vit: file.metadata.vit, preprocessing: file.metadata.preprocessing, made_by: JSON.stringify(madeBy) });
 console.log(`${o.output}: ${tensors.length} tensors from ${found.dir}, ${crops} crops in ${Math.round(stepSeconds)} s of steps`);

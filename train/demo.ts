@@ -131,5 +131,9 @@ export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): P
   await writeFile(path.join(base, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   console.log(`\nsummary: test alphabets, ${p1.eval.episodes} episodes, mean accuracy % ± 95% CI:\n${formatRows(rows)}`);
   console.log(`demo wall time ${summary.seconds.toFixed(0)} s; ${path.join(base, 'summary.json')}, ${path.join(base, 'learning-curve.svg')}`);
+  console.log(
+    `\nThe demo's model is a short run (${(phase1Crops + p2.schedule.epochs * p2.schedule.itersPerEpoch * p2.batch.size * (p2.crops.global + p2.crops.local)).toLocaleString('en-US')} crops on the ${splits.train.classes.length} characters of the training alphabets), made to show the method in minutes. ` +
+      'The model that ships in models/ (the default of `smkd classify`, `eval`, `embed` and `show` without a checkpoint) is trained for an hour on all 8 alphabets: models/README.md.',
+  );
   return summary;
 }
