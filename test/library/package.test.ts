@@ -53,6 +53,8 @@ test('npm pack builds dist/ and packs the entry points, their types and the bin,
     'data/omniglot/omniglot-28.u8.gz',
     'data/omniglot/omniglot-28.json',
     'data/omniglot/LICENSE',
+    'models/omniglot-vit.safetensors',
+    'models/README.md',
   ]) {
     assert.ok(files.has(f), `${f} is not packed`);
   }
@@ -171,6 +173,26 @@ test('the smkd bin runs from the install (compiled CLI, no tsx) and from the rep
   }
   const repo = await runOk(process.execPath, ['bin/smkd.mjs', '--help']);
   assert.match(repo.stdout, /Usage: smkd/);
+});
+
+test('smkd classify runs from the install with the shipped model, no checkpoint given, on Omniglot PNGs as they come', async () => {
+  // Black-on-white 105-px PNGs as Omniglot's own files are, of the five examples in the repository
+  // (test-alphabet characters: one drawing per class as support, another drawer's as query).
+  const examples = path.join(REPO, 'examples/omniglot-classify');
+  const r = await runOk(process.execPath, ['node_modules/smkd-webgpu/bin/smkd.mjs', 'classify', path.join(examples, 'support'), path.join(examples, 'query'), '--json', '-'], {
+    cwd: app,
+    timeoutMs: 180_000,
+  });
+  const out = JSON.parse(r.stdout) as { model: string; predictions: { file: string; predicted: string; inverted: boolean }[] };
+  assert.match(out.model, /node_modules\/smkd-webgpu\/models\/omniglot-vit\.safetensors$/);
+  assert.is(out.predictions.length, 5);
+  // The query files are named for their class: a model of chance would get one of five right.
+  const right = out.predictions.filter((p) => path.basename(p.file).startsWith(`${p.predicted}-`)).length;
+  assert.ok(right >= 4, `${right} of 5 queries right: ${JSON.stringify(out.predictions.map((p) => [path.basename(p.file), p.predicted]))}`);
+  assert.ok(
+    out.predictions.every((p) => p.inverted),
+    'black on white is turned to the pack polarity',
+  );
 });
 
 test('the driver setup script runs from the install', async () => {
