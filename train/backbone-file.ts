@@ -132,6 +132,30 @@ export interface LoadedBackbone extends CheckpointSource, InferredConfig {
   ignored: string[];
   /** How training prepared the images, from the file's `preprocessing` metadata (our checkpoints). */
   preprocessing?: Preprocessing;
+  /** The alphabets or class folders the model was trained on, from a shipped model's `made_by` metadata (scripts/ship-model.ts). */
+  trainedOn?: string[];
+}
+
+/** The training split a shipped model's `made_by` metadata records, when it is a list (of alphabets). */
+function trainedOn(metadata: Record<string, string>): string[] | undefined {
+  try {
+    const split = (JSON.parse(metadata.made_by ?? '{}') as { data?: { trainSplit?: unknown } }).data?.trainSplit;
+    return Array.isArray(split) && split.every((x) => typeof x === 'string') ? (split as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A warning when a model was trained on some of the classes it is evaluated on (their top-level
+ * folder, an Omniglot alphabet, is in its training split): the accuracy is then not held-out.
+ */
+export function seenClassesWarning(loaded: Pick<LoadedBackbone, 'trainedOn' | 'file'>, classes: readonly string[], where: string): string | undefined {
+  if (!loaded.trainedOn) return undefined;
+  const trained = new Set(loaded.trainedOn);
+  const seen = [...new Set(classes.map((c) => c.split('/')[0]))].filter((a) => trained.has(a));
+  if (seen.length === 0) return undefined;
+  return `${where}: warning: ${loaded.file} was trained on ${seen.join(', ')}, so this is not a held-out score (its held-out twin's scores are in its model card, models/README.md)`;
 }
 
 export interface LoadBackboneOptions {
@@ -163,7 +187,7 @@ export async function loadBackbone(target: string, opts: LoadBackboneOptions = {
     const { missing, unexpected } = backbone.loadStateDict(tensors, false);
     if (missing.length > 0) throw new Error(`not a complete ViT backbone: missing ${missing.join(', ')}`);
     const preprocessing = file.metadata.preprocessing ? (JSON.parse(file.metadata.preprocessing) as Preprocessing) : undefined;
-    return { ...src, ...inferred, backbone: backbone.eval(), ignored: unexpected, preprocessing };
+    return { ...src, ...inferred, backbone: backbone.eval(), ignored: unexpected, preprocessing, trainedOn: trainedOn(file.metadata) };
   } catch (e) {
     backbone.dispose();
     throw new Error(`${src.file}: ${(e as Error).message}`);

@@ -85,11 +85,34 @@ export function parseMetrics(name: string, text: string): RunMetrics {
  * Training curves of several runs overlaid, one panel each for the loss and its terms, the learning
  * rate, the teacher temperature, crops per second and validation accuracy, against the iteration.
  */
-export async function runCurvesSvg(runs: readonly RunMetrics[], title: string): Promise<string> {
-  const values: { run: string; panel: string; series: string; iteration: number; value: number }[] = [];
+/** Points per series and run at most; longer runs are drawn as means of bins of steps. */
+export const MAX_POINTS = 1000;
+
+/** One point of a run's curves: its panel, series, iteration and value. */
+export interface CurveValue {
+  run: string;
+  panel: string;
+  series: string;
+  iteration: number;
+  value: number;
+}
+
+/** The points runCurvesSvg draws. */
+export function runCurveValues(runs: readonly RunMetrics[]): CurveValue[] {
+  const values: CurveValue[] = [];
+  // A long run drawn step by step makes megabytes of SVG: above MAX_POINTS steps, each point is the mean of a bin of steps (one bin size for all runs, so they share panels).
+  const bin = Math.ceil(Math.max(0, ...runs.map((r) => r.steps.length)) / MAX_POINTS);
+  const mean = `${bin > 1 ? bin : 11}-step mean`;
   for (const r of runs) {
     const iterations = r.steps.map((s) => s.iteration + 1);
     const add = (panel: string, series: string, ys: number[], smooth: boolean): void => {
+      if (bin > 1) {
+        for (let i = 0; i < ys.length; i += bin) {
+          const win = ys.slice(i, i + bin);
+          values.push({ run: r.name, panel, series, iteration: iterations[Math.min(i + bin, ys.length) - 1], value: win.reduce((a, v) => a + v, 0) / win.length });
+        }
+        return;
+      }
       // Per-step losses and speeds are noisy: an 11-step moving mean shows the trend.
       const k = smooth ? 5 : 0;
       ys.forEach((_, i) => {
@@ -98,14 +121,14 @@ export async function runCurvesSvg(runs: readonly RunMetrics[], title: string): 
       });
     };
     add(
-      '1 loss (11-step mean)',
+      `1 loss (${mean})`,
       'total',
       r.steps.map((s) => s.loss),
       true,
     );
     for (const term of Object.keys(r.steps[0]?.terms ?? {}))
       add(
-        '1 loss (11-step mean)',
+        `1 loss (${mean})`,
         term,
         r.steps.map((s) => s.terms[term] ?? NaN),
         true,
@@ -123,13 +146,18 @@ export async function runCurvesSvg(runs: readonly RunMetrics[], title: string): 
       false,
     );
     add(
-      '4 crops per second (11-step mean)',
+      `4 crops per second (${mean})`,
       'crops/s',
       r.steps.map((s) => s.imagesPerSecond),
       true,
     );
     for (const v of r.validation) values.push({ run: r.name, panel: '5 validation accuracy (%)', series: 'validation', iteration: v.iteration, value: v.valAccuracy });
   }
+  return values;
+}
+
+export async function runCurvesSvg(runs: readonly RunMetrics[], title: string): Promise<string> {
+  const values = runCurveValues(runs);
   const spec: vegaLite.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title,

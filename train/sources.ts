@@ -81,7 +81,10 @@ export async function openSplits(d: DataConfig, seed: number): Promise<DataSplit
         train = await folderSplit(root, d, alphabets.slice(0, cut), {});
         test = await folderSplit(root, d, d.testSplit ?? alphabets.slice(cut), {});
       } else {
-        if (!d.trainSplit || !d.testSplit) throw new Error(`data.kind 'folder' needs data.trainSplit and data.testSplit (class-list files or top-level folders)`);
+        if (!d.trainSplit || !d.testSplit)
+          throw new Error(
+            `data.kind '${d.kind}' ${d.kind === 'omniglot' ? 'with data.trainSplit ' : ''}needs data.trainSplit and data.testSplit (class-list files or top-level folders)`,
+          );
         train = await folderSplit(root, d, d.trainSplit, {});
         test = await folderSplit(root, d, d.testSplit, {});
       }

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { program } from '../../train/cli.js';
-import { parseMetrics } from '../../train/plot.js';
+import { MAX_POINTS, parseMetrics, runCurveValues } from '../../train/plot.js';
 
 const test = suite('plot');
 
@@ -45,6 +45,32 @@ test('metrics lines split into steps and validations; a damaged line is named', 
   );
   assert.equal(m.steps[3].terms, { cls: 3 - 0.15, ce: 2 - 0.15 });
   assert.throws(() => parseMetrics('r', '{"loss":1}\n{oops\n'), /r: metrics.jsonl line 2 is not JSON/);
+});
+
+test('a long run is drawn as means of bins of steps, at most MAX_POINTS points a series; a short one step by step', () => {
+  const steps = (n: number): string =>
+    Array.from({ length: n }, (_, i) =>
+      JSON.stringify({ iteration: i, epoch: 0, loss: i % 7, terms: { ce: i % 7 }, lr: i, teacherTemp: 0.02, imagesPerSecond: 100 + (i % 3) }),
+    ).join('\n');
+  const long = parseMetrics('long', steps(2500));
+  const vs = runCurveValues([long]).filter((v) => v.series === 'total');
+  // 2,500 steps in bins of 3: 834 points, the last bin one step.
+  assert.is(vs.length, 834);
+  assert.is(vs[0].panel, '1 loss (3-step mean)');
+  assert.equal([vs[0].iteration, vs[0].value], [3, (0 + 1 + 2) / 3]);
+  assert.equal([vs[833].iteration, vs[833].value], [2500, 2499 % 7]);
+  const lr = runCurveValues([long]).filter((v) => v.series === 'lr');
+  assert.equal(lr[1].value, (3 + 4 + 5) / 3);
+  // Overlaid with a short run, both take the long run's bins and share the panels.
+  const both = runCurveValues([long, parseMetrics('short', steps(10))]).filter((v) => v.series === 'total' && v.run === 'short');
+  assert.equal(
+    both.map((v) => v.iteration),
+    [3, 6, 9, 10],
+  );
+  const short = runCurveValues([parseMetrics('short', steps(10))]).filter((v) => v.series === 'total');
+  assert.is(short.length, 10);
+  assert.is(short[0].panel, '1 loss (11-step mean)');
+  assert.ok(MAX_POINTS >= 834);
 });
 
 test('smkd plot overlays runs in one SVG with a panel per quantity; a folder without metrics is an error', async () => {

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { init } from '../../engine/index.js';
-import { loadBackbone, type Network } from '../backbone-file.js';
+import { loadBackbone, seenClassesWarning, type Network } from '../backbone-file.js';
 import { resolveConfig } from '../config.js';
 import { defaultModel } from '../default-model.js';
 import { polarityWarning } from '../data/index.js';
@@ -125,6 +125,8 @@ export function evalCommand(): Command {
           darker: '--data-kind folder does not invert them',
         });
         if (polarity) console.warn(polarity);
+        const seen = seenClassesWarning(loaded, ds.classes, `eval: ${ds.name}`);
+        if (seen) console.warn(seen);
         const maxPerClass = (o.maxPerClass ?? cfg.eval.maxPerClass) || undefined;
         const bar = extractionBar();
         const rep = await evaluateBackbone(loaded.backbone, splits[o.split], {
