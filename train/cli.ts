@@ -20,14 +20,14 @@ export function program(): Command {
   return prog;
 }
 
-/** Run the command line; exits with 0, 1 on an error, or 130 when Ctrl-C stopped a run (after its checkpoint). */
+/** Run the command line; exits with 0, 1 on an error, or 130 / 143 / 129 when Ctrl-C, SIGTERM or SIGHUP stopped a run (after its checkpoint). */
 export async function main(argv: string[]): Promise<void> {
   let code = 0;
   try {
     await program().parseAsync(argv);
   } catch (e) {
     console.error(`smkd: ${(e as Error).message}`);
-    code = e instanceof Interrupted ? 130 : 1;
+    code = e instanceof Interrupted ? e.exitCode : 1;
   }
   // No exit while Dawn still compiles pipelines on its threads.
   await releaseGpu();

@@ -11,7 +11,7 @@ import { evaluatePixels, evaluateBackbone } from './evaluate.js';
 import { capPerClass, extractFeatures, featureComponents, pixelFeatures, selectFeatures } from './features.js';
 import { evaluateFewShot, type FeatureSet } from './fewshot.js';
 import { lineChartSvg, type CurvePoint } from './plot.js';
-import { runTraining, validationOptions } from './run-training.js';
+import { Interrupted, runTraining, STOP_SIGNALS, validationOptions } from './run-training.js';
 import { demoPictures } from './show/demo-pictures.js';
 import { openSplits, type DataSplits } from './sources.js';
 import { modelsFor } from './trainer.js';
@@ -90,8 +90,8 @@ export async function validationBaselines(models: StudentTeacher, cfg: TrainConf
   return { random, pixels };
 }
 
-/** Runs the demo into `base` (phase1/, phase2/, summary.json, learning-curve.svg, the pictures); null when stopped by Ctrl-C. */
-export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): Promise<DemoSummary | null> {
+/** Runs the demo into `base` (phase1/, phase2/, summary.json, learning-curve.svg, the pictures); a stop signal ends it with Interrupted, after the checkpoint. */
+export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): Promise<DemoSummary> {
   const t0 = performance.now();
   const splits = await openSplits(p1.data, p1.seed);
   const fresh = modelsFor(p1, splits.train.classes.length);
@@ -105,11 +105,11 @@ export async function runDemo(p1: TrainConfig, p2: TrainConfig, base: string): P
   const r1 = await runTraining(p1, 'phase 1');
   rows.push(...(await testRows('phase1', r1.lastCheckpoint, r1.models, p1, r1.splits)));
   r1.models.dispose();
-  if (r1.stopped) return null;
+  if (r1.stopped) throw new Interrupted(`interrupted (${r1.signal ?? 'SIGINT'}); the same command resumes the demo in ${base}`, STOP_SIGNALS[r1.signal ?? 'SIGINT']);
   const r2 = await runTraining(p2, 'phase 2');
   rows.push(...(await testRows('phase2', r2.lastCheckpoint, r2.models, p2, r2.splits)));
   r2.models.dispose();
-  if (r2.stopped) return null;
+  if (r2.stopped) throw new Interrupted(`interrupted (${r2.signal ?? 'SIGINT'}); the same command resumes the demo in ${base}`, STOP_SIGNALS[r2.signal ?? 'SIGINT']);
   const t1 = performance.now();
   const pictures = await demoPictures(base, p2.out, r2.splits.test, [p1.out, p2.out]);
   console.log(

@@ -34,20 +34,44 @@ export function progress(label: string): { onStep: (m: StepMetrics) => void; onS
   };
 }
 
-/** First Ctrl-C: finish the step and checkpoint; second: exit at once (the last checkpoint is whole). `release` removes the handler. */
-export function stopSignal(): { requested: () => boolean; release: () => void } {
-  let requested = false;
-  const onSigint = (): void => {
-    if (requested) process.exit(130);
-    requested = true;
-    console.log('\nstopping after this step (a checkpoint will be written); press Ctrl-C again to quit now');
+/** The signals that stop a run after its checkpoint, and the exit status a shell reports for each (128 + its number). */
+export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+export type StopSignalName = keyof typeof STOP_SIGNALS;
+
+/**
+ * First Ctrl-C (or SIGTERM, SIGHUP: a `kill`, a closed terminal): finish the step and checkpoint; a second
+ * signal: exit at once with its status (the last checkpoint is whole). `release` removes the handlers.
+ */
+export function stopSignal(): { requested: () => boolean; signal: () => StopSignalName | undefined; release: () => void } {
+  let got: StopSignalName | undefined;
+  const handlers = (Object.keys(STOP_SIGNALS) as StopSignalName[]).map((sig) => {
+    const handler = (): void => {
+      if (got) process.exit(STOP_SIGNALS[sig]);
+      got = sig;
+      const what = sig === 'SIGINT' ? '' : `${sig}: `;
+      console.log(`\n${what}stopping after this step (a checkpoint will be written); ${sig === 'SIGINT' ? 'press Ctrl-C again' : 'signal again'} to quit now`);
+    };
+    process.on(sig, handler);
+    return [sig, handler] as const;
+  });
+  return {
+    requested: () => got !== undefined,
+    signal: () => got,
+    release: () => {
+      for (const [sig, handler] of handlers) process.off(sig, handler);
+    },
   };
-  process.on('SIGINT', onSigint);
-  return { requested: () => requested, release: () => void process.off('SIGINT', onSigint) };
 }
 
-/** A run stopped by Ctrl-C after its checkpoint: the command exits with status 130 and does nothing more. */
-export class Interrupted extends Error {}
+/** A run stopped by a signal after its checkpoint: the command exits with the signal's status (130 for Ctrl-C) and does nothing more. */
+export class Interrupted extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = STOP_SIGNALS.SIGINT,
+  ) {
+    super(message);
+  }
+}
 
 /** The periodic validation of a run: its first shot count, N-way, on the validation classes, with its features and transform. */
 export function validationOptions(cfg: TrainConfig, normalize: Normalization): EvalOptions {
@@ -66,7 +90,7 @@ export function validationOptions(cfg: TrainConfig, normalize: Normalization): E
   };
 }
 
-export async function runTraining(cfg: TrainConfig, label: string, options: TrainOptions = {}): Promise<TrainResult> {
+export async function runTraining(cfg: TrainConfig, label: string, options: TrainOptions = {}): Promise<TrainResult & { signal?: StopSignalName }> {
   const p = progress(label);
   // One handler per phase, removed when the phase ends (a demo's second phase would otherwise print every message twice).
   const stop = stopSignal();
@@ -91,7 +115,7 @@ export async function runTraining(cfg: TrainConfig, label: string, options: Trai
     );
     p.stop();
     console.log(`${label}: ${r.stopped ? 'stopped' : 'finished'} in ${((performance.now() - t0) / 1000).toFixed(0)} s; checkpoint ${r.lastCheckpoint}`);
-    return r;
+    return { ...r, signal: stop.signal() };
   } catch (e) {
     p.stop();
     throw e;

@@ -1,6 +1,6 @@
 // The trainer as a user runs it, killed: `smkd train` killed with SIGKILL at random moments (while
 // starting, between steps, while a checkpoint or latest.json is being written) and stopped once with
-// Ctrl-C (SIGINT: a checkpoint, then exit status 130 without the evaluation), resumed each time with
+// Ctrl-C (SIGINT: a checkpoint, then exit status 130 without the evaluation; SIGTERM and SIGHUP alike, 143 and 129), resumed each time with
 // the same command, ends byte for byte as the same run uninterrupted: every checkpoint file,
 // latest.json, best.json, and metrics.jsonl with one line per iteration (timings apart). No process
 // prints Dawn's adapter notices or a compiler dump. SMKD_KILL_SEED=n replays a failure's kill points.
@@ -97,7 +97,7 @@ test('SIGKILL at random moments and one Ctrl-C, each followed by the same comman
     clean(i, 'the Ctrl-C run');
     if (stepped && metricsLines(run) < TOTAL) {
       assert.is(i.code, 130, `Ctrl-C: exit ${i.code}\n${i.stdout}\n${i.stderr}`);
-      assert.match(i.stderr, /smkd: interrupted; .*it-\d+ holds the run: the same command resumes it/);
+      assert.match(i.stderr, /smkd: interrupted \(SIGINT\); .*it-\d+ holds the run: the same command resumes it/);
       assert.not.match(i.stdout, /accuracy \(95% CI\)/, 'no evaluation after Ctrl-C');
     }
 
@@ -114,6 +114,54 @@ test('SIGKILL at random moments and one Ctrl-C, each followed by the same comman
   } catch (e) {
     (e as Error).message += `\n(SMKD_KILL_SEED=${seed}; ${history.join('; ')})`;
     throw e;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('SIGTERM and SIGHUP stop a run as Ctrl-C does: the checkpoint of the last step, one message, exit 143 / 129; a second signal quits at once; the run resumes', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'signals-'));
+  try {
+    const cfg = path.join(dir, 'mini.json');
+    // Enough steps that each signal lands mid-run.
+    const total = 10 * MINI.schedule.itersPerEpoch;
+    await writeFile(cfg, JSON.stringify({ ...MINI, schedule: { ...MINI.schedule, epochs: 10 } }));
+    const run = path.join(dir, 'run');
+    const args = ['train', '--preset', 'tiny', '--phase', '1', '--config', cfg, '--out', run];
+    for (const [signal, status] of [
+      ['SIGTERM', 143],
+      ['SIGHUP', 129],
+    ] as const) {
+      const { child, exited } = smkdChild(args, path.join(dir, signal));
+      const lines = metricsLines(run);
+      assert.ok(await until(() => metricsLines(run) > lines, exited), `${signal}: the run made no step`);
+      child.kill(signal);
+      const r = await exited;
+      clean(r, signal);
+      assert.is(r.code, status, `${signal}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`${signal}: stopping after this step`));
+      const m = new RegExp(`smkd: interrupted \\(${signal}\\); .*it-(\\d+) holds the run: the same command resumes it`).exec(r.stderr);
+      assert.ok(m, r.stderr);
+      // The checkpoint holds every step the run logged.
+      const steps = await loggedIterations(run);
+      assert.is(Number(m[1]), Math.max(...steps) + 1, `${signal}: checkpoint it-${m[1]} after steps ${steps.join(',')}`);
+      assert.not.match(r.stdout, /accuracy \(95% CI\)/, `no evaluation after ${signal}`);
+    }
+    // Two signals: the second exits at once with its status.
+    const { child, exited } = smkdChild(args, path.join(dir, 'twice'));
+    const lines = metricsLines(run);
+    assert.ok(await until(() => metricsLines(run) > lines, exited));
+    child.kill('SIGTERM');
+    child.kill('SIGTERM');
+    const twice = await exited;
+    assert.is(twice.code, 143, twice.stderr);
+    const last = await smkdChild(args, path.join(dir, 'last')).exited;
+    assert.is(last.code, 0, last.stderr);
+    assert.equal(
+      await loggedIterations(run),
+      Array.from({ length: total }, (_, k) => k),
+      'one metrics line per iteration',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

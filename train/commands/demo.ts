@@ -5,7 +5,6 @@ import path from 'node:path';
 import { init } from '../../engine/index.js';
 import { resolveConfig } from '../config.js';
 import { runDemo } from '../demo.js';
-import { Interrupted } from '../run-training.js';
 import { commonOptions, overrides, type CommonOpts } from './options.js';
 
 export function demoCommand(): Command {
@@ -19,6 +18,6 @@ export function demoCommand(): Command {
     const p1 = await resolveConfig(o.preset, 1, o.config, { ...overrides(o), out: path.join(base, 'phase1') });
     const p2 = await resolveConfig(o.preset, 2, o.config, { ...overrides(o), out: path.join(base, 'phase2'), init: path.join(base, 'phase1') });
     await init();
-    if (!(await runDemo(p1, p2, base))) throw new Interrupted(`interrupted; the same command resumes the demo in ${base}`);
+    await runDemo(p1, p2, base);
   });
 }

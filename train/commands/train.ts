@@ -1,7 +1,7 @@
 // `smkd train`: phase 1 (iBOT) or phase 2 (SMKD), resuming from the run directory, then the teacher's evaluation.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolveConfig } from '../config.js';
-import { evalReport, Interrupted, runTraining } from '../run-training.js';
+import { evalReport, Interrupted, runTraining, STOP_SIGNALS } from '../run-training.js';
 import { commonOptions, int, num, overrides, type TrainOpts } from './options.js';
 
 export function trainCommand(): Command {
@@ -28,7 +28,13 @@ export function trainCommand(): Command {
       const r = await runTraining(cfg, `phase ${cfg.phase}`, { allowConfigChange: o.allowConfigChange });
       if (r.stopped) {
         r.models.dispose();
-        throw new Interrupted(r.lastCheckpoint ? `interrupted; ${r.lastCheckpoint} holds the run: the same command resumes it` : 'interrupted before the first step');
+        const code = STOP_SIGNALS[r.signal ?? 'SIGINT'];
+        throw new Interrupted(
+          r.lastCheckpoint
+            ? `interrupted (${r.signal ?? 'SIGINT'}); ${r.lastCheckpoint} holds the run: the same command resumes it`
+            : `interrupted (${r.signal ?? 'SIGINT'}) before the first step`,
+          code,
+        );
       }
       if (r.splits.test.size > 0) await evalReport(r.models, cfg, `phase ${cfg.phase} teacher`, r.splits);
       else console.log(`phase ${cfg.phase}: no test classes (data.testSplit is empty), so no evaluation`);
