@@ -266,6 +266,22 @@ test('smkd eval rejects bad arguments with a message naming them', async () => {
   await rejects(p.parseAsync(['node', 'smkd', 'eval', 'x', '--classifier', 'knn']), /knn/);
   await rejects(p.parseAsync(['node', 'smkd', 'eval', 'x', '--features', 'cls,patch']), /patch/);
   await rejects(p.parseAsync(['node', 'smkd', 'eval', 'x', '--queries', 'some']), /some/);
+  // Zero or negative counts are refused before any work (a batch of 0 images would never end).
+  for (const [cmd, flag, v, re] of [
+    ['eval', '--batch-size', '0', /'0' is not a positive integer/],
+    ['eval', '--episodes', '-3', /'-3' is not a positive integer/],
+    ['eval', '--shots', '1,0', /'0' is not a positive integer/],
+    ['eval', '--ways', '1', /an episode needs at least 2 classes/],
+    ['eval', '--max-per-class', '-1', /'-1' is not a non-negative integer/],
+    ['embed', '--batch-size', '0', /'0' is not a positive integer/],
+    ['embed', '--resize', '-1', /'-1' is not a positive integer/],
+    ['classify', '--batch-size', '0', /'0' is not a positive integer/],
+    ['train', '--epochs', '0', /'0' is not a positive integer/],
+    ['train', '--workers', '-1', /'-1' is not a non-negative integer/],
+  ] as const) {
+    const args = cmd === 'classify' ? ['x', 'y'] : cmd === 'train' ? ['--phase', '1'] : ['x'];
+    await rejects(p.parseAsync(['node', 'smkd', cmd, ...args, flag, v]), re);
+  }
   await rejects(program().parseAsync(['node', 'smkd', 'eval', path.join(tmpdir(), 'no-such-checkpoint-xyz')]), /no such file/);
 });
 

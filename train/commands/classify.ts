@@ -9,7 +9,7 @@ import { defaultModel } from '../default-model.js';
 import { FEATURE_KINDS, type FeatureKind } from '../features.js';
 import { checkpointPreparation } from '../show/input.js';
 import { describeBackbone } from './extraction.js';
-import { int } from './options.js';
+import { positive } from './options.js';
 
 interface ClassifyCliOpts {
   model?: string;
@@ -35,11 +35,10 @@ export function classifyCommand(): Command {
     )
     .addOption(new Option('--features <kind>', "feature kind (default: the model's)").choices(FEATURE_KINDS))
     .option('--json <file>', "write the predictions as JSON ('-': on stdout)")
-    .option('--batch-size <n>', 'images per GPU batch', int, 64)
+    .option('--batch-size <n>', 'images per GPU batch', positive, 64)
     .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
     .action(async (supportDir: string, queryArgs: string[], o: ClassifyCliOpts) => {
       const log = o.json === '-' ? (m: string) => console.error(m) : (m: string) => console.log(m);
-      if (!(o.batchSize >= 1)) throw new Error(`classify: --batch-size must be at least 1, got ${o.batchSize}`);
       // Every input is checked and decoded before the model is loaded.
       const support = await readSupportFolder(supportDir);
       const queries = await readQueries(queryArgs);

@@ -11,7 +11,7 @@ import { embedImages, listImages, readFileList, writeEmbeddings } from '../embed
 import { FEATURE_KINDS, type FeatureKind } from '../features.js';
 import { openSplits } from '../sources.js';
 import { describeBackbone, extractionBar } from './extraction.js';
-import { int } from './options.js';
+import { positive } from './options.js';
 
 interface EmbedCliOpts {
   list?: string;
@@ -50,16 +50,16 @@ export function embedCommand(): Command {
     .addOption(
       new Option('--features <kind>', "feature kind (concat = [cls] + attention-pooled patch tokens; default: the run's eval.features, else concat)").choices(FEATURE_KINDS),
     )
-    .option('--image-size <px>', "crop side of the evaluation transform (default: the model's image size)", int)
+    .option('--image-size <px>', "crop side of the evaluation transform (default: the model's image size)", positive)
     .option(
       '--normalize <stats>',
       "imagenet | cifar | run (the statistics of the run's training split) | 'm,m,m/s,s,s' (default: run when the checkpoint is in a run, else imagenet)",
     )
-    .option('--resize <px>', "decode each image with its shorter side at px first (default: the run's data.imageSize, else none)", int)
+    .option('--resize <px>', "decode each image with its shorter side at px first (default: the run's data.imageSize, else none)", positive)
     .option('--invert', 'invert the images (bright strokes on dark, as Omniglot runs; default: as the run)')
     .option('--no-invert', 'do not invert the images')
-    .option('--batch-size <n>', 'images per GPU batch', int, 64)
-    .option('--num-heads <n>', 'attention heads, when neither the run config nor the file records them', int)
+    .option('--batch-size <n>', 'images per GPU batch', positive, 64)
+    .option('--num-heads <n>', 'attention heads, when neither the run config nor the file records them', positive)
     .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
     .action(async (first: string | undefined, rest: string[], o: EmbedCliOpts) => {
       // Commander fills the optional checkpoint first: an image or image folder there means no checkpoint was given.

@@ -12,9 +12,16 @@ import { FEATURE_KINDS, type FeatureKind } from '../features.js';
 import { FEW_SHOT_CLASSIFIERS, type FewShotClassifier } from '../fewshot.js';
 import { openSplits } from '../sources.js';
 import { describeBackbone, extractionBar } from './extraction.js';
-import { commonOptions, int, overrides, type CommonOpts } from './options.js';
+import { commonOptions, int, nonNegative, overrides, positive, type CommonOpts } from './options.js';
 
-const list = (v: string): number[] => v.split(',').map(int);
+/** N-way needs two classes at least. */
+const ways = (v: string): number => {
+  const n = int(v);
+  if (n < 2) throw new InvalidArgumentError(`'${v}' ways: an episode needs at least 2 classes`);
+  return n;
+};
+
+const list = (v: string): number[] => v.split(',').map(positive);
 
 interface EvalCliOpts extends CommonOpts {
   split: 'test' | 'val';
@@ -75,17 +82,17 @@ export function evalCommand(): Command {
       listOf(FEATURE_KINDS),
     )
     .option('--classifier <list>', `classifiers: ${FEW_SHOT_CLASSIFIERS.join(', ')}`, listOf(FEW_SHOT_CLASSIFIERS), ['prototype'])
-    .option('--ways <n>', 'N-way', int, 5)
+    .option('--ways <n>', 'N-way', ways, 5)
     .option('--shots <list>', 'K-shot values', list, [1, 5])
     .option('--queries <n|all>', "queries per class ('all': every other image of the class)", queriesArg, 15)
-    .option('--episodes <n>', 'episodes per setting', int, 600)
+    .option('--episodes <n>', 'episodes per setting', positive, 600)
     .option('--train-split <split>', 'folder data: the training classes (for the normalisation statistics): a class-list file, or top-level folders a,b,c', splitArg)
     .option('--val-split <split>', 'folder data: the validation classes, as --train-split', splitArg)
     .option('--test-split <split>', 'folder data: the held-out classes, as --train-split', splitArg)
-    .option('--max-per-class <n>', "at most n images per class (0: all; default: the config's eval.maxPerClass)", int)
-    .option('--image-size <px>', "crop side of the evaluation transform (default: the model's image size)", int)
-    .option('--batch-size <n>', 'images per GPU batch of the feature extraction', int, 64)
-    .option('--num-heads <n>', 'attention heads, when neither the run config nor the file records them', int)
+    .option('--max-per-class <n>', "at most n images per class (0: all; default: the config's eval.maxPerClass)", nonNegative)
+    .option('--image-size <px>', "crop side of the evaluation transform (default: the model's image size)", positive)
+    .option('--batch-size <n>', 'images per GPU batch of the feature extraction', positive, 64)
+    .option('--num-heads <n>', 'attention heads, when neither the run config nor the file records them', positive)
     .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
     .option('--json <file>', "also write the report as JSON ('-': print it on stdout, the table on stderr)")
     .action(async (ckptArg: string | undefined, o: EvalCliOpts) => {

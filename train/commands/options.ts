@@ -7,6 +7,18 @@ export const int = (v: string): number => {
   if (!Number.isInteger(n)) throw new InvalidArgumentError(`'${v}' is not an integer`);
   return n;
 };
+/** A count that must be at least 1 (batch sizes, episodes, epochs, sizes): 0 or less is refused before any work. */
+export const positive = (v: string): number => {
+  const n = int(v);
+  if (n < 1) throw new InvalidArgumentError(`'${v}' is not a positive integer`);
+  return n;
+};
+/** A count where 0 means none or off (workers, validation interval, a cap). */
+export const nonNegative = (v: string): number => {
+  const n = int(v);
+  if (n < 0) throw new InvalidArgumentError(`'${v}' is not a non-negative integer`);
+  return n;
+};
 export const num = (v: string): number => {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new InvalidArgumentError(`'${v}' is not a number`);
@@ -82,5 +94,5 @@ export function commonOptions(c: Command): Command {
     .option('--data-kind <kind>', 'synthetic | folder | omniglot | cifar-fs | fc100')
     .option('--seed <n>', 'random seed', int)
     .option('--out <dir>', 'run directory')
-    .option('--workers <n>', 'augmentation worker threads (0: main thread)', int);
+    .option('--workers <n>', 'augmentation worker threads (0: main thread)', nonNegative);
 }

@@ -2,19 +2,19 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolveConfig } from '../config.js';
 import { evalReport, Interrupted, runTraining, STOP_SIGNALS } from '../run-training.js';
-import { commonOptions, int, num, overrides, type TrainOpts } from './options.js';
+import { commonOptions, nonNegative, num, overrides, positive, type TrainOpts } from './options.js';
 
 export function trainCommand(): Command {
   return commonOptions(new Command('train').description('train phase 1 (iBOT) or phase 2 (SMKD); resumes from the run directory'))
     .requiredOption('--phase <1|2>', 'training phase')
     .option('--init <path>', 'starting weights: a phase-1 run/checkpoint directory or a ViT safetensors file')
-    .option('--epochs <n>', 'virtual epochs', int)
-    .option('--iters-per-epoch <n>', 'iterations per virtual epoch', int)
-    .option('--batch-size <n>', 'images per batch', int)
+    .option('--epochs <n>', 'virtual epochs', positive)
+    .option('--iters-per-epoch <n>', 'iterations per virtual epoch', positive)
+    .option('--batch-size <n>', 'images per batch', positive)
     .option('--lr <x>', 'peak learning rate', num)
-    .option('--eval-every <n>', 'few-shot validation every n epochs (0: never)', int)
+    .option('--eval-every <n>', 'few-shot validation every n epochs (0: never)', nonNegative)
     .option('--supervised-ce <x>', "weight of the reference code's supervised cross-entropy term (loss.supervisedCe, docs/algorithm.md §5.7; 0: off)", num)
-    .option('--patch-size <px>', 'ViT patch side (model.patchSize; the omniglot preset: 14, a 2x2 grid of its 28-px images; 7: 4x4)', int)
+    .option('--patch-size <px>', 'ViT patch side (model.patchSize; the omniglot preset: 14, a 2x2 grid of its 28-px images; 7: 4x4)', positive)
     .option('--rotated-classes', 'also train on every class turned by 90, 180 and 270 degrees, each turn a class of its own (data.rotatedClasses)')
     .option('--lambda2 <x>', "weight of phase 2's patch term (loss.lambda2, docs/algorithm.md §5.5)", num)
     .option('--no-masking', "the student's global crops are not masked (masking.ratios [0])")
