@@ -10,8 +10,9 @@ import type { HostTensor } from '../../engine/nn/module.js';
 import { saveModel } from '../../model/checkpoint.js';
 import { vitConfig } from '../../model/configs.js';
 import { StudentTeacher } from '../../model/smkd.js';
+import { VisionTransformer } from '../../model/vit.js';
 import { parseSafetensors, serializeSafetensors } from '../../engine/io/safetensors.js';
-import { backboneTensors, inferVitConfig, loadBackbone, resolveCheckpoint } from '../../train/backbone-file.js';
+import { backboneTensors, inferVitConfig, loadBackbone, resolveCheckpoint, seenClassesWarning } from '../../train/backbone-file.js';
 import { program } from '../../train/cli.js';
 import { preset, validateConfig } from '../../train/config.js';
 import { episodesReport, type EvalReport } from '../../train/evaluate.js';
@@ -254,6 +255,31 @@ test('smkd eval end to end: JSON to a file and to stdout, equal to the evaluatio
     console.error = err;
     process.stdout.write = write;
     models.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a model scored on alphabets it was trained on (its made_by metadata) gets a warning naming them', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'seen-'));
+  const vit = new VisionTransformer(vitConfig('tiny', { depth: 1 })).build({ seed: 1, requiresGrad: false });
+  try {
+    const file = path.join(dir, 'm.safetensors');
+    await saveModel(file, vit, { made_by: JSON.stringify({ data: { trainSplit: ['Greek', 'Latin'] } }) });
+    const loaded = await loadBackbone(file);
+    assert.equal(loaded.trainedOn, ['Greek', 'Latin']);
+    const w = seenClassesWarning(loaded, ['Latin/character01', 'Sanskrit/character02', 'Latin/character03'], 'eval: test');
+    assert.match(w ?? '', /^eval: test: warning: .*m\.safetensors was trained on Latin, so this is not a held-out score/);
+    assert.is(seenClassesWarning(loaded, ['Sanskrit/character02'], 'eval'), undefined);
+    loaded.backbone.dispose();
+    // A checkpoint without made_by (every run's) says nothing.
+    const plain = path.join(dir, 'p.safetensors');
+    await saveModel(plain, vit);
+    const p = await loadBackbone(plain);
+    assert.is(p.trainedOn, undefined);
+    assert.is(seenClassesWarning(p, ['Latin/character01'], 'eval'), undefined);
+    p.backbone.dispose();
+  } finally {
+    vit.dispose();
     await rm(dir, { recursive: true, force: true });
   }
 });
