@@ -30,7 +30,8 @@ export function defaultModel(): string {
  */
 export function isModelPath(p: string): boolean {
   const s = existsSync(p) ? statSync(p) : undefined;
-  if (!s) return /\.safetensors$/i.test(p);
+  // A path that does not exist is taken for a model unless it names an image, so that its error says "checkpoint ...: no such file or folder".
+  if (!s) return !/\.(png|jpe?g|webp)$/i.test(p);
   if (s.isFile()) return /\.safetensors$/i.test(p);
   return ['latest.json', 'teacher.safetensors', 'student.safetensors'].some((f) => existsSync(path.join(p, f)));
 }

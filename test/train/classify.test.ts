@@ -15,6 +15,7 @@ import { VisionTransformer } from '../../model/vit.js';
 import { judgeBackground, modelBackground, prepareImage, readQueries, readSupportFolder, type Prediction } from '../../train/classify.js';
 import { program } from '../../train/cli.js';
 import { openOmniglotPack } from '../../train/data/omniglot-pack.js';
+import { isModelPath, modelAndInputs } from '../../train/default-model.js';
 import { prototypeScores } from '../../train/fewshot.js';
 import { errorMessage, gpu, rng } from '../helpers/check.js';
 import { randomImage } from '../helpers/images.js';
@@ -217,6 +218,25 @@ test('smkd classify: bad input is a clear error before any work', async () => {
     const msg = await errorMessage(() => program().parseAsync(['node', 'smkd', 'classify', support, bad, '--model', path.join(dir, 'm.safetensors')]));
     assert.match(msg, /classify: image .*bad\.png could not be decoded/);
     assert.is((await readSupportFolder(support)).classes.length, 3);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('which argument is the model: a .safetensors file, a run or checkpoint folder, or a missing path that is not an image', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'model-arg-'));
+  try {
+    await mkdir(path.join(dir, 'run'));
+    await writeFile(path.join(dir, 'run', 'latest.json'), '{}');
+    await mkdir(path.join(dir, 'ckpt'));
+    await writeFile(path.join(dir, 'ckpt', 'teacher.safetensors'), '');
+    await mkdir(path.join(dir, 'images'));
+    await randomImage(path.join(dir, 'images', 'a.png'), 8, 8, 1);
+    await writeFile(path.join(dir, 'm.safetensors'), '');
+    for (const p of ['run', 'ckpt', 'm.safetensors', 'no-such-run', 'gone.safetensors']) assert.ok(isModelPath(path.join(dir, p)), p);
+    for (const p of ['images', 'images/a.png', 'gone.png']) assert.not.ok(isModelPath(path.join(dir, p)), p);
+    const given = modelAndInputs([path.join(dir, 'run'), path.join(dir, 'images')]);
+    assert.equal(given, { model: path.join(dir, 'run'), inputs: [path.join(dir, 'images')] });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -284,6 +284,24 @@ test('a model scored on alphabets it was trained on (its made_by metadata) gets 
   }
 });
 
+test('an output path that is a folder, or in a folder that does not exist, is refused before any work', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'outputs-'));
+  try {
+    const none = path.join(dir, 'missing-model.safetensors');
+    const cases: [string[], RegExp][] = [
+      [['embed', none, dir, '-o', dir], /embed: -o .* is a folder; give a file name/],
+      [['plot', dir, '-o', dir], /plot: -o .* is a folder/],
+      [['eval', none, '--json', dir], /eval: --json .* is a folder/],
+      [['classify', dir, dir, '--model', none, '--json', dir], /classify: --json .* is a folder/],
+      [['show', 'matches', none, 'a.png', 'b.png', '-o', dir], /show matches: -o .* is a folder/],
+      [['embed', none, dir, '-o', path.join(dir, 'nope', 'e.safetensors')], /embed: -o .*: the folder .*nope does not exist/],
+    ];
+    for (const [args, re] of cases) await rejects(program().parseAsync(['node', 'smkd', ...args]), re);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('smkd eval rejects bad arguments with a message naming them', async () => {
   const p = program()
     .exitOverride()

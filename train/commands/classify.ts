@@ -1,5 +1,6 @@
 // `smkd classify <support-folder> <query>...`: few-shot classification of the user's own images with the
 // shipped model (or a checkpoint), prototype classifier on its features (train/classify.ts).
+import { checkOutputFile } from '../output-file.js';
 import { Command, Option } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { init } from '../../engine/index.js';
@@ -40,6 +41,7 @@ export function classifyCommand(): Command {
     .action(async (supportDir: string, queryArgs: string[], o: ClassifyCliOpts) => {
       const log = o.json === '-' ? (m: string) => console.error(m) : (m: string) => console.log(m);
       // Every input is checked and decoded before the model is loaded.
+      if (o.json && o.json !== '-') checkOutputFile('classify', '--json', o.json);
       const support = await readSupportFolder(supportDir);
       const queries = await readQueries(queryArgs);
       const supportFiles = support.files.flat();

@@ -1,7 +1,6 @@
 // `smkd embed`: features of images from a checkpoint, into a safetensors file.
+import { checkOutputFile } from '../output-file.js';
 import { Command, Option } from 'commander';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { init } from '../../engine/index.js';
 import { loadBackbone, type Network } from '../backbone-file.js';
 import { resolveConfig, type TrainConfig } from '../config.js';
@@ -65,8 +64,7 @@ export function embedCommand(): Command {
       // Commander fills the optional checkpoint first: an image or image folder there means no checkpoint was given.
       const { model: ckpt, inputs } = modelAndInputs([...(first ? [first] : []), ...rest]);
       // Fail before any work when the output cannot be written.
-      const outDir = path.dirname(path.resolve(o.output));
-      if (!existsSync(outDir)) throw new Error(`embed: -o ${o.output}: the folder ${outDir} does not exist`);
+      checkOutputFile('embed', '-o', o.output);
       const files = await listImages([...inputs, ...(o.list ? await readFileList(o.list) : [])]);
       if (files.length === 0) throw new Error('embed: no images given (folders, files, or --list FILE)');
       await init();

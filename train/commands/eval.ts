@@ -1,4 +1,5 @@
 // `smkd eval`: few-shot evaluation of a checkpoint on held-out classes.
+import { checkOutputFile } from '../output-file.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -96,6 +97,7 @@ export function evalCommand(): Command {
     .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
     .option('--json <file>', "also write the report as JSON ('-': print it on stdout, the table on stderr)")
     .action(async (ckptArg: string | undefined, o: EvalCliOpts) => {
+      if (o.json && o.json !== '-') checkOutputFile('eval', '--json', o.json);
       const ckpt = ckptArg ?? defaultModel();
       const log = o.json === '-' ? (m: string) => console.error(m) : (m: string) => console.log(m);
       await init();

@@ -1,6 +1,6 @@
 // `smkd plot`: the training curves of run directories, overlaid in one SVG.
+import { checkOutputFile } from '../output-file.js';
 import { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseMetrics, runCurvesSvg } from '../plot.js';
@@ -11,8 +11,7 @@ export function plotCommand(): Command {
     .argument('<runs...>', 'run directories (each with a metrics.jsonl)')
     .option('-o, --output <file>', 'the SVG file to write', 'curves.svg')
     .action(async (runs: string[], o: { output: string }) => {
-      const outDir = path.dirname(path.resolve(o.output));
-      if (!existsSync(outDir)) throw new Error(`plot: -o ${o.output}: the folder ${outDir} does not exist`);
+      checkOutputFile('plot', '-o', o.output);
       const metrics = await Promise.all(
         runs.map(async (dir) => {
           const text = await readFile(path.join(dir, 'metrics.jsonl'), 'utf8').catch(() => {

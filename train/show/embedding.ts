@@ -12,7 +12,8 @@ import { dataOverrides, resolveConfig, type DeepPartial, type PresetName, type T
 import type { ImageDataset, Normalization } from '../data/index.js';
 import { extractFeatures, featureComponents, selectFeatures, type FeatureKind } from '../features.js';
 import { openSplits, type DataSplits } from '../sources.js';
-import { assertOutputFolder, pngDataUri } from './input.js';
+import { checkOutputFile } from '../output-file.js';
+import { pngDataUri } from './input.js';
 
 export interface EmbeddingOptions {
   /** Crop side of the evaluation transform. */
@@ -188,7 +189,7 @@ export async function evaluationSetup(
 
 /** The command: the SVG written to `o.output`; returns the map. */
 export async function showEmbedding(o: ShowEmbeddingOptions): Promise<EmbeddingMap & { dataset: string }> {
-  assertOutputFolder('show embedding', '-o', o.output);
+  checkOutputFile('show embedding', '-o', o.output);
   for (const [flag, v] of [
     ['--classes', o.classes],
     ['--per-class', o.perClass],

@@ -1,9 +1,7 @@
 // What `smkd show` feeds a checkpoint and what it draws on: images prepared exactly as `smkd embed`
 // prepares them for that checkpoint (the run's or the file's preprocessing), the pixels the model saw
 // (the evaluation crop, un-normalised), nearest-neighbour upscaling and PNG output through sharp.
-import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import sharp from 'sharp';
 import type { LoadedBackbone } from '../backbone-file.js';
 import { resolveConfig } from '../config.js';
@@ -113,12 +111,6 @@ export async function pngDataUri(img: RgbImage): Promise<string> {
     .png()
     .toBuffer();
   return `data:image/png;base64,${png.toString('base64')}`;
-}
-
-/** Fails before any work when `file` cannot be written because its folder does not exist. */
-export function assertOutputFolder(what: string, flag: string, file: string): void {
-  const dir = path.dirname(path.resolve(file));
-  if (!existsSync(dir)) throw new Error(`${what}: ${flag} ${file}: the folder ${dir} does not exist`);
 }
 
 /** An RGB colour of a `#rrggbb` string (the colour schemes' output). */

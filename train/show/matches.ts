@@ -9,7 +9,8 @@ import type { VisionTransformer } from '../../model/vit.js';
 import { loadBackbone, type Network } from '../backbone-file.js';
 import type { RgbImage } from '../data/index.js';
 import { inEvalMode } from '../features.js';
-import { assertOutputFolder, checkpointPreparation, defaultScale, modelInput, readImages, seenPixels, upscale } from './input.js';
+import { checkOutputFile } from '../output-file.js';
+import { checkpointPreparation, defaultScale, modelInput, readImages, seenPixels, upscale } from './input.js';
 
 /** Patch `from` of image A (raster order) best matches patch `to` of image B, with this cosine. */
 export interface PatchMatch {
@@ -185,7 +186,7 @@ export interface ShownMatches extends PatchMatches {
 
 /** The command: the picture written to `o.output`; returns the matches and what was drawn. */
 export async function showMatches(o: ShowMatchesOptions): Promise<ShownMatches> {
-  assertOutputFolder('show matches', '-o', o.output);
+  checkOutputFile('show matches', '-o', o.output);
   if (o.maskRatio !== undefined && !(o.maskRatio > 0 && o.maskRatio < 1)) throw new Error(`show matches: --masked ${o.maskRatio}: the mask ratio must be between 0 and 1`);
   const loaded = await loadBackbone(o.checkpoint, { network: o.network, numHeads: o.numHeads });
   try {
