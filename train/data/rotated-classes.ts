@@ -1,6 +1,6 @@
 // Rotated copies of every training class as classes of their own: the Omniglot literature's class
-// augmentation (Santoro et al. 2016; Vinyals et al. 2016, Matching Networks §4.1.1; Snell et al. 2017,
-// ProtoNets §3.1), which turns C characters into 4·C. A character turned by 90° is not the same
+// augmentation (Santoro et al. 2016; Vinyals et al. 2016, Matching Networks, the Omniglot section; Snell
+// et al. 2017, Prototypical Networks, the same), which turns C characters into 4·C. A character turned by 90° is not the same
 // character (unlike a photo of a dog), so it is a new class, not a view of the old one.
 import { checkIndex, type ImageDataset, type RgbImage } from './dataset.js';
 
