@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import type { VisionTransformer } from '../model/vit.js';
 import { evalTransform, findClassFolders, type Normalization, type RgbImage } from './data/index.js';
 import { listImages } from './embed.js';
-import { batchFeatures, featureComponents, inEvalMode, type FeatureKind } from './features.js';
+import { batchFeatures, concatRows, featureComponents, inEvalMode, type FeatureKind } from './features.js';
 import { prototypeScores } from './fewshot.js';
 
 /** The classes of a support folder and their image files. */
@@ -182,13 +182,7 @@ export async function imageFeatures(backbone: VisionTransformer, images: readonl
       parts.push(f.data);
     }
   });
-  const data = new Float32Array(images.length * dim);
-  let off = 0;
-  for (const p of parts) {
-    data.set(p, off);
-    off += p.length;
-  }
-  return { data, dim };
+  return { data: concatRows(parts, images.length * dim), dim };
 }
 
 /** One query's answer. */

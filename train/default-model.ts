@@ -2,19 +2,16 @@
 // the default of `smkd classify`, `eval`, `embed` and `show` when no checkpoint is given.
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageFolder } from './data/omniglot-pack.js';
 
 /** The shipped teacher backbone's file name in models/. */
 export const DEFAULT_MODEL_FILE = 'omniglot-vit.safetensors';
 
 /** models/ of this package (from the source tree or from dist/). */
 export function modelsDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++, dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'models');
-    if (existsSync(path.join(candidate, 'README.md'))) return candidate;
-  }
-  throw new Error('the shipped model (models/) is not in this installation; give a checkpoint');
+  const dir = packageFolder('models', 'README.md');
+  if (!dir) throw new Error('the shipped model (models/) is not in this installation; give a checkpoint');
+  return dir;
 }
 
 /** The shipped model's file, or an error saying it is missing. */

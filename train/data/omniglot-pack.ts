@@ -39,14 +39,21 @@ export function packFiles(dir: string, size: number): { pixels: string; meta: st
   return { pixels: path.join(dir, `omniglot-${size}.u8.gz`), meta: path.join(dir, `omniglot-${size}.json`) };
 }
 
-/** data/omniglot of this package (from the source tree or from dist/). */
-export function packDir(): string {
+/** The folder `sub` of this package holding `marker` (from the source tree or from dist/), or undefined. */
+export function packageFolder(sub: string, marker: string): string | undefined {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++, dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'data', 'omniglot');
-    if (existsSync(path.join(candidate, 'LICENSE'))) return candidate;
+    const candidate = path.join(dir, sub);
+    if (existsSync(path.join(candidate, marker))) return candidate;
   }
-  throw new Error('the packed Omniglot data (data/omniglot/) is not in this installation; rebuild it with scripts/pack-omniglot.ts or pass --data');
+  return undefined;
+}
+
+/** data/omniglot of this package (from the source tree or from dist/). */
+export function packDir(): string {
+  const dir = packageFolder(path.join('data', 'omniglot'), 'LICENSE');
+  if (!dir) throw new Error('the packed Omniglot data (data/omniglot/) is not in this installation; rebuild it with scripts/pack-omniglot.ts or pass --data');
+  return dir;
 }
 
 /** Image sides the installation has packs for. */
