@@ -7,7 +7,7 @@
 //
 //   npx tsx scripts/omniglot-ablation.ts [--crops 300000] [--phase1-crops 100000] [--patch 7] [--rows cls,patch,...]
 import { Command } from 'commander';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adapterName, getGpu, init } from '../engine/index.js';
 import { resolveConfig, type DeepPartial, type TrainConfig } from '../train/config.js';
@@ -77,7 +77,9 @@ async function config(phase: 1 | 2, name: string, crops: number, over: DeepParti
 }
 
 const phase1 = await config(1, 'phase1', opts.phase1Crops, {});
-const configs = await Promise.all(rows.map((r) => config(2, r, opts.crops, ROWS[r].over)));
+const allRows = Object.keys(ROWS) as RowName[];
+const configOf = new Map(await Promise.all(allRows.map(async (r) => [r, await config(2, r, opts.crops, ROWS[r].over)] as const)));
+const configFor = (r: RowName): TrainConfig => configOf.get(r) as TrainConfig;
 const command = (c: TrainConfig, flags: string): string =>
   [
     'npx smkd train',
@@ -101,30 +103,61 @@ interface Results {
   curve: CurvePoint[];
 }
 
-async function run(): Promise<Results> {
-  await init();
-  const seconds: Record<string, number> = {};
-  const t1 = performance.now();
-  (await runTraining(phase1, 'phase 1')).models.dispose();
-  seconds.phase1 = (performance.now() - t1) / 1000;
-  const out: DemoRow[] = [];
-  const curve: CurvePoint[] = [];
-  const splits = await openSplits(base.data, opts.seed);
-  for (const [k, cfg] of configs.entries()) {
-    const t0 = performance.now();
-    const r = await runTraining(cfg, rows[k]);
-    seconds[rows[k]] = (performance.now() - t0) / 1000;
-    out.push(...(await testRows(ROWS[rows[k]].label, r.lastCheckpoint, r.models, cfg, splits)));
-    curve.push(...(await validationCurve(cfg, ROWS[rows[k]].label, 0)));
-    r.models.dispose();
+/** The ablation's results so far (rows run earlier, perhaps in another session), or undefined. */
+async function readResults(): Promise<Results | undefined> {
+  try {
+    return JSON.parse(await readFile(resultsFile, 'utf8')) as Results;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`${resultsFile}: ${(e as Error).message}`);
   }
-  const results = { adapter: adapterName((await getGpu()).info), seconds, rows: out, curve };
-  await mkdir(path.dirname(resultsFile), { recursive: true });
-  await writeFile(resultsFile, JSON.stringify(results, null, 2));
-  return results;
 }
 
-const res = opts.reportOnly ? (JSON.parse(await readFile(resultsFile, 'utf8')) as Results) : await run();
+/** Written whole or not at all (a kill between rows loses at most the row under way). */
+async function saveResults(r: Results): Promise<void> {
+  await mkdir(path.dirname(resultsFile), { recursive: true });
+  await writeFile(`${resultsFile}.tmp`, JSON.stringify(r, null, 2));
+  await rename(`${resultsFile}.tmp`, resultsFile);
+}
+
+// Each row is saved as soon as it ends and rows already saved are not trained again, so the ablation can
+// be run a few rows at a time (`--rows cls,patch`, then the others); phase 1 is deterministic, so a later
+// session that trains it again starts every row from the same weights.
+async function run(): Promise<Results> {
+  await init();
+  let res: Results = (await readResults()) ?? { adapter: adapterName((await getGpu()).info), seconds: {}, rows: [], curve: [] };
+  const todo = rows.filter((r) => res.seconds[r] === undefined);
+  for (const r of rows.filter((x) => !todo.includes(x))) console.log(`${r}: already in ${resultsFile}`);
+  if (todo.length === 0) return res;
+  const t1 = performance.now();
+  (await runTraining(phase1, 'phase 1')).models.dispose();
+  res.seconds.phase1 ??= (performance.now() - t1) / 1000;
+  const splits = await openSplits(base.data, opts.seed);
+  for (const name of todo) {
+    const cfg = configFor(name);
+    const label = ROWS[name].label;
+    const t0 = performance.now();
+    const r = await runTraining(cfg, name);
+    const seconds = (performance.now() - t0) / 1000;
+    const out = await testRows(label, r.lastCheckpoint, r.models, cfg, splits);
+    const curve = await validationCurve(cfg, label, 0);
+    r.models.dispose();
+    res = {
+      ...res,
+      seconds: { ...res.seconds, [name]: seconds },
+      rows: [...res.rows.filter((x) => x.model !== label), ...out],
+      curve: [...res.curve.filter((c) => c.series !== label), ...curve],
+    };
+    await saveResults(res);
+  }
+  return res;
+}
+
+const found = opts.reportOnly ? await readResults() : await run();
+if (!found) throw new Error(`--report-only: no results in ${resultsFile} yet`);
+const res = found;
+/** The rows in the results, in the table's order, whichever session ran them. */
+const doneRows = allRows.filter((r) => res.seconds[r] !== undefined);
 const svgFile = path.join(path.dirname(opts.doc), `results-omniglot-${tag}.svg`);
 await writeFile(
   svgFile,
@@ -142,9 +175,9 @@ const cell = (label: string, s: string): string => {
 const table = [
   `| phase 2 | ${settings.join(' | ')} | wall time | command |`,
   `|---|${settings.map(() => '---').join('|')}|---|---|`,
-  ...rows.map(
-    (r, k) =>
-      `| ${ROWS[r].label} | ${settings.map((s) => cell(ROWS[r].label, s)).join(' | ')} | ${(res.seconds[r] ?? 0).toFixed(0)} s | \`${command(configs[k], ROWS[r].flags)}\` |`,
+  ...doneRows.map(
+    (r) =>
+      `| ${ROWS[r].label} | ${settings.map((s) => cell(ROWS[r].label, s)).join(' | ')} | ${(res.seconds[r] ?? 0).toFixed(0)} s | \`${command(configFor(r), ROWS[r].flags)}\` |`,
   ),
 ].join('\n');
 await writeSection(

@@ -14,7 +14,7 @@
 //
 //   npx tsx scripts/omniglot-study.ts [--crops 100000] [--patch 7] [--arms ce,recipe] [--phase2-share 0.7] [--episodes 600]
 import { Command } from 'commander';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adapterName, getGpu, init } from '../engine/index.js';
 import { resolveConfig, type DeepPartial, type TrainConfig } from '../train/config.js';
@@ -118,21 +118,64 @@ interface Results {
   rows: DemoRow[];
   curve: CurvePoint[];
   pixelsVal: number;
+  /** Random init on the validation episodes (the start of every curve). */
+  randomVal?: number;
 }
 
+const resultsFile = path.join(path.dirname(opts.doc), 'results', `omniglot-study-${tag}.json`);
+
+/** The study's results so far (arms run earlier, perhaps in another session), or undefined. */
+async function readResults(): Promise<Results | undefined> {
+  try {
+    return JSON.parse(await readFile(resultsFile, 'utf8')) as Results;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`${resultsFile}: ${(e as Error).message}`);
+  }
+}
+
+/** Written whole or not at all (a kill between arms loses at most the arm under way). */
+async function saveResults(r: Results): Promise<void> {
+  await mkdir(path.dirname(resultsFile), { recursive: true });
+  await writeFile(`${resultsFile}.tmp`, JSON.stringify(r, null, 2));
+  await rename(`${resultsFile}.tmp`, resultsFile);
+}
+
+// Each arm's results are saved as soon as it ends and arms already saved are not trained again, so a
+// study of several hours can be run an arm or two at a time (`--arms ce`, then `--arms ibot`, ...).
 async function runStudy(): Promise<Results> {
-  const t0 = performance.now();
   const splits = await openSplits(base.data, opts.seed);
-  const fresh = modelsFor(base, splits.train.classes.length);
-  const rows: DemoRow[] = [...(await testRows('random init', null, fresh, base, splits)), ...(await testRows('raw pixels', null, null, base, splits))];
-  const { random: randomVal, pixels: pixelsVal } = await validationBaselines(fresh, base, splits);
-  fresh.dispose();
-  const armSeconds: Record<string, number> = {};
-  const curve: CurvePoint[] = [];
+  let res = opts.fresh ? undefined : await readResults();
+  if (res && res.episodes !== opts.episodes)
+    throw new Error(`${resultsFile} was made with ${res.episodes} episodes, not ${opts.episodes}: give --episodes ${res.episodes} or --fresh`);
+  if (!res) {
+    const t0 = performance.now();
+    const fresh = modelsFor(base, splits.train.classes.length);
+    const rows: DemoRow[] = [...(await testRows('random init', null, fresh, base, splits)), ...(await testRows('raw pixels', null, null, base, splits))];
+    const { random: randomVal, pixels: pixelsVal } = await validationBaselines(fresh, base, splits);
+    fresh.dispose();
+    res = {
+      adapter: adapterName((await getGpu()).info),
+      crops: opts.crops,
+      episodes: opts.episodes,
+      seconds: (performance.now() - t0) / 1000,
+      armSeconds: {},
+      rows,
+      curve: [],
+      pixelsVal,
+      randomVal,
+    };
+    await saveResults(res);
+  }
   for (const arm of arms) {
+    if (res.armSeconds[arm.label] !== undefined) {
+      console.log(`${arm.name}: already in ${resultsFile} (--fresh to train it again)`);
+      continue;
+    }
     const a0 = performance.now();
     let offset = 0;
-    curve.push({ x: 0, y: randomVal, series: arm.label });
+    const rows: DemoRow[] = [];
+    const curve: CurvePoint[] = [{ x: 0, y: res.randomVal ?? 0, series: arm.label }];
     for (const cfg of arm.configs) {
       const r = await runTraining(cfg, `${arm.name} phase ${cfg.phase}`);
       curve.push(...(await validationCurve(cfg, arm.label, offset)));
@@ -140,26 +183,25 @@ async function runStudy(): Promise<Results> {
       if (cfg === arm.configs[arm.configs.length - 1]) rows.push(...(await testRows(arm.label, r.lastCheckpoint, r.models, cfg, r.splits)));
       r.models.dispose();
     }
-    armSeconds[arm.label] = (performance.now() - a0) / 1000;
-    console.log(formatRows(rows));
+    const armSeconds = (performance.now() - a0) / 1000;
+    res = {
+      ...res,
+      seconds: res.seconds + armSeconds,
+      armSeconds: { ...res.armSeconds, [arm.label]: armSeconds },
+      rows: [...res.rows.filter((r) => r.model !== arm.label), ...rows],
+      curve: [...res.curve.filter((c) => c.series !== arm.label), ...curve],
+    };
+    await saveResults(res);
+    console.log(formatRows(res.rows));
   }
-  const results = {
-    adapter: adapterName((await getGpu()).info),
-    crops: opts.crops,
-    episodes: opts.episodes,
-    seconds: (performance.now() - t0) / 1000,
-    armSeconds,
-    rows,
-    curve,
-    pixelsVal,
-  };
-  await mkdir(path.dirname(resultsFile), { recursive: true });
-  await writeFile(resultsFile, JSON.stringify(results, null, 2));
-  return results;
+  return res;
 }
 
-const resultsFile = path.join(path.dirname(opts.doc), 'results', `omniglot-study-${tag}.json`);
-const { adapter, seconds: total, armSeconds: seconds, rows, curve, pixelsVal } = opts.reportOnly ? (JSON.parse(await readFile(resultsFile, 'utf8')) as Results) : await runStudy();
+const results = opts.reportOnly ? await readResults() : await runStudy();
+if (!results) throw new Error(`--report-only: no results in ${resultsFile} yet`);
+const { adapter, seconds: total, armSeconds: seconds, rows, curve, pixelsVal } = results;
+/** The arms in the results, in the study's order, whichever session ran them. */
+const doneArms = allArms.filter((a) => seconds[a.label] !== undefined);
 const svg = await lineChartSvg(curve, {
   title: `Omniglot, validation alphabet: 5-way 1-shot accuracy against crops seen`,
   xTitle: 'augmented crops seen',
@@ -172,7 +214,8 @@ const svgFile = path.join(docDir, first ? 'results-omniglot-curves.svg' : `resul
 await writeFile(svgFile, svg);
 
 const settings = [...new Set(rows.map((r) => `${r.ways}-way ${r.shots}-shot`))];
-const models = [...new Set(rows.map((r) => r.model))];
+const rank = (model: string): number => allArms.findIndex((a) => a.label === model);
+const models = [...new Set(rows.map((r) => r.model))].sort((a, b) => rank(a) - rank(b));
 const cell = (m: string, s: string): string => {
   const r = rows.find((x) => x.model === m && `${x.ways}-way ${x.shots}-shot` === s);
   return r ? `${r.mean.toFixed(2)} ± ${r.ci95.toFixed(2)}` : '-';
@@ -192,10 +235,10 @@ ${table}
 
 ![validation accuracy against crops seen](${path.basename(svgFile)})
 
-Reproduce: \`npx tsx scripts/omniglot-study.ts --crops ${opts.crops}${opts.patch !== 14 ? ` --patch ${opts.patch}` : ''}${opts.arms.length < 4 ? ` --arms ${opts.arms.join(',')}` : ''} --episodes ${opts.episodes}${opts.seed ? ` --seed ${opts.seed}` : ''}\`, which runs:
+Reproduce: \`npx tsx scripts/omniglot-study.ts --crops ${opts.crops}${opts.patch !== 14 ? ` --patch ${opts.patch}` : ''}${doneArms.length < 4 ? ` --arms ${doneArms.map((a) => a.name).join(',')}` : ''} --episodes ${opts.episodes}${opts.seed ? ` --seed ${opts.seed}` : ''}\`, which runs:
 
 \`\`\`sh
-${arms.flatMap((a) => a.configs.map(command)).join('\n')}
+${doneArms.flatMap((a) => a.configs.map(command)).join('\n')}
 \`\`\`
 `;
 await writeSection(opts.doc, tag, section);

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import type { VisionTransformer } from '../model/vit.js';
 import { evalTransform, findClassFolders, type Normalization, type RgbImage } from './data/index.js';
 import { listImages } from './embed.js';
-import { batchFeatures, concatRows, featureComponents, inEvalMode, type FeatureKind } from './features.js';
+import { concatRows, featureComponents, inEvalMode, shiftedFeatures, type FeatureKind } from './features.js';
 import { prototypeScores } from './fewshot.js';
 
 /** The classes of a support folder and their image files. */
@@ -163,6 +163,8 @@ export interface FeatureOptions {
   resizeRatio: number;
   features: FeatureKind;
   batchSize?: number;
+  /** Test-time shifts, the feature the mean over them (ExtractOptions.shifts); default none. */
+  shifts?: readonly (readonly [number, number])[];
 }
 
 /** [n, dim] features of prepared images through the evaluation transform, in batches. */
@@ -177,7 +179,7 @@ export async function imageFeatures(backbone: VisionTransformer, images: readonl
       const batch = images.slice(start, start + bs);
       const input = new Float32Array(batch.length * len);
       batch.forEach((img, k) => evalTransform(img, opts.size, opts.normalize, input, k * len, opts.resizeRatio));
-      const f = await batchFeatures(backbone, input, batch.length, opts.size, components);
+      const f = await shiftedFeatures(backbone, input, batch.length, opts.size, components, opts.shifts);
       dim = f.dim;
       parts.push(f.data);
     }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { writeSafetensors } from '../engine/index.js';
 import type { VisionTransformer } from '../model/vit.js';
 import { decodeImage, evalTransform, polarityWarning, type Normalization, type RgbImage } from './data/index.js';
-import { batchFeatures, concatRows, featureComponents, inEvalMode, type FeatureKind } from './features.js';
+import { concatRows, featureComponents, inEvalMode, shiftedFeatures, type FeatureKind } from './features.js';
 
 /** The image types the image-folder datasets read. */
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp']);
@@ -56,6 +56,8 @@ export interface EmbedOptions {
   /** Shorter side before the centre crop = round(size · resizeRatio); default 256/224. */
   resizeRatio?: number;
   batchSize?: number;
+  /** Test-time shifts, the feature the mean over them (ExtractOptions.shifts); default none. */
+  shifts?: readonly (readonly [number, number])[];
   onWarning?: (message: string) => void;
   onProgress?: (done: number, total: number) => void;
 }
@@ -113,7 +115,7 @@ export async function embedImages(backbone: VisionTransformer, files: readonly s
       const len = 3 * opts.size * opts.size;
       const images = new Float32Array(batch.length * len);
       batch.forEach((b, k) => evalTransform(b.img, opts.size, opts.normalize, images, k * len, opts.resizeRatio));
-      const f = await batchFeatures(backbone, images, batch.length, opts.size, components);
+      const f = await shiftedFeatures(backbone, images, batch.length, opts.size, components, opts.shifts);
       dim = f.dim;
       rows.push(f.data);
       paths.push(...batch.map((b) => b.file));

@@ -25,6 +25,8 @@ export interface EvalOptions {
   /** Shorter side before the centre crop = round(size · resizeRatio); default 256/224. */
   resizeRatio?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Test-time shifts of every image, its feature the mean over them (ExtractOptions.shifts); default none. */
+  shifts?: readonly (readonly [number, number])[];
   /** Called as each row of the table is done. */
   onRow?: (row: EvalRow) => void;
 }
@@ -69,6 +71,7 @@ export async function evaluateBackbone(backbone: VisionTransformer, ds: ImageDat
     batchSize: opts.batchSize,
     resizeRatio: opts.resizeRatio,
     onProgress: opts.onProgress,
+    shifts: opts.shifts,
   });
   const extractSeconds = (performance.now() - t0) / 1000;
   return { ...episodesReport(feats, opts), dataset: ds.name, extractSeconds, seconds: (performance.now() - t0) / 1000 };

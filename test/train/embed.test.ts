@@ -89,9 +89,11 @@ test('smkd embed: metadata paths in row order, rows equal a direct forward, one 
       'imagenet',
       '--batch-size',
       '2',
+      '--shift-tta',
+      '0',
     ]);
     const outCls = path.join(dir, 'emb-cls.safetensors');
-    await program().parseAsync(['node', 'smkd', 'embed', ckpt, root, '-o', outCls, '--normalize', 'imagenet', '--features', 'cls']);
+    await program().parseAsync(['node', 'smkd', 'embed', ckpt, root, '-o', outCls, '--normalize', 'imagenet', '--features', 'cls', '--shift-tta', '0']);
     console.warn = warn;
     console.log = log;
     const broken = path.join(root, 'cat', 'broken.png');
@@ -107,6 +109,7 @@ test('smkd embed: metadata paths in row order, rows equal a direct forward, one 
     assert.equal(JSON.parse(f.metadata.skipped), [broken]);
     assert.equal([f.metadata.feature_kind, f.metadata.components, f.metadata.count, f.metadata.dim], ['concat', '["cls","weighted"]', '4', '128']);
     assert.equal(JSON.parse(f.metadata.normalize), NORMALIZATION.imagenet);
+    assert.is(f.metadata.shift_tta, '0');
     assert.is(JSON.parse(f.metadata.model).numHeads, 2);
     const got = f.tensors.get('features')!;
     assert.equal(got.shape, [4, 128]);

@@ -16,7 +16,7 @@ import { backboneTensors, inferVitConfig, loadBackbone, resolveCheckpoint, seenC
 import { program } from '../../train/cli.js';
 import { preset, validateConfig } from '../../train/config.js';
 import { episodesReport, type EvalReport } from '../../train/evaluate.js';
-import { batchFeatures, capPerClass, extractFeatures } from '../../train/features.js';
+import { batchFeatures, capPerClass, defaultShiftRadius, extractFeatures, shiftGrid } from '../../train/features.js';
 import { openSplits } from '../../train/sources.js';
 import { saveCheckpoint } from '../../train/checkpoint.js';
 import { modelsFor } from '../../train/trainer.js';
@@ -181,7 +181,12 @@ test('smkd eval end to end: JSON to a file and to stdout, equal to the evaluatio
       printed.some((l) => /accuracy \(95% CI\)/.test(l)),
       'a table on the terminal',
     );
-    const rep = JSON.parse(await readFile(out, 'utf8')) as EvalReport & { model: { numHeads: number }; data: { kind: string; split: string; cropSize: number }; seed: number };
+    const rep = JSON.parse(await readFile(out, 'utf8')) as EvalReport & {
+      model: { numHeads: number };
+      data: { kind: string; split: string; cropSize: number };
+      seed: number;
+      shiftTta: number;
+    };
     assert.is(rep.model.numHeads, 4);
     assert.equal([rep.data.kind, rep.data.split, rep.data.cropSize, rep.seed], ['synthetic', 'test', 32, 4]);
     assert.is(rep.images, 20 * 6);
@@ -203,11 +208,18 @@ test('smkd eval end to end: JSON to a file and to stdout, equal to the evaluatio
     // The same evaluation computed directly from the teacher's backbone and the run's data.
     const cfg = validateConfig({ ...JSON.parse(await readFile(path.join(run, 'config.json'), 'utf8')), seed: 4 });
     const splits = await openSplits(cfg.data, 4);
+    // By default a coarse grid (this model: 32 px, patch 4, 8x8) is evaluated with every shift of up to half a patch.
+    const { patchSize, imgSize } = models.teacher.backbone.config;
+    const radius = defaultShiftRadius(patchSize, imgSize);
+    assert.is(radius, Math.min(3, Math.floor(patchSize / 2)));
+    assert.ok(radius > 0);
+    assert.is(rep.shiftTta, radius);
     const feats = await extractFeatures(models.teacher.backbone, splits.test, {
       size: 32,
       normalize: splits.normalize,
       components: ['cls', 'weighted'],
       indices: capPerClass(splits.test, 6),
+      shifts: shiftGrid(radius),
     });
     const direct = episodesReport(feats, { ways: 3, shots: [1, 2], queries: 2, episodes: 8, seed: 4, features: ['cls', 'concat'], classifiers: ['prototype', 'logistic'] });
     rep.rows.forEach((r, i) => {

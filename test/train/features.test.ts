@@ -10,7 +10,7 @@ import { fewShotFeatures } from '../../model/features.js';
 import { VisionTransformer } from '../../model/vit.js';
 import { evalTransform, InMemoryDataset, NORMALIZATION, type RgbImage } from '../../train/data/index.js';
 import { evaluatePixels } from '../../train/evaluate.js';
-import { extractFeatures, pixelFeatures, selectFeatures } from '../../train/features.js';
+import { batchFeatures, extractFeatures, pixelFeatures, selectFeatures, shiftImages } from '../../train/features.js';
 import { evaluateFewShot } from '../../train/fewshot.js';
 import { close, gpu } from '../helpers/check.js';
 
@@ -95,6 +95,59 @@ test('raw pixels: each image through the evaluation transform, flattened, L2-nor
     ],
   );
   for (const r of rep.rows) assert.is(r.mean, evaluateFewShot(f, { ways: 3, shots: r.shots, queries: 2, episodes: 20, seed: 8, classifier: 'prototype' }).mean);
+});
+
+test('shiftImages moves each plane by (dx, dy) and fills from its top-left pixel (odd size, both signs)', () => {
+  const size = 5;
+  const rng = new Rng(11);
+  const x = Float32Array.from({ length: 2 * 3 * size * size }, () => rng.uniform(-1, 1));
+  for (const [dx, dy] of [
+    [2, -1],
+    [-3, 4],
+    [0, 0],
+    [6, 0],
+  ] as const) {
+    const y = shiftImages(x, 2, size, dx, dy);
+    for (let p = 0; p < 6; p++)
+      for (let r = 0; r < size; r++)
+        for (let c = 0; c < size; c++) {
+          const sr = r - dy;
+          const sc = c - dx;
+          const want = sr >= 0 && sr < size && sc >= 0 && sc < size ? x[p * 25 + sr * 5 + sc] : x[p * 25];
+          assert.is(y[p * 25 + r * 5 + c], want, `shift ${dx},${dy} plane ${p} (${r}, ${c})`);
+        }
+  }
+});
+
+test("test-time shifts: the feature is the mean of the shifted copies' features, each component renormalised (float64 reference)", async () => {
+  const vit = new VisionTransformer(vitConfig('tiny', { imgSize: 14, patchSize: 7, embedDim: 12, depth: 1, numHeads: 3 })).build({ seed: 9 });
+  const ds = dataset(7, 3, 14, 10);
+  const opts = { size: 14, normalize: NORMALIZATION.imagenet, resizeRatio: 1, batchSize: 3, components: ['cls', 'patches'] as const };
+  const shifts = [
+    [0, 0],
+    [2, 1],
+    [-1, -3],
+  ] as const;
+  const got = await extractFeatures(vit, ds, { ...opts, components: [...opts.components], shifts });
+  const widths = [12, 48];
+  for (let i = 0; i < ds.size; i++) {
+    const x = new Float32Array(3 * 14 * 14);
+    evalTransform(await ds.load(i), 14, NORMALIZATION.imagenet, x, 0, 1);
+    const sum = new Float64Array(60);
+    for (const [dx, dy] of shifts) {
+      const f = await batchFeatures(vit, shiftImages(x, 1, 14, dx, dy), 1, 14, opts.components);
+      f.data.forEach((v, k) => (sum[k] += v));
+    }
+    const want = new Float64Array(60);
+    want.set(unit(sum.subarray(0, widths[0])), 0);
+    want.set(unit(sum.subarray(widths[0])), widths[0]);
+    close(got.data.subarray(i * 60, (i + 1) * 60), want, 1e-5, `image ${i}`);
+  }
+  const plain = await extractFeatures(vit, ds, { ...opts, components: [...opts.components] });
+  let diff = 0;
+  for (let k = 0; k < plain.data.length; k++) diff = Math.max(diff, Math.abs(plain.data[k] - got.data[k]));
+  assert.ok(diff > 1e-3, `shifted features differ from the plain ones (max diff ${diff})`);
+  vit.dispose();
 });
 
 test.run();

@@ -10,7 +10,7 @@ import { defaultModel } from '../default-model.js';
 import { FEATURE_KINDS, type FeatureKind } from '../features.js';
 import { checkpointPreparation } from '../show/input.js';
 import { describeBackbone } from './extraction.js';
-import { positive } from './options.js';
+import { positive, resolveShifts, SHIFT_TTA_HELP, shiftTta } from './options.js';
 
 interface ClassifyCliOpts {
   model?: string;
@@ -19,6 +19,7 @@ interface ClassifyCliOpts {
   json?: string;
   batchSize: number;
   network: Network;
+  shiftTta: number | 'auto';
 }
 
 export function classifyCommand(): Command {
@@ -37,6 +38,7 @@ export function classifyCommand(): Command {
     .addOption(new Option('--features <kind>', "feature kind (default: the model's)").choices(FEATURE_KINDS))
     .option('--json <file>', "write the predictions as JSON ('-': on stdout)")
     .option('--batch-size <n>', 'images per GPU batch', positive, 64)
+    .option('--shift-tta <px|auto>', SHIFT_TTA_HELP, shiftTta, 'auto')
     .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
     .action(async (supportDir: string, queryArgs: string[], o: ClassifyCliOpts) => {
       const log = o.json === '-' ? (m: string) => console.error(m) : (m: string) => console.log(m);
@@ -66,14 +68,15 @@ export function classifyCommand(): Command {
               .join(', ')}${unsure.length > 3 ? ', ...' : ''}); taken as ${unsure[0].background}: pass --background light or dark if that is wrong`,
           );
         const features = o.features ?? prep.features;
+        const tta = resolveShifts(o.shiftTta, loaded.config);
         log(describeBackbone(loaded));
         log(
-          `${support.classes.length} classes, ${supportFiles.length} support image(s), ${queries.length} query image(s); ${features} features, prototype classifier (score: cosine similarity)`,
+          `${support.classes.length} classes, ${supportFiles.length} support image(s), ${queries.length} query image(s); ${features} features, prototype classifier (score: cosine similarity); ${tta.note}`,
         );
         const f = await imageFeatures(
           loaded.backbone,
           prepared.map((p) => p.image),
-          { size: loaded.config.imgSize, normalize: prep.normalize, resizeRatio: prep.resizeRatio ?? 1, features, batchSize: o.batchSize },
+          { size: loaded.config.imgSize, normalize: prep.normalize, resizeRatio: prep.resizeRatio ?? 1, features, batchSize: o.batchSize, shifts: tta.shifts },
         );
         const preds = classifyRows(
           f.data,
@@ -83,7 +86,7 @@ export function classifyCommand(): Command {
           prepared.slice(supportFiles.length),
         );
         log(formatPredictions(preds));
-        const json = { model: loaded.file, features, classes: support.classes, support: support.files, predictions: preds };
+        const json = { model: loaded.file, features, shiftTta: tta.radius, classes: support.classes, support: support.files, predictions: preds };
         if (o.json === '-') process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
         else if (o.json) await writeFile(o.json, JSON.stringify(json, null, 2));
       } finally {

@@ -10,7 +10,7 @@ import { embedImages, listImages, readFileList, writeEmbeddings } from '../embed
 import { FEATURE_KINDS, type FeatureKind } from '../features.js';
 import { openSplits } from '../sources.js';
 import { describeBackbone, extractionBar } from './extraction.js';
-import { positive } from './options.js';
+import { positive, resolveShifts, SHIFT_TTA_HELP, shiftTta } from './options.js';
 
 interface EmbedCliOpts {
   list?: string;
@@ -23,6 +23,7 @@ interface EmbedCliOpts {
   batchSize: number;
   numHeads?: number;
   network: Network;
+  shiftTta: number | 'auto';
 }
 
 /** `imagenet`, `cifar`, `run` (the run's training-split statistics, as its training used) or 'm,m,m/s,s,s'. */
@@ -59,6 +60,7 @@ export function embedCommand(): Command {
     .option('--no-invert', 'do not invert the images')
     .option('--batch-size <n>', 'images per GPU batch', positive, 64)
     .option('--num-heads <n>', 'attention heads, when neither the run config nor the file records them', positive)
+    .option('--shift-tta <px|auto>', SHIFT_TTA_HELP, shiftTta, 'auto')
     .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
     .action(async (first: string | undefined, rest: string[], o: EmbedCliOpts) => {
       // Commander fills the optional checkpoint first: an image or image folder there means no checkpoint was given.
@@ -74,7 +76,8 @@ export function embedCommand(): Command {
         const pre = loaded.preprocessing;
         const normalize = o.normalize || run || !pre ? await normalizationArg(o.normalize ?? (run ? 'run' : 'imagenet'), run) : pre.normalize;
         const size = o.imageSize ?? loaded.config.imgSize;
-        console.log(describeBackbone(loaded));
+        const tta = resolveShifts(o.shiftTta, loaded.config);
+        console.log(`${describeBackbone(loaded)}\n${tta.note}`);
         const bar = extractionBar();
         const e = await embedImages(loaded.backbone, files, {
           size,
@@ -83,6 +86,7 @@ export function embedCommand(): Command {
           decode: { resize: o.resize ?? run?.data.imageSize ?? pre?.imageSize, invert: o.invert ?? run?.data.invert ?? pre?.invert ?? false },
           resizeRatio: run?.eval.resizeRatio ?? pre?.resizeRatio,
           batchSize: o.batchSize,
+          shifts: tta.shifts,
           onProgress: bar.update,
           onWarning: (m) => {
             bar.stop();
@@ -96,6 +100,7 @@ export function embedCommand(): Command {
           model: JSON.stringify(loaded.config),
           image_size: String(size),
           normalize: JSON.stringify(normalize),
+          shift_tta: String(tta.radius),
         });
         console.log(`${o.output}: ${e.paths.length} x ${e.dim} ${e.kind} features${e.skipped.length ? `, ${e.skipped.length} unreadable image(s) skipped` : ''}`);
       } finally {

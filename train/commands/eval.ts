@@ -13,7 +13,7 @@ import { FEATURE_KINDS, type FeatureKind } from '../features.js';
 import { FEW_SHOT_CLASSIFIERS, type FewShotClassifier } from '../fewshot.js';
 import { openSplits } from '../sources.js';
 import { describeBackbone, extractionBar } from './extraction.js';
-import { commonOptions, int, nonNegative, overrides, positive, type CommonOpts } from './options.js';
+import { commonOptions, int, nonNegative, overrides, positive, resolveShifts, SHIFT_TTA_HELP, shiftTta, type CommonOpts } from './options.js';
 
 /** N-way needs two classes at least. */
 const ways = (v: string): number => {
@@ -41,6 +41,7 @@ interface EvalCliOpts extends CommonOpts {
   numHeads?: number;
   network: Network;
   json?: string;
+  shiftTta: number | 'auto';
 }
 
 /** A comma-separated list of names from `allowed`. */
@@ -93,6 +94,7 @@ export function evalCommand(): Command {
     .option('--max-per-class <n>', "at most n images per class (0: all; default: the config's eval.maxPerClass)", nonNegative)
     .option('--image-size <px>', "crop side of the evaluation transform (default: the model's image size)", positive)
     .option('--batch-size <n>', 'images per GPU batch of the feature extraction', positive, 64)
+    .option('--shift-tta <px|auto>', SHIFT_TTA_HELP, shiftTta, 'auto')
     .option('--num-heads <n>', 'attention heads, when neither the run config nor the file records them', positive)
     .addOption(new Option('--network <name>', 'which network of a training checkpoint').choices(['teacher', 'student']).default('teacher'))
     .option('--json <file>', "also write the report as JSON ('-': print it on stdout, the table on stderr)")
@@ -125,7 +127,8 @@ export function evalCommand(): Command {
         const size = o.imageSize ?? loaded.config.imgSize;
         // Decode at the evaluation resize when the dataset's stored size is below it (a 224-px model).
         const data = size > cfg.data.imageSize ? { ...cfg.data, imageSize: Math.round((size * 256) / 224) } : cfg.data;
-        log(describeBackbone(loaded));
+        const tta = resolveShifts(o.shiftTta, loaded.config);
+        log(`${describeBackbone(loaded)}\n${tta.note}`);
         const splits = await openSplits(data, cfg.seed);
         const ds = splits[o.split];
         const sample = await Promise.all(Array.from({ length: Math.min(32, ds.size) }, (_, k) => ds.load(Math.floor((k * ds.size) / Math.min(32, ds.size)))));
@@ -151,6 +154,7 @@ export function evalCommand(): Command {
           resizeRatio: cfg.eval.resizeRatio,
           seed: cfg.seed,
           batchSize: o.batchSize,
+          shifts: tta.shifts,
           onProgress: bar.update,
         });
         bar.stop();
@@ -161,6 +165,7 @@ export function evalCommand(): Command {
           model: loaded.config,
           data: { kind: data.kind, path: data.path ?? null, split: o.split, cropSize: size, maxPerClass: maxPerClass ?? null, normalize: splits.normalize },
           seed: cfg.seed,
+          shiftTta: tta.radius,
           ...rep,
         };
         if (o.json === '-') process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);

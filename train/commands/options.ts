@@ -1,6 +1,7 @@
 // What several commands share: number parsers, the data and run options, and the config those flags override.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { dataOverrides, PRESETS, type DeepPartial, type PresetName, type TrainConfig } from '../config.js';
+import { defaultShiftRadius, shiftGrid } from '../features.js';
 
 export const int = (v: string): number => {
   const n = Number(v);
@@ -19,6 +20,22 @@ export const nonNegative = (v: string): number => {
   if (n < 0) throw new InvalidArgumentError(`'${v}' is not a non-negative integer`);
   return n;
 };
+/**
+ * --shift-tta: test-time shifts of each image, its features averaged over every shift of up to ±px
+ * pixels; 'auto' (the default) is defaultShiftRadius of the model's patch.
+ */
+export const shiftTta = (v: string): number | 'auto' => (v === 'auto' ? 'auto' : nonNegative(v));
+export const SHIFT_TTA_HELP =
+  "test-time augmentation: average each image's features over every shift of up to ±px pixels ((2px+1)² passes; 0: none; auto: half the patch, at most 3, on grids of 8x8 patches or fewer, else 0)";
+
+/** The shifts --shift-tta asks for, for a ViT, and a line that says so. */
+export function resolveShifts(flag: number | 'auto', vit: { patchSize: number; imgSize: number }): { radius: number; shifts: [number, number][]; note: string } {
+  const radius = flag === 'auto' ? defaultShiftRadius(vit.patchSize, vit.imgSize) : flag;
+  const shifts = shiftGrid(radius);
+  const note = radius === 0 ? 'test-time shifts: none' : `test-time shifts: every shift up to ±${radius} px, ${shifts.length} passes per image (--shift-tta 0: one)`;
+  return { radius, shifts, note };
+}
+
 export const num = (v: string): number => {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new InvalidArgumentError(`'${v}' is not a number`);
