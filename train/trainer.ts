@@ -38,6 +38,7 @@ import type { TrainConfig } from './config.js';
 import { MultiCropLoader, type CropBatch } from './data/index.js';
 import { capPerClass } from './features.js';
 import { ibotLoss, smkdLoss, updateCenters } from './losses.js';
+import { lockRun, type RunLock } from './run-lock.js';
 import { configChangeError, configChanges, readRunConfig, recordConfigChanges, removeStaleTemporaries, truncateMetrics, type ValidationLine } from './run-dir.js';
 import { TrainingSchedule } from './schedules.js';
 import { openSplits, type DataSplits } from './sources.js';
@@ -324,6 +325,8 @@ interface OpenRun {
   /** Centres not carried over from a checkpoint start from the first batch (when the config says so). */
   freshCenters: boolean;
   metricsFile: string;
+  /** This process's hold on the run directory, released when train() returns or throws. */
+  lock: RunLock;
 }
 
 /**
@@ -355,6 +358,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, options: T
     }
   } finally {
     await loader.close();
+    await run.lock.release();
   }
   return { runDir: cfg.out, iterations: total, stopped, lastCheckpoint: records.lastCheckpoint, models, splits };
 }
@@ -418,6 +422,18 @@ class RunRecords {
 
 /** Check everything, build the models, load the checkpoint or the starting weights, open the data, then write the run directory. */
 async function openRun(cfg: TrainConfig, log: (m: string) => void, options: TrainOptions): Promise<OpenRun> {
+  // Before anything is read or cleaned up: a second trainer on this folder would read checkpoints being
+  // written and delete the first one's temporaries.
+  const lock = await lockRun(cfg.out);
+  try {
+    return { ...(await openLockedRun(cfg, log, options)), lock };
+  } catch (e) {
+    await lock.abandon();
+    throw e;
+  }
+}
+
+async function openLockedRun(cfg: TrainConfig, log: (m: string) => void, options: TrainOptions): Promise<Omit<OpenRun, 'lock'>> {
   const runDir = cfg.out;
   const schedule = trainingSchedule(cfg);
   const total = schedule.totalIters;

@@ -1,0 +1,111 @@
+// One trainer per run directory: a lock file (`<run>/lock`, created exclusively) that names the process
+// holding it. A second trainer on the same --out is refused before it reads or deletes anything; a lock
+// whose process is gone (kill -9, a crash, a reboot) is taken over, so a killed run still resumes.
+import { rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { mkdir, open, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+export const LOCK_FILE = 'lock';
+
+interface LockInfo {
+  pid: number;
+  host: string;
+  started: string;
+}
+
+/** Whether process `pid` of this machine is alive (a signal-0 probe: EPERM means alive, another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function readLock(file: string): Promise<LockInfo | undefined> {
+  try {
+    const info = JSON.parse(await readFile(file, 'utf8')) as Partial<LockInfo>;
+    return typeof info.pid === 'number' && typeof info.host === 'string' ? { pid: info.pid, host: info.host, started: String(info.started ?? '?') } : undefined;
+  } catch {
+    // Unreadable or half-written (its writer died between create and write): nobody can be proven to hold it.
+    return undefined;
+  }
+}
+
+export interface RunLock {
+  /** Removes the lock (idempotent); also done when the process exits. */
+  release: () => Promise<void>;
+}
+
+/**
+ * lockRunDir on a run directory that may not exist yet (created for its lock). `abandon` releases the lock
+ * and removes the folder again if this call created it and nothing else was written there, so a run
+ * refused before it starts leaves no trace.
+ */
+export async function lockRun(runDir: string): Promise<RunLock & { abandon: () => Promise<void> }> {
+  const existed = await stat(runDir).then(
+    () => true,
+    () => false,
+  );
+  await mkdir(runDir, { recursive: true });
+  const lock = await lockRunDir(runDir);
+  return {
+    release: lock.release,
+    abandon: async () => {
+      await lock.release();
+      if (!existed) await rmdir(runDir).catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Takes the lock of `runDir` (which must exist), or throws naming the live process that holds it. A lock
+ * of a dead process on this host, or one that cannot be read, is replaced; a lock from another host is
+ * honoured (its process cannot be probed from here) and the error says how to clear it.
+ */
+export async function lockRunDir(runDir: string): Promise<RunLock> {
+  const file = path.join(runDir, LOCK_FILE);
+  const me: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fh = await open(file, 'wx');
+      try {
+        await fh.writeFile(JSON.stringify(me));
+      } finally {
+        await fh.close();
+      }
+      let released = false;
+      const onExit = (): void => {
+        // Synchronous on exit: a process.exit() after a second Ctrl-C runs no promise.
+        if (released) return;
+        try {
+          rmSync(file, { force: true });
+        } catch {
+          // nothing more can be done while exiting
+        }
+      };
+      process.once('exit', onExit);
+      return {
+        release: async () => {
+          if (released) return;
+          released = true;
+          process.off('exit', onExit);
+          await rm(file, { force: true });
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`${runDir}: cannot create its lock file: ${(e as Error).message}`);
+    }
+    const holder = await readLock(file);
+    if (holder && holder.host !== me.host)
+      throw new Error(`${runDir} is locked by process ${holder.pid} on ${holder.host} (since ${holder.started}); if that run is over, delete ${file} and try again`);
+    if (holder && holder.pid !== process.pid && alive(holder.pid))
+      throw new Error(`${runDir} is in use by process ${holder.pid} (a trainer started ${holder.started}); stop it first, or give another --out`);
+    // Stale: move it aside atomically, so that of two processes replacing it only one succeeds in creating the new one.
+    await rename(file, `${file}.stale-${process.pid}`).catch(() => undefined);
+    await rm(`${file}.stale-${process.pid}`, { force: true });
+  }
+  throw new Error(`${runDir}: could not take its lock file ${file} (another process keeps replacing it)`);
+}
