@@ -1,4 +1,4 @@
-// Test-time shift averaging measured (docs/omniglot-recipe.md §D): a trained run's teacher (or another
+// Test-time shift averaging measured (docs/omniglot-recipe.md, part D): a trained run's teacher (or another
 // model file, scored on that run's data splits) on one split, with each set of shifts, `tokens` and
 // [cls] features, 5-way 1-shot, 5-way 5-shot and 20-way 1-shot, 600 episodes, the run's seed.
 //

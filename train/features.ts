@@ -75,7 +75,7 @@ export interface ExtractOptions {
  * Every shift of up to ±radius pixels in x and y, (2·radius + 1)² of them, [0, 0] first. Averaging a
  * ViT's features over them averages over the alignments of its patch grid: on the Omniglot validation
  * alphabet (patch 7, 28 px) radius 3 (all 7 phases of the 7-px grid, 49 passes) took 5-way 1-shot from
- * 72.5 to 86.9 % and 20-way 1-shot from 47.0 to 68.3 % (docs/omniglot-recipe.md §D).
+ * 72.5 to 86.9 % and 20-way 1-shot from 47.0 to 68.3 % (docs/omniglot-recipe.md, part D).
  */
 export function shiftGrid(radius: number): [number, number][] {
   if (!Number.isInteger(radius) || radius < 0) throw new Error(`shiftGrid: radius must be a non-negative integer, got ${radius}`);
