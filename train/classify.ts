@@ -39,8 +39,8 @@ export async function readSupportFolder(dir: string): Promise<SupportSet> {
 /** The query image files: files as given, folders for every image below them. */
 export async function readQueries(inputs: readonly string[]): Promise<string[]> {
   if (inputs.length === 0) throw new Error('classify: no query images given (classify <support-folder> <query>...)');
-  const files = await listImages(inputs).catch((e: Error) => {
-    throw new Error(e.message.replace(/^embed: /, 'classify: query '));
+  const files = await listImages(inputs, undefined, 'classify: query').catch((e: Error) => {
+    throw new Error(e.message.replace(/^classify: query: /, 'classify: query '));
   });
   if (files.length === 0) throw new Error(`classify: the query folder(s) ${inputs.join(', ')} hold no images (.png, .jpg, .jpeg, .webp)`);
   return files;

@@ -1,37 +1,41 @@
 // `smkd embed`: the features of image files from a backbone (docs/algorithm.md §8.1: evaluation transform and
 // features), written to a safetensors file with the image paths in its metadata, for users who
 // classify or retrieve with their own code.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeSafetensors } from '../engine/index.js';
 import type { VisionTransformer } from '../model/vit.js';
+import { FolderWalk } from './data/folder-walk.js';
 import { decodeImage, evalTransform, polarityWarning, type Normalization, type RgbImage } from './data/index.js';
 import { concatRows, featureComponents, inEvalMode, shiftedFeatures, type FeatureKind } from './features.js';
 
-/** The image types the image-folder datasets read. */
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp']);
-
 /**
  * The image files of `inputs`: a folder stands for every image below it at any depth (hidden
- * entries skipped, sorted by path), a file for itself, in the order given.
+ * entries skipped; the entries of a folder in name order, files and sub-folders alike), a file for
+ * itself, in the order given. Every folder is read once (FolderWalk): a link loop is passed over with
+ * one warning.
  */
-export async function listImages(inputs: readonly string[]): Promise<string[]> {
+export async function listImages(inputs: readonly string[], onWarning: (message: string) => void = (m) => console.warn(m), where = 'embed'): Promise<string[]> {
   const out: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      const full = path.join(dir, e.name);
-      const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(full).catch(() => null))?.isDirectory());
-      if (isDir) await walk(full);
-      else if (IMAGE_EXT.has(path.extname(e.name).toLowerCase())) out.push(full);
+  const folders = new FolderWalk();
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    if (!(await folders.enter(dir, depth))) return;
+    const { dirs, files } = await folders.entries(dir);
+    // Names in one sorted sequence, as before: a folder's entries interleave files and sub-folders by name.
+    const names = [...dirs.map((d) => ({ d, f: false })), ...files.map((d) => ({ d, f: true }))].sort((a, b) => (a.d < b.d ? -1 : a.d > b.d ? 1 : 0));
+    for (const { d, f } of names) {
+      if (f) out.push(path.join(dir, d));
+      else await walk(path.join(dir, d), depth + 1);
     }
   };
   for (const input of inputs) {
     const s = await stat(input).catch(() => null);
-    if (!s) throw new Error(`embed: ${input}: no such file or folder`);
-    if (s.isDirectory()) await walk(input);
+    if (!s) throw new Error(`${where}: ${input}: no such file or folder`);
+    if (s.isDirectory()) await walk(input, 0);
     else out.push(input);
   }
+  const w = folders.warning(where);
+  if (w) onWarning(w);
   return out;
 }
 

@@ -3,7 +3,7 @@
 // equal a direct forward of the model; an unreadable image is skipped with one warning naming it.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fromArray, noGrad, tidy } from '../../engine/index.js';
@@ -52,6 +52,27 @@ test('image lists: folders at any depth in path order, files as given, list file
     } catch (e) {
       assert.match((e as Error).message, /missing\.png: no such file/);
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('image lists: a link back to a parent is passed over with one warning; every folder is read once, however it is reached', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'embed-'));
+  try {
+    const root = path.join(dir, 'imgs');
+    await folder(root);
+    await symlink(root, path.join(root, 'cat', 'deep', 'loop'));
+    await symlink(path.join(root, 'dog'), path.join(root, 'dog-again'));
+    const warnings: string[] = [];
+    const files = await listImages([root], (m) => warnings.push(m));
+    assert.equal(
+      files,
+      ['b.png', 'cat/a.png', 'cat/broken.png', 'cat/deep/c.jpg', 'dog/d.png'].map((f) => path.join(root, f)),
+    );
+    assert.is(warnings.length, 1);
+    assert.match(warnings[0], /embed: warning: skipped 2 folder link\(s\)/);
+    assert.ok(warnings[0].includes(path.join(root, 'cat', 'deep', 'loop')) && warnings[0].includes(path.join(root, 'dog-again')), warnings[0]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

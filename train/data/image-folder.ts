@@ -3,6 +3,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import { FolderWalk } from './folder-walk.js';
 import { checkIndex, listSome, type ImageDataset, type RgbImage } from './dataset.js';
 
 export interface ImageFolderOptions {
@@ -28,7 +29,6 @@ export interface ImageFolderOptions {
   concurrency?: number;
 }
 
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp']);
 /** Corrupt files named one by one up to this many, then one summary line. */
 const MAX_NAMED_WARNINGS = 20;
 
@@ -41,31 +41,28 @@ interface ClassFolder {
  * The class folders below `root`: leaf folders (no subfolders) at any depth, sorted by name,
  * each with its image files sorted. Hidden entries are skipped.
  */
-export async function findClassFolders(root: string): Promise<ClassFolder[]> {
+export async function findClassFolders(root: string, onWarning: (message: string) => void = (m) => console.warn(m)): Promise<ClassFolder[]> {
   const rootStat = await fs.stat(root).catch(() => null);
   if (!rootStat) throw new Error(`image folder ${root}: no such folder`);
   if (!rootStat.isDirectory()) throw new Error(`image folder ${root}: not a folder`);
   const found: ClassFolder[] = [];
   const emptyLeaves: string[] = [];
+  // Every folder once, by its real path: a link back to a parent cannot make the walk endless.
+  const folders = new FolderWalk();
   const walk = async (dir: string, rel: string[]): Promise<void> => {
-    const entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
-    const dirs: string[] = [];
-    const files: string[] = [];
-    for (const e of entries) {
-      const full = path.join(dir, e.name);
-      const isDir = e.isDirectory() || (e.isSymbolicLink() && (await fs.stat(full).catch(() => null))?.isDirectory());
-      if (isDir) dirs.push(e.name);
-      else if (IMAGE_EXT.has(path.extname(e.name).toLowerCase())) files.push(e.name);
-    }
+    if (!(await folders.enter(dir, rel.length))) return;
+    const { dirs, files } = await folders.entries(dir);
     if (dirs.length === 0) {
       if (rel.length === 0) return;
       if (files.length === 0) emptyLeaves.push(dir);
-      else found.push({ name: rel.join('/'), files: files.sort().map((f) => path.join(dir, f)) });
+      else found.push({ name: rel.join('/'), files: files.map((f) => path.join(dir, f)) });
       return;
     }
-    for (const d of dirs.sort()) await walk(path.join(dir, d), [...rel, d]);
+    for (const d of dirs) await walk(path.join(dir, d), [...rel, d]);
   };
   await walk(root, []);
+  const w = folders.warning(`image folder ${root}`);
+  if (w) onWarning(w);
   if (found.length === 0) throw new Error(`image folder ${root}: no class folders with images (expected root/<class>/<image> or deeper)`);
   if (emptyLeaves.length > 0) throw new Error(`image folder ${root}: ${emptyLeaves.length} class folder(s) hold no images: ${listSome(emptyLeaves)}`);
   return found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -116,7 +113,7 @@ function toRgb(src: Uint8Array, pixels: number, channels: number): Uint8Array {
 /** Open an image folder (or a split of it) as a dataset. */
 export async function openImageFolder(root: string, opts: ImageFolderOptions = {}): Promise<ImageFolderDataset> {
   const name = opts.name ?? path.basename(path.resolve(root));
-  let folders = await findClassFolders(root);
+  let folders = await findClassFolders(root, opts.onWarning);
   const wanted = opts.classes ?? (opts.classesFile !== undefined ? await readClassList(opts.classesFile) : undefined);
   if (wanted) {
     const have = new Set(folders.map((f) => f.name));

@@ -162,6 +162,22 @@ test('missing, empty and image-less folders are errors naming the path', async (
   await rejects(() => findClassFolders(root), /hollow.b/);
 });
 
+test('a folder link back to the root is passed over with one warning naming it, and no class is found twice', async () => {
+  const root = path.join(tmp, 'looped');
+  await writeImage(path.join(root, 'a/x/1.png'), 4, 4, 0, 'png');
+  await writeImage(path.join(root, 'b/2.png'), 4, 4, 0, 'png');
+  await fs.symlink(root, path.join(root, 'a', 'up'));
+  await fs.symlink(path.join(root, 'b'), path.join(root, 'c'));
+  const warnings: string[] = [];
+  const folders = await findClassFolders(root, (m) => warnings.push(m));
+  assert.equal(
+    folders.map((f) => f.name),
+    ['a/x', 'b'],
+  );
+  assert.is(warnings.length, 1);
+  assert.match(warnings[0], /skipped 2 folder link\(s\).*looped.a.up/);
+});
+
 skipUnless(
   test,
   existsSync(OMNIGLOT),
