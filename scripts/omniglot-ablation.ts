@@ -13,7 +13,7 @@ import { adapterName, getGpu, init } from '../engine/index.js';
 import { resolveConfig, type DeepPartial, type TrainConfig } from '../train/config.js';
 import { testRows, validationCurve, type DemoRow } from '../train/demo.js';
 import { lineChartSvg, type CurvePoint } from '../train/plot.js';
-import { runTraining } from '../train/run-training.js';
+import { Interrupted, trainToEnd } from '../train/run-training.js';
 import { openSplits } from '../train/sources.js';
 import { writeSection } from './report-sections.js';
 
@@ -130,14 +130,14 @@ async function run(): Promise<Results> {
   for (const r of rows.filter((x) => !todo.includes(x))) console.log(`${r}: already in ${resultsFile}`);
   if (todo.length === 0) return res;
   const t1 = performance.now();
-  (await runTraining(phase1, 'phase 1')).models.dispose();
+  (await trainToEnd(phase1, 'phase 1')).models.dispose();
   res.seconds.phase1 ??= (performance.now() - t1) / 1000;
   const splits = await openSplits(base.data, opts.seed);
   for (const name of todo) {
     const cfg = configFor(name);
     const label = ROWS[name].label;
     const t0 = performance.now();
-    const r = await runTraining(cfg, name);
+    const r = await trainToEnd(cfg, name);
     const seconds = (performance.now() - t0) / 1000;
     const out = await testRows(label, r.lastCheckpoint, r.models, cfg, splits);
     const curve = await validationCurve(cfg, label, 0);
@@ -153,7 +153,13 @@ async function run(): Promise<Results> {
   return res;
 }
 
-const found = opts.reportOnly ? await readResults() : await run();
+const found = opts.reportOnly
+  ? await readResults()
+  : await run().catch((e: unknown) => {
+      if (!(e instanceof Interrupted)) throw e;
+      console.log(e.message);
+      process.exit(e.exitCode);
+    });
 if (!found) throw new Error(`--report-only: no results in ${resultsFile} yet`);
 const res = found;
 /** The rows in the results, in the table's order, whichever session ran them. */

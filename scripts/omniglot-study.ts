@@ -20,7 +20,7 @@ import { adapterName, getGpu, init } from '../engine/index.js';
 import { resolveConfig, type DeepPartial, type TrainConfig } from '../train/config.js';
 import { formatRows, testRows, validationBaselines, validationCurve, type DemoRow } from '../train/demo.js';
 import { lineChartSvg, type CurvePoint } from '../train/plot.js';
-import { runTraining } from '../train/run-training.js';
+import { Interrupted, trainToEnd } from '../train/run-training.js';
 import { writeSection } from './report-sections.js';
 import { openSplits } from '../train/sources.js';
 import { modelsFor } from '../train/trainer.js';
@@ -177,7 +177,7 @@ async function runStudy(): Promise<Results> {
     const rows: DemoRow[] = [];
     const curve: CurvePoint[] = [{ x: 0, y: res.randomVal ?? 0, series: arm.label }];
     for (const cfg of arm.configs) {
-      const r = await runTraining(cfg, `${arm.name} phase ${cfg.phase}`);
+      const r = await trainToEnd(cfg, `${arm.name} phase ${cfg.phase}`);
       curve.push(...(await validationCurve(cfg, arm.label, offset)));
       offset += cfg.schedule.epochs * cfg.schedule.itersPerEpoch * cropsPerIter;
       if (cfg === arm.configs[arm.configs.length - 1]) rows.push(...(await testRows(arm.label, r.lastCheckpoint, r.models, cfg, r.splits)));
@@ -197,7 +197,13 @@ async function runStudy(): Promise<Results> {
   return res;
 }
 
-const results = opts.reportOnly ? await readResults() : await runStudy();
+const results = opts.reportOnly
+  ? await readResults()
+  : await runStudy().catch((e: unknown) => {
+      if (!(e instanceof Interrupted)) throw e;
+      console.log(e.message);
+      process.exit(e.exitCode);
+    });
 if (!results) throw new Error(`--report-only: no results in ${resultsFile} yet`);
 const { adapter, seconds: total, armSeconds: seconds, rows, curve, pixelsVal } = results;
 /** The arms in the results, in the study's order, whichever session ran them. */

@@ -124,6 +124,20 @@ export async function runTraining(cfg: TrainConfig, label: string, options: Trai
   }
 }
 
+/**
+ * runTraining for a caller that goes on to score the model: a stop signal throws Interrupted (after the
+ * checkpoint; the same command resumes) rather than returning a half-trained model as if it were done.
+ */
+export async function trainToEnd(cfg: TrainConfig, label: string): Promise<TrainResult> {
+  const r = await runTraining(cfg, label);
+  if (r.stopped) {
+    r.models.dispose();
+    const sig = r.signal ?? 'SIGINT';
+    throw new Interrupted(`${label}: interrupted (${sig}) after its checkpoint in ${cfg.out}; the same command resumes it`, STOP_SIGNALS[sig]);
+  }
+  return r;
+}
+
 /** Few-shot report of the teacher backbone on the held-out test classes of `splits`. */
 export async function evalReport(models: StudentTeacher, cfg: TrainConfig, title: string, splits: DataSplits): Promise<EvalReport> {
   const rep = await evaluateBackbone(models.teacher.backbone, splits.test, {
