@@ -1,7 +1,18 @@
 // Model weights in safetensors with the PyTorch reference's key names (docs/algorithm.md §1.10): export so that
 // `safetensors.torch.load_file` + `load_state_dict` takes them with no renaming, and import DINO /
 // iBOT / SMKD / timm ViT state dicts saved as safetensors.
-import { readSafetensors, toFloat32, writeSafetensors, type NamedArray, type SafeFile, type HostTensor, type Module } from '../engine/index.js';
+import {
+  isFloat,
+  readSafetensors,
+  toFloat32,
+  toWeights,
+  writeSafetensors,
+  type SafeTensor,
+  type NamedArray,
+  type SafeFile,
+  type HostTensor,
+  type Module,
+} from '../engine/index.js';
 
 /** Rename the reference code's / PyTorch's keys to ours (docs/algorithm.md §1.10): drop `module.`, map torch's new weight-norm names to weight_g/weight_v. */
 export function normalizeKey(key: string): string {
@@ -38,7 +49,12 @@ export async function saveModel(path: string, module: Module, metadata: Record<s
 export function fitStateDict(file: SafeFile, module: Module): Map<string, HostTensor> {
   const ours = new Set(module.arena.entries.map((e) => e.name));
   const raw = new Map<string, HostTensor>();
-  for (const [k, t] of file.tensors) raw.set(normalizeKey(k), { data: toFloat32(t), shape: t.shape });
+  // Floating-point tensors must be finite; integer ones (a mask, a counter) are converted, and refused below if they would fill a weight.
+  const stored = new Map<string, SafeTensor>();
+  for (const [k, t] of file.tensors) {
+    raw.set(normalizeKey(k), { data: isFloat(t.dtype) ? toWeights(k, t, 'loading weights') : toFloat32(t), shape: t.shape });
+    stored.set(normalizeKey(k), t);
+  }
   for (const [k, v] of [...raw]) {
     if (!k.includes('last_layer2.')) continue;
     const twin = raw.get(k.replace('last_layer2.', 'last_layer.'));
@@ -51,6 +67,7 @@ export function fitStateDict(file: SafeFile, module: Module): Map<string, HostTe
   const hits = (f: (k: string) => string): number => keys.filter((k) => ours.has(f(k))).length;
   const candidates: ((k: string) => string)[] = [(k) => k, (k) => `backbone.${k}`, (k) => k.replace(/^backbone\./, '')];
   const best = candidates.reduce((a, b) => (hits(b) > hits(a) ? b : a));
+  for (const k of keys) if (ours.has(best(k))) toWeights(k, stored.get(k)!, 'loading weights');
   return new Map(keys.map((k) => [best(k), raw.get(k)!]));
 }
 

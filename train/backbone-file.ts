@@ -4,7 +4,7 @@
 // `vit` metadata, or the timm/preset convention.
 import { stat, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readSafetensors, toFloat32, type SafeFile, type HostTensor } from '../engine/index.js';
+import { isFloat, readSafetensors, toFloat32, toWeights, type SafeFile, type HostTensor } from '../engine/index.js';
 import { normalizeKey } from '../model/checkpoint.js';
 import { vitConfig, type VitConfig } from '../model/configs.js';
 import { VisionTransformer } from '../model/vit.js';
@@ -57,18 +57,29 @@ export async function resolveCheckpoint(target: string, network: Network = 'teac
  * The backbone tensors of a file under bare timm names: `module.` and new weight-norm names
  * normalised, the `<network>.` half of a student/teacher file, `backbone.` stripped (a head is dropped).
  */
-export function backboneTensors(file: SafeFile, network: Network = 'teacher'): Map<string, HostTensor> {
+export function backboneTensors(file: SafeFile, network: Network = 'teacher', what = 'weights'): Map<string, HostTensor> {
+  return new Map(
+    backboneKeys(file, network).map(([o, k]) => {
+      const t = file.tensors.get(o)!;
+      // Integer tensors (a mask, a counter) are not weights: converted as they are; loadBackbone refuses one that would fill a weight.
+      return [k, { data: isFloat(t.dtype) ? toWeights(o, t, what) : toFloat32(t), shape: t.shape }];
+    }),
+  );
+}
+
+/** [file key, backbone name] of the tensors backboneTensors takes. */
+function backboneKeys(file: SafeFile, network: Network): (readonly [string, string])[] {
   let keys = [...file.tensors.keys()].map((k) => [k, normalizeKey(k)] as const);
   // A whole-training file (the reference code's {student, teacher} dicts flattened): the network's half, its own `module.` dropped.
   if (keys.some(([, k]) => k.startsWith(`${network}.`)))
     keys = keys.filter(([, k]) => k.startsWith(`${network}.`)).map(([o, k]) => [o, normalizeKey(k.slice(network.length + 1))] as const);
   if (keys.some(([, k]) => k.startsWith('backbone.'))) keys = keys.filter(([, k]) => k.startsWith('backbone.')).map(([o, k]) => [o, k.slice('backbone.'.length)] as const);
-  return new Map(
-    keys.map(([o, k]) => {
-      const t = file.tensors.get(o)!;
-      return [k, { data: toFloat32(t), shape: t.shape }];
-    }),
-  );
+  return keys;
+}
+
+/** An error for a tensor stored as integers that fills one of the backbone's weights (`used`: the names it loaded). */
+function integerWeights(file: SafeFile, network: Network, used: ReadonlySet<string>, what: string): void {
+  for (const [o, k] of backboneKeys(file, network)) if (used.has(k)) toWeights(o, file.tensors.get(o)!, what);
 }
 
 /** For a damaged file of a run's checkpoint: where the run's newest intact checkpoint is, if it has one. */
@@ -174,7 +185,7 @@ export async function loadBackbone(target: string, opts: LoadBackboneOptions = {
   });
   const runHeads = src.runConfig ? (JSON.parse(await readFile(src.runConfig, 'utf8')) as { model?: { numHeads?: number } }).model?.numHeads : undefined;
   const numHeads = opts.numHeads ?? runHeads;
-  const tensors = backboneTensors(file, opts.network);
+  const tensors = backboneTensors(file, opts.network, src.file);
   let inferred: InferredConfig;
   try {
     inferred = inferVitConfig(tensors, file.metadata, numHeads);
@@ -186,6 +197,8 @@ export async function loadBackbone(target: string, opts: LoadBackboneOptions = {
   try {
     const { missing, unexpected } = backbone.loadStateDict(tensors, false);
     if (missing.length > 0) throw new Error(`not a complete ViT backbone: missing ${missing.join(', ')}`);
+    const skip = new Set(unexpected);
+    integerWeights(file, opts.network ?? 'teacher', new Set([...tensors.keys()].filter((k) => !skip.has(k))), 'weights');
     const preprocessing = file.metadata.preprocessing ? (JSON.parse(file.metadata.preprocessing) as Preprocessing) : undefined;
     return { ...src, ...inferred, backbone: backbone.eval(), ignored: unexpected, preprocessing, trainedOn: trainedOn(file.metadata) };
   } catch (e) {

@@ -27,33 +27,69 @@ export function parseSafetensors(buf: Uint8Array, what = 'safetensors data'): Sa
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
   if (headerLen > buf.byteLength - 8 || headerLen > 100_000_000) throw new Error(`${what}: corrupt header length ${headerLen}`);
-  let header: Record<string, unknown>;
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + headerLen))) as Record<string, unknown>;
+    header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + headerLen)));
   } catch (e) {
     throw new Error(`${what}: corrupt JSON header (${(e as Error).message})`);
   }
+  if (!isRecord(header)) throw new Error(`${what}: corrupt header: ${brief(header)} where a JSON object of tensors is expected`);
   const dataStart = 8 + headerLen;
   const tensors = new Map<string, SafeTensor>();
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
-      metadata = (entry ?? {}) as Record<string, string>;
+      if (!isRecord(entry) || Object.values(entry).some((v) => typeof v !== 'string'))
+        throw new Error(`${what}: corrupt __metadata__: ${brief(entry)} where a JSON object of strings is expected`);
+      metadata = entry as Record<string, string>;
       continue;
     }
-    const e = entry as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
-    if (!e.dtype || !(e.dtype in BYTES) || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) {
-      throw new Error(`${what}: tensor "${name}" has a malformed header entry ${JSON.stringify(entry)}`);
+    const e = (isRecord(entry) ? entry : {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const naturals = (v: unknown, n?: number): v is number[] =>
+      Array.isArray(v) && (n === undefined || v.length === n) && v.every((x) => Number.isSafeInteger(x) && (x as number) >= 0);
+    if (typeof e.dtype !== 'string' || !(e.dtype in BYTES) || !naturals(e.shape) || !naturals(e.data_offsets, 2)) {
+      throw new Error(
+        `${what}: tensor "${brief(name)}" has a malformed header entry ${brief(entry)} (dtype one of ${Object.keys(BYTES).join(', ')}, shape and data_offsets non-negative integers)`,
+      );
     }
     const dtype = e.dtype as SafeDType;
     const [begin, end] = e.data_offsets;
     const count = e.shape.reduce((a, d) => a * d, 1);
     if (end - begin !== count * BYTES[dtype] || dataStart + end > buf.byteLength) {
-      throw new Error(`${what}: tensor "${name}" (${dtype}[${e.shape}]) has offsets [${begin}, ${end}] that do not match its size or the file`);
+      throw new Error(`${what}: tensor "${brief(name)}" (${dtype}[${e.shape.join(', ')}]) has offsets [${begin}, ${end}] that do not match its size or the file`);
     }
     tensors.set(name, { dtype, shape: e.shape, bytes: buf.subarray(dataStart + begin, dataStart + end) });
   }
   return { tensors, metadata };
+}
+
+/** Whether a stored dtype is floating point (what a weight must be). */
+export function isFloat(dtype: SafeDType): boolean {
+  return dtype === 'F32' || dtype === 'F16' || dtype === 'BF16' || dtype === 'F64';
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A header value for a message, cut short (a hostile header may hold megabytes). */
+function brief(v: unknown): string {
+  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+  return s.length > 120 ? `${s.slice(0, 120)}... (${s.length} characters)` : s;
+}
+
+/**
+ * The values of a stored tensor that is a model's weight: floating point (F32, F16, BF16, F64) and
+ * finite, else an error naming it. Weights relabelled as integers, or a run that diverged to NaN, would
+ * otherwise load silently and give chance-level features.
+ */
+export function toWeights(name: string, t: SafeTensor, what = 'weights'): Float32Array {
+  if (!isFloat(t.dtype)) throw new Error(`${what}: tensor "${name}" is stored as ${t.dtype}; a weight must be F32, F16, BF16 or F64`);
+  const a = toFloat32(t);
+  let bad = 0;
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) bad++;
+  if (bad > 0) throw new Error(`${what}: tensor "${name}" holds ${bad} non-finite value(s) (NaN or ±Inf) of ${a.length}: the file is damaged or its run diverged`);
+  return a;
 }
 
 export async function readSafetensors(path: string): Promise<SafeFile> {

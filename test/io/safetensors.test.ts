@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseSafetensors, readSafetensors, serializeSafetensors, toFloat32, toTypedArray, writeSafetensors, type NamedArray } from '../../engine/io/safetensors.js';
+import { parseSafetensors, readSafetensors, serializeSafetensors, toFloat32, toTypedArray, toWeights, writeSafetensors, type NamedArray } from '../../engine/io/safetensors.js';
 import { GOLDEN_DIR as GOLDEN } from '../helpers/golden.js';
 import { skipUnless } from '../helpers/skip.js';
 
@@ -76,6 +76,68 @@ test('corrupt files give errors naming the file', () => {
       continue;
     }
     throw new Error('corrupt data was accepted');
+  }
+});
+
+/** A safetensors buffer with this JSON header (as given) and `data` bytes after it. */
+function withHeader(header: string, data = new Uint8Array(16)): Uint8Array {
+  const h = new TextEncoder().encode(header);
+  const out = new Uint8Array(8 + h.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+  out.set(h, 8);
+  out.set(data, 8 + h.length);
+  return out;
+}
+
+test('hostile headers: a null or array header, bad __metadata__, negative or fractional offsets and shapes are errors that say what is wrong, cut short', () => {
+  const cases: [string, RegExp][] = [
+    ['null', /corrupt header: null where a JSON object of tensors is expected/],
+    ['[1,2]', /corrupt header: \[1,2\]/],
+    ['{"__metadata__": null}', /corrupt __metadata__: null where a JSON object of strings/],
+    ['{"__metadata__": {"a": 1}}', /corrupt __metadata__/],
+    ['{"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}}', /tensor "w" has a malformed header entry.*non-negative integers/],
+    ['{"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}', /tensor "w" has a malformed header entry/],
+    ['{"w": {"dtype": "F32", "shape": [1.5], "data_offsets": [0, 6]}}', /malformed header entry/],
+    ['{"w": {"dtype": "F99", "shape": [1], "data_offsets": [0, 4]}}', /malformed header entry.*dtype one of F64, F32/],
+    ['{"w": null}', /tensor "w" has a malformed header entry null/],
+    [`{"${'k'.repeat(5000)}": 1}`, /tensor "k{120}\.\.\. \(5000 characters\)" has a malformed/],
+  ];
+  for (const [header, want] of cases) {
+    try {
+      parseSafetensors(withHeader(header), 'bad.safetensors');
+    } catch (e) {
+      const m = (e as Error).message;
+      if (!want.test(m) || !m.startsWith('bad.safetensors: ')) throw new Error(`header ${header.slice(0, 60)}: unexpected message: ${m.slice(0, 300)}`);
+      if (m.length > 600) throw new Error(`a ${m.length}-character message`);
+      continue;
+    }
+    throw new Error(`header ${header.slice(0, 60)} was accepted`);
+  }
+});
+
+test('weights: floating point and finite, else an error naming the tensor (integer relabelling, NaN, Inf, F64 overflow)', () => {
+  const file = parseSafetensors(
+    serializeSafetensors([
+      ['ok', { data: Float32Array.of(1, -2), shape: [2] }],
+      ['nan', { data: Float32Array.of(1, NaN, Infinity), shape: [3] }],
+      ['int', { data: Int32Array.of(1), shape: [1] }],
+      ['big', { data: Float64Array.of(1e300), shape: [1] }],
+    ]),
+  );
+  const t = (k: string) => file.tensors.get(k)!;
+  if (toWeights('ok', t('ok')).join() !== '1,-2') throw new Error('finite weights must load');
+  for (const [k, want] of [
+    ['nan', /"nan" holds 2 non-finite value\(s\) \(NaN or ±Inf\) of 3/],
+    ['int', /"int" is stored as I32; a weight must be F32, F16, BF16 or F64/],
+    ['big', /"big" holds 1 non-finite/],
+  ] as const) {
+    try {
+      toWeights(k, t(k), 'model.safetensors');
+    } catch (e) {
+      if (!want.test((e as Error).message) || !(e as Error).message.startsWith('model.safetensors: ')) throw new Error(`unexpected: ${(e as Error).message}`);
+      continue;
+    }
+    throw new Error(`${k} was accepted as weights`);
   }
 });
 

@@ -11,7 +11,7 @@ import { saveModel } from '../../model/checkpoint.js';
 import { vitConfig } from '../../model/configs.js';
 import { StudentTeacher } from '../../model/smkd.js';
 import { VisionTransformer } from '../../model/vit.js';
-import { parseSafetensors, serializeSafetensors } from '../../engine/io/safetensors.js';
+import { parseSafetensors, serializeSafetensors, toTypedArray, type NamedArray } from '../../engine/io/safetensors.js';
 import { backboneTensors, inferVitConfig, loadBackbone, resolveCheckpoint, seenClassesWarning } from '../../train/backbone-file.js';
 import { program } from '../../train/cli.js';
 import { preset, validateConfig } from '../../train/config.js';
@@ -51,6 +51,23 @@ test('ViT configuration from the weights: sizes from shapes, heads given, from m
   assert.is(meta.headsFrom, 'metadata');
   assert.throws(() => inferVitConfig(shapes([['pos_embed', [1, 65, 64]]])), /patch_embed\.proj\.weight/);
   assert.throws(() => inferVitConfig(vit(64, 4, 8, 0, 256)), /blocks/);
+});
+
+test('a backbone file with NaN weights, or weights relabelled as integers, is refused on loading, naming the file and the tensor', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'evalcli-'));
+  const vit = new VisionTransformer(vitConfig('tiny', { depth: 1 })).build({ seed: 2, requiresGrad: false });
+  const good = path.join(dir, 'good.safetensors');
+  await saveModel(good, vit);
+  vit.dispose();
+  const f = parseSafetensors(new Uint8Array(await readFile(good)));
+  const tensors = [...f.tensors].map(([k, t]) => [k, { data: toTypedArray(t) as Float32Array, shape: t.shape }] as [string, { data: Float32Array; shape: number[] }]);
+  const nan = tensors.map(([k, t]): [string, NamedArray] => [k, k === 'pos_embed' ? { data: t.data.map((x, i) => (i === 3 ? NaN : x)), shape: t.shape } : t]);
+  await writeFile(path.join(dir, 'nan.safetensors'), serializeSafetensors(nan, f.metadata));
+  await rejects(loadBackbone(path.join(dir, 'nan.safetensors')), /nan\.safetensors: tensor "pos_embed" holds 1 non-finite value/);
+  const ints = tensors.map(([k, t]): [string, NamedArray] => [k, k === 'cls_token' ? { data: new Int32Array(t.data.buffer.slice(0)), shape: t.shape } : t]);
+  await writeFile(path.join(dir, 'int.safetensors'), serializeSafetensors(ints, f.metadata));
+  await rejects(loadBackbone(path.join(dir, 'int.safetensors')), /int\.safetensors: weights: tensor "cls_token" is stored as I32/);
+  await rm(dir, { recursive: true, force: true });
 });
 
 test('backbone tensors: bare timm names, backbone.* of a network, the teacher half of a whole-training file', () => {
