@@ -18,6 +18,18 @@ export interface TrainState {
   phase: 1 | 2;
   /** Few-shot validation accuracy of this checkpoint, when measured. */
   valAccuracy?: number;
+  /**
+   * The run's config.json as it was when the checkpoint was written (without `out`, so a run folder can
+   * be moved), in state.json only: a resume compares it with config.json, so a hand edit is not taken
+   * silently. Absent in checkpoints written before it was recorded.
+   */
+  config?: Record<string, unknown>;
+}
+
+/** A state without its config, for latest.json and best.json. */
+function brief(state: TrainState): Omit<TrainState, 'config'> {
+  const { config: _config, ...rest } = state;
+  return rest;
 }
 
 export interface CheckpointParts {
@@ -120,7 +132,7 @@ export async function saveCheckpoint(
   await rename(tmp, final);
   // The checkpoint's folder entry reaches the disk before latest.json names it.
   await syncDir(root);
-  await writeJsonAtomic(path.join(runDir, 'latest.json'), { checkpoint: `checkpoints/${name}`, ...state });
+  await writeJsonAtomic(path.join(runDir, 'latest.json'), { checkpoint: `checkpoints/${name}`, ...brief(state) });
   await prune(root, keep, name, onSchedule);
   return final;
 }
@@ -144,7 +156,7 @@ async function prune(root: string, keep: number, current: string, onSchedule: (i
 
 /** Mark a checkpoint as the best so far (kept by pruning); with `keep`, prune as saveCheckpoint does (the former best may go). */
 export async function markBest(runDir: string, checkpointDir: string, state: TrainState, keep?: number, onSchedule: (iteration: number) => boolean = () => true): Promise<void> {
-  await writeJsonAtomic(path.join(runDir, 'best.json'), { checkpoint: path.relative(runDir, checkpointDir), ...state });
+  await writeJsonAtomic(path.join(runDir, 'best.json'), { checkpoint: path.relative(runDir, checkpointDir), ...brief(state) });
   if (keep !== undefined) await prune(path.join(runDir, 'checkpoints'), keep, path.basename(checkpointDir), onSchedule);
 }
 

@@ -5,6 +5,15 @@ import { z } from 'zod';
 import { FEATURE_KINDS, type FeatureKind } from './features.js';
 
 const pair = z.tuple([z.number(), z.number()]);
+// Upper bounds refuse, before any allocation, sizes that would take the machine's memory before anything
+// fails (a 4102-px crop reached 13 GB, 1000 workers 7 GB and 578 threads, embedDim 1e6 46 s and 2.5 GB).
+/** Image and crop sides: 1024 px is past any ViT recipe here (224 is the paper's) and fits the GPU limits. */
+const MAX_SIDE = 1024;
+const SIDE_WHY = `at most ${MAX_SIDE} px`;
+/** A channel mean, in [0, 1] units as the images are: well outside that is a typo. */
+const mean = z.number().min(-10).max(10);
+/** A channel std: below 1e-4 every input becomes ±1e4 and training or features break without a word. */
+const std = z.number().min(1e-4, 'at least 1e-4 (a smaller std blows the inputs up by more than 1e4)').max(100);
 
 /** The presets: `tiny` and `small` of docs/algorithm.md §10.2 (faithful to the reference code, for parity), and `omniglot`, the small-scale recipe (docs/omniglot-recipe.md). */
 export const PRESETS = ['omniglot', 'tiny', 'small'] as const;
@@ -30,40 +39,40 @@ export const TrainConfigSchema = z
         valSplit: z.union([z.string(), z.array(z.string())]).optional(),
         testSplit: z.union([z.string(), z.array(z.string())]).optional(),
         /** Side the images are decoded to and kept at in memory. */
-        imageSize: z.number().int().positive(),
+        imageSize: z.number().int().positive().max(MAX_SIDE, SIDE_WHY),
         invert: z.boolean(),
         /** Every training class also turned by 90°, 180° and 270°, each turn a class of its own (train/data/rotated-classes.ts). */
         rotatedClasses: z.boolean().default(false),
         /** Per-channel input normalisation; default the training split's statistics (a run writes them into its config.json). */
         normalize: z
-          .object({ mean: z.tuple([z.number(), z.number(), z.number()]), std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]) })
+          .object({ mean: z.tuple([mean, mean, mean]), std: z.tuple([std, std, std]) })
           .strict()
           .optional(),
       })
       .strict(),
     model: z
       .object({
-        embedDim: z.number().int().positive(),
-        depth: z.number().int().positive(),
-        numHeads: z.number().int().positive(),
-        patchSize: z.number().int().positive(),
+        embedDim: z.number().int().positive().max(4096, 'at most 4096 (ViT-g is 1536)'),
+        depth: z.number().int().positive().max(64, 'at most 64 blocks (ViT-g has 40)'),
+        numHeads: z.number().int().positive().max(64, 'at most 64 heads'),
+        patchSize: z.number().int().positive().max(MAX_SIDE, SIDE_WHY),
         dropPath: z.number().min(0).max(1),
       })
       .strict(),
     head: z
       .object({
-        hiddenDim: z.number().int().positive(),
-        bottleneckDim: z.number().int().positive(),
-        outDim: z.number().int().positive(),
+        hiddenDim: z.number().int().positive().max(16384, 'at most 16384 (DINO uses 2048)'),
+        bottleneckDim: z.number().int().positive().max(4096, 'at most 4096 (DINO uses 256)'),
+        outDim: z.number().int().positive().max(262144, 'at most 262144 prototypes (DINO uses 65536)'),
         normLastLayer: z.boolean(),
       })
       .strict(),
     crops: z
       .object({
-        global: z.number().int().min(1),
-        local: z.number().int().min(0),
-        globalSize: z.number().int().positive(),
-        localSize: z.number().int().positive(),
+        global: z.number().int().min(1).max(8, 'at most 8 global crops'),
+        local: z.number().int().min(0).max(64, 'at most 64 local crops'),
+        globalSize: z.number().int().positive().max(MAX_SIDE, SIDE_WHY),
+        localSize: z.number().int().positive().max(MAX_SIDE, SIDE_WHY),
         globalScale: pair,
         localScale: pair,
       })
@@ -87,7 +96,7 @@ export const TrainConfigSchema = z
       .strict(),
     batch: z
       .object({
-        size: z.number().int().positive(),
+        size: z.number().int().positive().max(8192, 'at most 8192 images a step'),
         sampler: z.enum(['uniform', 'pk']),
         /** P x K sampler: classes per batch and images per class (size = P * K). */
         classes: z.number().int().positive(),
@@ -144,8 +153,8 @@ export const TrainConfigSchema = z
         everyEpochs: z.number().int().nonnegative(),
         ways: z.number().int().min(2),
         shots: z.array(z.number().int().positive()),
-        queries: z.number().int().positive(),
-        episodes: z.number().int().positive(),
+        queries: z.number().int().positive().max(10000),
+        episodes: z.number().int().positive().max(1000000),
         /** At most this many images per evaluation class (keeps evaluation short). */
         maxPerClass: z.number().int().positive(),
         /** The feature kind of the evaluation (docs/algorithm.md §8.1; train/features.ts). */
@@ -162,7 +171,8 @@ export const TrainConfigSchema = z
     out: z.string(),
     /** Weights to start from: a phase-1 run directory or checkpoint, or a DINO/iBOT ViT safetensors file. */
     init: z.string().optional(),
-    workers: z.number().int().min(0),
+    /** Crop threads: each holds its own copy of the decoded images, so more than the cores only costs memory. */
+    workers: z.number().int().min(0).max(64, 'at most 64 crop workers'),
   })
   .strict();
 

@@ -34,12 +34,21 @@ import {
   type FoundCheckpoint,
   type TrainState,
 } from './checkpoint.js';
-import type { TrainConfig } from './config.js';
+import { validateConfig, type TrainConfig } from './config.js';
 import { MultiCropLoader, type CropBatch } from './data/index.js';
 import { capPerClass } from './features.js';
 import { ibotLoss, smkdLoss, updateCenters } from './losses.js';
 import { lockRun, type RunLock } from './run-lock.js';
-import { configChangeError, configChanges, readRunConfig, recordConfigChanges, removeStaleTemporaries, truncateMetrics, type ValidationLine } from './run-dir.js';
+import {
+  configChangeError,
+  configChanges,
+  type ConfigChange,
+  readRunConfig,
+  recordConfigChanges,
+  removeStaleTemporaries,
+  truncateMetrics,
+  type ValidationLine,
+} from './run-dir.js';
 import { TrainingSchedule } from './schedules.js';
 import { openSplits, type DataSplits } from './sources.js';
 
@@ -325,6 +334,8 @@ interface OpenRun {
   /** Centres not carried over from a checkpoint start from the first batch (when the config says so). */
   freshCenters: boolean;
   metricsFile: string;
+  /** The config as config.json holds it (data.normalize resolved); each checkpoint records it. */
+  written: TrainConfig;
   /** This process's hold on the run directory, released when train() returns or throws. */
   lock: RunLock;
 }
@@ -413,7 +424,8 @@ class RunRecords {
   }
 
   private state(iteration: number): TrainState {
-    return { iteration, phase: this.cfg.phase };
+    const { out: _out, ...config } = this.run.written;
+    return { iteration, phase: this.cfg.phase, config };
   }
 
   /** Whether the checkpoint of iteration i is one the schedule keeps (not one a stop or a best validation added). */
@@ -450,11 +462,14 @@ async function openLockedRun(cfg: TrainConfig, log: (m: string) => void, options
   const optimizer = new AdamW(models.student.arena);
   let start = 0;
   let initCentres = false;
+  let handEdits: ConfigChange[] = [];
   let loader: MultiCropLoader;
   try {
     if (found) {
       if (found.warning) log(`warning: ${found.warning}`);
-      start = (await loadCheckpoint(found.dir, { models, optimizer })).iteration;
+      const state = await loadCheckpoint(found.dir, { models, optimizer });
+      start = state.iteration;
+      handEdits = checkResumedState(runDir, found.dir, state, cfg, previous, !!options.allowConfigChange);
       if (start > total) throw new Error(`${found.dir} is at iteration ${start}, past the ${total} of the schedule`);
       log(`resuming ${runDir} from iteration ${start} (${found.dir})`);
     } else if (cfg.init) initCentres = await initialise(cfg.init, models, optimizer, log);
@@ -465,25 +480,56 @@ async function openLockedRun(cfg: TrainConfig, log: (m: string) => void, options
   }
 
   // Validated: now the run directory. The resolved input statistics go into its config, so evaluating or embedding with it later needs no training data.
+  const n = splits.normalize;
+  const written: TrainConfig = { ...cfg, data: { ...cfg.data, normalize: { mean: [n.mean[0], n.mean[1], n.mean[2]], std: [n.std[0], n.std[1], n.std[2]] } } };
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   let validations: ValidationLine[];
   try {
     await mkdir(runDir, { recursive: true });
     await removeStaleTemporaries(runDir);
+    if (handEdits.length) {
+      await recordConfigChanges(runDir, start, handEdits);
+      log(
+        `warning: ${runDir}/config.json was edited after its checkpoint (${handEdits.map((c) => c.key).join(', ')}); going on with it as it is (recorded in config-changes.jsonl)`,
+      );
+    }
     if (changes.length) {
       await recordConfigChanges(runDir, start, changes);
       log(
         `warning: ${runDir} continues from iteration ${start} with ${changes.length} changed setting(s): ${changes.map((c) => c.key).join(', ')} (recorded in config-changes.jsonl)`,
       );
     }
-    await writeJsonAtomic(path.join(runDir, 'config.json'), { ...cfg, data: { ...cfg.data, normalize: splits.normalize } });
+    await writeJsonAtomic(path.join(runDir, 'config.json'), written);
     validations = await truncateMetrics(runDir, start);
   } catch (e) {
     await loader.close();
     models.dispose();
     throw e;
   }
-  return { schedule, splits, models, optimizer, loader, start, found, validations, freshCenters: !found && !initCentres, metricsFile };
+  return { schedule, splits, models, optimizer, loader, start, found, validations, freshCenters: !found && !initCentres, metricsFile, written };
+}
+
+/**
+ * A checkpoint resumes only the run it belongs to: its phase must be the config's (a phase-1 checkpoint
+ * trained on as phase 2 would be stamped phase 2), and the config.json it was written with must be the
+ * one on disk (a hand edit of the run's config.json is refused like a changed command line, unless allowed).
+ */
+function checkResumedState(runDir: string, dir: string, state: TrainState, cfg: TrainConfig, previous: TrainConfig | undefined, allowChange: boolean): ConfigChange[] {
+  if (state.phase !== cfg.phase)
+    throw new Error(
+      `${dir} is a phase-${state.phase} checkpoint, but ${runDir} is set up for phase ${cfg.phase}` +
+        `${previous?.phase === cfg.phase ? ' (its config.json says so: edited by hand?)' : ''}; a checkpoint resumes only its own phase: train phase ${cfg.phase} in another --out with --init ${runDir}`,
+    );
+  if (!state.config || !previous) return [];
+  const recorded = validateConfig({ ...state.config, out: runDir }, `the config recorded in ${path.join(dir, 'state.json')}`);
+  const edits = configChanges(recorded, previous);
+  if (edits.length === 0 || allowChange) return edits;
+  const shown = edits.slice(0, 8).map((c) => `  ${c.key}: ${JSON.stringify(c.from) ?? '(unset)'} at the checkpoint, ${JSON.stringify(c.to) ?? '(unset)'} in config.json`);
+  if (edits.length > 8) shown.push(`  ... and ${edits.length - 8} more`);
+  throw new Error(
+    `${path.join(runDir, 'config.json')} was changed after ${dir} was written (${edits.length} key(s)):\n${shown.join('\n')}\n` +
+      `Put it back as it was, or pass --allow-config-change to go on with it as it is now (recorded in ${path.join(runDir, 'config-changes.jsonl')}).`,
+  );
 }
 
 /** Iteration `it`: record it, update the models, read the losses back; its metrics (an error on a non-finite loss). */

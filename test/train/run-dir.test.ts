@@ -100,6 +100,46 @@ interface BadInput {
 
 const CASES: BadInput[] = [
   {
+    name: 'sizes that would take the machine: a 4102-px crop, 1000 workers, a million-wide ViT, a std of 1e-30',
+    run: 'absent',
+    args: async (run) => {
+      const file = path.join(tmp, 'huge.json');
+      await writeFile(
+        file,
+        JSON.stringify({ ...MINI, crops: { globalSize: 4102 }, workers: 1000, model: { embedDim: 1000000 }, data: { normalize: { mean: [0, 0, 0], std: [1e-30, 1, 1] } } }),
+      );
+      return ['train', '--preset', 'tiny', '--phase', '1', '--config', file, '--out', run];
+    },
+    error:
+      /^config file .*huge\.json is invalid:\n(?=[^]*data\.normalize\.std\.0: at least 1e-4)(?=[^]*model\.embedDim: at most 4096)(?=[^]*crops\.globalSize: at most 1024 px)(?=[^]*workers: at most 64 crop workers)/,
+  },
+  {
+    name: "a hand edit of a stopped run's config.json (data.normalize.std)",
+    run: 'existing',
+    args: async (run) => {
+      const file = path.join(run, 'config.json');
+      const cfg = JSON.parse(await readFile(file, 'utf8')) as { data: { normalize: { std: number[] } } };
+      cfg.data.normalize.std = [0.5, 0.5, 0.5];
+      await writeFile(file, JSON.stringify(cfg));
+      return train('--out', run);
+    },
+    error:
+      /config\.json was changed after .*checkpoints.it-0000016 was written \(1 key\(s\)\):\n {2}data\.normalize\.std: \[[0-9.,]+\] at the checkpoint, \[0\.5,0\.5,0\.5\] in config\.json\nPut it back as it was, or pass --allow-config-change/,
+  },
+  {
+    name: 'a phase-1 run whose config.json was edited to phase 2, resumed with that config',
+    run: 'existing',
+    args: async (run) => {
+      const file = path.join(run, 'config.json');
+      const cfg = JSON.parse(await readFile(file, 'utf8')) as { phase: number };
+      cfg.phase = 2;
+      await writeFile(file, JSON.stringify(cfg));
+      return ['train', '--phase', '2', '--config', file, '--out', run];
+    },
+    error:
+      /it-0000016 is a phase-1 checkpoint, but .* is set up for phase 2 \(its config\.json says so: edited by hand\?\); a checkpoint resumes only its own phase: train phase 2 in another --out with --init/,
+  },
+  {
     name: 'train --preset small into an existing tiny run',
     run: 'existing',
     args: async (run) => ['train', '--preset', 'small', '--phase', '1', '--out', run],
