@@ -3,6 +3,7 @@
 // an atomic rename. A crash or Ctrl-C at any moment leaves the previous checkpoint whole; a
 // checkpoint damaged afterwards (a truncated file, a deleted directory) is passed over for the newest
 // intact one, with a warning naming both.
+import { fsErrorMessage } from './output-file.js';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { assign, fromArray, StateDictError, type AdamW, type Module, readSafetensors, toFloat32, writeSafetensors, type NamedArray } from '../engine/index.js';
@@ -81,24 +82,8 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/**
- * Write a checkpoint of `parts` at `state.iteration` into `dir/checkpoints/`, then point latest.json at
- * it, and prune: the newest `keep` stay (and the best one); a checkpoint off the schedule (`onSchedule`:
- * one written for a Ctrl-C or a best validation) goes once a newer one is written and it is not the best.
- */
-export async function saveCheckpoint(
-  runDir: string,
-  parts: CheckpointParts,
-  state: TrainState,
-  keep = 3,
-  onSchedule: (iteration: number) => boolean = () => true,
-): Promise<string> {
-  const root = path.join(runDir, 'checkpoints');
-  await mkdir(root, { recursive: true });
-  const name = `it-${String(state.iteration).padStart(7, '0')}`;
-  const tmp = path.join(root, `${name}.tmp-${process.pid}`);
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp);
+/** The files of one checkpoint into the folder `tmp` (renamed into place by saveCheckpoint). */
+async function writeCheckpointFiles(tmp: string, parts: CheckpointParts, state: TrainState): Promise<void> {
   const { models, optimizer } = parts;
   // The ViT's hyper-parameters that the weights' shapes do not tell (heads, LayerNorm eps), so a file alone describes its model.
   const c = models.student.backbone.config;
@@ -127,6 +112,33 @@ export async function saveCheckpoint(
   for (const [k, v] of opt.step) tensors.push([`step.${k}`, { data: BigInt64Array.of(BigInt(v)), shape: [] }]);
   await writeSafetensors(path.join(tmp, 'optimizer.safetensors'), tensors);
   await writeJsonAtomic(path.join(tmp, 'state.json'), state);
+}
+
+/**
+ * Write a checkpoint of `parts` at `state.iteration` into `dir/checkpoints/`, then point latest.json at
+ * it, and prune: the newest `keep` stay (and the best one); a checkpoint off the schedule (`onSchedule`:
+ * one written for a Ctrl-C or a best validation) goes once a newer one is written and it is not the best.
+ */
+export async function saveCheckpoint(
+  runDir: string,
+  parts: CheckpointParts,
+  state: TrainState,
+  keep = 3,
+  onSchedule: (iteration: number) => boolean = () => true,
+): Promise<string> {
+  const root = path.join(runDir, 'checkpoints');
+  await mkdir(root, { recursive: true });
+  const name = `it-${String(state.iteration).padStart(7, '0')}`;
+  const tmp = path.join(root, `${name}.tmp-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp);
+  try {
+    await writeCheckpointFiles(tmp, parts, state);
+  } catch (e) {
+    // A full disk must not stay full of half a checkpoint until the next start.
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw new Error(`${fsErrorMessage(e, `writing checkpoint ${name} of ${runDir}`)}; the checkpoint before it is whole (latest.json), and the same command resumes from it`);
+  }
   const final = path.join(root, name);
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);

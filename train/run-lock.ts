@@ -1,9 +1,10 @@
 // One trainer per run directory: a lock file (`<run>/lock`, created exclusively) that names the process
 // holding it. A second trainer on the same --out is refused before it reads or deletes anything; a lock
 // whose process is gone (kill -9, a crash, a reboot) is taken over, so a killed run still resumes.
-import { rmSync } from 'node:fs';
+import { constants, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { mkdir, open, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { fsErrorMessage } from './output-file.js';
 import path from 'node:path';
 
 export const LOCK_FILE = 'lock';
@@ -34,6 +35,29 @@ async function readLock(file: string): Promise<LockInfo | undefined> {
   }
 }
 
+/**
+ * Why the run folder could not be made, in words: a recursive mkdir on a read-only file system reports
+ * ENOENT or EROFS for the folder, so the nearest existing folder above it is tested for writing.
+ */
+async function mkdirProblem(e: unknown, runDir: string): Promise<string> {
+  let above = path.dirname(path.resolve(runDir));
+  while (
+    !(await stat(above).then(
+      () => true,
+      () => false,
+    )) &&
+    above !== path.dirname(above)
+  )
+    above = path.dirname(above);
+  const writable = await access(above, constants.W_OK).then(
+    () => true,
+    () => false,
+  );
+  if (!writable || (e as NodeJS.ErrnoException).code === 'EROFS')
+    return `cannot create the run folder ${runDir}: ${above} cannot be written (a read-only file system or no permission); give another --out`;
+  return fsErrorMessage(e, `creating the run folder ${runDir}`);
+}
+
 export interface RunLock {
   /** Removes the lock (idempotent); also done when the process exits. */
   release: () => Promise<void>;
@@ -49,7 +73,9 @@ export async function lockRun(runDir: string): Promise<RunLock & { abandon: () =
     () => true,
     () => false,
   );
-  await mkdir(runDir, { recursive: true });
+  await mkdir(runDir, { recursive: true }).catch(async (e: unknown) => {
+    throw new Error(await mkdirProblem(e, runDir));
+  });
   const lock = await lockRunDir(runDir);
   return {
     release: lock.release,

@@ -1,7 +1,7 @@
 // safetensors read and write (the format of Hugging Face's `safetensors`): an 8-byte little-endian
 // header length, a JSON header of {name: {dtype, shape, data_offsets}} plus optional string
 // metadata, then the raw little-endian tensor bytes. Host-side only: tensors move to the GPU elsewhere.
-import { open, readFile, rename } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 
 export type SafeDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'U16' | 'U32' | 'U64' | 'BOOL';
 
@@ -213,16 +213,26 @@ export function serializeSafetensors(tensors: Iterable<[string, NamedArray]>, me
   return out;
 }
 
-/** Write atomically: a temporary file renamed into place, so a crash never leaves a half file. */
+/**
+ * Write atomically: a temporary file renamed into place, so a crash never leaves a half file; a failed
+ * write (a full disk) removes its temporary and names the file.
+ */
 export async function writeSafetensors(path: string, tensors: Iterable<[string, NamedArray]>, metadata: Record<string, string> = {}): Promise<void> {
   const bytes = serializeSafetensors(tensors, metadata);
   const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EROFS' ? 'the file system is read-only' : (e as Error).message;
+    throw Object.assign(new Error(`writing ${path}: ${why}`), { code });
   }
-  await rename(tmp, path);
 }

@@ -1,8 +1,7 @@
 // `smkd classify <support-folder> <query>...`: few-shot classification of the user's own images with the
 // shipped model (or a checkpoint), prototype classifier on its features (train/classify.ts).
-import { checkOutputFile } from '../output-file.js';
+import { checkOutputFile, writeOutputFile } from '../output-file.js';
 import { Command, Option } from 'commander';
-import { writeFile } from 'node:fs/promises';
 import { init } from '../../engine/index.js';
 import { loadBackbone, type Network } from '../backbone-file.js';
 import { classifyRows, formatPredictions, decodeGray, imageFeatures, modelBackground, readQueries, toModelImage, readSupportFolder, type Background } from '../classify.js';
@@ -88,7 +87,7 @@ export function classifyCommand(): Command {
         log(formatPredictions(preds));
         const json = { model: loaded.file, features, shiftTta: tta.radius, classes: support.classes, support: support.files, predictions: preds };
         if (o.json === '-') process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-        else if (o.json) await writeFile(o.json, JSON.stringify(json, null, 2));
+        else if (o.json) await writeOutputFile(o.json, JSON.stringify(json, null, 2));
       } finally {
         loaded.backbone.dispose();
       }

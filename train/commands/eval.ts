@@ -1,8 +1,7 @@
 // `smkd eval`: few-shot evaluation of a checkpoint on held-out classes.
-import { checkOutputFile } from '../output-file.js';
+import { checkOutputFile, writeOutputFile } from '../output-file.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { init } from '../../engine/index.js';
 import { loadBackbone, seenClassesWarning, type Network } from '../backbone-file.js';
 import { resolveConfig } from '../config.js';
@@ -169,7 +168,7 @@ export function evalCommand(): Command {
           ...rep,
         };
         if (o.json === '-') process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-        else if (o.json) await writeFile(o.json, JSON.stringify(json, null, 2));
+        else if (o.json) await writeOutputFile(o.json, JSON.stringify(json, null, 2));
       } finally {
         loaded.backbone.dispose();
       }

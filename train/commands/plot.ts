@@ -1,7 +1,7 @@
 // `smkd plot`: the training curves of run directories, overlaid in one SVG.
-import { checkOutputFile } from '../output-file.js';
+import { checkOutputFile, writeOutputFile } from '../output-file.js';
 import { Command } from 'commander';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseMetrics, runCurvesSvg } from '../plot.js';
 
@@ -20,7 +20,7 @@ export function plotCommand(): Command {
           return parseMetrics(dir, text);
         }),
       );
-      await writeFile(o.output, await runCurvesSvg(metrics, runs.length === 1 ? runs[0] : `${runs.length} runs`));
+      await writeOutputFile(o.output, await runCurvesSvg(metrics, runs.length === 1 ? runs[0] : `${runs.length} runs`));
       console.log(`${o.output}: ${metrics.map((m) => `${m.name} (${m.steps.length} steps, ${m.validation.length} validations)`).join(', ')}`);
     });
 }

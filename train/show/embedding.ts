@@ -1,7 +1,6 @@
 // `smkd show embedding`: the held-out classes' few-shot features (as `smkd eval` extracts them) laid out
 // in 2-D with UMAP (umap-js), one colour per class, a thumbnail of the first image of a few classes at
 // its point; an SVG rendered headless with vega-lite, as the training curves.
-import { writeFile } from 'node:fs/promises';
 import { UMAP } from 'umap-js';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
@@ -12,7 +11,7 @@ import { dataOverrides, resolveConfig, type DeepPartial, type PresetName, type T
 import type { ImageDataset, Normalization } from '../data/index.js';
 import { extractFeatures, featureComponents, selectFeatures, type FeatureKind } from '../features.js';
 import { openSplits, type DataSplits } from '../sources.js';
-import { checkOutputFile } from '../output-file.js';
+import { checkOutputFile, writeOutputFile } from '../output-file.js';
 import { pngDataUri } from './input.js';
 
 export interface EmbeddingOptions {
@@ -216,7 +215,7 @@ export async function showEmbedding(o: ShowEmbeddingOptions): Promise<EmbeddingM
       onProgress: o.onProgress,
     });
     const title = `${ds.name}: ${features} features of ${map.points.length} images of ${map.classes.length} of ${ds.classes.length} classes (UMAP)`;
-    await writeFile(o.output, await embeddingSvg(map, title));
+    await writeOutputFile(o.output, await embeddingSvg(map, title));
     return { ...map, dataset: ds.name };
   } finally {
     loaded.backbone.dispose();
