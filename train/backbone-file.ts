@@ -9,6 +9,7 @@ import { normalizeKey } from '../model/checkpoint.js';
 import { vitConfig, type VitConfig } from '../model/configs.js';
 import { VisionTransformer } from '../model/vit.js';
 import { findCheckpoint, type Preprocessing } from './checkpoint.js';
+import { FEATURE_KINDS } from './features.js';
 
 export type Network = 'teacher' | 'student';
 
@@ -80,6 +81,44 @@ function backboneKeys(file: SafeFile, network: Network): (readonly [string, stri
 /** An error for a tensor stored as integers that fills one of the backbone's weights (`used`: the names it loaded). */
 function integerWeights(file: SafeFile, network: Network, used: ReadonlySet<string>, what: string): void {
   for (const [o, k] of backboneKeys(file, network)) if (used.has(k)) toWeights(o, file.tensors.get(o)!, what);
+}
+
+/** JSON text of `file`, or an error naming the file (a run's config.json edited by hand). */
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON (${(e as Error).message}); fix it, or give the checkpoint's .safetensors file itself`);
+  }
+}
+
+/** A checkpoint's `preprocessing` metadata, checked: a damaged one is an error saying so rather than a TypeError later. */
+function parsePreprocessing(text: string): Preprocessing {
+  let p: Partial<Preprocessing> | undefined;
+  try {
+    p = JSON.parse(text) as Partial<Preprocessing>;
+  } catch {
+    p = undefined;
+  }
+  const triple = (v: unknown, positive: boolean): boolean =>
+    Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
+  const ok =
+    typeof p === 'object' &&
+    p !== null &&
+    Number.isInteger(p.imageSize) &&
+    (p.imageSize ?? 0) > 0 &&
+    typeof p.invert === 'boolean' &&
+    triple(p.normalize?.mean, false) &&
+    triple(p.normalize?.std, true) &&
+    typeof p.resizeRatio === 'number' &&
+    p.resizeRatio > 0 &&
+    typeof p.features === 'string' &&
+    (FEATURE_KINDS as readonly string[]).includes(p.features);
+  if (!ok)
+    throw new Error(
+      `its "preprocessing" metadata is damaged (${text.length > 200 ? `${text.slice(0, 200)}...` : text}): expected imageSize, invert, normalize {mean, std}, resizeRatio and features`,
+    );
+  return p as Preprocessing;
 }
 
 /** For a damaged file of a run's checkpoint: where the run's newest intact checkpoint is, if it has one. */
@@ -183,7 +222,7 @@ export async function loadBackbone(target: string, opts: LoadBackboneOptions = {
   const file = await readSafetensors(src.file).catch(async (e: Error) => {
     throw new Error(`${e.message}${await intactHint(src.file, opts.network ?? 'teacher')}`);
   });
-  const runHeads = src.runConfig ? (JSON.parse(await readFile(src.runConfig, 'utf8')) as { model?: { numHeads?: number } }).model?.numHeads : undefined;
+  const runHeads = src.runConfig ? (parseJson(await readFile(src.runConfig, 'utf8'), src.runConfig) as { model?: { numHeads?: number } }).model?.numHeads : undefined;
   const numHeads = opts.numHeads ?? runHeads;
   const tensors = backboneTensors(file, opts.network, src.file);
   let inferred: InferredConfig;
@@ -199,7 +238,7 @@ export async function loadBackbone(target: string, opts: LoadBackboneOptions = {
     if (missing.length > 0) throw new Error(`not a complete ViT backbone: missing ${missing.join(', ')}`);
     const skip = new Set(unexpected);
     integerWeights(file, opts.network ?? 'teacher', new Set([...tensors.keys()].filter((k) => !skip.has(k))), 'weights');
-    const preprocessing = file.metadata.preprocessing ? (JSON.parse(file.metadata.preprocessing) as Preprocessing) : undefined;
+    const preprocessing = file.metadata.preprocessing ? parsePreprocessing(file.metadata.preprocessing) : undefined;
     return { ...src, ...inferred, backbone: backbone.eval(), ignored: unexpected, preprocessing, trainedOn: trainedOn(file.metadata) };
   } catch (e) {
     backbone.dispose();

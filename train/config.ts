@@ -305,10 +305,13 @@ export function validateConfig(value: unknown, source = 'config'): TrainConfig {
     if (c.model.embedDim % c.model.numHeads !== 0) throw new Error(`${source}: model.embedDim ${c.model.embedDim} is not divisible by model.numHeads ${c.model.numHeads}`);
     return c;
   }
-  const lines = r.error.issues.map((i) => {
+  // Cut short: a hostile or mistaken config may hold a key or value of megabytes.
+  const cut = (t: string): string => (t.length > 200 ? `${t.slice(0, 200)}... (${t.length} characters)` : t);
+  const lines = r.error.issues.slice(0, 20).map((i) => {
     const where = i.path.join('.') || '(top level)';
-    return `  ${where}: ${i.message}`;
+    return `  ${cut(where)}: ${cut(i.message)}`;
   });
+  if (r.error.issues.length > 20) lines.push(`  ... and ${r.error.issues.length - 20} more`);
   throw new Error(`${source} is invalid:\n${lines.join('\n')}`);
 }
 

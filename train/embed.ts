@@ -77,6 +77,9 @@ export interface Embeddings {
   skipped: string[];
 }
 
+/** Unreadable images named one by one up to this many, then one count. */
+const MAX_NAMED_SKIPS = 20;
+
 /**
  * Features of `files` in batches on the GPU; decoding of the next batch overlaps the forward of the
  * current one. An unreadable file is skipped with one warning naming it.
@@ -94,7 +97,8 @@ export async function embedImages(backbone: VisionTransformer, files: readonly s
           return { file, img: await decodeImage(file, opts.decode) };
         } catch (e) {
           skipped.push(file);
-          warn(`embed: skipping unreadable image ${file} (${(e as Error).message.split('\n')[0]})`);
+          // The first ones by name, then one line at the end: 100,000 unreadable files are not 100,000 lines.
+          if (skipped.length <= MAX_NAMED_SKIPS) warn(`embed: skipping unreadable image ${file} (${(e as Error).message.split('\n')[0].slice(0, 200)})`);
           return { file, img: null };
         }
       }),
@@ -127,6 +131,8 @@ export async function embedImages(backbone: VisionTransformer, files: readonly s
     }
   });
   if (paths.length === 0) throw new Error(`embed: none of the ${files.length} image(s) could be read`);
+  if (skipped.length > MAX_NAMED_SKIPS)
+    warn(`embed: skipped ${skipped.length} unreadable images in all (${skipped.length - MAX_NAMED_SKIPS} not named above; all are in the output's 'skipped' metadata)`);
   return { paths, data: concatRows(rows, paths.length * dim), dim, kind, skipped };
 }
 

@@ -109,7 +109,7 @@ export function runCurveValues(runs: readonly RunMetrics[]): CurveValue[] {
       if (bin > 1) {
         for (let i = 0; i < ys.length; i += bin) {
           const win = ys.slice(i, i + bin);
-          values.push({ run: r.name, panel, series, iteration: iterations[Math.min(i + bin, ys.length) - 1], value: win.reduce((a, v) => a + v, 0) / win.length });
+          values.push({ run: r.name, panel, series, iteration: iterations[Math.min(i + bin, ys.length) - 1], value: meanOf(win) });
         }
         return;
       }
@@ -117,7 +117,7 @@ export function runCurveValues(runs: readonly RunMetrics[]): CurveValue[] {
       const k = smooth ? 5 : 0;
       ys.forEach((_, i) => {
         const win = ys.slice(Math.max(0, i - k), i + k + 1);
-        values.push({ run: r.name, panel, series, iteration: iterations[i], value: win.reduce((a, v) => a + v, 0) / win.length });
+        values.push({ run: r.name, panel, series, iteration: iterations[i], value: meanOf(win) });
       });
     };
     add(
@@ -153,7 +153,30 @@ export function runCurveValues(runs: readonly RunMetrics[]): CurveValue[] {
     );
     for (const v of r.validation) values.push({ run: r.name, panel: '5 validation accuracy (%)', series: 'validation', iteration: v.iteration, value: v.valAccuracy });
   }
-  return values;
+  return values.filter((v) => drawable(v.value));
+}
+
+/** Values beyond this are a diverged run, not a curve: a chart scaled to them would put NaN into the SVG's coordinates. */
+export const MAX_DRAWN = 1e30;
+
+function drawable(v: number): boolean {
+  return Number.isFinite(v) && Math.abs(v) <= MAX_DRAWN;
+}
+
+/** The mean of the drawable values of a window (NaN when there are none, and then not drawn); divided first, so ±1e308 cannot overflow. */
+function meanOf(win: readonly number[]): number {
+  const ok = win.filter(drawable);
+  return ok.length ? ok.reduce((a, v) => a + v / ok.length, 0) : NaN;
+}
+
+/** How many values of the runs runCurvesSvg leaves out (not finite, or beyond ±MAX_DRAWN). */
+export function undrawnValues(runs: readonly RunMetrics[]): number {
+  let n = 0;
+  for (const r of runs) {
+    for (const s of r.steps) for (const v of [s.loss, s.lr, s.teacherTemp, s.imagesPerSecond, ...Object.values(s.terms ?? {})]) if (v !== undefined && !drawable(v)) n++;
+    for (const v of r.validation) if (!drawable(v.valAccuracy)) n++;
+  }
+  return n;
 }
 
 export async function runCurvesSvg(runs: readonly RunMetrics[], title: string): Promise<string> {

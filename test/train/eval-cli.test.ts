@@ -67,6 +67,8 @@ test('a backbone file with NaN weights, or weights relabelled as integers, is re
   const ints = tensors.map(([k, t]): [string, NamedArray] => [k, k === 'cls_token' ? { data: new Int32Array(t.data.buffer.slice(0)), shape: t.shape } : t]);
   await writeFile(path.join(dir, 'int.safetensors'), serializeSafetensors(ints, f.metadata));
   await rejects(loadBackbone(path.join(dir, 'int.safetensors')), /int\.safetensors: weights: tensor "cls_token" is stored as I32/);
+  await writeFile(path.join(dir, 'pre.safetensors'), serializeSafetensors(tensors, { ...f.metadata, preprocessing: '{"normalize": null}' }));
+  await rejects(loadBackbone(path.join(dir, 'pre.safetensors')), /pre\.safetensors: its "preprocessing" metadata is damaged \(\{"normalize": null\}\)/);
   await rm(dir, { recursive: true, force: true });
 });
 

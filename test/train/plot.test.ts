@@ -108,4 +108,37 @@ test('smkd plot overlays runs in one SVG with a panel per quantity; a folder wit
   }
 });
 
+test('a diverged run (±1e308, a null learning rate) is drawn without NaN or Infinity in the SVG, and the undrawn values are counted', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'plot-'));
+  const warn = console.warn;
+  const log = console.log;
+  try {
+    const lines = metrics(12, 1e-3)
+      .trim()
+      .split('\n')
+      .map((l, i) => {
+        const m = JSON.parse(l) as Record<string, unknown>;
+        if (i === 3) return JSON.stringify({ ...m, loss: 1e308, terms: { cls: -1e308, ce: 1 }, lr: null });
+        if (i === 4) return JSON.stringify({ ...m, loss: -1e308 });
+        return l;
+      });
+    await mkdir(path.join(dir, 'run'));
+    await writeFile(path.join(dir, 'run', 'metrics.jsonl'), lines.join('\n') + '\n');
+    const values = runCurveValues([parseMetrics('run', lines.join('\n'))]);
+    assert.ok(values.length > 0 && values.every((v) => Number.isFinite(v.value) && Math.abs(v.value) <= 1e30), 'only drawable values');
+    const warnings: string[] = [];
+    console.warn = (m: string) => warnings.push(m);
+    console.log = () => undefined;
+    const out = path.join(dir, 'curves.svg');
+    await program().parseAsync(['node', 'smkd', 'plot', path.join(dir, 'run'), '-o', out]);
+    const svg = await readFile(out, 'utf8');
+    assert.not.match(svg, /NaN|Infinity/);
+    assert.equal(warnings, ['plot: warning: 4 value(s) not drawn: not finite or beyond ±1e+30 (a diverged run?)']);
+  } finally {
+    console.warn = warn;
+    console.log = log;
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

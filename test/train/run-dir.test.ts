@@ -100,6 +100,16 @@ interface BadInput {
 
 const CASES: BadInput[] = [
   {
+    name: 'a config file with a 100,000-character unknown key: the message cuts it short',
+    run: 'absent',
+    args: async (run) => {
+      const file = path.join(tmp, 'long-key.json');
+      await writeFile(file, JSON.stringify({ ...MINI, ['k'.repeat(100000)]: 1 }));
+      return ['train', '--preset', 'tiny', '--phase', '1', '--config', file, '--out', run];
+    },
+    error: /^config file .*long-key\.json is invalid:\n {2}\(top level\): .{0,80}k{50}[^]{0,200}\.\.\. \(\d{6} characters\)$/,
+  },
+  {
     name: 'sizes that would take the machine: a 4102-px crop, 1000 workers, a million-wide ViT, a std of 1e-30',
     run: 'absent',
     args: async (run) => {

@@ -3,7 +3,7 @@ import { checkOutputFile, writeOutputFile } from '../output-file.js';
 import { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseMetrics, runCurvesSvg } from '../plot.js';
+import { MAX_DRAWN, parseMetrics, runCurvesSvg, undrawnValues } from '../plot.js';
 
 export function plotCommand(): Command {
   return new Command('plot')
@@ -20,6 +20,8 @@ export function plotCommand(): Command {
           return parseMetrics(dir, text);
         }),
       );
+      const undrawn = undrawnValues(metrics);
+      if (undrawn > 0) console.warn(`plot: warning: ${undrawn} value(s) not drawn: not finite or beyond ±${MAX_DRAWN} (a diverged run?)`);
       await writeOutputFile(o.output, await runCurvesSvg(metrics, runs.length === 1 ? runs[0] : `${runs.length} runs`));
       console.log(`${o.output}: ${metrics.map((m) => `${m.name} (${m.steps.length} steps, ${m.validation.length} validations)`).join(', ')}`);
     });
