@@ -11,7 +11,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adapterName, getGpu, init } from '../engine/index.js';
 import { resolveConfig, type DeepPartial, type TrainConfig } from '../train/config.js';
-import { testRows, validationCurve, type DemoRow } from '../train/demo.js';
+import { stepSeconds, testRows, validationCurve, type DemoRow } from '../train/demo.js';
 import { lineChartSvg, type CurvePoint } from '../train/plot.js';
 import { Interrupted, trainToEnd } from '../train/run-training.js';
 import { openSplits } from '../train/sources.js';
@@ -128,17 +128,24 @@ async function run(): Promise<Results> {
   let res: Results = (await readResults()) ?? { adapter: adapterName((await getGpu()).info), seconds: {}, rows: [], curve: [] };
   const todo = rows.filter((r) => res.seconds[r] === undefined);
   for (const r of rows.filter((x) => !todo.includes(x))) console.log(`${r}: already in ${resultsFile}`);
-  if (todo.length === 0) return res;
-  const t1 = performance.now();
+  // Rows saved before step seconds were taken from the metrics: brought up to date while their runs are here.
+  for (const r of [...allRows, 'phase1'] as const) {
+    const s = await stepSeconds(r === 'phase1' ? phase1.out : configFor(r).out);
+    if (res.seconds[r] !== undefined && s > 0) res.seconds[r] = s;
+  }
+  if (todo.length === 0) {
+    await saveResults(res);
+    return res;
+  }
   (await trainToEnd(phase1, 'phase 1')).models.dispose();
-  res.seconds.phase1 ??= (performance.now() - t1) / 1000;
+  // Seconds of training steps from the runs' own metrics, so a row stopped and resumed counts its steps once.
+  res.seconds.phase1 = await stepSeconds(phase1.out);
   const splits = await openSplits(base.data, opts.seed);
   for (const name of todo) {
     const cfg = configFor(name);
     const label = ROWS[name].label;
-    const t0 = performance.now();
     const r = await trainToEnd(cfg, name);
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = await stepSeconds(cfg.out);
     const out = await testRows(label, r.lastCheckpoint, r.models, cfg, splits);
     const curve = await validationCurve(cfg, label, 0);
     r.models.dispose();
@@ -179,7 +186,7 @@ const cell = (label: string, s: string): string => {
   return r ? `${r.mean.toFixed(2)} ± ${r.ci95.toFixed(2)}` : '-';
 };
 const table = [
-  `| phase 2 | ${settings.join(' | ')} | wall time | command |`,
+  `| phase 2 | ${settings.join(' | ')} | steps' time | command |`,
   `|---|${settings.map(() => '---').join('|')}|---|---|`,
   ...doneRows.map(
     (r) =>
@@ -191,7 +198,7 @@ await writeSection(
   tag,
   `## Ablation of phase 2 at patch ${opts.patch} (${28 / opts.patch}×${28 / opts.patch} grid), ${opts.crops.toLocaleString('en-US')} crops per row
 
-From one phase 1 (iBOT without labels, ${opts.phase1Crops.toLocaleString('en-US')} crops, ${(res.seconds.phase1 ?? 0).toFixed(0)} s:
+From one phase 1 (iBOT without labels, ${opts.phase1Crops.toLocaleString('en-US')} crops, ${(res.seconds.phase1 ?? 0).toFixed(0)} s of steps:
 \`${command(phase1, '')}\`), each row trains phase 2 for ${opts.crops.toLocaleString('en-US')} crops with SMKD's terms only (no
 cross-entropy term), seed ${opts.seed}, ${opts.episodes} episodes per test setting, the same for every row. Adapter: ${res.adapter}.
 

@@ -18,7 +18,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adapterName, getGpu, init } from '../engine/index.js';
 import { resolveConfig, type DeepPartial, type TrainConfig } from '../train/config.js';
-import { formatRows, testRows, validationBaselines, validationCurve, type DemoRow } from '../train/demo.js';
+import { formatRows, stepSeconds, testRows, validationBaselines, validationCurve, type DemoRow } from '../train/demo.js';
 import { lineChartSvg, type CurvePoint } from '../train/plot.js';
 import { Interrupted, trainToEnd } from '../train/run-training.js';
 import { writeSection } from './report-sections.js';
@@ -120,6 +120,8 @@ interface Results {
   pixelsVal: number;
   /** Random init on the validation episodes (the start of every curve). */
   randomVal?: number;
+  /** 'steps': armSeconds are the runs' training steps (from metrics.jsonl); absent: wall time of the arm. */
+  timing?: 'steps';
 }
 
 const resultsFile = path.join(path.dirname(opts.doc), 'results', `omniglot-study-${tag}.json`);
@@ -164,6 +166,7 @@ async function runStudy(): Promise<Results> {
       curve: [],
       pixelsVal,
       randomVal,
+      timing: 'steps',
     };
     await saveResults(res);
   }
@@ -172,7 +175,6 @@ async function runStudy(): Promise<Results> {
       console.log(`${arm.name}: already in ${resultsFile} (--fresh to train it again)`);
       continue;
     }
-    const a0 = performance.now();
     let offset = 0;
     const rows: DemoRow[] = [];
     const curve: CurvePoint[] = [{ x: 0, y: res.randomVal ?? 0, series: arm.label }];
@@ -183,7 +185,9 @@ async function runStudy(): Promise<Results> {
       if (cfg === arm.configs[arm.configs.length - 1]) rows.push(...(await testRows(arm.label, r.lastCheckpoint, r.models, cfg, r.splits)));
       r.models.dispose();
     }
-    const armSeconds = (performance.now() - a0) / 1000;
+    // Seconds of training steps from the runs' own metrics: an arm stopped and resumed counts its steps once.
+    let armSeconds = 0;
+    for (const cfg of arm.configs) armSeconds += await stepSeconds(cfg.out);
     res = {
       ...res,
       seconds: res.seconds + armSeconds,
@@ -227,7 +231,7 @@ const cell = (m: string, s: string): string => {
   return r ? `${r.mean.toFixed(2)} ± ${r.ci95.toFixed(2)}` : '-';
 };
 const table = [
-  `| Backbone | ${settings.join(' | ')} | Wall time |`,
+  `| Backbone | ${settings.join(' | ')} | ${results.timing === 'steps' ? "Steps' time" : 'Wall time'} |`,
   `|---|${settings.map(() => '---').join('|')}|---|`,
   ...models.map((m) => `| ${m} | ${settings.map((s) => cell(m, s)).join(' | ')} | ${seconds[m] ? `${seconds[m].toFixed(0)} s` : ''} |`),
 ].join('\n');
@@ -235,7 +239,7 @@ const section = `## ${opts.crops.toLocaleString('en-US')} crops, patch ${opts.pa
 
 Every method sees **${opts.crops.toLocaleString('en-US')} augmented crops** (the \`omniglot\` preset:
 ViT 64-d, depth 4, patch ${opts.patch}, batch ${base.batch.size}, stroke augmentation; phase 2 takes ${Math.round(opts.phase2Share * 100)} % of the
-crops where there are two phases), seed ${opts.seed}, ${opts.episodes} episodes per test setting. Adapter: ${adapter}. Total wall time ${(total / 60).toFixed(1)} min.
+crops where there are two phases), seed ${opts.seed}, ${opts.episodes} episodes per test setting. Adapter: ${adapter}. ${results.timing === 'steps' ? `Training steps ${(Object.values(seconds).reduce((a, v) => a + v, 0) / 60).toFixed(1)} min in all` : `Total wall time ${(total / 60).toFixed(1)} min`}.
 
 ${table}
 

@@ -67,6 +67,21 @@ export async function validationCurve(cfg: TrainConfig, series: string, cropOffs
   return [...byIteration].sort((a, b) => a[0] - b[0]).map(([it, acc]) => ({ x: cropOffset + it * perStep, y: acc, series }));
 }
 
+/**
+ * The seconds of a run's training steps, summed from its metrics.jsonl: the same whether the run went
+ * straight through or was stopped and resumed (evaluation, loading and checkpoints not included).
+ */
+export async function stepSeconds(runDir: string): Promise<number> {
+  const text = await readFile(path.join(runDir, 'metrics.jsonl'), 'utf8').catch(() => '');
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.includes('"seconds"')) continue;
+    const s = (JSON.parse(line) as { seconds?: unknown }).seconds;
+    if (typeof s === 'number') total += s;
+  }
+  return total;
+}
+
 export function formatRows(rows: readonly DemoRow[]): string {
   const names: Record<string, string> = { random: 'random init', pixels: 'raw pixels', phase1: 'after phase 1', phase2: 'after phase 2' };
   const header = `  ${'model'.padEnd(Math.max(14, ...rows.map((r) => (names[r.model] ?? r.model).length + 2)))}${DEMO_SETTINGS.map((s) => `${s.ways}-way ${s.shots}-shot`.padStart(18)).join('')}`;
