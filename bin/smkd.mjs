@@ -1,11 +1,19 @@
 #!/usr/bin/env node
 // Entry point of the `smkd` command. In the repository the TypeScript sources run through tsx; an
 // installed package has no sources, only the compiled dist/ (built by `npm run build` before packing).
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const source = new URL('../train/cli.ts', import.meta.url);
 let cli;
 if (existsSync(source)) {
+  // tsx caches compiled files under the temporary folder; when that cannot be written (a read-only or
+  // missing TMPDIR), it compiles without a cache rather than dying before --help.
+  try {
+    accessSync(tmpdir(), constants.W_OK);
+  } catch {
+    process.env.TSX_DISABLE_CACHE = '1';
+  }
   const { register } = await import('tsx/esm/api');
   register();
   cli = await import(source.href);
