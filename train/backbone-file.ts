@@ -10,6 +10,8 @@ import { vitConfig, type VitConfig } from '../model/configs.js';
 import { VisionTransformer } from '../model/vit.js';
 import { findCheckpoint, type Preprocessing } from './checkpoint.js';
 import { FEATURE_KINDS } from './features.js';
+import { validateConfig } from './config.js';
+import { configChanges } from './run-dir.js';
 
 export type Network = 'teacher' | 'student';
 
@@ -81,6 +83,29 @@ function backboneKeys(file: SafeFile, network: Network): (readonly [string, stri
 /** An error for a tensor stored as integers that fills one of the backbone's weights (`used`: the names it loaded). */
 function integerWeights(file: SafeFile, network: Network, used: ReadonlySet<string>, what: string): void {
   for (const [o, k] of backboneKeys(file, network)) if (used.has(k)) toWeights(o, file.tensors.get(o)!, what);
+}
+
+/** The settings of a run's config.json that decide how its checkpoints are evaluated. */
+const EVAL_KEYS = ['data.', 'model.', 'crops.globalSize', 'eval.resizeRatio', 'eval.features'];
+
+/**
+ * A checkpoint is evaluated with its run's config.json: refused when that file was edited by hand, in a
+ * setting that changes the evaluation, after the checkpoint was written (its state.json records the
+ * config it was made with), since e.g. another data.normalize.std gives chance-level features silently.
+ */
+async function checkRunConfig(src: CheckpointSource): Promise<void> {
+  if (!src.runConfig) return;
+  const stateFile = path.join(path.dirname(src.file), 'state.json');
+  const state = (await exists(stateFile)) ? (parseJson(await readFile(stateFile, 'utf8'), stateFile) as { config?: Record<string, unknown> }) : {};
+  if (!state.config) return;
+  const current = validateConfig(parseJson(await readFile(src.runConfig, 'utf8'), src.runConfig), src.runConfig);
+  const recorded = validateConfig({ ...state.config, out: current.out }, `the config recorded in ${stateFile}`);
+  const edits = configChanges(recorded, current).filter((c) => EVAL_KEYS.some((k) => c.key.startsWith(k)));
+  if (edits.length === 0) return;
+  const shown = edits.slice(0, 8).map((c) => `  ${c.key}: ${JSON.stringify(c.from) ?? '(unset)'} at the checkpoint, ${JSON.stringify(c.to) ?? '(unset)'} in config.json`);
+  throw new Error(
+    `${src.runConfig} was changed after ${path.dirname(src.file)} was written, in ${edits.length} setting(s) that decide how it is evaluated:\n${shown.join('\n')}\nPut it back as it was (the settings the checkpoint was made with are in ${stateFile})`,
+  );
 }
 
 /** JSON text of `file`, or an error naming the file (a run's config.json edited by hand). */
@@ -222,6 +247,7 @@ export async function loadBackbone(target: string, opts: LoadBackboneOptions = {
   const file = await readSafetensors(src.file).catch(async (e: Error) => {
     throw new Error(`${e.message}${await intactHint(src.file, opts.network ?? 'teacher')}`);
   });
+  if (src.runConfig) await checkRunConfig(src);
   const runHeads = src.runConfig ? (parseJson(await readFile(src.runConfig, 'utf8'), src.runConfig) as { model?: { numHeads?: number } }).model?.numHeads : undefined;
   const numHeads = opts.numHeads ?? runHeads;
   const tensors = backboneTensors(file, opts.network, src.file);

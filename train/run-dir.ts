@@ -4,6 +4,7 @@
 import { appendFile, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { validateConfig, type TrainConfig } from './config.js';
+import { processAlive } from './run-lock.js';
 
 /** The config.json of a run directory, validated; undefined when there is none. */
 export async function readRunConfig(runDir: string): Promise<TrainConfig | undefined> {
@@ -111,10 +112,17 @@ export async function truncateMetrics(runDir: string, start: number): Promise<Va
   return validations;
 }
 
-/** Remove what killed processes left half-written in the run directory and its checkpoints/ (`*.tmp-<pid>` of other processes). */
+/**
+ * Remove what killed processes left half-written in the run directory and its checkpoints/
+ * (`*.tmp-<pid>`): only those whose writer is gone, never a live process's (the run lock keeps other
+ * trainers out; this keeps a reader or a tool that writes beside the run safe too).
+ */
 export async function removeStaleTemporaries(runDir: string): Promise<void> {
   for (const dir of [runDir, path.join(runDir, 'checkpoints')]) {
     const entries = await readdir(dir).catch(() => [] as string[]);
-    for (const e of entries) if (/\.tmp-\d+$/.test(e) && !e.endsWith(`.tmp-${process.pid}`)) await rm(path.join(dir, e), { recursive: true, force: true });
+    for (const e of entries) {
+      const pid = /\.tmp-(\d+)$/.exec(e)?.[1];
+      if (pid && Number(pid) !== process.pid && !processAlive(Number(pid))) await rm(path.join(dir, e), { recursive: true, force: true });
+    }
   }
 }

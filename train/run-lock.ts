@@ -16,7 +16,7 @@ interface LockInfo {
 }
 
 /** Whether process `pid` of this machine is alive (a signal-0 probe: EPERM means alive, another user's). */
-function alive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -127,7 +127,7 @@ export async function lockRunDir(runDir: string): Promise<RunLock> {
     const holder = await readLock(file);
     if (holder && holder.host !== me.host)
       throw new Error(`${runDir} is locked by process ${holder.pid} on ${holder.host} (since ${holder.started}); if that run is over, delete ${file} and try again`);
-    if (holder && holder.pid !== process.pid && alive(holder.pid))
+    if (holder && holder.pid !== process.pid && processAlive(holder.pid))
       throw new Error(`${runDir} is in use by process ${holder.pid} (a trainer started ${holder.started}); stop it first, or give another --out`);
     // Stale: move it aside atomically, so that of two processes replacing it only one succeeds in creating the new one.
     await rename(file, `${file}.stale-${process.pid}`).catch(() => undefined);

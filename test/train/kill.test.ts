@@ -181,4 +181,32 @@ test('SMKD_DAWN_WARNINGS=1 shows the notices the engine otherwise keeps off stde
   }
 });
 
+test('two trainers started together on one run directory: one refuses at once, naming the other; the survivor ends byte-identical to a lone run', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'two-'));
+  try {
+    const cfg = path.join(dir, 'mini.json');
+    await writeFile(cfg, JSON.stringify(MINI));
+    const args = (out: string): string[] => ['train', '--preset', 'tiny', '--phase', '1', '--config', cfg, '--out', out];
+    const lone = path.join(dir, 'lone');
+    const l = await smkdChild(args(lone), path.join(dir, 'lone')).exited;
+    assert.is(l.code, 0, l.stderr);
+    const run = path.join(dir, 'shared');
+    const t0 = Date.now();
+    const a = smkdChild(args(run), path.join(dir, 'a'));
+    const b = smkdChild(args(run), path.join(dir, 'b'));
+    const first = await Promise.race([a.exited.then((r) => ({ r, who: a, other: b })), b.exited.then((r) => ({ r, who: b, other: a }))]);
+    const refusedAfter = Date.now() - t0;
+    assert.is(first.r.code, 1, `the first to end should be the refused one: ${first.r.stdout}\n${first.r.stderr}`);
+    assert.match(first.r.stderr, new RegExp(`${run.replace(/[.]/g, '\\.')} is in use by process ${first.other.child.pid} `));
+    const survivor = await first.other.exited;
+    assert.is(survivor.code, 0, survivor.stderr);
+    assert.not.ok(existsSync(path.join(run, 'lock')), 'the lock is released at the end');
+    assert.fixture(await canonicalRun(run), await canonicalRun(lone));
+    // Start-up of node and tsx included; printed for the record.
+    console.log(`  (the second trainer was refused ${refusedAfter} ms after both started)`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -100,6 +100,19 @@ interface BadInput {
 
 const CASES: BadInput[] = [
   {
+    name: 'eval of a run whose config.json was edited by hand after its checkpoint (data.normalize.std)',
+    run: 'existing',
+    args: async (run) => {
+      const file = path.join(run, 'config.json');
+      const cfg = JSON.parse(await readFile(file, 'utf8')) as { data: { normalize: { std: number[] } } };
+      cfg.data.normalize.std = [0.5, 0.5, 0.5];
+      await writeFile(file, JSON.stringify(cfg));
+      return ['eval', run, '--episodes', '3', '--shots', '1'];
+    },
+    error:
+      /config\.json was changed after .*it-0000016 was written, in 1 setting\(s\) that decide how it is evaluated:\n {2}data\.normalize\.std: \[[0-9.,]+\] at the checkpoint, \[0\.5,0\.5,0\.5\] in config\.json\nPut it back as it was/,
+  },
+  {
     name: 'a config file with a 100,000-character unknown key: the message cuts it short',
     run: 'absent',
     args: async (run) => {
