@@ -82,6 +82,12 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** About how many bytes a checkpoint of these models takes: student and teacher, AdamW's two moments, the centres. */
+async function checkpointBytes(parts: CheckpointParts): Promise<number> {
+  const params = (m: Module): number => m.arena.entries.reduce((a, e) => a + e.size, 0);
+  return 4 * (params(parts.models.student) * 3 + params(parts.models.teacher) + parts.models.center.size * 2) + 64 * 1024;
+}
+
 /** The files of one checkpoint into the folder `tmp` (renamed into place by saveCheckpoint). */
 async function writeCheckpointFiles(tmp: string, parts: CheckpointParts, state: TrainState): Promise<void> {
   const { models, optimizer } = parts;
@@ -137,7 +143,9 @@ export async function saveCheckpoint(
   } catch (e) {
     // A full disk must not stay full of half a checkpoint until the next start.
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
-    throw new Error(`${fsErrorMessage(e, `writing checkpoint ${name} of ${runDir}`)}; the checkpoint before it is whole (latest.json), and the same command resumes from it`);
+    const need = (e as NodeJS.ErrnoException).code === 'ENOSPC' ? await checkpointBytes(parts) : 0;
+    const size = need ? ` (a checkpoint of this run takes ${(need / 1e6).toFixed(1)} MB)` : '';
+    throw new Error(`${fsErrorMessage(e, `writing checkpoint ${name} of ${runDir}`)}${size}; the checkpoint before it is whole (latest.json), and the same command resumes from it`);
   }
   const final = path.join(root, name);
   await rm(final, { recursive: true, force: true });
