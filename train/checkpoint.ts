@@ -145,7 +145,9 @@ export async function saveCheckpoint(
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     const need = (e as NodeJS.ErrnoException).code === 'ENOSPC' ? await checkpointBytes(parts) : 0;
     const size = need ? ` (a checkpoint of this run takes ${(need / 1e6).toFixed(1)} MB)` : '';
-    throw new Error(`${fsErrorMessage(e, `writing checkpoint ${name} of ${runDir}`)}${size}; the checkpoint before it is whole (latest.json), and the same command resumes from it`);
+    throw new Error(
+      `${fsErrorMessage(e, `writing checkpoint ${name} of ${runDir}`)}${size}; the checkpoint before it is whole (latest.json), and the same command resumes from it`,
+    );
   }
   const final = path.join(root, name);
   await rm(final, { recursive: true, force: true });
