@@ -51,6 +51,13 @@ export class AdamW {
   ) {
     [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.999];
     this.eps = opts.eps ?? 1e-8;
+    // torch.optim.AdamW's own checks: a bad hyper-parameter is an error here, not NaN weights later.
+    for (const [k, b] of [
+      ['betas[0]', this.beta1],
+      ['betas[1]', this.beta2],
+    ] as const)
+      if (!(b >= 0 && b < 1)) throw new Error(`AdamW: ${k} must be in [0, 1), got ${b}`);
+    if (!(this.eps >= 0)) throw new Error(`AdamW: eps must be a non-negative number, got ${this.eps}`);
     this.steps = new Uint32Array(arena.entries.length);
   }
 
@@ -67,6 +74,10 @@ export class AdamW {
 
   /** One AdamW update of every active parameter (records one dispatch). */
   step(o: AdamWStepOptions): void {
+    // Checked at run time too (JavaScript callers, options built at run time): an undefined weightDecay made every weight NaN.
+    if (typeof o.lr !== 'number' || !Number.isFinite(o.lr) || o.lr < 0) throw new Error(`AdamW.step: lr must be a finite non-negative number, got ${String(o.lr)}`);
+    if (typeof o.weightDecay !== 'number' || !Number.isFinite(o.weightDecay) || o.weightDecay < 0)
+      throw new Error(`AdamW.step: weightDecay must be a finite non-negative number, got ${String(o.weightDecay)} (pass weightDecay: 0 for none)`);
     const active = this.activeFlags(o);
     const table = new Float32Array(active.length * ADAMW_TABLE_WORDS);
     this.arena.entries.forEach((e, i) => {

@@ -149,6 +149,26 @@ function setGrads(arena: ParameterArena, grads: (F64 | null)[]): void {
   arena.setGrads(new Map(arena.entries.flatMap((e, k) => (grads[k] ? [[e.name, grads[k]!] as const] : []))));
 }
 
+test('AdamW refuses bad hyper-parameters before touching a weight: a missing weightDecay, a NaN or negative lr, betas outside [0, 1)', async () => {
+  const arena = new ParameterArena([{ name: 'w', shape: [2, 3], init: Float32Array.of(1, 2, 3, 4, 5, 6), decay: true }], { label: 'adamw-checks' });
+  arena.setGrads(new Map([['w', Float32Array.of(1, 1, 1, 1, 1, 1)]]));
+  const opt = new AdamW(arena);
+  const before = await arena.stateDict();
+  for (const [o, want] of [
+    [{ lr: 1e-3 }, /weightDecay must be a finite non-negative number, got undefined \(pass weightDecay: 0 for none\)/],
+    [{ lr: NaN, weightDecay: 0 }, /lr must be a finite non-negative number, got NaN/],
+    [{ lr: -1, weightDecay: 0 }, /lr must be/],
+    [{ lr: 1e-3, weightDecay: Infinity }, /weightDecay must be/],
+  ] as const) {
+    assert.throws(() => opt.step(o as unknown as E.AdamWStepOptions), want);
+  }
+  assert.is(opt.steps[0], 0, 'no step was counted');
+  assert.equal(await arena.stateDict(), before);
+  assert.throws(() => new AdamW(arena, { betas: [0.9, 1] }), /betas\[1\] must be in \[0, 1\), got 1/);
+  assert.throws(() => new AdamW(arena, { eps: NaN }), /eps must be a non-negative number/);
+  arena.dispose();
+});
+
 test('per-tensor clipping (docs/algorithm.md §7.5): factors, norms and clipped gradients, two dispatches', async () => {
   const { specs, grads } = clipCase(31);
   const arena = new ParameterArena(specs, { label: 'clip' });
