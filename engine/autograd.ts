@@ -57,11 +57,22 @@ export function tapeEntries(): readonly TapeEntry[] {
   return tape;
 }
 
+/** Outputs of ops whose tape entries were freed: a gradient cannot flow through them any more. */
+const freed = new WeakSet<Tensor>();
+
+/** Whether `t` was made by an op whose graph a backward() has freed (PyTorch's "backward through the graph a second time"). */
+export function graphFreed(t: Tensor): boolean {
+  return !t.creator && freed.has(t);
+}
+
 /** Drop the whole tape and the tensors it saved. */
 export function clearTape(): void {
   for (const e of tape) {
     for (const s of e.saved) s.dispose();
-    for (const o of e.outputs) o.creator = undefined;
+    for (const o of e.outputs) {
+      o.creator = undefined;
+      freed.add(o);
+    }
   }
   tape = [];
 }

@@ -3,17 +3,35 @@
 import { fmt, sameShape } from './shape.js';
 import { keep, tidy } from './scope.js';
 import type { Tensor } from './tensor.js';
-import { clearTape, noGrad, tapeEntries } from './autograd.js';
+import { clearTape, graphFreed, noGrad, tapeEntries } from './autograd.js';
 import { add, fill } from './ops/elementwise.js';
 import { accumulateArenaGrad } from './arena.js';
 import { rt } from './runtime.js';
 
+export interface BackwardOptions {
+  /**
+   * Keep the tape (and the tensors it saved) so that a second backward() can go through the same graph,
+   * as PyTorch's `retain_graph=True`; the next backward() without it frees everything. Default false.
+   */
+  retainGraph?: boolean;
+}
+
+/** The error for a gradient that would flow into a tensor whose graph an earlier backward() freed. */
+function freedError(t: Tensor): Error {
+  return new Error(
+    `backward(): ${t.describe()} was made by a graph that an earlier backward() freed, so no gradient can flow through it ` +
+      `(PyTorch: "Trying to backward through the graph a second time"); run the forward again, or pass { retainGraph: true } to the first backward()`,
+  );
+}
+
 /**
  * Gradients of `output` (a scalar, or any tensor with `gradient` given) with respect to every leaf
- * that requires a gradient, accumulated into their `.grad`. Frees the tape afterwards.
+ * that requires a gradient, accumulated into their `.grad`. Frees the tape afterwards (unless
+ * `retainGraph`): a second backward() through the same graph is an error, not a silent no-op.
  */
-export function backward(output: Tensor, gradient?: Tensor<'f32'>): void {
+export function backward(output: Tensor, gradient?: Tensor<'f32'>, opts: BackwardOptions = {}): void {
   if (!output.requiresGrad) throw new Error(`backward(): ${output.describe()} does not require a gradient (no input of its graph requires one)`);
+  if (graphFreed(output)) throw freedError(output);
   if (!gradient && output.size !== 1) {
     throw new Error(`backward(): ${output.describe()} is not a scalar; pass the gradient of the output explicitly`);
   }
@@ -53,11 +71,15 @@ export function backward(output: Tensor, gradient?: Tensor<'f32'>): void {
   } finally {
     runtime.backwardDepth--;
     for (const g of grads.values()) g.dispose();
-    clearTape();
+    if (!opts.retainGraph) clearTape();
   }
 }
 
 function accumulate(grads: Map<Tensor, Tensor<'f32'>>, x: Tensor, g: Tensor<'f32'>): void {
+  if (graphFreed(x)) {
+    g.dispose();
+    throw freedError(x);
+  }
   if (x.creator) {
     const prev = grads.get(x);
     if (prev) {

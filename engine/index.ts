@@ -16,7 +16,7 @@ export { tidy, keep } from './scope.js';
 
 // Autograd.
 export { noGrad, isGradEnabled, recordOp, clearTape, tapeLength, type BackwardFn, type TapeEntry } from './autograd.js';
-export { backward } from './backward.js';
+export { backward, type BackwardOptions } from './backward.js';
 
 // Ops.
 export * from './ops/elementwise.js';

@@ -50,4 +50,33 @@ test('backward of a non-scalar without a gradient is refused', async () => {
   E.clearTape();
 });
 
+test("a second backward() through a freed graph is an error naming the tensor (PyTorch's 'backward through the graph a second time'); retainGraph allows it", async () => {
+  const x = E.fromArray([1, -2, 3], [3]);
+  x.requiresGrad = true;
+  const loss = E.sum(E.mul(x, x));
+  E.backward(loss);
+  const first = await x.grad!.toArray();
+  if (first.join() !== '2,-4,6') throw new Error(`d sum(x^2)/dx = 2x, got ${first.join()}`);
+  const m = await errorMessage(() => E.backward(loss));
+  if (!m.includes('freed') || !m.includes('second time') || !m.includes('retainGraph') || !m.includes('[]')) throw new Error(`unhelpful message: ${m}`);
+  if ((await x.grad!.toArray()).join() !== '2,-4,6') throw new Error('the refused backward changed the gradient');
+
+  // An intermediate of a freed graph used in a new one: the gradient cannot reach x through it.
+  const y = E.mul(x, 3);
+  E.backward(E.sum(y));
+  const again = await errorMessage(() => E.backward(E.sum(E.mul(y, 2))));
+  if (!again.includes('freed') || !again.includes('[3]')) throw new Error(`unhelpful message: ${again}`);
+
+  // retainGraph: the same graph twice accumulates twice (float64: 2x + 2x on a fresh gradient).
+  x.grad!.dispose();
+  x.grad = null;
+  const l2 = E.sum(E.mul(x, x));
+  E.backward(l2, undefined, { retainGraph: true });
+  E.backward(l2);
+  const twice = await x.grad!.toArray();
+  if (twice.join() !== '4,-8,12') throw new Error(`two backward passes with retainGraph: 4x expected, got ${twice.join()}`);
+  x.grad!.dispose();
+  E.clearTape();
+});
+
 test.run();
