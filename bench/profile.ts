@@ -1,7 +1,7 @@
 // `npm run bench -- --profile [step]`: one training step with every dispatch timed on its own
 // (engine/profiler.ts), grouped by op and by forward/backward/update, with FLOPs and GFLOP/s where the
 // kernel's uniforms say how much arithmetic it did. Work goes where this table says the time is.
-import { AdamW, DispatchProfiler, gpuWait, init, rt, tidy, type DispatchTiming, type Tensor } from '../engine/index.js';
+import { AdamW, DispatchProfiler, gpuWait, init, rt, tidy, type DispatchTiming } from '../engine/index.js';
 import { resolveConfig } from '../train/config.js';
 import { openSplits } from '../train/sources.js';
 import { cropLoader, modelsFor, recordStep, trainingSchedule, updateStep } from '../train/trainer.js';
@@ -61,7 +61,7 @@ async function presetStep(phase: 1 | 2): Promise<Step> {
       });
       await Promise.all(Object.values(losses).map((t) => t.item()));
       for (const t of Object.values(losses)) t.dispose();
-      if (clip) for (const t of Object.values(clip) as Tensor[]) t.dispose();
+      clip?.dispose();
       it++;
     },
     dispose: () => {

@@ -548,7 +548,7 @@ async function step(run: OpenRun, cfg: TrainConfig, it: number, lastCheckpoint: 
   // The baseline's "teacher" is the student itself (momentum 0), so evaluation and checkpoints read it as for SMKD.
   const clip = updateStep(models, optimizer, { lr, weightDecay: wd, momentum: ce ? 0 : m, clip: cfg.schedule.clipGrad, freezeLastLayer: !ce && schedule.freezeLastLayer(epoch) });
   const { loss, terms } = await readLosses(losses);
-  if (clip) for (const t of Object.values(clip)) (t as Tensor).dispose();
+  clip?.dispose();
   if (!Number.isFinite(loss)) {
     throw new Error(
       `the loss became ${loss} at iteration ${it} (epoch ${epoch}); stopping. The last good checkpoint is ${lastCheckpoint || '(none yet)'}; try a lower learning rate or a larger clip.`,

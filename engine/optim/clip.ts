@@ -7,6 +7,11 @@ import type { ParameterArena } from '../arena.js';
 import { launch } from '../ops/launch.js';
 import { empty, fromArray, type Tensor } from '../tensor.js';
 
+/**
+ * The norms and factors of a clip, valid until the next clip of the same arena: that call disposes them
+ * if the caller has not (a training loop that ignores them holds one result, not one per step). Inside a
+ * tidy() they are freed with its scope unless returned; `dispose()` frees them at once.
+ */
 export interface ClipResult {
   /** [P] ‖grad‖₂ of each parameter before clipping (0 without a gradient). */
   norms: Tensor<'f32'>;
@@ -14,7 +19,12 @@ export interface ClipResult {
   factors: Tensor<'f32'>;
   /** [] the global norm of all gradients before clipping (what clip_grad_norm_ returns). */
   totalNorm: Tensor<'f32'>;
+  /** Frees the three tensors (idempotent). */
+  dispose: () => void;
 }
+
+/** Each arena's latest clip result, disposed when the next clip of that arena is made. */
+const latest = new WeakMap<ParameterArena, ClipResult>();
 
 export interface ClipOptions {
   /** Which parameters have a gradient (default: the arena's flags from backward / setGrads). */
@@ -36,10 +46,22 @@ function clip(arena: ParameterArena, maxNorm: number, mode: ClipMode, o: ClipOpt
   const grads = arena.grads.flat;
   const groups = grid1d(arena.numChunks * CHUNK_WG);
   launch(gradSqPartialsKernel(), { chunks: arena.numChunks }, [partial], [grads, arena.chunkTable, flags], groups, label);
-  const out = { norms: empty([P], 'f32', label), factors: empty([P], 'f32', label), totalNorm: empty([], 'f32', label) };
-  launch(clipGradKernel(mode), { chunks: arena.numChunks, maxNorm }, [grads, out.norms, out.factors, out.totalNorm], [partial, arena.chunkTable, flags], groups, label);
+  latest.get(arena)?.dispose();
+  const norms = empty([P], 'f32', label);
+  const factors = empty([P], 'f32', label);
+  const totalNorm = empty([], 'f32', label);
+  launch(clipGradKernel(mode), { chunks: arena.numChunks, maxNorm }, [grads, norms, factors, totalNorm], [partial, arena.chunkTable, flags], groups, label);
   partial.dispose();
   flags.dispose();
+  const out: ClipResult = {
+    norms,
+    factors,
+    totalNorm,
+    dispose: () => {
+      for (const t of [norms, factors, totalNorm]) t.dispose();
+    },
+  };
+  latest.set(arena, out);
   return out;
 }
 

@@ -201,6 +201,30 @@ test('global-norm clipping (clip_grad_norm_), clipping and not', async () => {
   }
 });
 
+test('a loop that ignores the clip results does not leak: each clip of an arena frees the previous one; dispose() is idempotent', async () => {
+  const { specs, grads } = clipCase(43);
+  const arena = new ParameterArena(specs, { label: 'clip-leak' });
+  try {
+    setGrads(arena, grads);
+    clipGradNorm(arena, 1);
+    await E.rt().flush();
+    const live = E.rt().poolStats().liveBuffers;
+    for (let i = 0; i < 5; i++) {
+      setGrads(arena, grads);
+      clipGradNorm(arena, 1);
+      await E.rt().flush();
+    }
+    assert.is(E.rt().poolStats().liveBuffers, live, 'live buffers after 5 more clips whose results were ignored');
+    const kept = clipGradients(arena, 1);
+    kept.dispose();
+    kept.dispose();
+    assert.ok(kept.norms.isDisposed && kept.factors.isDisposed && kept.totalNorm.isDisposed);
+    assert.is(E.rt().poolStats().liveBuffers, live - 3, 'dispose() freed the three');
+  } finally {
+    arena.dispose();
+  }
+});
+
 test('a 3-million-element segment beside tiny ones', async () => {
   const r = rng(51);
   const shapes = [[1], [3000001], [5]];
