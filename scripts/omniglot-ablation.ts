@@ -7,7 +7,7 @@
 //
 //   npx tsx scripts/omniglot-ablation.ts [--crops 300000] [--phase1-crops 100000] [--patch 7] [--rows cls,patch,...]
 import { Command } from 'commander';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adapterName, getGpu, init } from '../engine/index.js';
 import { resolveConfig, type DeepPartial, type TrainConfig } from '../train/config.js';
@@ -15,7 +15,7 @@ import { stepSeconds, testRows, validationCurve, type DemoRow } from '../train/d
 import { lineChartSvg, type CurvePoint } from '../train/plot.js';
 import { Interrupted, trainToEnd } from '../train/run-training.js';
 import { openSplits } from '../train/sources.js';
-import { writeSection } from './report-sections.js';
+import { readResults as readSharedResults, saveResults as saveSharedResults, writeSection } from './report-sections.js';
 
 const ROWS = {
   cls: { label: 'L_[cls] only (λ2 0)', over: { loss: { lambda2: 0 } }, flags: '--lambda2 0' },
@@ -103,22 +103,8 @@ interface Results {
   curve: CurvePoint[];
 }
 
-/** The ablation's results so far (rows run earlier, perhaps in another session), or undefined. */
-async function readResults(): Promise<Results | undefined> {
-  try {
-    return JSON.parse(await readFile(resultsFile, 'utf8')) as Results;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`${resultsFile}: ${(e as Error).message}`);
-  }
-}
-
-/** Written whole or not at all (a kill between rows loses at most the row under way). */
-async function saveResults(r: Results): Promise<void> {
-  await mkdir(path.dirname(resultsFile), { recursive: true });
-  await writeFile(`${resultsFile}.tmp`, JSON.stringify(r, null, 2));
-  await rename(`${resultsFile}.tmp`, resultsFile);
-}
+const readResults = (): Promise<Results | undefined> => readSharedResults<Results>(resultsFile);
+const saveResults = (r: Results): Promise<void> => saveSharedResults(resultsFile, r);
 
 // Each row is saved as soon as it ends and rows already saved are not trained again, so the ablation can
 // be run a few rows at a time (`--rows cls,patch`, then the others); phase 1 is deterministic, so a later

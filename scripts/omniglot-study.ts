@@ -14,14 +14,14 @@
 //
 //   npx tsx scripts/omniglot-study.ts [--crops 100000] [--patch 7] [--arms ce,recipe] [--phase2-share 0.7] [--episodes 600]
 import { Command } from 'commander';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adapterName, getGpu, init } from '../engine/index.js';
 import { resolveConfig, type DeepPartial, type TrainConfig } from '../train/config.js';
 import { formatRows, stepSeconds, testRows, validationBaselines, validationCurve, type DemoRow } from '../train/demo.js';
 import { lineChartSvg, type CurvePoint } from '../train/plot.js';
 import { Interrupted, trainToEnd } from '../train/run-training.js';
-import { writeSection } from './report-sections.js';
+import { readResults as readSharedResults, saveResults as saveSharedResults, writeSection } from './report-sections.js';
 import { openSplits } from '../train/sources.js';
 import { modelsFor } from '../train/trainer.js';
 
@@ -126,22 +126,8 @@ interface Results {
 
 const resultsFile = path.join(path.dirname(opts.doc), 'results', `omniglot-study-${tag}.json`);
 
-/** The study's results so far (arms run earlier, perhaps in another session), or undefined. */
-async function readResults(): Promise<Results | undefined> {
-  try {
-    return JSON.parse(await readFile(resultsFile, 'utf8')) as Results;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`${resultsFile}: ${(e as Error).message}`);
-  }
-}
-
-/** Written whole or not at all (a kill between arms loses at most the arm under way). */
-async function saveResults(r: Results): Promise<void> {
-  await mkdir(path.dirname(resultsFile), { recursive: true });
-  await writeFile(`${resultsFile}.tmp`, JSON.stringify(r, null, 2));
-  await rename(`${resultsFile}.tmp`, resultsFile);
-}
+const readResults = (): Promise<Results | undefined> => readSharedResults<Results>(resultsFile);
+const saveResults = (r: Results): Promise<void> => saveSharedResults(resultsFile, r);
 
 // Each arm's results are saved as soon as it ends and arms already saved are not trained again, so a
 // study of several hours can be run an arm or two at a time (`--arms ce`, then `--arms ibot`, ...).

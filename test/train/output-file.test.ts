@@ -8,20 +8,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeSafetensors } from '../../engine/io/safetensors.js';
 import { fsErrorMessage, writeOutputFile } from '../../train/output-file.js';
+import { rejects } from '../helpers/check.js';
 import { skipUnless } from '../helpers/skip.js';
 
 const test = suite('output files');
 const FULL = existsSync('/dev/full');
-
-async function rejectsWith(p: Promise<unknown>, re: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.match((e as Error).message, re);
-    return;
-  }
-  assert.unreachable(`expected an error matching ${re}`);
-}
 
 test('writeOutputFile writes the whole file and leaves no temporary', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'out-'));
@@ -39,17 +30,17 @@ skipUnless(
   const dir = await mkdtemp(path.join(tmpdir(), 'out-'));
   const file = path.join(dir, 'report.json');
   await symlink('/dev/full', `${file}.tmp-${process.pid}`);
-  await rejectsWith(writeOutputFile(file, 'x'.repeat(10000)), new RegExp(`writing ${file.replace(/[.]/g, '\\.')}: no space left on the device`));
+  await rejects(writeOutputFile(file, 'x'.repeat(10000)), new RegExp(`writing ${file.replace(/[.]/g, '\\.')}: no space left on the device`));
   assert.equal(await readdir(dir), []);
   await writeFile(file, 'old');
   await symlink('/dev/full', `${file}.tmp-${process.pid}`);
-  await rejectsWith(writeOutputFile(file, 'new'), /no space left/);
+  await rejects(writeOutputFile(file, 'new'), /no space left/);
   assert.is(await readFile(file, 'utf8'), 'old');
   assert.equal(await readdir(dir), ['report.json']);
 
   const st = path.join(dir, 'emb.safetensors');
   await symlink('/dev/full', `${st}.tmp-${process.pid}`);
-  await rejectsWith(writeSafetensors(st, [['x', { data: new Float32Array(1000), shape: [1000] }]]), /writing .*emb\.safetensors: no space left on the device/);
+  await rejects(writeSafetensors(st, [['x', { data: new Float32Array(1000), shape: [1000] }]]), /writing .*emb\.safetensors: no space left on the device/);
   assert.equal(await readdir(dir), ['report.json']);
 });
 

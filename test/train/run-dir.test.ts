@@ -98,15 +98,20 @@ interface BadInput {
   check?: (message: string, run: string) => Promise<void>;
 }
 
+/** A hand edit of a run's config.json, as a user with an editor would make it. */
+async function editRunConfig(run: string, edit: (cfg: { phase: number; data: { normalize: { std: number[] } } }) => unknown): Promise<void> {
+  const file = path.join(run, 'config.json');
+  const cfg = JSON.parse(await readFile(file, 'utf8')) as { phase: number; data: { normalize: { std: number[] } } };
+  edit(cfg);
+  await writeFile(file, JSON.stringify(cfg));
+}
+
 const CASES: BadInput[] = [
   {
     name: 'eval of a run whose config.json was edited by hand after its checkpoint (data.normalize.std)',
     run: 'existing',
     args: async (run) => {
-      const file = path.join(run, 'config.json');
-      const cfg = JSON.parse(await readFile(file, 'utf8')) as { data: { normalize: { std: number[] } } };
-      cfg.data.normalize.std = [0.5, 0.5, 0.5];
-      await writeFile(file, JSON.stringify(cfg));
+      await editRunConfig(run, (cfg) => (cfg.data.normalize.std = [0.5, 0.5, 0.5]));
       return ['eval', run, '--episodes', '3', '--shots', '1'];
     },
     error:
@@ -140,10 +145,7 @@ const CASES: BadInput[] = [
     name: "a hand edit of a stopped run's config.json (data.normalize.std)",
     run: 'existing',
     args: async (run) => {
-      const file = path.join(run, 'config.json');
-      const cfg = JSON.parse(await readFile(file, 'utf8')) as { data: { normalize: { std: number[] } } };
-      cfg.data.normalize.std = [0.5, 0.5, 0.5];
-      await writeFile(file, JSON.stringify(cfg));
+      await editRunConfig(run, (cfg) => (cfg.data.normalize.std = [0.5, 0.5, 0.5]));
       return train('--out', run);
     },
     error:
@@ -153,11 +155,8 @@ const CASES: BadInput[] = [
     name: 'a phase-1 run whose config.json was edited to phase 2, resumed with that config',
     run: 'existing',
     args: async (run) => {
-      const file = path.join(run, 'config.json');
-      const cfg = JSON.parse(await readFile(file, 'utf8')) as { phase: number };
-      cfg.phase = 2;
-      await writeFile(file, JSON.stringify(cfg));
-      return ['train', '--phase', '2', '--config', file, '--out', run];
+      await editRunConfig(run, (cfg) => (cfg.phase = 2));
+      return ['train', '--phase', '2', '--config', path.join(run, 'config.json'), '--out', run];
     },
     error:
       /it-0000016 is a phase-1 checkpoint, but .* is set up for phase 2 \(its config\.json says so: edited by hand\?\); a checkpoint resumes only its own phase: train phase 2 in another --out with --init/,

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { preset, validateConfig } from '../../train/config.js';
 import { LOCK_FILE, lockRun, lockRunDir } from '../../train/run-lock.js';
 import { train } from '../../train/trainer.js';
+import { rejects } from '../helpers/check.js';
 
 const test = suite('run lock');
 
@@ -21,16 +22,6 @@ function sleeper(): ChildProcess {
 async function exited(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   await new Promise((resolve) => p.once('exit', resolve));
-}
-
-async function throwsWith(fn: () => Promise<unknown>, pattern: RegExp): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    assert.match((e as Error).message, pattern);
-    return;
-  }
-  assert.unreachable(`expected an error matching ${pattern}`);
 }
 
 test('the lock names its process; released, it is gone and can be taken again', async () => {
@@ -52,8 +43,8 @@ test('a live holder refuses the lock, naming its pid, and nothing in the folder 
     await writeFile(path.join(dir, LOCK_FILE), lockText);
     // The other trainer's half-written checkpoint must survive the refused one.
     await mkdir(path.join(dir, 'checkpoints', `it-0000008.tmp-${other.pid}`), { recursive: true });
-    await throwsWith(() => lockRunDir(dir), new RegExp(`in use by process ${other.pid} .*another --out`));
-    await throwsWith(() => lockRun(dir), new RegExp(`in use by process ${other.pid}`));
+    await rejects(lockRunDir(dir), new RegExp(`in use by process ${other.pid} .*another --out`));
+    await rejects(lockRun(dir), new RegExp(`in use by process ${other.pid}`));
     assert.is(await readFile(path.join(dir, LOCK_FILE), 'utf8'), lockText);
     assert.equal(await readdir(path.join(dir, 'checkpoints')), [`it-0000008.tmp-${other.pid}`]);
   } finally {
@@ -70,7 +61,7 @@ test('an unreadable lock (its writer died before writing it) is replaced; one fr
   await writeFile(path.join(dir, LOCK_FILE), '');
   await (await lockRunDir(dir)).release();
   await writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid: 1, host: 'elsewhere.example', started: 'then' }));
-  await throwsWith(() => lockRunDir(dir), /locked by process 1 on elsewhere\.example .*delete .*lock/);
+  await rejects(lockRunDir(dir), /locked by process 1 on elsewhere\.example .*delete .*lock/);
 });
 
 test('lockRun creates a missing run folder, and abandon removes it again when nothing else was written', async () => {
@@ -96,8 +87,8 @@ test('train() on a run directory a live trainer holds is refused before it reads
     await writeFile(path.join(dir, LOCK_FILE), lockText);
     await writeFile(path.join(dir, `config.json.tmp-${other.pid}`), '{');
     const base = preset('tiny', 1);
-    await throwsWith(
-      () => train(validateConfig({ ...base, out: dir, schedule: { ...base.schedule, epochs: 1, itersPerEpoch: 1 } })),
+    await rejects(
+      train(validateConfig({ ...base, out: dir, schedule: { ...base.schedule, epochs: 1, itersPerEpoch: 1 } })),
       new RegExp(`${dir} is in use by process ${other.pid}`),
     );
     assert.equal((await readdir(dir)).sort(), [`config.json.tmp-${other.pid}`, LOCK_FILE].sort());
