@@ -101,7 +101,12 @@ interface Results {
   seconds: Record<string, number>;
   rows: DemoRow[];
   curve: CurvePoint[];
+  /** Where every row starts: phase 1 on the test episodes, and its last validation accuracy. */
+  phase1Rows?: DemoRow[];
+  phase1Val?: number;
 }
+
+const PHASE1_LABEL = 'phase 1 only (where every row starts)';
 
 const readResults = (): Promise<Results | undefined> => readSharedResults<Results>(resultsFile);
 const saveResults = (r: Results): Promise<void> => saveSharedResults(resultsFile, r);
@@ -119,11 +124,16 @@ async function run(): Promise<Results> {
     const s = await stepSeconds(r === 'phase1' ? phase1.out : configFor(r).out);
     if (res.seconds[r] !== undefined && s > 0) res.seconds[r] = s;
   }
-  if (todo.length === 0) {
+  if (todo.length === 0 && res.phase1Rows) {
     await saveResults(res);
     return res;
   }
-  (await trainToEnd(phase1, 'phase 1')).models.dispose();
+  const p1 = await trainToEnd(phase1, 'phase 1');
+  if (!res.phase1Rows) {
+    res.phase1Rows = await testRows(PHASE1_LABEL, p1.lastCheckpoint, p1.models, phase1, p1.splits);
+    res.phase1Val = (await validationCurve(phase1, 'phase 1', 0)).at(-1)?.y;
+  }
+  p1.models.dispose();
   // Seconds of training steps from the runs' own metrics, so a row stopped and resumed counts its steps once.
   res.seconds.phase1 = await stepSeconds(phase1.out);
   const splits = await openSplits(base.data, opts.seed);
@@ -160,7 +170,8 @@ const doneRows = allRows.filter((r) => res.seconds[r] !== undefined);
 const svgFile = path.join(path.dirname(opts.doc), `results-omniglot-${tag}.svg`);
 await writeFile(
   svgFile,
-  await lineChartSvg(res.curve, {
+  // Every row's curve starts at phase 1's last validation (0 phase-2 crops).
+  await lineChartSvg(res.phase1Val === undefined ? res.curve : [...doneRows.map((r) => ({ x: 0, y: res.phase1Val!, series: ROWS[r].label })), ...res.curve], {
     title: `SMKD phase 2 ablation, patch ${opts.patch}: validation 5-way 1-shot against phase-2 crops`,
     xTitle: 'phase-2 crops seen',
     yTitle: 'accuracy (%)',
@@ -168,12 +179,13 @@ await writeFile(
 );
 const settings = [...new Set(res.rows.map((r) => `${r.ways}-way ${r.shots}-shot`))];
 const cell = (label: string, s: string): string => {
-  const r = res.rows.find((x) => x.model === label && `${x.ways}-way ${x.shots}-shot` === s);
+  const r = [...res.rows, ...(res.phase1Rows ?? [])].find((x) => x.model === label && `${x.ways}-way ${x.shots}-shot` === s);
   return r ? `${r.mean.toFixed(2)} ± ${r.ci95.toFixed(2)}` : '-';
 };
 const table = [
   `| phase 2 | ${settings.join(' | ')} | steps' time | command |`,
   `|---|${settings.map(() => '---').join('|')}|---|---|`,
+  ...(res.phase1Rows ? [`| ${PHASE1_LABEL} | ${settings.map((s) => cell(PHASE1_LABEL, s)).join(' | ')} | ${(res.seconds.phase1 ?? 0).toFixed(0)} s | (above) |`] : []),
   ...doneRows.map(
     (r) =>
       `| ${ROWS[r].label} | ${settings.map((s) => cell(ROWS[r].label, s)).join(' | ')} | ${(res.seconds[r] ?? 0).toFixed(0)} s | \`${command(configFor(r), ROWS[r].flags)}\` |`,
