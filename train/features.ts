@@ -1,7 +1,7 @@
 // Feature extraction for few-shot evaluation and embedding (docs/algorithm.md §8.1): images through the evaluation
 // transform and the (teacher) backbone on the GPU in batches, read back once per batch; the features
 // of a split are extracted once and reused by every episode, classifier and feature kind.
-import { fromArray, noGrad, tidy } from '../engine/index.js';
+import { add, fromArray, noGrad, tidy, type Tensor } from '../engine/index.js';
 import { componentWidth, fewShotFeatures, type FeatureComponent } from '../model/features.js';
 import type { VisionTransformer } from '../model/vit.js';
 import { evalBatches, type ImageDataset, type Normalization } from './data/index.js';
@@ -164,14 +164,30 @@ export async function shiftedFeatures(
   shifts: readonly (readonly [number, number])[] = [],
 ): Promise<{ data: Float32Array; dim: number }> {
   if (shifts.length === 0) return batchFeatures(backbone, images, count, size, components);
-  const copies = [];
-  for (const [dx, dy] of shifts) copies.push(await batchFeatures(backbone, dx === 0 && dy === 0 ? images : shiftImages(images, count, size, dx, dy), count, size, components));
-  const dim = copies[0].dim;
-  const sum = new Float32Array(count * dim);
-  for (const c of copies) for (let i = 0; i < sum.length; i++) sum[i] += c.data[i];
+  // The copies' features are summed on the GPU, each forward freed as the next is recorded, and read back once.
+  let sum: Tensor<'f32'> | undefined;
+  for (const [dx, dy] of shifts) {
+    const input = dx === 0 && dy === 0 ? images : shiftImages(images, count, size, dx, dy);
+    const prev = sum;
+    sum = tidy(() =>
+      noGrad(() => {
+        const f = fewShotFeatures(backbone.forward(fromArray(input, [count, 3, size, size]), { clsAttention: components.includes('weighted') }), components);
+        return prev ? add(prev, f) : f;
+      }),
+    );
+    prev?.dispose();
+  }
+  const total = sum as Tensor<'f32'>;
+  const dim = total.shape[1];
+  let data: Float32Array;
+  try {
+    data = await total.toArray();
+  } finally {
+    total.dispose();
+  }
   const { embedDim, patchSize } = backbone.config;
   const widths = components.map((c) => componentWidth(c, embedDim, Math.floor(size / patchSize) ** 2));
-  return { data: normalizeComponents(sum, count, widths), dim };
+  return { data: normalizeComponents(data, count, widths), dim };
 }
 
 /** Runs `fn` with the backbone in eval mode (no drop path), restoring its mode after. */
