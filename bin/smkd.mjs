@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-// Entry point of the `smkd` command. In the repository the TypeScript sources run through tsx; an
-// installed package has no sources, only the compiled dist/ (built by `npm run build` before packing).
-import { accessSync, constants, existsSync } from 'node:fs';
+// Entry point of the `smkd` command: the compiled dist/ when it is up to date, else the TypeScript
+// sources through tsx (a checkout being edited); bin/cli-entry.mjs says which and why.
+import { accessSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { cliEntry } from './cli-entry.mjs';
 
-const source = new URL('../train/cli.ts', import.meta.url);
+const root = new URL('..', import.meta.url);
 let cli;
-if (existsSync(source)) {
+if (cliEntry(root) === 'dist') {
+  cli = await import(new URL('dist/train/cli.js', root).href);
+} else {
   // tsx caches compiled files under the temporary folder; when that cannot be written (a read-only or
   // missing TMPDIR), it compiles without a cache rather than dying before --help.
   try {
@@ -16,10 +19,6 @@ if (existsSync(source)) {
   }
   const { register } = await import('tsx/esm/api');
   register();
-  cli = await import(source.href);
-} else {
-  // The installed package's compiled CLI: dist/ exists only after `npm run build`, not in a checkout.
-  // eslint-disable-next-line import-x/no-unresolved
-  cli = await import('../dist/train/cli.js');
+  cli = await import(new URL('train/cli.ts', root).href);
 }
 await cli.main(process.argv);

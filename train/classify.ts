@@ -4,12 +4,12 @@
 // the model's training images were: gray, strokes of the model's polarity (each image's background
 // judged from its border), padded to a square, resized with the filter that made the training pack.
 import { stat } from 'node:fs/promises';
-import sharp from 'sharp';
 import type { VisionTransformer } from '../model/vit.js';
 import { evalTransform, findClassFolders, type Normalization, type RgbImage } from './data/index.js';
 import { listImages } from './embed.js';
 import { concatRows, featureComponents, inEvalMode, shiftedFeatures, type FeatureKind } from './features.js';
 import { prototypeScores } from './fewshot.js';
+import { loadSharp } from './optional-deps.js';
 
 /** The classes of a support folder and their image files. */
 export interface SupportSet {
@@ -110,7 +110,9 @@ export interface GrayImage {
 
 /** A file decoded to gray (transparency over white); an unreadable file is an error naming it. */
 export async function decodeGray(file: string): Promise<GrayImage> {
-  const decoded = await sharp(file)
+  const decoded = await (
+    await loadSharp('smkd classify')
+  )(file)
     .flatten({ background: '#ffffff' })
     .greyscale()
     .raw()
@@ -141,7 +143,9 @@ export async function toModelImage(g: GrayImage, opts: PrepareOptions): Promise<
   const oy = Math.floor((side - height) / 2);
   for (let y = 0; y < height; y++) square.set(gray.subarray(y * width, (y + 1) * width), (y + oy) * side + ox);
   // sharp hands back one-channel raw input as 3 channels: read the first of however many there are.
-  const resized = await sharp(square, { raw: { width: side, height: side, channels: 1 } })
+  const resized = await (
+    await loadSharp('smkd classify')
+  )(square, { raw: { width: side, height: side, channels: 1 } })
     .resize(opts.side, opts.side, { kernel: 'lanczos3', fit: 'fill' })
     .raw()
     .toBuffer({ resolveWithObject: true });

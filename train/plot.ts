@@ -1,6 +1,6 @@
 // Line charts as SVG (learning curves of the demo and the study), rendered headless with vega-lite.
-import * as vega from 'vega';
-import * as vegaLite from 'vega-lite';
+import type * as vegaLite from 'vega-lite';
+import { vegaLiteSvg } from './optional-deps.js';
 
 export interface CurvePoint {
   x: number;
@@ -48,10 +48,7 @@ export async function lineChartSvg(points: readonly CurvePoint[], opts: LineChar
         : []),
     ],
   };
-  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
-  const svg = await view.toSVG();
-  view.finalize();
-  return svg;
+  return vegaLiteSvg(spec);
 }
 
 /** One run's metrics.jsonl as `smkd plot` reads it. */
@@ -199,8 +196,5 @@ export async function runCurvesSvg(runs: readonly RunMetrics[], title: string): 
     },
     resolve: { scale: { y: 'independent' } },
   };
-  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
-  const svg = await view.toSVG();
-  view.finalize();
-  return svg;
+  return vegaLiteSvg(spec);
 }

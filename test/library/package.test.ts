@@ -1,4 +1,4 @@
-// The package as a user gets it: `npm pack` (which builds dist/ through `prepack`), installed from the
+// The package as a user gets it: `npm pack` (which builds dist/ through `prepare`), installed from the
 // tarball into an empty project, every entry point imported and used, its types checked by tsc, and
 // the `smkd` bin run from the install.
 import { suite } from 'uvu';
@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { skipUnless } from '../helpers/skip.js';
 import { REPO, run, runOk } from './process.js';
 
 const test = suite('package');
@@ -63,26 +64,36 @@ test('npm pack builds dist/ and packs the entry points, their types and the bin,
   console.log(`  packed ${pack.filename}: ${(pack.size / 1024).toFixed(0)} kB (${(pack.unpackedSize / 1024).toFixed(0)} kB unpacked, ${files.size} files)`);
 });
 
-/**
- * Install the tarball into `app`: from the npm cache (offline), else the registry; with neither (no
- * network, no cached metadata), unpack it by hand and link its dependencies from this repository.
- */
-async function install(tarball: string): Promise<string> {
-  await writeFile(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-  const base = ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', tarball];
+/** `npm install <what>` in `app`: from the npm cache (offline), else the registry; undefined when neither works. */
+async function npmInstall(what: string[]): Promise<string | undefined> {
+  const base = ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', ...what];
   for (const mode of ['--offline', '--prefer-offline']) {
     const r = await run('npm', [...base, mode], { cwd: app, timeoutMs: 180_000 });
     if (r.code === 0) return `npm install ${mode} (${r.seconds.toFixed(1)} s)`;
   }
+  return undefined;
+}
+
+/** Link `dep` into `app` from this repository's node_modules (its own dependencies resolve from there). */
+async function linkFromRepo(dep: string): Promise<void> {
+  const link = path.join(app, 'node_modules', dep);
+  await mkdir(path.dirname(link), { recursive: true });
+  await symlink(path.join(REPO, 'node_modules', dep), link, 'dir');
+}
+
+/**
+ * Install the tarball into `app`; with no network and no cached metadata, unpack it by hand and link
+ * its dependencies from this repository.
+ */
+async function install(tarball: string): Promise<string> {
+  await writeFile(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+  const how = await npmInstall([tarball]);
+  if (how) return how;
   const target = path.join(app, 'node_modules', 'smkd-webgpu');
   await mkdir(target, { recursive: true });
   await runOk('tar', ['-xzf', tarball, '-C', target, '--strip-components=1']);
   const manifest = JSON.parse(await readFile(path.join(target, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  for (const dep of Object.keys(manifest.dependencies)) {
-    const link = path.join(app, 'node_modules', dep);
-    await mkdir(path.dirname(link), { recursive: true });
-    await symlink(path.join(REPO, 'node_modules', dep), link, 'dir');
-  }
+  for (const dep of Object.keys(manifest.dependencies)) await linkFromRepo(dep);
   return 'unpacked with linked dependencies (npm install failed offline and online)';
 }
 
@@ -93,6 +104,24 @@ test('the tarball installs into an empty project', async () => {
   const installed = JSON.parse(await readFile(path.join(app, 'node_modules/smkd-webgpu/package.json'), 'utf8')) as { version: string };
   const ours = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
   assert.is(installed.version, ours.version);
+});
+
+/** The command line's heavy packages: optional peers, not installed with the engine. */
+const CLI_EXTRAS = ['sharp', 'vega', 'vega-lite', 'umap-js'];
+
+test("the install is lean: the command line's image, chart and UMAP packages and tsx are not installed with the engine", async () => {
+  const manifest = JSON.parse(await readFile(path.join(app, 'node_modules/smkd-webgpu/package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+    peerDependenciesMeta: Record<string, { optional?: boolean }>;
+  };
+  for (const dep of [...CLI_EXTRAS, 'tsx']) {
+    assert.not.ok(dep in manifest.dependencies, `${dep} is a dependency of the package`);
+    assert.not.ok(existsSync(path.join(app, 'node_modules', dep)), `${dep} was installed with the engine`);
+  }
+  for (const dep of CLI_EXTRAS) assert.ok(manifest.peerDependenciesMeta[dep]?.optional, `${dep} is not an optional peer`);
+  const installed = await run('du', ['-sk', '--dereference', path.join(app, 'node_modules')]);
+  const count = await run('npm', ['ls', '--all', '--parseable'], { cwd: app });
+  console.log(`  lean install: ${count.stdout.trim().split('\n').length - 1} packages, ${(Number(installed.stdout.split('\t')[0]) / 1024).toFixed(0)} MB`);
 });
 
 const USE = `
@@ -132,6 +161,23 @@ test('every entry point imports from the install and works (engine op, model bui
   for (const [k, n] of Object.entries(out.keys)) assert.ok(n > 10, `entry point ${k} exports only ${n} names`);
 });
 
+const requireEsm = (process.features as { require_module?: boolean }).require_module === true;
+skipUnless(
+  test,
+  requireEsm,
+  `Node ${process.version} cannot require() ES modules`,
+)('CommonJS loads the engine with require() where Node can require ES modules (20.19 and newer)', async () => {
+  const use = `const engine = require('smkd-webgpu/engine');
+engine.init().then(async () => {
+  const y = engine.tidy(() => engine.sum(engine.fromArray([1, 2, 3, 4], [4])));
+  console.log(await y.item());
+  process.exit(0);
+});`;
+  await writeFile(path.join(app, 'use.cjs'), use);
+  const r = await runOk(process.execPath, ['use.cjs'], { cwd: app, timeoutMs: 120_000 });
+  assert.is(r.stdout.trim().split('\n').pop(), '10');
+});
+
 const TYPED = `
 import { fromArray, matmul, Linear, AdamW, type Tensor } from 'smkd-webgpu/engine';
 import { VisionTransformer, vitConfig, type VitOutput } from 'smkd-webgpu/model';
@@ -163,7 +209,7 @@ test('TypeScript sees full types through the exports map (tsc, NodeNext, strict)
   await runOk(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', '.'], { cwd: app, timeoutMs: 120_000 });
 });
 
-test('the smkd bin runs from the install (compiled CLI, no tsx) and from the repository (tsx)', async () => {
+test('the smkd bin runs from the install (compiled CLI, no tsx) and from the repository', async () => {
   const installed = await runOk(process.execPath, ['node_modules/smkd-webgpu/bin/smkd.mjs', 'info'], { cwd: app, timeoutMs: 120_000 });
   assert.match(installed.stdout, /adapter:/);
   // npm links the bin (absent only when the install fell back to unpacking by hand).
@@ -175,7 +221,20 @@ test('the smkd bin runs from the install (compiled CLI, no tsx) and from the rep
   assert.match(repo.stdout, /Usage: smkd/);
 });
 
+test('smkd classify without sharp names the package to install, before any work', async () => {
+  const examples = path.join(REPO, 'examples/omniglot-classify');
+  const r = await run(process.execPath, ['node_modules/smkd-webgpu/bin/smkd.mjs', 'classify', path.join(examples, 'support'), path.join(examples, 'query')], {
+    cwd: app,
+    timeoutMs: 180_000,
+  });
+  assert.is(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /smkd classify needs the package sharp, which is not installed .*: npm install sharp/);
+  assert.is(r.stdout, '');
+});
+
 test('smkd classify runs from the install with the shipped model, no checkpoint given, on Omniglot PNGs as they come', async () => {
+  // The command line's extras, as README tells a user of the installed package to add them.
+  if (!(await npmInstall(CLI_EXTRAS))) for (const dep of CLI_EXTRAS) await linkFromRepo(dep);
   // Black-on-white 105-px PNGs as Omniglot's own files are, of the five examples in the repository
   // (test-alphabet characters: one drawing per class as support, another drawer's as query).
   const examples = path.join(REPO, 'examples/omniglot-classify');

@@ -6,6 +6,7 @@ import { init } from '../../engine/index.js';
 import { loadBackbone, type Network } from '../backbone-file.js';
 import { classifyRows, formatPredictions, decodeGray, imageFeatures, modelBackground, readQueries, toModelImage, readSupportFolder, type Background } from '../classify.js';
 import { defaultModel } from '../default-model.js';
+import { loadSharp } from '../optional-deps.js';
 import { FEATURE_KINDS, type FeatureKind } from '../features.js';
 import { checkpointPreparation } from '../show/input.js';
 import { describeBackbone } from './extraction.js';
@@ -43,6 +44,7 @@ export function classifyCommand(): Command {
       const log = o.json === '-' ? (m: string) => console.error(m) : (m: string) => console.log(m);
       // Every input is checked and decoded before the model is loaded.
       if (o.json && o.json !== '-') checkOutputFile('classify', '--json', o.json);
+      await loadSharp('smkd classify');
       const support = await readSupportFolder(supportDir);
       const queries = await readQueries(queryArgs);
       const supportFiles = support.files.flat();

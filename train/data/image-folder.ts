@@ -2,7 +2,7 @@
 // root/alphabet/character/img alike), named by its path below the root, sorted; decoded with sharp.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import { loadSharp } from '../optional-deps.js';
 import { FolderWalk } from './folder-walk.js';
 import { checkIndex, listSome, type ImageDataset, type RgbImage } from './dataset.js';
 
@@ -87,7 +87,7 @@ export async function readClassList(file: string): Promise<string[]> {
  * pack sees the same pixels from Omniglot's PNG files (within rounding) as from the pack.
  */
 export async function decodeImage(file: string, opts: { resize?: number; invert?: boolean } = {}): Promise<RgbImage> {
-  let pipeline = sharp(await fs.readFile(file));
+  let pipeline = (await loadSharp())(await fs.readFile(file));
   if (opts.resize !== undefined) {
     pipeline = pipeline.resize({ width: opts.resize, height: opts.resize, fit: 'outside', kernel: 'lanczos3' });
   }

@@ -1,9 +1,7 @@
 // `smkd show embedding`: the held-out classes' few-shot features (as `smkd eval` extracts them) laid out
 // in 2-D with UMAP (umap-js), one colour per class, a thumbnail of the first image of a few classes at
 // its point; an SVG rendered headless with vega-lite, as the training curves.
-import { UMAP } from 'umap-js';
-import * as vega from 'vega';
-import * as vegaLite from 'vega-lite';
+import type * as vegaLite from 'vega-lite';
 import { Rng } from '../../engine/index.js';
 import type { VisionTransformer } from '../../model/vit.js';
 import { loadBackbone, type LoadedBackbone, type Network } from '../backbone-file.js';
@@ -11,6 +9,7 @@ import { dataOverrides, resolveConfig, type DeepPartial, type PresetName, type T
 import type { ImageDataset, Normalization } from '../data/index.js';
 import { extractFeatures, featureComponents, selectFeatures, type FeatureKind } from '../features.js';
 import { openSplits, type DataSplits } from '../sources.js';
+import { loadUmap, vegaLiteSvg } from '../optional-deps.js';
 import { checkOutputFile, writeOutputFile } from '../output-file.js';
 import { pngDataUri } from './input.js';
 
@@ -67,10 +66,11 @@ export function embeddingIndices(ds: ImageDataset, classes: number, perClass: nu
  * 2-D UMAP of n rows of `dim` features (Euclidean, which on L2-normalised parts orders neighbours as
  * cosine does), seeded. UMAP needs a neighbourhood: 15 neighbours, fewer for small sets.
  */
-export function umap2d(data: Float32Array, n: number, dim: number, seed: number): [number, number][] {
+export async function umap2d(data: Float32Array, n: number, dim: number, seed: number): Promise<[number, number][]> {
   if (n < 3) throw new Error(`show embedding: ${n} image(s); a 2-D map needs at least 3`);
   const rng = new Rng(seed);
   const rows = Array.from({ length: n }, (_, i) => Array.from(data.subarray(i * dim, (i + 1) * dim)));
+  const UMAP = await loadUmap();
   const umap = new UMAP({ nComponents: 2, nNeighbors: Math.min(15, n - 1), random: () => rng.random() });
   return umap.fit(rows).map((p) => [p[0], p[1]]);
 }
@@ -89,7 +89,7 @@ export async function embeddingMap(backbone: VisionTransformer, ds: ImageDataset
   });
   const feats = selectFeatures(extracted, o.features);
   const n = feats.labels.length;
-  const xy = umap2d(feats.data, n, feats.dim, o.seed);
+  const xy = await umap2d(feats.data, n, feats.dim, o.seed);
   const points = xy.map(([x, y], r) => ({ x, y, className: ds.classes[feats.labels[r]], index: feats.indices[r] }));
   const classes = [...new Set(Array.from(feats.labels))].sort((a, b) => a - b).map((l) => ds.classes[l]);
   const thumbnails: EmbeddingMap['thumbnails'] = [];
@@ -135,10 +135,7 @@ export async function embeddingSvg(map: EmbeddingMap, title: string): Promise<st
       },
     ],
   };
-  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
-  const svg = await view.toSVG();
-  view.finalize();
-  return svg;
+  return vegaLiteSvg(spec);
 }
 
 export interface ShowEmbeddingOptions {

@@ -2,11 +2,11 @@
 // prepares them for that checkpoint (the run's or the file's preprocessing), the pixels the model saw
 // (the evaluation crop, un-normalised), nearest-neighbour upscaling and PNG output through sharp.
 import { stat } from 'node:fs/promises';
-import sharp from 'sharp';
 import type { LoadedBackbone } from '../backbone-file.js';
 import { resolveConfig } from '../config.js';
 import { decodeImage, evalTransform, NORMALIZATION, type Normalization, type RgbImage } from '../data/index.js';
 import type { FeatureKind } from '../features.js';
+import { loadSharp } from '../optional-deps.js';
 import { openSplits } from '../sources.js';
 
 /** How images go into a checkpoint's backbone (the settings `smkd embed` uses when given no flags). */
@@ -100,14 +100,18 @@ export function defaultScale(size: number): number {
 
 /** An RGB raster as a PNG file (lossless: pixel values read back unchanged). */
 export async function writePng(file: string, img: RgbImage): Promise<void> {
-  await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })
+  await (
+    await loadSharp()
+  )(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })
     .png()
     .toFile(file);
 }
 
 /** An RGB raster as a data: URI of a PNG (thumbnails inside an SVG). */
 export async function pngDataUri(img: RgbImage): Promise<string> {
-  const png = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })
+  const png = await (
+    await loadSharp()
+  )(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })
     .png()
     .toBuffer();
   return `data:image/png;base64,${png.toString('base64')}`;

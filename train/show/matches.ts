@@ -2,13 +2,13 @@
 // patch of A joined to the patch of B whose backbone token is most cosine-similar (the engine's fused
 // cosineArgmax on the final-norm patch tokens, as phase 2 matches them), lines coloured by similarity.
 import { interpolateViridis } from 'd3-scale-chromatic';
-import sharp from 'sharp';
 import { cosineArgmax, fromArray, narrow, noGrad, reshape, tidy, Rng } from '../../engine/index.js';
 import { blockMask } from '../../model/masking.js';
 import type { VisionTransformer } from '../../model/vit.js';
 import { loadBackbone, type Network } from '../backbone-file.js';
 import type { RgbImage } from '../data/index.js';
 import { inEvalMode } from '../features.js';
+import { loadSharp } from '../optional-deps.js';
 import { checkOutputFile } from '../output-file.js';
 import { checkpointPreparation, defaultScale, modelInput, readImages, seenPixels, upscale } from './input.js';
 
@@ -156,6 +156,7 @@ export async function matchesPng(
     if (y < bigA.height) base.set(bigA.data.subarray(3 * y * bigA.width, 3 * (y + 1) * bigA.width), 3 * y * width);
     if (y < bigB.height) base.set(bigB.data.subarray(3 * y * bigB.width, 3 * (y + 1) * bigB.width), 3 * (y * width + bigA.width + MATCH_GAP));
   }
+  const sharp = await loadSharp('show matches');
   const png = await sharp(Buffer.from(base.buffer), { raw: { width, height, channels: 3 } })
     .composite([{ input: Buffer.from(matchOverlaySvg(width, height, lines, layout, hidden)), top: 0, left: 0 }])
     .removeAlpha()
@@ -198,7 +199,7 @@ export async function showMatches(o: ShowMatchesOptions): Promise<ShownMatches> 
     const lines = matchLines(m.matches, layout, hidden);
     const seen = [0, 1].map((k) => seenPixels(input, k, prep.size, prep.normalize));
     const picture = await matchesPng(seen[0], seen[1], lines, layout, hidden);
-    await sharp(picture.png).toFile(o.output);
+    await (await loadSharp('show matches'))(picture.png).toFile(o.output);
     return { ...m, lines, hidden, width: picture.width, height: picture.height };
   } finally {
     loaded.backbone.dispose();
