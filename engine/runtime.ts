@@ -72,8 +72,15 @@ export class Runtime {
     return this.gpu.device;
   }
 
+  /**
+   * The largest storage buffer asked for since init() or since the caller last reset it (bytes, and the
+   * label of the op or upload): what a training configuration's size check (train/preflight.ts) is tested against.
+   */
+  largestAllocation = { bytes: 0, label: '' };
+
   /** A storage buffer for an op's output; `label` names the op for error messages. */
   alloc(bytes: number, label: string): PooledBuffer {
+    if (bytes > this.largestAllocation.bytes) this.largestAllocation = { bytes, label };
     const max = this.device.limits.maxStorageBufferBindingSize;
     if (bytes > max) throw new Error(`${label}: a tensor of ${bytes} bytes exceeds this adapter's maxStorageBufferBindingSize (${max} bytes)`);
     return this.pool.acquire(bytes, label);
@@ -82,6 +89,7 @@ export class Runtime {
   /** A storage buffer filled from host memory now, safe from the pending batch's reads and writes. */
   upload(data: ArrayBufferView, label: string): PooledBuffer {
     this.checkAlive(label);
+    if (data.byteLength > this.largestAllocation.bytes) this.largestAllocation = { bytes: data.byteLength, label };
     const b = this.pool.acquire(data.byteLength, label, this.submitted);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     // writeBuffer needs a multiple of 4 bytes; every dtype we store is 4 bytes wide.

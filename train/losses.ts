@@ -304,8 +304,9 @@ const TARGET_FLOOR = 1e-30;
  */
 function patchLoss(x: SmkdInputs, plan: PatchPlan, weighting: 'uniform' | 'weighted', { Np, K }: Layout, o: DistillOptions): Tensor<'f32'> {
   const { groups, kmax, count } = plan;
-  if (groups.length === 0) return fill([], 0);
-  const E = plan.teacherRows.length / kmax;
+  // No problems: no label has two images, or one global view (the term pairs different views).
+  const E = kmax ? plan.teacherRows.length / kmax : 0;
+  if (E === 0) return fill([], 0);
   // hostW[e, y, x]: the pair weight for real members x ≠ y (times a[t, y, j] when weighted); padding stays 0.
   const hostW = new Float64Array(E * kmax * kmax);
   for (let e = 0; e < E; e++) {

@@ -38,6 +38,7 @@ import { validateConfig, type TrainConfig } from './config.js';
 import { MultiCropLoader, type CropBatch } from './data/index.js';
 import { capPerClass } from './features.js';
 import { ibotLoss, smkdLoss, updateCenters } from './losses.js';
+import { checkStepSizes } from './preflight.js';
 import { lockRun, type RunLock } from './run-lock.js';
 import {
   configChangeError,
@@ -453,7 +454,9 @@ async function openLockedRun(cfg: TrainConfig, log: (m: string) => void, options
   const changes = previous ? configChanges(previous, cfg) : [];
   if (changes.length && !options.allowConfigChange) throw configChangeError(runDir, changes);
   const found = await findCheckpoint(runDir);
-  await init();
+  const { gpu } = await init();
+  // Before the data is read or a model built: a step too large for this adapter is refused with the batch that fits.
+  checkStepSizes(cfg, gpu.device.limits, runDir);
   // A resume reads the data statistics its run recorded rather than computing them again.
   const sameData = previous && JSON.stringify({ ...previous.data, normalize: undefined }) === JSON.stringify({ ...cfg.data, normalize: undefined });
   const splits = await openSplits(sameData && !cfg.data.normalize ? { ...cfg.data, normalize: previous.data.normalize } : cfg.data, cfg.seed);

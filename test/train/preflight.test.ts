@@ -1,0 +1,130 @@
+// The size check before training (train/preflight.ts): its largest tensor is the largest buffer a real
+// step asks the engine for (the runtime records it), on random small configurations of every phase and
+// objective; a configuration too large for the adapter is refused before anything is written, with
+// the largest batch that fits, and that batch passes.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as E from '../../engine/index.js';
+import { preset, validateConfig, type TrainConfig } from '../../train/config.js';
+import { NORMALIZATION, SyntheticGlyphs } from '../../train/data/index.js';
+import { checkStepSizes, largestStepTensor } from '../../train/preflight.js';
+import type { DataSplits } from '../../train/sources.js';
+import { cropLoader, modelsFor, recordStep, updateStep } from '../../train/trainer.js';
+import { gpu } from '../helpers/check.js';
+import { smkdChild } from './run-dir-helpers.js';
+
+const test = suite('preflight');
+test.before(gpu);
+
+const ds = new SyntheticGlyphs({ classes: { train: 8, val: 2, test: 2 }, imagesPerClass: 4 });
+
+/** A random small configuration: any phase and objective, shapes that are not multiples of anything. */
+function randomConfig(rng: E.Rng): TrainConfig {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.random() * xs.length)];
+  const phase = pick([1, 2] as const);
+  const p = pick([4, 5, 8]);
+  const [classes, perClass] = [pick([2, 3, 5]), pick([2, 3])];
+  const base = preset('tiny', phase);
+  return validateConfig({
+    ...base,
+    objective: pick(['smkd', 'smkd', 'ce'] as const),
+    workers: 0,
+    model: { ...base.model, patchSize: p, embedDim: pick([16, 24, 48]), numHeads: 2, depth: 1 },
+    head: { ...base.head, hiddenDim: pick([16, 64, 200]), bottleneckDim: pick([8, 32]), outDim: pick([32, 300, 1000]) },
+    crops: { ...base.crops, global: pick([1, 2, 3]), local: pick([0, 1, 3]), globalSize: p * pick([3, 5, 7, 9]), localSize: p * pick([1, 2, 3]) },
+    batch: phase === 2 ? { ...base.batch, sampler: 'pk', size: classes * perClass, classes, perClass } : { ...base.batch, sampler: 'uniform', size: pick([3, 5, 7]) },
+  });
+}
+
+/** The largest buffer one real training step of `cfg` asks for. */
+async function largestOfAStep(cfg: TrainConfig): Promise<{ bytes: number; label: string; patch: number }> {
+  const models = modelsFor(cfg, ds.classes.length);
+  const opt = new E.AdamW(models.student.arena);
+  const loader = cropLoader(cfg, { train: ds, normalize: NORMALIZATION.imagenet } as unknown as DataSplits, 0);
+  const batch = await loader.batchAt(0);
+  await loader.close();
+  const runtime = E.rt();
+  runtime.largestAllocation = { bytes: 0, label: '' };
+  const losses = E.tidy(() => recordStep(models, batch, cfg, { teacher: 0.04, patch: 0.04 }, 0, { initCenters: true }));
+  updateStep(models, opt, { lr: 1e-3, weightDecay: 0.04, momentum: 0.99, clip: 3, freezeLastLayer: false });
+  const patch = losses.patch ? await losses.patch.item() : 0;
+  assert.ok(Number.isFinite(await losses.total.item()));
+  for (const t of Object.values(losses)) t.dispose();
+  models.dispose();
+  return { ...runtime.largestAllocation, patch };
+}
+
+test("the estimate is the largest buffer of a real step, or at most 6 % above it (the arena's alignment)", async () => {
+  const rng = new E.Rng(2026);
+  for (let i = 0; i < 6; i++) {
+    const cfg = randomConfig(rng);
+    const real = await largestOfAStep(cfg);
+    const est = largestStepTensor(cfg, ds.classes.length);
+    const where = `phase ${cfg.phase} ${cfg.objective}, G ${cfg.crops.global}, ${cfg.crops.globalSize} px / ${cfg.model.patchSize}: real ${real.bytes} (${real.label}), estimate ${est.bytes} (${est.what})`;
+    assert.ok(est.bytes >= real.bytes && est.bytes <= 1.06 * real.bytes, where);
+  }
+});
+
+test('phase 2 with one global crop: the patch term (pairs of different views) is 0, not a crash', async () => {
+  const base = preset('tiny', 2);
+  const cfg = validateConfig({ ...base, workers: 0, model: { ...base.model, depth: 1 }, crops: { ...base.crops, global: 1, local: 1 } });
+  assert.is((await largestOfAStep(cfg)).patch, 0);
+});
+
+test('too large for the adapter: refused naming the tensor, the settings and the limit, with the largest batch that fits', () => {
+  const base = preset('tiny', 1);
+  const cfg = validateConfig({ ...base, crops: { ...base.crops, globalSize: 256, localSize: 64 }, batch: { ...base.batch, size: 64, sampler: 'uniform' } });
+  const limits = { maxStorageBufferBindingSize: 128 * 1024 * 1024, maxBufferSize: 4 * 1024 ** 3 };
+  assert.throws(
+    () => checkStepSizes(cfg, limits, 'runs/x'),
+    (e: Error) =>
+      /^runs\/x: one training step would need 512 MiB for the MLP's hidden activations of the 128 global crops \(4097 tokens, width 256\), more than this adapter's largest storage buffer \(128 MiB\); with batch\.size 64, 256-px global crops at patch 4, embedDim 64, at most batch\.size 15 fits$/.test(
+        e.message,
+      ),
+  );
+  checkStepSizes({ ...cfg, batch: { ...cfg.batch, size: 15 } }, limits);
+  assert.throws(() => checkStepSizes({ ...cfg, batch: { ...cfg.batch, size: 16 } }, limits), /at most batch\.size 15 fits/);
+  // The P x K sampler: whole classes.
+  const p2 = validateConfig({ ...preset('tiny', 2), crops: { ...base.crops, globalSize: 128, localSize: 32 }, batch: { size: 64, sampler: 'pk', classes: 32, perClass: 2 } });
+  assert.throws(() => checkStepSizes(p2, limits), /at most batch\.size (\d+) \(batch\.classes (\d+) x 2\) fits$/);
+  const fits = Number(
+    /at most batch\.size (\d+)/.exec(
+      (() => {
+        try {
+          checkStepSizes(p2, limits);
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return '';
+      })(),
+    )![1],
+  );
+  checkStepSizes({ ...p2, batch: { ...p2.batch, size: fits, classes: fits / 2 } }, limits);
+  assert.throws(() => checkStepSizes({ ...p2, batch: { ...p2.batch, size: fits + 2, classes: fits / 2 + 1 } }, limits));
+  // Not even the smallest batch.
+  const huge = validateConfig({ ...base, model: { ...base.model, patchSize: 1 }, crops: { ...base.crops, globalSize: 512, localSize: 64 } });
+  assert.throws(() => checkStepSizes(huge, limits), /not even batch\.size 1 fits: use smaller crops \(crops\.globalSize\), a larger patch/);
+});
+
+test('smkd train with a step too large for this adapter is refused before the run folder is made', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'preflight-'));
+  try {
+    const cfg = path.join(dir, 'big.json');
+    await writeFile(cfg, JSON.stringify({ data: { imageSize: 256 }, crops: { globalSize: 256, localSize: 64 }, batch: { size: 64, sampler: 'uniform' } }));
+    const limit = E.rt().device.limits.maxStorageBufferBindingSize;
+    const run = path.join(dir, 'run');
+    const r = await smkdChild(['train', '--preset', 'tiny', '--phase', '1', '--config', cfg, '--out', run], path.join(dir, 'log')).exited;
+    if (limit >= 512 * 1024 * 1024) return; // an adapter with larger buffers trains it
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, /one training step would need 512 MiB for the MLP's hidden activations .* at most batch\.size \d+ fits/);
+    assert.not.ok(existsSync(run), 'the refused run left its folder');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
