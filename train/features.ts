@@ -1,11 +1,12 @@
 // Feature extraction for few-shot evaluation and embedding (docs/algorithm.md §8.1): images through the evaluation
 // transform and the (teacher) backbone on the GPU in batches, read back once per batch; the features
 // of a split are extracted once and reused by every episode, classifier and feature kind.
-import { add, fromArray, noGrad, tidy, type Tensor } from '../engine/index.js';
+import { add, fromArray, noGrad, rt, tidy, type Tensor } from '../engine/index.js';
 import { componentWidth, fewShotFeatures, type FeatureComponent } from '../model/features.js';
 import type { VisionTransformer } from '../model/vit.js';
 import { evalBatches, type ImageDataset, type Normalization } from './data/index.js';
 import type { FeatureSet } from './fewshot.js';
+import { checkForwardBatch } from './preflight.js';
 
 /**
  * What an image's feature is made of: the [cls] token ('cls'), the [cls]-attention-weighted mean of
@@ -163,6 +164,8 @@ export async function shiftedFeatures(
   components: readonly FeatureComponent[],
   shifts: readonly (readonly [number, number])[] = [],
 ): Promise<{ data: Float32Array; dim: number }> {
+  // Before the first forward of a batch too large for the adapter.
+  checkForwardBatch(backbone.config, count, size, rt().device.limits);
   if (shifts.length === 0) return batchFeatures(backbone, images, count, size, components);
   // The copies' features are summed on the GPU, each forward freed as the next is recorded, and read back once.
   let sum: Tensor<'f32'> | undefined;

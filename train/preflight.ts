@@ -135,3 +135,20 @@ export function checkStepSizes(cfg: TrainConfig, limits: BufferLimits, source = 
     `${source}: one training step would need ${mib(top.bytes)} for ${top.what}, more than this adapter's largest storage buffer (${mib(limit)}); with ${settings}, ${advice}`,
   );
 }
+
+/**
+ * Refuse an inference batch (eval, embed, classify: the backbone's forward, no head) whose largest tensor,
+ * the MLP's hidden activations of every token, cannot be a storage buffer of this adapter, with the
+ * largest batch that fits.
+ */
+export function checkForwardBatch(vit: { embedDim: number; patchSize: number; mlpRatio: number }, count: number, size: number, limits: BufferLimits): void {
+  const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const T = Math.floor(size / vit.patchSize) ** 2 + 1;
+  const H = Math.round(vit.embedDim * vit.mlpRatio);
+  const perImage = 4 * T * Math.max(H, 3 * vit.embedDim);
+  if (count * perImage <= limit) return;
+  const fits = Math.floor(limit / perImage);
+  throw new Error(
+    `a batch of ${count} images of ${size} px needs ${mib(count * perImage)} for the MLP's hidden activations (${T} tokens each, width ${H}), more than this adapter's largest storage buffer (${mib(limit)}): ${fits ? `at most ${fits} images per batch fit (--batch-size ${fits})` : 'not even one image fits: a smaller --image-size'}`,
+  );
+}

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
 import { preset, validateConfig, type TrainConfig } from '../../train/config.js';
 import { NORMALIZATION, SyntheticGlyphs } from '../../train/data/index.js';
-import { checkStepSizes, largestStepTensor } from '../../train/preflight.js';
+import { checkForwardBatch, checkStepSizes, largestStepTensor } from '../../train/preflight.js';
 import type { DataSplits } from '../../train/sources.js';
 import { cropLoader, modelsFor, recordStep, updateStep } from '../../train/trainer.js';
 import { gpu } from '../helpers/check.js';
@@ -122,6 +122,33 @@ test('smkd train with a step too large for this adapter is refused before the ru
     assert.is(r.code, 1, r.stderr);
     assert.match(r.stderr, /one training step would need 512 MiB for the MLP's hidden activations .* at most batch\.size \d+ fits/);
     assert.not.ok(existsSync(run), 'the refused run left its folder');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an inference batch too large for the adapter: refused with the batch that fits, which passes', () => {
+  const vit = { embedDim: 64, patchSize: 7, mlpRatio: 4 };
+  const limits = { maxStorageBufferBindingSize: 128 * 1024 * 1024, maxBufferSize: 4 * 1024 ** 3 };
+  // 28 px at patch 7: 17 tokens x 256 x 4 bytes = 17,408 bytes an image; 128 MiB holds 7,710.
+  checkForwardBatch(vit, 7710, 28, limits);
+  assert.throws(
+    () => checkForwardBatch(vit, 7711, 28, limits),
+    /^a batch of 7711 images of 28 px needs 128 MiB .* \(17 tokens each, width 256\), .*: at most 7710 images per batch fit \(--batch-size 7710\)$/,
+  );
+  assert.throws(() => checkForwardBatch(vit, 2, 1024 * 8, limits), /not even one image fits/);
+});
+
+test('smkd embed of images too large for one batch is refused before any forward, with the batch size that fits', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'preflight-'));
+  try {
+    if (E.rt().device.limits.maxStorageBufferBindingSize >= 256 * 1024 * 1024) return; // an adapter with larger buffers runs it
+    const out = path.join(dir, 'e.safetensors');
+    // 10 images at 1024 px, patch 7: 21,317 tokens each, 21.8 MB of MLP activations an image.
+    const r = await smkdChild(['embed', 'examples/omniglot-classify', '--image-size', '1024', '-o', out], path.join(dir, 'log')).exited;
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, /a batch of 10 images of 1024 px needs 208 MiB .*: at most 6 images per batch fit \(--batch-size 6\)/);
+    assert.not.ok(existsSync(out));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
