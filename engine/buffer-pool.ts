@@ -7,6 +7,8 @@ export interface PoolStats {
   /** Buffers handed out and not yet released. */
   liveBuffers: number;
   liveBytes: number;
+  /** The most bytes live at once since the pool was made or resetPeak() (what a run needs, free lists aside). */
+  peakLiveBytes: number;
   /** Buffers waiting in the free lists. */
   freeBuffers: number;
   freeBytes: number;
@@ -35,7 +37,7 @@ export function sizeClass(bytes: number): number {
 
 export class BufferPool {
   private free = new Map<number, PooledBuffer[]>();
-  private stats: PoolStats = { liveBuffers: 0, liveBytes: 0, freeBuffers: 0, freeBytes: 0, created: 0 };
+  private stats: PoolStats = { liveBuffers: 0, liveBytes: 0, peakLiveBytes: 0, freeBuffers: 0, freeBytes: 0, created: 0 };
 
   constructor(
     private device: GPUDevice,
@@ -69,6 +71,7 @@ export class BufferPool {
     }
     this.stats.liveBuffers++;
     this.stats.liveBytes += size;
+    if (this.stats.liveBytes > this.stats.peakLiveBytes) this.stats.peakLiveBytes = this.stats.liveBytes;
     return found;
   }
 
@@ -88,6 +91,11 @@ export class BufferPool {
     this.free.clear();
     this.stats.freeBuffers = 0;
     this.stats.freeBytes = 0;
+  }
+
+  /** Start peakLiveBytes again from what is live now. */
+  resetPeak(): void {
+    this.stats.peakLiveBytes = this.stats.liveBytes;
   }
 
   getStats(): PoolStats {

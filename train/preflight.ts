@@ -106,6 +106,22 @@ export function largestStepTensor(cfg: TrainConfig, classes = 0): StepTensor & {
   return { ...top, bytes: top.elements * 4 };
 }
 
+/**
+ * A lower bound of the memory one training step holds at its peak, in bytes: the parameters five times
+ * (student, its gradients, the teacher, AdamW's two moments) and, kept for the backward pass, at least
+ * the MLP's hidden activations of every block for every crop of the student. The real peak is higher
+ * (the test measures it), so a run this refuses could never have fit.
+ */
+export function stepMemoryLowerBound(cfg: TrainConfig, classes = 0): number {
+  const H = Math.round(cfg.model.embedDim * 4);
+  const B = cfg.batch.size;
+  const T = Math.floor(cfg.crops.globalSize / cfg.model.patchSize) ** 2 + 1;
+  const Tl = Math.floor(cfg.crops.localSize / cfg.model.patchSize) ** 2 + 1;
+  const L = cfg.objective === 'ce' ? 0 : cfg.crops.local;
+  const activations = cfg.model.depth * (cfg.crops.global * B * T + L * B * Tl) * H;
+  return 4 * (5 * studentParameters(cfg, classes) + activations);
+}
+
 /** `cfg` with another batch size (the P x K sampler: another number of classes). */
 function withBatch(cfg: TrainConfig, size: number): TrainConfig {
   const classes = cfg.batch.sampler === 'pk' ? size / cfg.batch.perClass : cfg.batch.classes;
@@ -115,25 +131,32 @@ function withBatch(cfg: TrainConfig, size: number): TrainConfig {
 const MIB = 1024 * 1024;
 const mib = (bytes: number): string => `${(bytes / MIB).toFixed(bytes < 10 * MIB ? 1 : 0)} MiB`;
 
+const GIB = 1024 ** 3;
+
 /**
- * Refuse `cfg` when one of its step's tensors cannot be a storage buffer of this adapter, naming the
- * tensor, the settings it comes from, the limit, and the largest batch that fits (or, when not even the
- * smallest batch does, that the crops or the model must shrink).
+ * Refuse `cfg` when one of its step's tensors cannot be a storage buffer of this adapter, or when, given
+ * `memoryBytes` (a software adapter's buffers live in main memory: the machine's), not even the step's
+ * lower bound of memory fits; the error names the tensor or the memory, the settings, the limit, and
+ * the largest batch that fits (or, when not even the smallest batch does, that the crops or the model
+ * must shrink).
  */
-export function checkStepSizes(cfg: TrainConfig, limits: BufferLimits, source = 'the configuration'): void {
+export function checkStepSizes(cfg: TrainConfig, limits: BufferLimits, source = 'the configuration', memoryBytes = Infinity): void {
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const fitsIn = (c: TrainConfig): boolean => largestStepTensor(c).bytes <= limit && stepMemoryLowerBound(c) <= memoryBytes;
+  if (fitsIn(cfg)) return;
   const top = largestStepTensor(cfg);
-  if (top.bytes <= limit) return;
   const step = cfg.batch.sampler === 'pk' ? cfg.batch.perClass : 1;
   let fits = 0;
-  for (let size = step; size < cfg.batch.size && largestStepTensor(withBatch(cfg, size)).bytes <= limit; size += step) fits = size;
-  const settings = `batch.size ${cfg.batch.size}, ${cfg.crops.globalSize}-px global crops at patch ${cfg.model.patchSize}, embedDim ${cfg.model.embedDim}`;
+  for (let size = step; size < cfg.batch.size && fitsIn(withBatch(cfg, size)); size += step) fits = size;
+  const settings = `batch.size ${cfg.batch.size}, ${cfg.crops.globalSize}-px global crops at patch ${cfg.model.patchSize}, embedDim ${cfg.model.embedDim}, depth ${cfg.model.depth}`;
   const advice = fits
     ? `at most batch.size ${fits}${cfg.batch.sampler === 'pk' ? ` (batch.classes ${fits / step} x ${step})` : ''} fits`
-    : `not even batch.size ${step} fits: use smaller crops (crops.globalSize), a larger patch (model.patchSize) or a narrower model`;
-  throw new Error(
-    `${source}: one training step would need ${mib(top.bytes)} for ${top.what}, more than this adapter's largest storage buffer (${mib(limit)}); with ${settings}, ${advice}`,
-  );
+    : `not even batch.size ${step} fits: use smaller crops (crops.globalSize), a larger patch (model.patchSize) or a smaller model`;
+  const need =
+    top.bytes > limit
+      ? `${mib(top.bytes)} for ${top.what}, more than this adapter's largest storage buffer (${mib(limit)})`
+      : `at least ${(stepMemoryLowerBound(cfg) / GIB).toFixed(1)} GiB of memory (the parameters five times over and the activations the backward pass keeps), more than this machine's ${(memoryBytes / GIB).toFixed(1)} GiB, where a software adapter keeps its buffers`;
+  throw new Error(`${source}: one training step would need ${need}; with ${settings}, ${advice}`);
 }
 
 /**

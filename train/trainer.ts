@@ -2,6 +2,7 @@
 // checkpoints, metrics.jsonl, and a clean stop on Ctrl-C or a non-finite loss.
 import { appendFile, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { totalmem } from 'node:os';
 import {
   AdamW,
   add,
@@ -456,7 +457,7 @@ async function openLockedRun(cfg: TrainConfig, log: (m: string) => void, options
   const found = await findCheckpoint(runDir);
   const { gpu } = await init();
   // Before the data is read or a model built: a step too large for this adapter is refused with the batch that fits.
-  checkStepSizes(cfg, gpu.device.limits, runDir);
+  checkStepSizes(cfg, gpu.device.limits, runDir, gpu.info.isSoftware ? totalmem() : Infinity);
   // A resume reads the data statistics its run recorded rather than computing them again.
   const sameData = previous && JSON.stringify({ ...previous.data, normalize: undefined }) === JSON.stringify({ ...cfg.data, normalize: undefined });
   const splits = await openSplits(sameData && !cfg.data.normalize ? { ...cfg.data, normalize: previous.data.normalize } : cfg.data, cfg.seed);

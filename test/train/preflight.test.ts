@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
 import { preset, validateConfig, type TrainConfig } from '../../train/config.js';
 import { NORMALIZATION, SyntheticGlyphs } from '../../train/data/index.js';
-import { checkForwardBatch, checkStepSizes, largestStepTensor } from '../../train/preflight.js';
+import { checkForwardBatch, checkStepSizes, largestStepTensor, stepMemoryLowerBound } from '../../train/preflight.js';
 import type { DataSplits } from '../../train/sources.js';
 import { cropLoader, modelsFor, recordStep, updateStep } from '../../train/trainer.js';
 import { gpu } from '../helpers/check.js';
@@ -40,8 +40,11 @@ function randomConfig(rng: E.Rng): TrainConfig {
   });
 }
 
-/** The largest buffer one real training step of `cfg` asks for. */
-async function largestOfAStep(cfg: TrainConfig): Promise<{ bytes: number; label: string; patch: number }> {
+/** The largest buffer one real training step of `cfg` asks for, and the most bytes live at once from the models' making to the step's end. */
+async function largestOfAStep(cfg: TrainConfig): Promise<{ bytes: number; label: string; patch: number; peak: number }> {
+  const pool = E.rt().pool;
+  const before = pool.getStats().liveBytes;
+  pool.resetPeak();
   const models = modelsFor(cfg, ds.classes.length);
   const opt = new E.AdamW(models.student.arena);
   const loader = cropLoader(cfg, { train: ds, normalize: NORMALIZATION.imagenet } as unknown as DataSplits, 0);
@@ -53,12 +56,13 @@ async function largestOfAStep(cfg: TrainConfig): Promise<{ bytes: number; label:
   updateStep(models, opt, { lr: 1e-3, weightDecay: 0.04, momentum: 0.99, clip: 3, freezeLastLayer: false });
   const patch = losses.patch ? await losses.patch.item() : 0;
   assert.ok(Number.isFinite(await losses.total.item()));
+  const peak = pool.getStats().peakLiveBytes - before;
   for (const t of Object.values(losses)) t.dispose();
   models.dispose();
-  return { ...runtime.largestAllocation, patch };
+  return { ...runtime.largestAllocation, patch, peak };
 }
 
-test("the estimate is the largest buffer of a real step, or at most 6 % above it (the arena's alignment)", async () => {
+test("the estimate is the largest buffer of a real step, or at most 6 % above it (the arena's alignment); the memory bound is below the step's peak", async () => {
   const rng = new E.Rng(2026);
   for (let i = 0; i < 6; i++) {
     const cfg = randomConfig(rng);
@@ -66,6 +70,9 @@ test("the estimate is the largest buffer of a real step, or at most 6 % above it
     const est = largestStepTensor(cfg, ds.classes.length);
     const where = `phase ${cfg.phase} ${cfg.objective}, G ${cfg.crops.global}, ${cfg.crops.globalSize} px / ${cfg.model.patchSize}: real ${real.bytes} (${real.label}), estimate ${est.bytes} (${est.what})`;
     assert.ok(est.bytes >= real.bytes && est.bytes <= 1.06 * real.bytes, where);
+    // The memory bound is a lower bound of the real peak (which at these small sizes is mostly pool rounding and small tensors).
+    const bound = stepMemoryLowerBound(cfg, ds.classes.length);
+    assert.ok(bound <= real.peak, `${where}: memory lower bound ${bound}, peak ${real.peak}`);
   }
 });
 
@@ -82,7 +89,7 @@ test('too large for the adapter: refused naming the tensor, the settings and the
   assert.throws(
     () => checkStepSizes(cfg, limits, 'runs/x'),
     (e: Error) =>
-      /^runs\/x: one training step would need 512 MiB for the MLP's hidden activations of the 128 global crops \(4097 tokens, width 256\), more than this adapter's largest storage buffer \(128 MiB\); with batch\.size 64, 256-px global crops at patch 4, embedDim 64, at most batch\.size 15 fits$/.test(
+      /^runs\/x: one training step would need 512 MiB for the MLP's hidden activations of the 128 global crops \(4097 tokens, width 256\), more than this adapter's largest storage buffer \(128 MiB\); with batch\.size 64, 256-px global crops at patch 4, embedDim 64, depth 4, at most batch\.size 15 fits$/.test(
         e.message,
       ),
   );
@@ -105,6 +112,29 @@ test('too large for the adapter: refused naming the tensor, the settings and the
   );
   checkStepSizes({ ...p2, batch: { ...p2.batch, size: fits, classes: fits / 2 } }, limits);
   assert.throws(() => checkStepSizes({ ...p2, batch: { ...p2.batch, size: fits + 2, classes: fits / 2 + 1 } }, limits));
+  // The machine's memory: 1.5 GiB holds no batch of 200 at depth 16 (each buffer would fit), at most the batch named.
+  const deep = validateConfig({
+    ...base,
+    model: { ...base.model, depth: 16 },
+    crops: { ...base.crops, globalSize: 64, localSize: 32 },
+    batch: { ...base.batch, size: 200, sampler: 'uniform' },
+  });
+  const memMessage = (() => {
+    try {
+      checkStepSizes(deep, limits, 'runs/y', 1.5 * 1024 ** 3);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return '';
+  })();
+  assert.match(
+    memMessage,
+    /^runs\/y: one training step would need at least \d+\.\d GiB of memory .* more than this machine's 1\.5 GiB, where a software adapter keeps its buffers; with batch\.size 200, .* depth 16, at most batch\.size (\d+) fits$/,
+    memMessage,
+  );
+  const memFits = Number(/at most batch\.size (\d+)/.exec(memMessage)![1]);
+  assert.ok(stepMemoryLowerBound({ ...deep, batch: { ...deep.batch, size: memFits } }) <= 1.5 * 1024 ** 3);
+  assert.ok(stepMemoryLowerBound({ ...deep, batch: { ...deep.batch, size: memFits + 1 } }) > 1.5 * 1024 ** 3);
   // Not even the smallest batch.
   const huge = validateConfig({ ...base, model: { ...base.model, patchSize: 1 }, crops: { ...base.crops, globalSize: 512, localSize: 64 } });
   assert.throws(() => checkStepSizes(huge, limits), /not even batch\.size 1 fits: use smaller crops \(crops\.globalSize\), a larger patch/);
