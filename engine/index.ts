@@ -41,9 +41,10 @@ export { truncNormal, uniform, kaimingUniformDefault } from './nn/init.js';
 export { ParameterArena, type ArenaBuffer, type ParameterSpec, type ArenaEntry, type ArenaOptions, type Initializer, type NamedArrays } from './arena.js';
 
 // Optimizers.
-export { AdamW, isDecayed, type AdamWOptions, type AdamWStepOptions, type AdamWState } from './optim/adamw.js';
+export { AdamW, isDecayed, type AdamWOptions, type AdamWParamGroup, type AdamWStepOptions, type AdamWState } from './optim/adamw.js';
 export { clipGradients, clipGradNorm, type ClipResult, type ClipOptions } from './optim/clip.js';
 export { emaUpdate } from './optim/ema.js';
+export { cosineScheduleAt, linspaceAt, warmupCosine, type WarmupCosineOptions } from './optim/schedules.js';
 export { Rng, type RngState } from './rng.js';
 
 // Checkpoints: safetensors with PyTorch's names.

@@ -1,6 +1,10 @@
 // The per-iteration and per-epoch schedules of docs/algorithm.md §5.2, §6 and §7.3, in float64 on the host, with the
 // exact semantics of the reference code's numpy code (cosine_scheduler, np.linspace, the teacher-temperature arrays),
-// both as functions of the iteration/epoch and as whole arrays.
+// both as functions of the iteration/epoch and as whole arrays. The cosine schedule itself is the engine's
+// (engine/optim/schedules.ts), for any training loop.
+import { cosineScheduleAt, linspaceAt } from '../engine/index.js';
+
+export { cosineScheduleAt, linspaceAt };
 
 /** Schedule settings; names as the training config's `schedule` section (plus `predStartEpoch`). */
 export interface ScheduleConfig {
@@ -27,27 +31,6 @@ export interface ScheduleConfig {
   predStartEpoch?: number;
   /** Epochs during which the last layer of the head is frozen (default 0). */
   freezeLastLayer?: number;
-}
-
-/**
- * np.linspace(start, stop, num)[i]: i·step + start with step = (stop − start)/(num − 1), the last
- * point exactly `stop`; num = 1 gives [start].
- */
-export function linspaceAt(start: number, stop: number, num: number, i: number): number {
-  if (num > 1 && i === num - 1) return stop;
-  return num > 1 ? i * ((stop - start) / (num - 1)) + start : start;
-}
-
-/**
- * The reference code's cosine_scheduler at iteration `it`: a linear warm-up from `startWarmupValue` to `base` over
- * the first warmupIters iterations (np.linspace, endpoints inclusive), then
- * final + (base − final)·(1 + cos(π·k/(total − warmupIters)))/2 with k = it − warmupIters.
- */
-export function cosineScheduleAt(base: number, final: number, totalIters: number, warmupIters: number, it: number, startWarmupValue = 0): number {
-  if (!(it >= 0 && it < totalIters && Number.isInteger(it))) throw new Error(`cosineScheduleAt: iteration ${it} is outside 0..${totalIters - 1}`);
-  if (it < warmupIters) return linspaceAt(startWarmupValue, base, warmupIters, it);
-  const k = it - warmupIters;
-  return final + 0.5 * (base - final) * (1 + Math.cos((Math.PI * k) / (totalIters - warmupIters)));
 }
 
 /** The reference code's teacher temperature array at `epoch`: `hold` epochs at `warm`, an np.linspace ramp over `ramp` epochs, then `final`. */

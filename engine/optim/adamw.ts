@@ -21,10 +21,27 @@ export interface AdamWOptions {
   eps?: number;
 }
 
+/**
+ * A parameter group, as torch's `param_groups`: some parameters, by name or predicate, with a learning
+ * rate and/or weight decay of their own (e.g. a smaller lr for a pretrained backbone than for a new head).
+ */
+export interface AdamWParamGroup {
+  params: readonly string[] | ((name: string) => boolean);
+  /** This group's learning rate (default: the step's `lr`). */
+  lr?: number;
+  /**
+   * This group's weight decay, applied to every parameter of the group as torch does (default: the
+   * step's `weightDecay`, on the arena's decay group only).
+   */
+  weightDecay?: number;
+}
+
 export interface AdamWStepOptions {
   lr: number;
   /** Applied to the arena's decay-group parameters only. */
   weightDecay: number;
+  /** Parameter groups with their own lr / weight decay; a parameter takes the first group that has it, else the step's values. */
+  groups?: readonly AdamWParamGroup[];
   /** Parameters whose gradient is dropped this step (docs/algorithm.md §7.6), by name or predicate. */
   frozen?: readonly string[] | ((name: string) => boolean);
   /** Which parameters have a gradient (default: the arena's flags from backward / setGrads). */
@@ -78,21 +95,45 @@ export class AdamW {
     if (typeof o.lr !== 'number' || !Number.isFinite(o.lr) || o.lr < 0) throw new Error(`AdamW.step: lr must be a finite non-negative number, got ${String(o.lr)}`);
     if (typeof o.weightDecay !== 'number' || !Number.isFinite(o.weightDecay) || o.weightDecay < 0)
       throw new Error(`AdamW.step: weightDecay must be a finite non-negative number, got ${String(o.weightDecay)} (pass weightDecay: 0 for none)`);
+    const hyper = this.groupHyper(o);
     const active = this.activeFlags(o);
     const table = new Float32Array(active.length * ADAMW_TABLE_WORDS);
-    this.arena.entries.forEach((e, i) => {
+    this.arena.entries.forEach((_, i) => {
       if (!active[i]) return;
       const t = ++this.steps[i];
+      const { lr, weightDecay } = hyper[i];
       // float64 here, rounded to f32 once, as torch computes these Python scalars.
-      table.set([e.decay ? 1 - o.lr * o.weightDecay : 1, o.lr / (1 - this.beta1 ** t), Math.sqrt(1 - this.beta2 ** t), 1], i * ADAMW_TABLE_WORDS);
+      table.set([1 - lr * weightDecay, lr / (1 - this.beta1 ** t), Math.sqrt(1 - this.beta2 ** t), 1], i * ADAMW_TABLE_WORDS);
     });
     if (!active.some(Boolean)) return;
     const a = this.arena;
-    const hyper = fromArray(table, [table.length]);
+    const perParam = fromArray(table, [table.length]);
     const u = { chunks: a.numChunks, beta1: this.beta1, beta2: this.beta2, oneMinusBeta1: 1 - this.beta1, oneMinusBeta2: 1 - this.beta2, eps: this.eps };
     const label = `AdamW.step(${a.label}, ${a.entries.length} parameters)`;
-    launch(adamwKernel(), u, [a.data.flat, a.state('exp_avg').flat, a.state('exp_avg_sq').flat], [a.grads.flat, a.chunkTable, hyper], grid1d(a.numChunks * CHUNK_WG), label);
-    hyper.dispose();
+    launch(adamwKernel(), u, [a.data.flat, a.state('exp_avg').flat, a.state('exp_avg_sq').flat], [a.grads.flat, a.chunkTable, perParam], grid1d(a.numChunks * CHUNK_WG), label);
+    perParam.dispose();
+  }
+
+  /** Each parameter's lr and weight decay this step: its first group's, else the step's (decay group only). */
+  private groupHyper(o: AdamWStepOptions): { lr: number; weightDecay: number }[] {
+    const groups = o.groups ?? [];
+    groups.forEach((g, k) => {
+      for (const [key, v] of [
+        ['lr', g.lr],
+        ['weightDecay', g.weightDecay],
+      ] as const)
+        if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0))
+          throw new Error(`AdamW.step: groups[${k}].${key} must be a finite non-negative number, got ${String(v)}`);
+      if (typeof g.params !== 'function') {
+        const unknown = g.params.filter((n) => !this.arena.entries.some((e) => e.name === n));
+        if (unknown.length)
+          throw new Error(`AdamW.step: groups[${k}] names ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ', ...' : ''}, not parameters of arena ${this.arena.label}`);
+      }
+    });
+    return this.arena.entries.map((e) => {
+      const g = groups.find((x) => (typeof x.params === 'function' ? x.params(e.name) : x.params.includes(e.name)));
+      return { lr: g?.lr ?? o.lr, weightDecay: g?.weightDecay ?? (e.decay ? o.weightDecay : 0) };
+    });
   }
 
   /** Step counters and moments by parameter name (moments zero where never stepped). */

@@ -119,6 +119,57 @@ test('AdamW matches torch.optim.AdamW: carried-over state, skipped, frozen and n
   }
 });
 
+test("AdamW parameter groups match torch's param_groups: per-group lr, per-group weight decay on any parameter, the step's values elsewhere", async () => {
+  const r = rng(5);
+  const defs: [string, number[]][] = [
+    ['backbone.blocks.0.mlp.fc1.weight', [9, 5]],
+    ['backbone.blocks.0.mlp.fc1.bias', [9]],
+    ['backbone.norm.weight', [5]],
+    ['head.weight', [3, 5]],
+    ['head.bias', [3]],
+  ];
+  // A pretrained backbone at a tenth of the lr; the head's bias decayed as well; the rest as the step says.
+  const groups = [
+    { params: (n: string) => n.startsWith('backbone.'), lr: 2e-4 },
+    { params: ['head.bias'], weightDecay: 0.3 },
+  ];
+  const ref: AdamWRefParam[] = defs.map(([name, shape]) => ({
+    param: f32Rand(size(shape), r),
+    expAvg: new Float64Array(size(shape)),
+    expAvgSq: new Float64Array(size(shape)),
+    step: 0,
+    decay: isDecayed(name, shape),
+    ...(name.startsWith('backbone.') ? { lr: 2e-4 } : name === 'head.bias' ? { weightDecay: 0.3 } : {}),
+  }));
+  const arena = new ParameterArena(
+    defs.map(([name, shape], k) => ({ name, shape, init: ref[k].param, decay: ref[k].decay })),
+    { label: 'groups' },
+  );
+  const opt = new AdamW(arena);
+  try {
+    for (const h of [
+      { lr: 2e-3, weightDecay: 0.05 },
+      { lr: 1e-3, weightDecay: 0.1 },
+      { lr: 3e-3, weightDecay: 0.05 },
+    ]) {
+      const grads = defs.map(([, shape]) => f32Rand(size(shape), r, -2, 2));
+      arena.setGrads(new Map(defs.map(([name], k) => [name, grads[k]] as const)));
+      opt.step({ ...h, groups });
+      adamwStepRef(ref, grads, h);
+    }
+    const params = await arena.stateDict();
+    defs.forEach(([name], k) => close(params.get(name)!, ref[k].param, 1e-6, `param ${name}`));
+    assert.throws(() => opt.step({ lr: 1e-3, weightDecay: 0, groups: [{ params: ['head.weigth'], lr: 1 }] }), /groups\[0\] names head\.weigth, not parameters of arena groups/);
+    assert.throws(
+      () => opt.step({ lr: 1e-3, weightDecay: 0, groups: [{ params: ['head.weight'], lr: Number.NaN }] }),
+      /groups\[0\]\.lr must be a finite non-negative number, got NaN/,
+    );
+    assert.equal([...opt.steps], [3, 3, 3, 3, 3], 'a refused step changes nothing');
+  } finally {
+    arena.dispose();
+  }
+});
+
 /** Gradients of mixed scales: some tensors far above the threshold, some below, one absent. */
 function clipCase(seed: number): { specs: ParameterSpec[]; grads: (F64 | null)[] } {
   const r = rng(seed);

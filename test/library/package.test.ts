@@ -178,6 +178,21 @@ engine.init().then(async () => {
   assert.is(r.stdout.trim().split('\n').pop(), '10');
 });
 
+test("the README's snippet runs as written from the install, as an .mjs file of a project npm init made (CommonJS by default)", async () => {
+  const readme = await readFile(path.join(REPO, 'README.md'), 'utf8');
+  const snippet = /## Using the library[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(snippet?.includes("from 'smkd-webgpu/engine'"), 'no js snippet under "Using the library"');
+  const project = path.join(dir, 'npm-init');
+  await mkdir(project);
+  await runOk('npm', ['init', '-y'], { cwd: project });
+  await symlink(path.join(app, 'node_modules'), path.join(project, 'node_modules'), 'dir');
+  await writeFile(path.join(project, 'try.mjs'), snippet!);
+  const r = await runOk(process.execPath, ['try.mjs'], { cwd: project, timeoutMs: 120_000 });
+  const [loss, grads] = r.stdout.trim().split('\n').pop()!.split(' ').map(Number);
+  assert.ok(Number.isFinite(loss), r.stdout);
+  assert.is(grads, 640);
+});
+
 const TYPED = `
 import { fromArray, matmul, Linear, AdamW, type Tensor } from 'smkd-webgpu/engine';
 import { VisionTransformer, vitConfig, type VitOutput } from 'smkd-webgpu/model';

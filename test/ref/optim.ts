@@ -9,6 +9,9 @@ export interface AdamWRefParam {
   expAvgSq: F64;
   step: number;
   decay: boolean;
+  /** A parameter group's own lr / weight decay (torch's param_groups; its decay applies whatever `decay` says). */
+  lr?: number;
+  weightDecay?: number;
 }
 
 export interface AdamWRefHyper {
@@ -30,13 +33,14 @@ export function adamwStepRef(ps: AdamWRefParam[], grads: (F64 | null)[], h: Adam
     p.step += 1;
     const bc1 = 1 - b1 ** p.step;
     const bc2 = 1 - b2 ** p.step;
-    const wd = p.decay ? h.weightDecay : 0;
+    const lr = p.lr ?? h.lr;
+    const wd = p.weightDecay ?? (p.decay ? h.weightDecay : 0);
     for (let i = 0; i < p.param.length; i++) {
-      p.param[i] *= 1 - h.lr * wd;
+      p.param[i] *= 1 - lr * wd;
       p.expAvg[i] = b1 * p.expAvg[i] + (1 - b1) * g[i];
       p.expAvgSq[i] = b2 * p.expAvgSq[i] + (1 - b2) * g[i] * g[i];
       const denom = Math.sqrt(p.expAvgSq[i]) / Math.sqrt(bc2) + eps;
-      p.param[i] -= (h.lr / bc1) * (p.expAvg[i] / denom);
+      p.param[i] -= (lr / bc1) * (p.expAvg[i] / denom);
     }
   });
 }
