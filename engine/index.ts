@@ -31,6 +31,7 @@ export { scaledDotProductAttention, clsAttention, type AttentionOptions } from '
 export { splitHeads, mergeHeads } from './ops/heads.js';
 export { softCrossEntropy, softCrossEntropyPairs, updateCenter, type SoftCrossEntropyOptions, type DistillTemperatures } from './ops/soft-cross-entropy.js';
 export { cosineArgmax } from './ops/cosine-argmax.js';
+export { argmax } from './ops/argmax.js';
 
 // Modules with PyTorch's names, and their initialisers.
 export { Module, StateDictError, type BuildOptions, type HostTensor, type ParamInit, type ParamOptions } from './nn/module.js';

@@ -42,6 +42,8 @@ export const UNARY = {
   abs: 'abs(x)',
   sign: 'sign(x)',
   sigmoid: '1.0 / (1.0 + exp(-x))',
+  sin: 'sin(x)',
+  cos: 'cos(x)',
   pow: 'pow_(x, p0)',
   clamp: 'clamp(x, p0, p1)',
   affine: 'x * p0 + p1',

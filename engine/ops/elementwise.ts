@@ -137,6 +137,20 @@ export function tanh(x: Tensor): Tensor<'f32'> {
   return y;
 }
 
+/** Sine (radians); d/dx = cos x. For positional encodings and periodic features. */
+export function sin(x: Tensor): Tensor<'f32'> {
+  const y = unaryRaw('sin', x);
+  recordOp('sin', [x], [y], ([g], [sx]) => [binaryRaw('mul', g!, unaryRaw('cos', sx))], [x]);
+  return y;
+}
+
+/** Cosine (radians); d/dx = -sin x. */
+export function cos(x: Tensor): Tensor<'f32'> {
+  const y = unaryRaw('cos', x);
+  recordOp('cos', [x], [y], ([g], [sx]) => [binaryRaw('mul', g!, affine(unaryRaw('sin', sx), -1, 0))], [x]);
+  return y;
+}
+
 /** Exact (erf) GELU, PyTorch's default. */
 export function gelu(x: Tensor): Tensor<'f32'> {
   const y = unaryRaw('gelu', x);

@@ -66,6 +66,8 @@ const unary: [string, (x: E.Tensor) => E.Tensor, (x: number) => number, [number,
   ['rsub scalar', (x) => E.sub(1, x), (x) => 1 - x],
   ['div scalar', (x) => E.div(x, 4), (x) => x / 4],
   ['abs', E.abs, Math.abs],
+  ['sin', E.sin, Math.sin, [-7, 7]],
+  ['cos', E.cos, Math.cos, [-7, 7]],
 ];
 
 for (const [name, op, f, range] of unary) {
