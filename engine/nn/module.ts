@@ -100,6 +100,39 @@ export abstract class Module {
     return out;
   }
 
+  /**
+   * A table of the tree's modules down to `depth` levels (torchinfo's summary, without activations): each
+   * module's dotted name and class with the parameters below it, then the totals (all, trainable, decayed)
+   * and their size as float32. Works before build(), from the declarations, so a model's size can be read
+   * before any memory is taken.
+   */
+  summary(depth = 2): string {
+    const count = (m: Module): { all: number; trainable: number } =>
+      m
+        .namedDeclarations()
+        .reduce((a, [, d]) => ({ all: a.all + numel(d.shape), trainable: a.trainable + (d.requiresGrad === false ? 0 : numel(d.shape)) }), { all: 0, trainable: 0 });
+    const rows: [string, string][] = [[`${this.constructor.name}`, count(this).all.toLocaleString('en-US')]];
+    const walk = (m: Module, prefix: string, level: number): void => {
+      if (level > depth) return;
+      for (const [c, child] of m.children) {
+        rows.push([`${'  '.repeat(level)}${prefix}${c} (${child.constructor.name})`, count(child).all.toLocaleString('en-US')]);
+        walk(child, `${prefix}${c}.`, level + 1);
+      }
+    };
+    const own = [...this.decls.values()].reduce((n, d) => n + numel(d.shape), 0);
+    if (own > 0) rows.push([`  (its own: ${[...this.decls.keys()].join(', ')})`, own.toLocaleString('en-US')]);
+    walk(this, '', 1);
+    const total = count(this);
+    const decayed = this.namedDeclarations().reduce((n, [name, d]) => n + ((d.decay ?? isDecayed(name, d.shape)) ? numel(d.shape) : 0), 0);
+    const w = Math.max(...rows.map(([a]) => a.length)) + 2;
+    const lines = rows.map(([a, b]) => a.padEnd(w) + b.padStart(12));
+    const mb = ((total.all * 4) / 1e6).toFixed(2);
+    lines.push(
+      `${total.all.toLocaleString('en-US')} parameters (${mb} MB as float32), ${total.trainable.toLocaleString('en-US')} trainable, ${decayed.toLocaleString('en-US')} with weight decay`,
+    );
+    return lines.join('\n');
+  }
+
   /** Allocate the arena for the whole tree and initialise every parameter. Call once, on the root. */
   build(opts: BuildOptions = {}): this {
     if (this.ownArena) throw new Error(`${this.constructor.name}: build() was already called`);

@@ -37,6 +37,24 @@ test('parameter names, shapes, init and decay groups follow PyTorch', async () =
   net.dispose();
 });
 
+test('summary(): every module to the depth asked, counts by hand, before any build', () => {
+  // norm 5 + 5; fc1 7x5 + 7; fc2 5x7 + 5; head 3x5: decayed are the three weight matrices.
+  const lines = new Net().summary().split('\n');
+  const expect = [
+    ['Net', 107],
+    ['  norm (LayerNorm)', 10],
+    ['  mlp (Mlp)', 82],
+    ['    mlp.fc1 (Linear)', 42],
+    ['    mlp.fc2 (Linear)', 40],
+    ['  head (Linear)', 15],
+  ] as const;
+  const rows = lines.slice(0, -1).map((l) => [l.replace(/\s+[\d,]+$/, ''), Number(/([\d,]+)$/.exec(l)![1].replace(/,/g, ''))]);
+  if (JSON.stringify(rows) !== JSON.stringify(expect)) throw new Error(`summary rows: ${JSON.stringify(rows)}`);
+  if (lines.at(-1) !== '107 parameters (0.00 MB as float32), 107 trainable, 85 with weight decay') throw new Error(`totals: ${lines.at(-1)}`);
+  const shallow = new Net().summary(1).split('\n');
+  if (shallow.length !== 5 || shallow.some((l) => l.includes('mlp.fc1'))) throw new Error(`depth 1: ${shallow.join(' | ')}`);
+});
+
 test('forward matches a float64 reference, and gradients land in the arena', async () => {
   const net = new Net().build({ seed: 1 });
   const sd = await net.stateDict();
