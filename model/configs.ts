@@ -15,6 +15,8 @@ export interface VitConfig {
   maskToken: boolean;
   /** timm's `num_classes`: a linear classifier `head` on the [cls] token; 0 or absent (DINO backbones): none. */
   numClasses?: number;
+  /** timm's `in_chans`: image channels (default 3; 1 for grey images, without copying them to RGB). */
+  inChans?: number;
 }
 
 export interface HeadConfig {
@@ -50,6 +52,7 @@ export const HEAD_CONFIGS = {
 export function vitConfig(name: VitName, overrides: Partial<VitConfig> = {}): VitConfig {
   const c: VitConfig = { ...VIT_CONFIGS[name], ...overrides };
   if (c.embedDim % c.numHeads !== 0) throw new Error(`vit config: embedDim ${c.embedDim} is not divisible by numHeads ${c.numHeads}`);
+  if (c.inChans !== undefined && !(Number.isInteger(c.inChans) && c.inChans >= 1)) throw new Error(`vit config: inChans must be a positive whole number, got ${c.inChans}`);
   if (c.imgSize % c.patchSize !== 0) throw new Error(`vit config: imgSize ${c.imgSize} is not a multiple of patchSize ${c.patchSize}`);
   return c;
 }

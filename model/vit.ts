@@ -111,31 +111,33 @@ export class Block extends Module {
   }
 }
 
-/** Patch embedding: a stride-p p x p convolution, computed as patches [B, N, 3p^2] times [D, 3p^2]^T. */
+/** Patch embedding: a stride-p p x p convolution, computed as patches [B, N, Cp^2] times [D, Cp^2]^T (C channels, 3 by default). */
 export class PatchEmbed extends Module {
   readonly proj: ConvWeights;
 
   constructor(
     readonly patchSize: number,
     readonly embedDim: number,
+    readonly inChans = 3,
   ) {
     super();
-    this.proj = this.registerModule('proj', new ConvWeights(embedDim, 3, patchSize));
+    this.proj = this.registerModule('proj', new ConvWeights(embedDim, inChans, patchSize));
   }
 
-  /** images [B, 3, H, W] -> ([B, gh * gw, D], gh, gw); remainder pixels are ignored as by the conv. */
+  /** images [B, C, H, W] -> ([B, gh * gw, D], gh, gw); remainder pixels are ignored as by the conv. */
   forward(images: Tensor): { tokens: Tensor<'f32'>; gh: number; gw: number } {
-    if (images.rank !== 4 || images.shape[1] !== 3) throw new Error(`PatchEmbed: images must be [B, 3, H, W], got ${fmt(images.shape)}`);
+    const C = this.inChans;
+    if (images.rank !== 4 || images.shape[1] !== C) throw new Error(`PatchEmbed: images must be [B, ${C}, H, W] (inChans ${C}), got ${fmt(images.shape)}`);
     const [B, , H, W] = images.shape;
     const p = this.patchSize;
     const gh = Math.floor(H / p);
     const gw = Math.floor(W / p);
     if (gh === 0 || gw === 0) throw new Error(`PatchEmbed: images ${fmt(images.shape)} are smaller than one ${p}x${p} patch`);
     const tokens = tidy(() => {
-      const cropped = H % p || W % p ? slice(images, [0, 0, 0, 0], [B, 3, gh * p, gw * p]) : images;
-      // [B, 3, gh, p, gw, p] -> [B, gh, gw, 3, p, p]: each patch flattened as (channel, row, column).
-      const patches = reshape(permute(reshape(cropped, [B, 3, gh, p, gw, p]), [0, 2, 4, 1, 3, 5]), [B, gh * gw, 3 * p * p]);
-      return linear(patches, reshape(this.proj.param('weight'), [this.embedDim, 3 * p * p]), this.proj.param('bias'));
+      const cropped = H % p || W % p ? slice(images, [0, 0, 0, 0], [B, C, gh * p, gw * p]) : images;
+      // [B, C, gh, p, gw, p] -> [B, gh, gw, C, p, p]: each patch flattened as (channel, row, column).
+      const patches = reshape(permute(reshape(cropped, [B, C, gh, p, gw, p]), [0, 2, 4, 1, 3, 5]), [B, gh * gw, C * p * p]);
+      return linear(patches, reshape(this.proj.param('weight'), [this.embedDim, C * p * p]), this.proj.param('bias'));
     });
     return { tokens, gh, gw };
   }
@@ -188,13 +190,13 @@ export class VisionTransformer extends Module {
     this.registerParameter('cls_token', [1, 1, c.embedDim], truncNormal(0.02));
     this.registerParameter('pos_embed', [1, 1 + this.grid * this.grid, c.embedDim], truncNormal(0.02));
     if (c.maskToken) this.registerParameter('masked_embed', [1, c.embedDim], 0);
-    this.patchEmbed = this.registerModule('patch_embed', new PatchEmbed(c.patchSize, c.embedDim));
+    this.patchEmbed = this.registerModule('patch_embed', new PatchEmbed(c.patchSize, c.embedDim, c.inChans ?? 3));
     this.blocks = Array.from({ length: c.depth }, (_, l) => this.registerModule(`blocks.${l}`, new Block(c, c.depth > 1 ? (c.dropPath * l) / (c.depth - 1) : 0)));
     this.norm = this.registerModule('norm', new LayerNorm(c.embedDim, c.lnEps));
     if (c.numClasses) this.head = this.registerModule('head', new Linear(c.embedDim, c.numClasses));
   }
 
-  /** images [B, 3, H, W] -> logits [B, numClasses] of the classifier on the [cls] token (timm's forward). */
+  /** images [B, C, H, W] -> logits [B, numClasses] of the classifier on the [cls] token (timm's forward). */
   logits(images: Tensor, opts: VitForwardOptions = {}): Tensor<'f32'> {
     if (!this.head) throw new Error('VisionTransformer.logits: this model has no classifier (build it with numClasses > 0)');
     const { tokens } = this.forward(images, opts);
@@ -207,7 +209,7 @@ export class VisionTransformer extends Module {
     return this.head.forward(cls);
   }
 
-  /** images [B, 3, H, W] -> tokens [B, 1 + gh * gw, D] (docs/algorithm.md §1.2-§1.8). */
+  /** images [B, C, H, W] -> tokens [B, 1 + gh * gw, D] (docs/algorithm.md §1.2-§1.8). */
   forward(images: Tensor, opts: VitForwardOptions = {}): VitOutput {
     const { tokens: patches, gh, gw } = this.patchEmbed.forward(images);
     const B = images.shape[0];
