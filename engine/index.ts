@@ -17,6 +17,7 @@ export { tidy, keep } from './scope.js';
 // Autograd.
 export { noGrad, isGradEnabled, recordOp, clearTape, tapeLength, type BackwardFn, type TapeEntry } from './autograd.js';
 export { backward, type BackwardOptions } from './backward.js';
+export { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 
 // Ops.
 export * from './ops/elementwise.js';
