@@ -4,6 +4,7 @@ import type { PooledBuffer } from './buffer-pool.js';
 import { rt, type Binding } from './runtime.js';
 import { fmt, numel, checkShape, type Shape } from './shape.js';
 import { track } from './scope.js';
+import { forgetTensor, leakTracking, noteTensor } from './leak-report.js';
 import type { TapeEntry } from './autograd.js';
 
 export type { DType } from '../kernels/kernel.js';
@@ -61,6 +62,7 @@ export class Tensor<D extends DType = DType> {
     this.shape = Object.freeze([...shape]);
     this.size = numel(shape);
     if (tracked) track(this);
+    if (leakTracking.on) noteTensor(this);
   }
 
   get rank(): number {
@@ -82,6 +84,7 @@ export class Tensor<D extends DType = DType> {
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
+    if (leakTracking.on) forgetTensor(this);
     this.storage.release();
   }
 
