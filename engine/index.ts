@@ -52,6 +52,7 @@ export { Rng, type RngState } from './rng.js';
 
 // Checkpoints: safetensors with PyTorch's names.
 export * from './io/safetensors.js';
+export { saveOptimizer, loadOptimizer, optimizerTensors, loadOptimizerTensors } from './io/optimizer-file.js';
 
 // Writing a new op: WGSL source with a cache key, a launch, and a backward rule for recordOp.
 export { launch, opLabel, assertFloat } from './ops/launch.js';

@@ -6,7 +6,7 @@
 import { fsErrorMessage } from './output-file.js';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { assign, fromArray, StateDictError, type AdamW, type Module, readSafetensors, toFloat32, writeSafetensors, type NamedArray } from '../engine/index.js';
+import { assign, fromArray, StateDictError, type AdamW, type Module, readSafetensors, toFloat32, writeSafetensors, saveOptimizer, loadOptimizerTensors } from '../engine/index.js';
 import { fitStateDict, saveModel } from '../model/checkpoint.js';
 import type { VitConfig } from '../model/configs.js';
 import type { StudentTeacher } from '../model/smkd.js';
@@ -111,12 +111,7 @@ async function writeCheckpointFiles(tmp: string, parts: CheckpointParts, state: 
     ['center', { data: await models.center.toArray(), shape: [1, K] }],
     ['center2', { data: await models.center2.toArray(), shape: [1, 1, K] }],
   ]);
-  const opt = await optimizer.stateDict();
-  const tensors: [string, NamedArray][] = [];
-  for (const [k, v] of opt.exp_avg) tensors.push([`exp_avg.${k}`, { data: v, shape: [v.length] }]);
-  for (const [k, v] of opt.exp_avg_sq) tensors.push([`exp_avg_sq.${k}`, { data: v, shape: [v.length] }]);
-  for (const [k, v] of opt.step) tensors.push([`step.${k}`, { data: BigInt64Array.of(BigInt(v)), shape: [] }]);
-  await writeSafetensors(path.join(tmp, 'optimizer.safetensors'), tensors);
+  await saveOptimizer(path.join(tmp, 'optimizer.safetensors'), optimizer);
   await writeJsonAtomic(path.join(tmp, 'state.json'), state);
 }
 
@@ -333,11 +328,7 @@ export async function loadCheckpoint(dir: string, parts: CheckpointParts, opts: 
     src.dispose();
   }
   if (opts.optimizer ?? true) {
-    const o = await readSafetensors(path.join(dir, 'optimizer.safetensors'));
-    const pick = (prefix: string): Map<string, Float32Array> =>
-      new Map([...o.tensors].filter(([k]) => k.startsWith(prefix) && !skipped.has(k.slice(prefix.length))).map(([k, v]) => [k.slice(prefix.length), toFloat32(v)]));
-    const step = new Map([...pick('step.')].map(([k, v]) => [k, v[0]]));
-    optimizer.loadStateDict({ step, exp_avg: pick('exp_avg.'), exp_avg_sq: pick('exp_avg_sq.') });
+    loadOptimizerTensors(optimizer, await readSafetensors(path.join(dir, 'optimizer.safetensors')), (name) => skipped.has(name));
   }
   return { ...(JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as TrainState), skipped: [...skipped] };
 }

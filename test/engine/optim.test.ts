@@ -170,6 +170,62 @@ test("AdamW parameter groups match torch's param_groups: per-group lr, per-group
   }
 });
 
+test('optimizer state to a file and back in one call: bit-identical moments and steps, then identical updates; a file of another model is refused naming it', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const dir = await mkdtemp(path.join(tmpdir(), 'optim-'));
+  const r = rng(9);
+  const specs: ParameterSpec[] = [
+    { name: 'w', shape: [6, 7], init: f32Rand(42, r), decay: true },
+    { name: 'b', shape: [7], init: f32Rand(7, r), decay: false },
+  ];
+  const [a, b] = [new ParameterArena(specs, { label: 'a' }), new ParameterArena(specs, { label: 'b' })];
+  const [optA, optB] = [new AdamW(a), new AdamW(b)];
+  const grads = (): Map<string, F64> =>
+    new Map([
+      ['w', f32Rand(42, r, -1, 1)],
+      ['b', f32Rand(7, r, -1, 1)],
+    ]);
+  try {
+    for (let i = 0; i < 3; i++) {
+      a.setGrads(grads());
+      optA.step({ lr: 1e-2, weightDecay: 0.1, frozen: i === 0 ? ['b'] : [] });
+    }
+    const file = path.join(dir, 'adamw.safetensors');
+    await E.saveOptimizer(file, optA);
+    await E.loadOptimizer(file, optB);
+    b.data.write(await a.stateDict());
+    const [sa, sb] = [await optA.stateDict(), await optB.stateDict()];
+    assert.equal([...sb.step], [...sa.step]);
+    assert.equal([...sb.step.values()], [3, 2]);
+    for (const k of ['w', 'b']) {
+      assert.equal(Array.from(sb.exp_avg.get(k)!), Array.from(sa.exp_avg.get(k)!), `exp_avg ${k}`);
+      assert.equal(Array.from(sb.exp_avg_sq.get(k)!), Array.from(sa.exp_avg_sq.get(k)!), `exp_avg_sq ${k}`);
+    }
+    const g = grads();
+    for (const [arena, opt] of [
+      [a, optA],
+      [b, optB],
+    ] as const) {
+      arena.setGrads(g);
+      opt.step({ lr: 1e-2, weightDecay: 0.1 });
+    }
+    const [pa, pb] = [await a.stateDict(), await b.stateDict()];
+    assert.equal(Array.from(pb.get('w')!), Array.from(pa.get('w')!), 'the next update is the same');
+    const other = new ParameterArena([{ name: 'w', shape: [5], decay: true }], { label: 'other' });
+    await E.loadOptimizer(file, new AdamW(other)).then(
+      () => assert.unreachable('a file of another model'),
+      (e: Error) => assert.match(e.message, new RegExp(`^${file.replace(/[.]/g, '\\.')}: `)),
+    );
+    other.dispose();
+  } finally {
+    a.dispose();
+    b.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 /** Gradients of mixed scales: some tensors far above the threshold, some below, one absent. */
 function clipCase(seed: number): { specs: ParameterSpec[]; grads: (F64 | null)[] } {
   const r = rng(seed);
