@@ -1,6 +1,6 @@
 // The examples run, briefly: the custom op against its float64 check, the ViT classifier for a few
-// steps on the synthetic glyphs and, where the shared data is present, on Omniglot; the classifier's
-// saved weights carry timm's names.
+// steps on the synthetic glyphs and, where the shared data is present, on Omniglot (its saved weights
+// carry timm's names), and the masked autoencoder until it beats a mean fill of the hidden patches.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
@@ -51,6 +51,15 @@ test('vit-classifier: a short run on the synthetic glyphs trains, reports accura
   assert.equal([...saved.tensors.keys()].sort(), [...expected.keys()].sort());
   for (const [k, t] of saved.tensors) assert.equal(t.shape, expected.get(k), k);
   assert.is((JSON.parse(saved.metadata.classes) as string[]).length, 4);
+});
+
+test("masked-autoencoder: a short SimMIM run on generated images reconstructs hidden patches better than the visible pixels' mean", async () => {
+  const r = await runOk(process.execPath, tsxArgs('examples/masked-autoencoder.ts', '--steps', '60', '--batch', '16'));
+  assert.match(r.stdout, /^SimMIM +\d/m, 'the parameter summary');
+  const m = /hidden patches of 64 new images: L1 (\S+) \(the visible pixels' mean: (\S+)\)/.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  const [model, baseline] = [Number(m[1]), Number(m[2])];
+  assert.ok(Number.isFinite(model) && model < 0.95 * baseline, r.stdout);
 });
 
 skipUnless(
