@@ -34,6 +34,7 @@ export { splitHeads, mergeHeads } from './ops/heads.js';
 export { softCrossEntropy, softCrossEntropyPairs, updateCenter, type SoftCrossEntropyOptions, type DistillTemperatures } from './ops/soft-cross-entropy.js';
 export { cosineArgmax } from './ops/cosine-argmax.js';
 export { argmax } from './ops/argmax.js';
+export { conv2d, type Conv2dOptions } from './ops/conv.js';
 
 // Modules with PyTorch's names, and their initialisers.
 export { Module, StateDictError, type BuildOptions, type HostTensor, type ParamInit, type ParamOptions } from './nn/module.js';
