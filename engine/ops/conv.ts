@@ -45,7 +45,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor, opts: Conv2dOpt
   const [O, Cw, KH, KW] = weight.shape;
   if (Cw !== C) throw new Error(`${label}: weight has ${Cw} input channels, x has ${C}`);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== O)) throw new Error(`${label}: bias must be [${O}], got ${fmt(bias.shape)}`);
-  if (!(Number.isInteger(stride) && stride >= 1 && Number.isInteger(padding) && padding >= 0)) throw new Error(`${label}: stride must be a whole number >= 1 and padding >= 0, got ${stride} and ${padding}`);
+  if (!(Number.isInteger(stride) && stride >= 1 && Number.isInteger(padding) && padding >= 0))
+    throw new Error(`${label}: stride must be a whole number >= 1 and padding >= 0, got ${stride} and ${padding}`);
   const OH = Math.floor((H + 2 * padding - KH) / stride) + 1;
   const OW = Math.floor((W + 2 * padding - KW) / stride) + 1;
   if (OH < 1 || OW < 1) throw new Error(`${label}: a ${KH}x${KW} kernel does not fit in ${H}x${W} with padding ${padding}`);
