@@ -31,3 +31,4 @@ export {
 export { ClassBalancedSampler, UniformSampler, type BatchSampler } from './sampler.js';
 export { evalBatches, MultiCropLoader, type CropBatch, type EvalBatch, type MultiCropLoaderOptions } from './loader.js';
 export { keyedRng } from './seed.js';
+export { DataLoader, type ArrayDataset, type DataBatch, type DataLoaderOptions } from './data-loader.js';
