@@ -56,7 +56,8 @@ export function softplus(x: Tensor, beta = 1): Tensor<'f32'> {
     'softplus',
     [x],
     [y],
-    ([dy], [xs]) => {
+    ([dy], [saved]) => {
+      const xs = saved!; // the saved input x, as recorded below
       const dx = empty(xs.shape, 'f32', `${label} backward`);
       launch(softplusKernel('backward'), { n: xs.size, beta }, [dx], [xs, dy!], grid1d(xs.size), `${label} backward`);
       return [dx];
@@ -81,8 +82,8 @@ let gradErr = 0;
 host.forEach((v, i) => {
   const z = beta * v;
   const ref = (Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)))) / beta;
-  forwardErr = Math.max(forwardErr, Math.abs(got[i] - ref) / Math.max(1, Math.abs(ref)));
-  gradErr = Math.max(gradErr, Math.abs(grad[i] - 1 / (1 + Math.exp(-z))));
+  forwardErr = Math.max(forwardErr, Math.abs(got[i]! - ref) / Math.max(1, Math.abs(ref)));
+  gradErr = Math.max(gradErr, Math.abs(grad[i]! - 1 / (1 + Math.exp(-z))));
 });
 console.log(`softplus(β=${beta}) on ${host.length} values: forward error ${forwardErr.toExponential(1)}, gradient error ${gradErr.toExponential(1)}`);
 if (!(forwardErr < 1e-5 && gradErr < 1e-5)) throw new Error('softplus disagrees with its float64 reference');

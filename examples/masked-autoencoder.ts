@@ -11,7 +11,7 @@ import { blockMask, VisionTransformer, vitConfig } from '../model/index.js';
 
 const opts = { steps: '400', batch: '32', lr: '2e-3', mask: '0.4' };
 const { values } = parseArgs({ options: Object.fromEntries(Object.entries(opts).map(([k, v]) => [k, { type: 'string', default: v }])) });
-const [STEPS, BATCH, LR, MASK] = Object.keys(opts).map((k) => Number(values[k]));
+const [STEPS, BATCH, LR, MASK] = [Number(values.steps), Number(values.batch), Number(values.lr), Number(values.mask)];
 const [SIZE, P, G] = [32, 4, 8];
 
 class SimMIM extends E.Module {
@@ -25,7 +25,7 @@ class SimMIM extends E.Module {
 
 /** images [B, 3, H, W] -> patches [B, G*G, 3*P*P], each flattened as (channel, row, column) like the patch embedding. */
 const patchify = (x: E.Tensor): E.Tensor => {
-  const B = x.shape[0];
+  const [B] = x.shape as [number];
   return E.reshape(E.permute(E.reshape(x, [B, 3, G, P, G, P]), [0, 2, 4, 1, 3, 5]), [B, G * G, 3 * P * P]);
 };
 
@@ -39,7 +39,7 @@ function batch(B: number): { x: E.Tensor; m: E.Tensor } {
     for (let i = 0; i < 3 * SIZE * SIZE; i++) {
       const [c, y, x] = [Math.floor(i / SIZE / SIZE), Math.floor(i / SIZE) % SIZE, i % SIZE];
       const disc = (x - cx) ** 2 + (y - cy) ** 2 < r * r;
-      images[b * 3 * SIZE * SIZE + i] = disc ? colour[c] : 0.5 * Math.sin((2 * Math.PI * (x * Math.cos(angle) + y * Math.sin(angle))) / period);
+      images[b * 3 * SIZE * SIZE + i] = disc ? colour[c]! : 0.5 * Math.sin((2 * Math.PI * (x * Math.cos(angle) + y * Math.sin(angle))) / period);
     }
     masks.set(blockMask(G, G, MASK, rng), b * G * G);
   }

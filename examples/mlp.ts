@@ -20,7 +20,7 @@ function blobs(seed: number): { x: Float32Array; y: Int32Array } {
   const y = new Int32Array(N);
   for (let i = 0; i < N; i++) {
     y[i] = i % CLASSES;
-    for (let f = 0; f < FEATURES; f++) x[i * FEATURES + f] = means[y[i]][f] + gauss();
+    for (let f = 0; f < FEATURES; f++) x[i * FEATURES + f] = means[i % CLASSES]![f]! + gauss();
   }
   return { x, y };
 }
@@ -36,7 +36,10 @@ const onehot = E.keep(E.compare('eq', E.reshape(labels, [N, 1]), E.fromArray([..
 let params = [E.randn([HIDDEN, FEATURES], 2, 0, 1 / Math.sqrt(FEATURES)), E.zeros([HIDDEN]), E.randn([CLASSES, HIDDEN], 3, 0, 1 / Math.sqrt(HIDDEN)), E.zeros([CLASSES])];
 for (const p of params) p.requiresGrad = true;
 
-const forward = (): E.Tensor<'f32'> => E.linear(E.gelu(E.linear(x, params[0], params[1])), params[2], params[3]);
+const forward = (): E.Tensor<'f32'> => {
+  const [w1, b1, w2, b2] = params;
+  return E.linear(E.gelu(E.linear(x, w1!, b1!)), w2!, b2!);
+};
 
 const t0 = performance.now();
 for (let step = 0; step <= STEPS; step++) {
@@ -58,7 +61,7 @@ const pred = await logits.toArray();
 let correct = 0;
 for (let i = 0; i < N; i++) {
   const row = pred.subarray(i * CLASSES, (i + 1) * CLASSES);
-  if (row.indexOf(Math.max(...row)) === data.y[i]) correct++;
+  if (row.indexOf(Math.max(...row)) === data.y[i]!) correct++;
 }
 const ms = (performance.now() - t0) / (STEPS + 1);
 console.log(`train accuracy ${((100 * correct) / N).toFixed(1)}%  (${ms.toFixed(1)} ms per step, ${rt.submitCount} submits)`);

@@ -21,7 +21,7 @@ const { values: opt, positionals } = parseArgs({
     save: { type: 'string' },
   },
 });
-const [CLASSES, STEPS, BATCH, LR, PATCH] = [opt.classes, opt.steps, opt.batch, opt.lr, opt.patch].map(Number);
+const [CLASSES, STEPS, BATCH, LR, PATCH] = [Number(opt.classes), Number(opt.steps), Number(opt.batch), Number(opt.lr), Number(opt.patch)];
 const SIZE = 32;
 
 async function openData(root: string | undefined): Promise<ImageDataset> {
@@ -36,9 +36,9 @@ const ds = await openData(positionals[0]);
 const normalize = await channelStats(ds);
 // Every class: its first three quarters train, the rest is held out.
 const split = indicesByClass(ds).map((idx) => [idx.slice(0, Math.ceil(idx.length * 0.75)), idx.slice(Math.ceil(idx.length * 0.75))]);
-const [trainIdx, testIdx] = [split.flatMap((s) => s[0]), split.flatMap((s) => s[1])];
+const [trainIdx, testIdx] = [split.flatMap(([train]) => train!), split.flatMap(([, test]) => test!)];
 const images = new Float32Array(ds.size * 3 * SIZE * SIZE);
-for await (const b of evalBatches(ds, { size: SIZE, normalize, resizeRatio: 1 })) images.set(b.images, b.indices[0] * 3 * SIZE * SIZE);
+for await (const b of evalBatches(ds, { size: SIZE, normalize, resizeRatio: 1 })) images.set(b.images, b.indices[0]! * 3 * SIZE * SIZE);
 const batchOf = (idx: number[]): { x: Tensor<'f32'>; labels: number[] } => {
   const n = 3 * SIZE * SIZE;
   const x = new Float32Array(idx.length * n);

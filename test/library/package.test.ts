@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { skipUnless } from '../helpers/skip.js';
@@ -222,6 +222,28 @@ test('TypeScript sees full types through the exports map (tsc, NodeNext, strict)
   };
   await writeFile(path.join(app, 'tsconfig.json'), JSON.stringify(tsconfig));
   await runOk(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', '.'], { cwd: app, timeoutMs: 120_000 });
+});
+
+test('the examples compile against the install under the strict settings `tsc --init` writes (noUncheckedIndexedAccess, exactOptionalPropertyTypes, verbatimModuleSyntax)', async () => {
+  const project = path.join(app, 'examples-check');
+  await mkdir(project);
+  const tsc = path.join(REPO, 'node_modules/typescript/bin/tsc');
+  await runOk(process.execPath, [tsc, '--init'], { cwd: project });
+  // tsc --init's config as written, with Node's types (a Node project adds @types/node) found in this repository.
+  const config = (await readFile(path.join(project, 'tsconfig.json'), 'utf8')).replace(
+    /"types": \[\]/,
+    `"types": ["node"], "typeRoots": [${JSON.stringify(path.join(REPO, 'node_modules/@types'))}]`,
+  );
+  assert.match(config, /"noUncheckedIndexedAccess": true[\s\S]*"exactOptionalPropertyTypes": true/);
+  await writeFile(path.join(project, 'tsconfig.json'), config);
+  const examples = (await readdir(path.join(REPO, 'examples'))).filter((f) => f.endsWith('.ts'));
+  assert.ok(examples.length >= 4, `examples: ${examples.join(', ')}`);
+  for (const f of examples) {
+    const source = (await readFile(path.join(REPO, 'examples', f), 'utf8')).replace(/'\.\.\/(engine|model|train)\/index\.js'/g, "'smkd-webgpu/$1'");
+    assert.not.match(source, /from '\.\./, `${f} imports a path outside the public entry points`);
+    await writeFile(path.join(project, f), source);
+  }
+  await runOk(process.execPath, [tsc, '-p', '.', '--noEmit'], { cwd: project, timeoutMs: 120_000 });
 });
 
 test('the smkd bin runs from the install (compiled CLI, no tsx) and from the repository', async () => {
