@@ -13,6 +13,7 @@ export { getGpu, releaseGpu, adapterName, describeGpu, type DeviceInfo, type Gpu
 export { Tensor, empty, fromArray, scalar, type Storage, type DType, type Shape, type TypedArrayOf } from './tensor.js';
 export { numel, broadcastShapes, fmt } from './shape.js';
 export { tidy, keep } from './scope.js';
+export { inference, type HostValues } from './inference.js';
 export { trackTensors, liveTensors, leakReport } from './leak-report.js';
 
 // Autograd.

@@ -25,6 +25,10 @@ export function tidy<R>(fn: () => R): R {
   let result: R;
   try {
     result = fn();
+  } catch (e) {
+    // A failed fn leaks nothing: what it made so far is freed before the error goes on.
+    for (const t of scope) t.dispose();
+    throw e;
   } finally {
     stack.pop();
   }

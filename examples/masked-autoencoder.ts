@@ -70,11 +70,9 @@ for (let step = 0; step < STEPS; step++) {
 // New images: the model against filling each hidden patch with the mean of the image's visible pixels.
 model.eval();
 const { x, m } = batch(64);
-const [ours, meanFill] = E.noGrad(() =>
-  E.tidy(() => {
-    const [truth, visible] = [patchify(x), E.unsqueeze(E.sub(1, m), 2)];
-    const fill = E.div(E.sum(E.mul(truth, visible), [1, 2], true), E.mul(E.sum(visible, [1, 2], true), 3 * P * P));
-    return [maskedL1(model.forward(x, m), truth, m), maskedL1(E.broadcastTo(fill, truth.shape), truth, m)];
-  }),
-);
-console.log(`hidden patches of 64 new images: L1 ${(await ours.item()).toFixed(4)} (the visible pixels' mean: ${(await meanFill.item()).toFixed(4)})`);
+const [ours, meanFill] = await E.inference(() => {
+  const [truth, visible] = [patchify(x), E.unsqueeze(E.sub(1, m), 2)];
+  const fill = E.div(E.sum(E.mul(truth, visible), [1, 2], true), E.mul(E.sum(visible, [1, 2], true), 3 * P * P));
+  return [maskedL1(model.forward(x, m), truth, m), maskedL1(E.broadcastTo(fill, truth.shape), truth, m)] as const;
+});
+console.log(`hidden patches of 64 new images: L1 ${ours[0]!.toFixed(4)} (the visible pixels' mean: ${meanFill[0]!.toFixed(4)})`);

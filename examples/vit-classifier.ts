@@ -6,7 +6,7 @@
 //   options (defaults): --classes 10 --steps 300 --batch 32 --lr 3e-3 --patch 8 --save FILE.safetensors
 // In your own project the imports are 'smkd-webgpu/engine', 'smkd-webgpu/model', 'smkd-webgpu/train'.
 import { parseArgs } from 'node:util';
-import { AdamW, backward, crossEntropy, fromArray, init, noGrad, Rng, rt, tidy, type Tensor } from '../engine/index.js';
+import { AdamW, backward, crossEntropy, fromArray, inference, init, Rng, rt, tidy, type Tensor } from '../engine/index.js';
 import { saveModel, VisionTransformer, vitConfig } from '../model/index.js';
 import { channelStats, evalBatches, findClassFolders, indicesByClass, openImageFolder, SyntheticGlyphs, type ImageDataset } from '../train/index.js';
 
@@ -75,7 +75,7 @@ model.eval();
 let correct = 0;
 for (let s = 0; s < testIdx.length; s += 64) {
   const { x, labels } = batchOf(testIdx.slice(s, s + 64));
-  const logits = await noGrad(() => tidy(() => model.logits(x))).toArray();
+  const logits = await inference(() => model.logits(x)); // read back, nothing left alive
   labels.forEach((l, k) => {
     const row = logits.subarray(k * ds.classes.length, (k + 1) * ds.classes.length);
     if (row.indexOf(Math.max(...row)) === l) correct++;
