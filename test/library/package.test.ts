@@ -56,6 +56,8 @@ test('npm pack builds dist/ and packs the entry points, their types and the bin,
     'data/omniglot/LICENSE',
     'models/omniglot-vit.safetensors',
     'models/README.md',
+    'dist/examples/mlp.js',
+    'dist/examples/masked-autoencoder.js',
   ]) {
     assert.ok(files.has(f), `${f} is not packed`);
   }
@@ -256,6 +258,12 @@ test('the smkd bin runs from the install (compiled CLI, no tsx) and from the rep
   }
   const repo = await runOk(process.execPath, ['bin/smkd.mjs', '--help']);
   assert.match(repo.stdout, /Usage: smkd/);
+});
+
+test('the examples ship compiled and run from the install (dist/examples)', async () => {
+  const r = await runOk(process.execPath, ['node_modules/smkd-webgpu/dist/examples/mlp.js'], { cwd: app, timeoutMs: 120_000 });
+  const acc = Number(/train accuracy (\S+)%/.exec(r.stdout)?.[1]);
+  assert.ok(acc > 90, r.stdout);
 });
 
 test('smkd classify without sharp names the package to install, before any work', async () => {
