@@ -3,7 +3,7 @@
 // whose process is gone (kill -9, a crash, a reboot) is taken over, so a killed run still resumes.
 import { constants, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { access, mkdir, open, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { access, link, mkdir, open, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { fsErrorMessage } from './output-file.js';
 import path from 'node:path';
 
@@ -87,6 +87,32 @@ export async function lockRun(runDir: string): Promise<RunLock & { abandon: () =
 }
 
 /**
+ * Create `file` holding `text`, failing with EEXIST when it exists, such that no reader ever sees it empty:
+ * the text goes to a file of our own first, which is then hard-linked into place (link is atomic and
+ * refuses an existing name). With open('wx') then write, a second trainer starting in that gap read an
+ * empty lock, took it for a dead one and replaced it: two trainers on one run. Where hard links are not
+ * supported, open('wx') it is.
+ */
+async function createWithContent(file: string, text: string): Promise<void> {
+  const own = `${file}.new-${process.pid}`;
+  await writeFile(own, text);
+  try {
+    await link(own, file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
+    const fh = await open(file, 'wx');
+    try {
+      await fh.writeFile(text);
+    } finally {
+      await fh.close();
+    }
+  } finally {
+    await rm(own, { force: true });
+  }
+}
+
+/**
  * Takes the lock of `runDir` (which must exist), or throws naming the live process that holds it. A lock
  * of a dead process on this host, or one that cannot be read, is replaced; a lock from another host is
  * honoured (its process cannot be probed from here) and the error says how to clear it.
@@ -96,12 +122,7 @@ export async function lockRunDir(runDir: string): Promise<RunLock> {
   const me: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const fh = await open(file, 'wx');
-      try {
-        await fh.writeFile(JSON.stringify(me));
-      } finally {
-        await fh.close();
-      }
+      await createWithContent(file, JSON.stringify(me));
       let released = false;
       const onExit = (): void => {
         // Synchronous on exit: a process.exit() after a second Ctrl-C runs no promise.

@@ -35,6 +35,39 @@ test('the lock names its process; released, it is gone and can be taken again', 
   await (await lockRunDir(dir)).release();
 });
 
+test('eight processes racing for one lock: exactly one takes it, every other is refused naming it', async () => {
+  const runLock = path.resolve('train/run-lock.ts');
+  for (let round = 0; round < 3; round++) {
+    const dir = await mkdtemp(path.join(tmpdir(), 'lock-race-'));
+    // Each racer waits for the same instant, tries, reports, and holds a won lock until told to stop.
+    const start = Date.now() + 1500;
+    const script = `import { lockRunDir } from ${JSON.stringify(runLock)};
+while (Date.now() < ${start}) {}
+try { await lockRunDir(${JSON.stringify(dir)}); console.log('won'); setTimeout(() => {}, 5000); }
+catch (e) { console.log('refused: ' + e.message); }`;
+    const racers = Array.from({ length: 8 }, () => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    const outs = await Promise.all(
+      racers.map(
+        (p) =>
+          new Promise<string>((resolve) => {
+            let out = '';
+            p.stdout!.on('data', (d: Buffer) => {
+              out += String(d);
+              if (out.includes('\n')) resolve(out.trim());
+            });
+            p.once('exit', () => resolve(out.trim()));
+          }),
+      ),
+    );
+    const winners = racers.filter((_, i) => outs[i] === 'won');
+    assert.is(winners.length, 1, `round ${round}: ${outs.join(' | ')}`);
+    const pid = winners[0]!.pid;
+    for (const o of outs.filter((x) => x !== 'won')) assert.match(o, new RegExp(`^refused: .* is in use by process ${pid} `), o);
+    for (const p of racers) p.kill();
+    await Promise.all(racers.map(exited));
+  }
+});
+
 test('a live holder refuses the lock, naming its pid, and nothing in the folder is touched; once it is dead the lock is taken over', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'lock-'));
   const other = sleeper();
