@@ -8,7 +8,7 @@ import { cliEntry } from './cli-entry.mjs';
 const root = new URL('..', import.meta.url);
 let cli;
 if (cliEntry(root) === 'dist') {
-  cli = await import(new URL('dist/train/cli.js', root).href);
+  cli = await import(new URL('dist/train/cli-main.js', root).href);
 } else {
   // tsx caches compiled files under the temporary folder; when that cannot be written (a read-only or
   // missing TMPDIR), it compiles without a cache rather than dying before --help.
@@ -19,6 +19,6 @@ if (cliEntry(root) === 'dist') {
   }
   const { register } = await import('tsx/esm/api');
   register();
-  cli = await import(new URL('train/cli.ts', root).href);
+  cli = await import(new URL('train/cli-main.ts', root).href);
 }
 await cli.main(process.argv);

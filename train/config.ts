@@ -2,7 +2,7 @@
 // presets of docs/algorithm.md §10.2. An unknown or mistyped key is an error that names it.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { FEATURE_KINDS, type FeatureKind } from './features.js';
+import { FEATURE_KINDS, type FeatureKind } from './feature-options.js';
 
 const pair = z.tuple([z.number(), z.number()]);
 // Upper bounds refuse, before any allocation, sizes that would take the machine's memory before anything

@@ -68,7 +68,10 @@ export interface RunLock {
  * and removes the folder again if this call created it and nothing else was written there, so a run
  * refused before it starts leaves no trace.
  */
-export async function lockRun(runDir: string): Promise<RunLock & { abandon: () => Promise<void> }> {
+/** A lock from lockRun: released at a run's end, abandoned (folder removed if it was made for it) when the run fails to open. */
+export type HeldRunLock = RunLock & { abandon: () => Promise<void> };
+
+export async function lockRun(runDir: string): Promise<HeldRunLock> {
   const existed = await stat(runDir).then(
     () => true,
     () => false,

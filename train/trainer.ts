@@ -40,7 +40,7 @@ import { MultiCropLoader, type CropBatch } from './data/index.js';
 import { capPerClass } from './features.js';
 import { ibotLoss, smkdLoss, updateCenters } from './losses.js';
 import { checkStepSizes } from './preflight.js';
-import { lockRun, type RunLock } from './run-lock.js';
+import { lockRun, type HeldRunLock, type RunLock } from './run-lock.js';
 import {
   configChangeError,
   configChanges,
@@ -255,6 +255,8 @@ export interface TrainOptions {
    * differing keys); the change is appended to its config-changes.jsonl.
    */
   allowConfigChange?: boolean;
+  /** The lock of cfg.out, already taken by the caller (lockRun); the run owns it from here. Default: taken here. */
+  lock?: HeldRunLock;
 }
 
 /** The schedule of a config, or an error naming the keys to change. */
@@ -438,7 +440,7 @@ class RunRecords {
 async function openRun(cfg: TrainConfig, log: (m: string) => void, options: TrainOptions): Promise<OpenRun> {
   // Before anything is read or cleaned up: a second trainer on this folder would read checkpoints being
   // written and delete the first one's temporaries.
-  const lock = await lockRun(cfg.out);
+  const lock = options.lock ?? (await lockRun(cfg.out));
   try {
     return { ...(await openLockedRun(cfg, log, options)), lock };
   } catch (e) {

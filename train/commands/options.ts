@@ -1,7 +1,7 @@
 // What several commands share: number parsers, the data and run options, and the config those flags override.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { dataOverrides, PRESETS, type DeepPartial, type PresetName, type TrainConfig } from '../config.js';
-import { defaultShiftRadius, shiftGrid } from '../features.js';
+import { defaultShiftRadius, shiftGrid } from '../feature-options.js';
 
 export const int = (v: string): number => {
   const n = Number(v);

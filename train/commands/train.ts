@@ -1,8 +1,11 @@
 // `smkd train`: phase 1 (iBOT) or phase 2 (SMKD), resuming from the run directory, then the teacher's evaluation.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolveConfig } from '../config.js';
-import { evalReport, Interrupted, runTraining, STOP_SIGNALS } from '../run-training.js';
+import { lockRun } from '../run-lock.js';
 import { commonOptions, nonNegative, num, overrides, positive, type TrainOpts } from './options.js';
+
+/** Whether this process went past the lock and loaded the engine (so its GPU must be released before exit). */
+export let engineLoaded = false;
 
 export function trainCommand(): Command {
   return commonOptions(new Command('train').description('train phase 1 (iBOT) or phase 2 (SMKD); resumes from the run directory'))
@@ -25,7 +28,12 @@ export function trainCommand(): Command {
     .action(async (o: TrainOpts) => {
       if (o.phase !== '1' && o.phase !== '2') throw new InvalidArgumentError(`--phase must be 1 or 2, got '${o.phase}'`);
       const cfg = await resolveConfig(o.preset, Number(o.phase) as 1 | 2, o.config, overrides(o));
-      const r = await runTraining(cfg, `phase ${cfg.phase}`, { allowConfigChange: o.allowConfigChange });
+      // The run's lock before the engine and the trainer load (train/cli-main.ts loads only this command
+      // for `smkd train`): a second trainer on the same --out is refused about 0.4 s after it starts.
+      const lock = await lockRun(cfg.out);
+      engineLoaded = true;
+      const { evalReport, Interrupted, runTraining, STOP_SIGNALS } = await import('../run-training.js');
+      const r = await runTraining(cfg, `phase ${cfg.phase}`, { allowConfigChange: o.allowConfigChange, lock });
       if (r.stopped) {
         r.models.dispose();
         const code = STOP_SIGNALS[r.signal ?? 'SIGINT'];
