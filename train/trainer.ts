@@ -259,7 +259,6 @@ export interface TrainOptions {
   lock?: HeldRunLock;
 }
 
-/** The schedule of a config, or an error naming the keys to change. */
 /** The training loader a config asks for: crops, masks, sampler, augmentation (the CE baseline: global crops only). */
 export function cropLoader(cfg: TrainConfig, splits: DataSplits, workers = cfg.workers): MultiCropLoader {
   return new MultiCropLoader(splits.train, {
@@ -284,6 +283,7 @@ export function cropLoader(cfg: TrainConfig, splits: DataSplits, workers = cfg.w
   });
 }
 
+/** The schedule of a config, or an error naming the keys to change. */
 export function trainingSchedule(cfg: TrainConfig): TrainingSchedule {
   const s = cfg.schedule;
   const total = s.epochs * s.itersPerEpoch;
