@@ -43,7 +43,9 @@ export default tseslint.config(
             // package needs too, so it is exported there rather than reached for in the engine's files.
             // The one exception, rng.ts, is pure host code: the augmentation workers (train/data/crop-worker.ts) need the
             // RNG, and through index.ts each worker would load Dawn's native module too (+100 ms per worker, measured).
-            { target: ['./model', './train'], from: './engine', except: ['./index.ts', './rng.ts'], message: 'import the engine through engine/index.js.' },
+            // model/ goes through the platform-neutral face engine/api.ts (model/node/ and train/ may use the Node one, index.ts).
+            { target: './train', from: './engine', except: ['./index.ts', './api.ts', './rng.ts'], message: 'import the engine through engine/index.js.' },
+            { target: './model', from: './engine', except: ['./index.ts', './api.ts', './rng.ts'], message: 'import the engine through engine/api.js.' },
             { target: ['./model', './train'], from: './kernels', message: 'model/ and train/ reach kernels only through the engine.' },
           ],
         },
@@ -61,6 +63,33 @@ export default tseslint.config(
     // The library layers: no `any` in code a user of the package sees.
     files: ['kernels/**/*.ts', 'engine/**/*.ts', 'model/**/*.ts', 'train/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'error' },
+  },
+  {
+    // One codebase for Node and the browser (issue #24): the engine and the model reach Node only in their
+    // node/ folders and their Node entries (index.ts); everything else bundles for a page as it is.
+    files: ['kernels/**/*.ts', 'engine/**/*.ts', 'model/**/*.ts'],
+    ignores: ['engine/node/**', 'model/node/**', 'engine/index.ts', 'model/index.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', 'fs', 'fs/*', 'path', 'os', 'worker_threads', 'child_process', 'webgpu'], message: 'Node-only: put it in engine/node/ or model/node/.' },
+            {
+              group: ['**/node/*', './index.js', '../index.js', '../engine/index.js', '../../engine/index.js'],
+              message: 'the Node entry: import engine/api.js (or model/api.js) instead.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['process', 'Buffer', 'setImmediate', 'require', '__dirname', '__filename', 'global'].map((name) => ({
+          name,
+          message: `${name} is Node-only: go through engine/platform.ts.`,
+        })),
+      ],
+    },
   },
   {
     // Plain JavaScript (bin/, scripts/*.mjs, this file): no TypeScript-only rules.

@@ -5,6 +5,7 @@ import { rt } from '../engine/index.js';
 /** Install (or replace) navigator.gpu with the engine's adapter and device. Call after init(). */
 export function shareEngineDevice(): void {
   const gpu = rt().gpu;
+  if (!gpu.adapter) throw new Error('shareEngineDevice: the engine was given a device without its adapter');
   const adapter = new Proxy(gpu.adapter, {
     get(target, prop) {
       if (prop === 'requestDevice') return async () => gpu.device;

@@ -1,6 +1,6 @@
-// The one WebGPU adapter and device of the process, acquired once through Dawn's Node bindings.
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { create, globals } from 'webgpu';
+// The one WebGPU adapter and device of the process, acquired once from the platform (engine/platform.ts:
+// Dawn in Node, navigator.gpu in a browser) or taken from the caller (`init({ device })`).
+import { platform } from './platform.js';
 
 export interface DeviceInfo {
   vendor: string;
@@ -9,15 +9,27 @@ export interface DeviceInfo {
   isSoftware: boolean;
   features: string[];
   limits: Record<string, number>;
+  /** The adapter's subgroup sizes where it reports them (the subgroups feature). */
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
 }
 
 export interface Gpu {
   device: GPUDevice;
-  adapter: GPUAdapter;
+  /** Absent when the caller passed a device without its adapter. */
+  adapter: GPUAdapter | undefined;
   info: DeviceInfo;
   hasF16: boolean;
   hasTimestamps: boolean;
   hasSubgroups: boolean;
+}
+
+/** A device or adapter of the caller's, instead of the platform's (a page that already has one). */
+export interface GpuOptions {
+  /** Use this device as it is (its features and limits are the caller's choice). */
+  device?: GPUDevice;
+  /** Create the device from this adapter (or describe `device` with it). */
+  adapter?: GPUAdapter;
 }
 
 // Features we use when the adapter offers them.
@@ -34,21 +46,16 @@ const WANTED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
-export const NO_ADAPTER_HELP =
-  'No WebGPU adapter was found. On a machine without a GPU, Dawn needs a Vulkan driver: run `npm run setup` ' +
-  '(as root on Debian/Ubuntu it installs libvulkan1 and mesa-vulkan-drivers; on Debian bookworm from ' +
-  "bookworm-backports, because Dawn refuses the stock Mesa 22.3 lavapipe), or install your GPU vendor's Vulkan driver.";
-
 let gpuPromise: Promise<Gpu> | undefined;
-// Dawn's instance must outlive every device made from it: if it is garbage-collected, pending
-// callbacks run against freed memory and the process aborts.
-let instance: GPU | undefined;
 let lostReason: string | undefined;
 const lostListeners: ((reason: string) => void)[] = [];
 
-/** The device, acquired on first call and shared by every later caller. */
-export function getGpu(): Promise<Gpu> {
-  gpuPromise ??= acquire();
+/** The device, acquired on first call and shared by every later caller (who may not pass options). */
+export function getGpu(options: GpuOptions = {}): Promise<Gpu> {
+  if (gpuPromise && (options.device || options.adapter)) {
+    throw new Error('init({ device }) / init({ adapter }): the engine already has its device; pass yours on the first call');
+  }
+  gpuPromise ??= acquire(options);
   return gpuPromise;
 }
 
@@ -58,54 +65,19 @@ export function onDeviceLost(listener: (reason: string) => void): void {
   if (lostReason !== undefined) listener(lostReason);
 }
 
-function dawnFlags(): string[] {
-  // SMKD_DAWN_FLAGS lets a user pick a backend or adapter ("backend=vulkan adapter=...").
-  const extra = (process.env.SMKD_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean);
-  return extra;
-}
-
-/**
- * Run `f` with file descriptor 2 on /dev/null, unless SMKD_DAWN_WARNINGS=1.
- *
- * Dawn prints "Warning: maxDynamic{Uniform,Storage}BuffersPerPipelineLayout artificially reduced from
- * 1000000 to 16 ..." whenever it enumerates a Vulkan adapter whose driver reports more dynamic buffers
- * than Dawn supports (lavapipe reports 1000000): NormalizeLimits clamps the adapter's limits and says
- * so through dawn::WarningLog, an fprintf to stderr. It happens inside requestAdapter, before any limit
- * is requested, and no toggle controls it, so the only way to silence it is the descriptor itself.
- * Node cannot dup() a descriptor: the original is reopened through /proc/self/fd/2 afterwards, which
- * is the same stream only for a terminal, a pipe, a character device or a file opened for appending;
- * on a socket or a truncating file (whose shared offset a reopened descriptor would not keep) the
- * warnings are left alone. `f` must do its printing synchronously (requestAdapter does).
- */
-function quietStderr<T>(f: () => T): T {
-  if (process.env.SMKD_DAWN_WARNINGS === '1' || process.platform !== 'linux') return f();
-  let saved: number;
-  try {
-    // Descriptors 0 and 1 open, so that 2 is the lowest free one once closed.
-    fstatSync(0);
-    fstatSync(1);
-    const st = fstatSync(2);
-    const O_APPEND = 0o2000;
-    const appending = st.isFile() && (parseInt(/flags:\s*([0-7]+)/.exec(readFileSync('/proc/self/fdinfo/2', 'utf8'))?.[1] ?? '0', 8) & O_APPEND) !== 0;
-    if (!(st.isCharacterDevice() || st.isFIFO() || appending)) return f();
-    saved = openSync('/proc/self/fd/2', 'a');
-  } catch {
-    return f();
-  }
-  closeSync(2);
-  const nul = openSync('/dev/null', 'a');
-  try {
-    return f();
-  } finally {
-    closeSync(nul);
-    // The lowest free descriptor: 2 again.
-    openSync(`/proc/self/fd/${saved}`, 'a');
-    closeSync(saved);
-  }
-}
-
-// Pipelines Dawn is compiling on its threads: an exit in the middle of one can make the compiler print a dump.
+// Pipelines the implementation is compiling on its threads: an exit in the middle of one can make the compiler print a dump.
 const compiling = new Set<Promise<unknown>>();
+
+/** The device with the features we use and the largest limits the adapter allows. */
+async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) {
+    const value = (adapter.limits as unknown as Record<string, number>)[name];
+    if (typeof value === 'number') requiredLimits[name] = value;
+  }
+  return adapter.requestDevice({ requiredFeatures, requiredLimits });
+}
 
 /** Before the process exits: wait for the pipelines still compiling, then destroy the device. */
 export async function releaseGpu(): Promise<void> {
@@ -115,25 +87,9 @@ export async function releaseGpu(): Promise<void> {
   gpu.device.destroy();
 }
 
-async function acquire(): Promise<Gpu> {
-  Object.assign(globalThis, globals);
-  let adapter: GPUAdapter | null = null;
-  try {
-    instance = create(dawnFlags());
-    const gpu = instance;
-    adapter = await quietStderr(() => gpu.requestAdapter({ powerPreference: 'high-performance' }));
-  } catch (err) {
-    throw new Error(`${NO_ADAPTER_HELP}\n(Dawn said: ${(err as Error).message})`);
-  }
-  if (!adapter) throw new Error(NO_ADAPTER_HELP);
-
-  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter!.features.has(f));
-  const requiredLimits: Record<string, number> = {};
-  for (const name of WANTED_LIMITS) {
-    const value = (adapter.limits as unknown as Record<string, number>)[name];
-    if (typeof value === 'number') requiredLimits[name] = value;
-  }
-  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+async function acquire(options: GpuOptions): Promise<Gpu> {
+  const adapter = options.device ? options.adapter : (options.adapter ?? (await platform().requestAdapter()));
+  const device = options.device ?? (await requestDevice(adapter!));
   const compile = device.createComputePipelineAsync.bind(device);
   device.createComputePipelineAsync = (descriptor) => {
     const p = compile(descriptor);
@@ -149,20 +105,25 @@ async function acquire(): Promise<Gpu> {
     for (const l of lostListeners) l(lostReason);
   });
 
-  const ai = adapter.info;
+  // A device of the caller's carries its adapter's info (GPUDevice.adapterInfo); older implementations only the adapter's.
+  const ai: Partial<GPUAdapterInfo> = adapter?.info ?? (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? {};
   const limits: Record<string, number> = {};
   for (const key in device.limits) {
     const v = (device.limits as unknown as Record<string, unknown>)[key];
     if (typeof v === 'number') limits[key] = v;
   }
   const description = ai.description || ai.device || '';
+  const sizes = ai as { subgroupMinSize?: number; subgroupMaxSize?: number };
   const info: DeviceInfo = {
-    vendor: ai.vendor,
-    architecture: ai.architecture,
+    vendor: ai.vendor ?? '',
+    architecture: ai.architecture ?? '',
     description,
-    isSoftware: /llvmpipe|lavapipe|swiftshader|software/i.test(`${description} ${ai.vendor} ${ai.architecture}`),
+    isSoftware:
+      (ai as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader|software/i.test(`${description} ${ai.vendor} ${ai.architecture}`),
     features: [...device.features].sort(),
     limits,
+    subgroupMinSize: sizes.subgroupMinSize,
+    subgroupMaxSize: sizes.subgroupMaxSize,
   };
   return {
     device,

@@ -52,12 +52,3 @@ export function leakReport(): string {
   const lines = [...sites].sort((a, b) => b[1].count - a[1].count).map(([at, s]) => `  ${s.count} x ${s.example}${s.count > 1 ? ', ...' : ''} made at ${at}`);
   return `${live.size} tensor(s) still alive:\n${lines.join('\n')}`;
 }
-
-const env = (globalThis as { process?: { env?: Record<string, string | undefined>; on?: (e: string, f: () => void) => void } }).process;
-if (/^(1|true|yes)$/i.test(env?.env?.SMKD_LEAK_REPORT ?? '')) {
-  trackTensors();
-  env?.on?.('exit', () => {
-    const report = leakReport();
-    if (report) console.error(`SMKD_LEAK_REPORT: ${report}`);
-  });
-}

@@ -1,10 +1,9 @@
 // The runtime: ops record dispatches into a pending batch; flush() compiles what is new, encodes the
 // batch into one command buffer and submits it. Nothing is read back in the middle of a computation.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { KernelSource } from '../kernels/kernel.js';
 import { BufferPool, sizeClass, type PooledBuffer, type PoolStats } from './buffer-pool.js';
-import { getGpu, onDeviceLost, type Gpu } from './device.js';
+import { getGpu, onDeviceLost, type Gpu, type GpuOptions } from './device.js';
+import { platform } from './platform.js';
 import type { DispatchProfiler } from './profiler.js';
 
 export interface Binding {
@@ -117,13 +116,13 @@ export class Runtime {
   }
 
   /**
-   * Compile a pipeline ahead of its first use (asynchronously, so compiles overlap). With
+   * Compile a pipeline ahead of its first use (asynchronously, so compiles overlap). In Node, with
    * SMKD_DUMP_SHADERS=<dir> set, each new kernel's WGSL is written to <dir>/<key>.wgsl first.
    */
   compile(kernel: KernelSource, label = kernel.key): Promise<GPUComputePipeline> {
     let p = this.pipelines.get(kernel.key);
     if (p) return p;
-    dumpShader(kernel);
+    platform().dumpShader?.(kernel.key, kernel.code);
     const module = this.device.createShaderModule({ code: kernel.code, label: kernel.key });
     p = this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: kernel.key }).then(
       (pipe) => {
@@ -277,41 +276,28 @@ export function quoteSource(code: string, line: number): string {
   return out.length ? `\n${out.join('\n')}` : '';
 }
 
-/** With SMKD_DUMP_SHADERS=<dir>, write `kernel`'s WGSL to <dir>/<key>.wgsl (read per call, so tests can set it). */
-function dumpShader(kernel: KernelSource): void {
-  const dir = process.env.SMKD_DUMP_SHADERS;
-  if (!dir) return;
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, `${kernel.key.replace(/[^\w.+-]/g, '_')}.wgsl`), kernel.code);
-}
-
 function alignUp(n: number, a: number): number {
   return Math.ceil(n / a) * a;
 }
 
-// Dawn's Node bindings poll for GPU events on the main thread while a promise is pending, which
-// competes with a software driver for the CPU. Sleeping in short slices between polls gives the
-// driver the cores back (measured 1.4-1.6x faster on lavapipe with 2 cores).
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/**
+ * Resolve `p`, letting the GPU make progress meanwhile: in Node, Dawn's events are polled with short
+ * sleeps between polls (engine/node/dawn.ts); a browser needs nothing.
+ */
 export function gpuWait<T>(p: Promise<T>): Promise<T> {
-  let done = false;
-  const tick = (): void => {
-    if (done) return;
-    Atomics.wait(sleeper, 0, 0, 1);
-    setImmediate(tick);
-  };
-  setImmediate(tick);
-  return p.finally(() => {
-    done = true;
-  });
+  return platform().wait(p);
 }
 
 let runtime: Runtime | undefined;
 let runtimePromise: Promise<Runtime> | undefined;
 
-/** Acquire the device and build the runtime. Every entry point awaits this once before using ops. */
-export function init(): Promise<Runtime> {
-  runtimePromise ??= getGpu().then((gpu) => (runtime = new Runtime(gpu)));
+/**
+ * Acquire the device and build the runtime. Every entry point awaits this once before using ops. A page
+ * that already has a WebGPU device (or adapter) passes it on the first call: `init({ device })`.
+ */
+export function init(options: GpuOptions = {}): Promise<Runtime> {
+  if (runtimePromise && (options.device || options.adapter)) throw new Error('init({ device }): the engine already has its device; pass yours on the first call to init()');
+  runtimePromise ??= getGpu(options).then((gpu) => (runtime = new Runtime(gpu)));
   return runtimePromise;
 }
 

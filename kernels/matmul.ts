@@ -87,9 +87,19 @@ const QUAD = [0, 1, 2, 3];
 /** `count` expressions, joined. */
 const each = (count: number, f: (i: number) => string, sep = '\n      '): string => [...Array(count).keys()].map(f).join(sep);
 
-/** A vec4 of `name` from element `at` (a multiple of 4 when `vec`), 0 where `ok(c)` fails for element c. */
-function load4(name: string, vec: boolean, at: string, ok: (c: number) => string): string {
-  return vec ? `select(vec4f(0.0), ${name}[(${at}) / 4u], ${ok(0)})` : `vec4f(${QUAD.map((c) => `select(0.0, ${name}[${at} + ${c}u], ${ok(c)})`).join(', ')})`;
+/**
+ * A vec4 of `name` from element `at` (a multiple of 4 when `vec`), 0 where one of `ok(c)`'s conditions
+ * fails for element c. The conditions are joined with `&`, not `&&`: WGSL's `&&` short-circuits, so each
+ * load became a branch, and SwiftShader (Chromium's fallback adapter) never finished compiling a kernel
+ * of 48 such loads (still compiling after 300 s; with `&` the same kernel takes 0.4-1.1 s there, and the
+ * 16 variants of the two software tile shapes at most 1.2 s; issue #24).
+ */
+function load4(name: string, vec: boolean, at: string, ok: (c: number) => string[]): string {
+  const all = (c: number): string =>
+    ok(c)
+      .map((x) => `(${x})`)
+      .join(' & ');
+  return vec ? `select(vec4f(0.0), ${name}[(${at}) / 4u], ${all(0)})` : `vec4f(${QUAD.map((c) => `select(0.0, ${name}[${at} + ${c}u], ${all(c)})`).join(', ')})`;
 }
 
 /**
@@ -121,7 +131,7 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
     // Lane l loads row m0 + l (+ sg, + 2 sg, ...) at k .. k+3; row i's value comes from lane i % sg.
     for (let h = 0; h < Math.ceil(rm / sg); h++) {
       const r = `m0 + tx + ${h * sg}u`;
-      loads.push(`let av${h} = ${load4('a', o.vecA, `offA + (${r}) * u.K + k`, (c) => `${r} < u.M && k + ${c}u < u.K`)};`);
+      loads.push(`let av${h} = ${load4('a', o.vecA, `offA + (${r}) * u.K + k`, (c) => [`${r} < u.M`, `k + ${c}u < u.K`])};`);
     }
     aAt = (i, kk) => `subgroupBroadcast(av${Math.floor(i / sg)}[${kk}], ${i % sg}u)`;
   } else if (sg > 0) {
@@ -135,7 +145,7 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
       for (let sh = 0; sh < sheets; sh++) {
         const kx = `k + ${sh * kPerSheet}u + tx / ${lanesPerK}u`;
         const r = `m0 + ${rb * R}u + (tx % ${lanesPerK}u) * 4u`;
-        loads.push(`let av${rb}_${sh} = ${load4('a', o.vecA, `offA + (${kx}) * u.M + ${r}`, (c) => `${kx} < u.K && ${r} + ${c}u < u.M`)};`);
+        loads.push(`let av${rb}_${sh} = ${load4('a', o.vecA, `offA + (${kx}) * u.M + ${r}`, (c) => [`${kx} < u.K`, `${r} + ${c}u < u.M`])};`);
       }
     }
     aAt = (i, kk) => {
@@ -148,14 +158,14 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
       for (let g = 0; g < rm / 4; g++) {
         const at = staged
           ? `tA[(kq * 4u + ${kk}u) * ${tm / 4}u + ty * ${rm / 4}u + ${g}u]`
-          : load4('a', o.vecA, `offA + (k + ${kk}u) * u.M + ${row(4 * g)}`, (c) => `k + ${kk}u < u.K && ${row(4 * g)} + ${c}u < u.M`);
+          : load4('a', o.vecA, `offA + (k + ${kk}u) * u.M + ${row(4 * g)}`, (c) => [`k + ${kk}u < u.K`, `${row(4 * g)} + ${c}u < u.M`]);
         loads.push(`let a${kk}_${g} = ${at};`);
       }
     }
     aAt = (i, kk) => `a${kk}_${Math.floor(i / 4)}[${i % 4}]`;
   } else {
     for (let i = 0; i < rm; i++) {
-      const at = staged ? `tA[(ty * ${rm}u + ${i}u) * ${tk / 4}u + kq]` : load4('a', o.vecA, `offA + (${row(i)}) * u.K + k`, (c) => `${row(i)} < u.M && k + ${c}u < u.K`);
+      const at = staged ? `tA[(ty * ${rm}u + ${i}u) * ${tk / 4}u + kq]` : load4('a', o.vecA, `offA + (${row(i)}) * u.K + k`, (c) => [`${row(i)} < u.M`, `k + ${c}u < u.K`]);
       loads.push(`let a${i} = ${at};`);
     }
     aAt = (i, kk) => `a${i}[${kk}]`;
@@ -170,7 +180,7 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
       let l = lid + ${p * threads}u;
       let gr = ${row0} + l / ${inner / 4}u;
       let gc = ${col0} + (l % ${inner / 4}u) * 4u;
-      tA[l] = ${load4('a', o.vecA, `offA + gr * ${cols} + gc`, (c) => `gr < ${rows} && gc + ${c}u < ${cols}`)};
+      tA[l] = ${load4('a', o.vecA, `offA + gr * ${cols} + gc`, (c) => [`gr < ${rows}`, `gc + ${c}u < ${cols}`])};
     }`,
     '\n    ',
   );
@@ -184,7 +194,7 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
     for (let q = 0; q < groups; q++) {
       for (const c of QUAD) {
         const n = `${colOf(q)} + ${c}u`;
-        loads.push(`let b${q}_${c} = ${load4('b', o.vecB, `offB + (${n}) * u.K + k`, (j) => `${n} < u.N && k + ${j}u < u.K`)};`);
+        loads.push(`let b${q}_${c} = ${load4('b', o.vecB, `offB + (${n}) * u.K + k`, (j) => [`${n} < u.N`, `k + ${j}u < u.K`])};`);
       }
     }
     bAt = (kk, q) => `vec4f(${QUAD.map((c) => `b${q}_${c}[${kk}]`).join(', ')})`;
@@ -193,7 +203,7 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
     for (const kk of QUAD) {
       for (let q = 0; q < groups; q++) {
         const n = colOf(q);
-        loads.push(`let b${kk}_${q} = ${load4('b', o.vecB, `offB + (k + ${kk}u) * u.N + ${n}`, (c) => `k + ${kk}u < u.K && ${n} + ${c}u < u.N`)};`);
+        loads.push(`let b${kk}_${q} = ${load4('b', o.vecB, `offB + (k + ${kk}u) * u.N + ${n}`, (c) => [`k + ${kk}u < u.K`, `${n} + ${c}u < u.N`])};`);
       }
     }
     bAt = (kk, q) => `b${kk}_${q}`;

@@ -3,16 +3,16 @@
 // iBOT / SMKD / timm ViT state dicts saved as safetensors.
 import {
   isFloat,
-  readSafetensors,
+  parseSafetensors,
+  serializeSafetensors,
   toFloat32,
   toWeights,
-  writeSafetensors,
   type SafeTensor,
   type NamedArray,
   type SafeFile,
   type HostTensor,
   type Module,
-} from '../engine/index.js';
+} from '../engine/api.js';
 
 /** Rename the reference code's / PyTorch's keys to ours (docs/algorithm.md §1.10): drop `module.`, map torch's new weight-norm names to weight_g/weight_v. */
 export function normalizeKey(key: string): string {
@@ -32,10 +32,10 @@ export async function exportStateDict(module: Module): Promise<Map<string, HostT
   return sd;
 }
 
-export async function saveModel(path: string, module: Module, metadata: Record<string, string> = {}): Promise<void> {
+/** A module's weights as safetensors bytes under PyTorch's names (to download, store or send; files: model/node/files.ts). */
+export async function modelBytes(module: Module, metadata: Record<string, string> = {}): Promise<Uint8Array> {
   const sd = await exportStateDict(module);
-  await writeSafetensors(
-    path,
+  return serializeSafetensors(
     [...sd].map(([k, v]): [string, NamedArray] => [k, { data: v.data, shape: v.shape }]),
     metadata,
   );
@@ -72,15 +72,15 @@ export function fitStateDict(file: SafeFile, module: Module): Map<string, HostTe
 }
 
 /**
- * Load a safetensors checkpoint into `module`. Strict by default: every missing, unexpected and
- * mis-shaped key is listed in the error. Non-strict returns what was skipped (e.g. a backbone-only
- * file into a backbone+head network leaves the head as initialised).
+ * Load safetensors bytes into `module` (`what` names them in errors: a file name or URL). Strict by
+ * default: every missing, unexpected and mis-shaped key is listed in the error. Non-strict returns what
+ * was skipped (e.g. a backbone-only file into a backbone+head network leaves the head as initialised).
  */
-export async function loadModel(path: string, module: Module, strict = true): Promise<{ missing: string[]; unexpected: string[] }> {
-  const file = await readSafetensors(path);
+export function loadModelBytes(bytes: Uint8Array, module: Module, strict = true, what = 'safetensors data'): { missing: string[]; unexpected: string[] } {
+  const file = parseSafetensors(bytes, what);
   try {
     return module.loadStateDict(fitStateDict(file, module), strict);
   } catch (e) {
-    throw new Error(`${path}: ${(e as Error).message}`);
+    throw new Error(`${what}: ${(e as Error).message}`);
   }
 }

@@ -1,7 +1,7 @@
 // Few-shot features of a backbone output (docs/algorithm.md §8.1): the [cls] token and the attention-weighted mean
 // of the patch tokens, each L2-normalised, concatenated; also the plain mean of the patch tokens, and
 // all patch tokens flattened in raster order (the spatial feature map, as ProtoNet's conv-4 embedding).
-import { concat, div, l2Normalize, matmul, mean, narrow, reshape, sum, type Tensor } from '../engine/index.js';
+import { concat, div, l2Normalize, matmul, mean, narrow, reshape, sum, type Tensor } from '../engine/api.js';
 import type { VitOutput } from './vit.js';
 
 export type FeatureComponent = 'cls' | 'weighted' | 'mean' | 'patches';

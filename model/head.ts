@@ -1,6 +1,6 @@
 // The iBOT/DINO projection head (docs/algorithm.md §2): MLP with GELU, L2-normalised bottleneck, and a
 // weight-normalised last layer shared by the [cls] and patch tokens.
-import { l2Normalize, linear, mul, tidy, type Tensor, uniform, Linear, Module } from '../engine/index.js';
+import { l2Normalize, linear, mul, tidy, type Tensor, uniform, Linear, Module } from '../engine/api.js';
 import type { HeadConfig } from './configs.js';
 
 /** torch weight_norm(Linear(in, out, bias=False)): W = g * v / ||v|| per output row, no epsilon. */

@@ -1,10 +1,3 @@
-// The model building blocks (`smkd-webgpu/model`): the DINO/iBOT/timm Vision Transformer and its
-// parts, the projection head, block masks, few-shot features, the SMKD student/teacher pair, and
-// safetensors checkpoints under PyTorch's names.
-export { VisionTransformer, Block, Attention, PatchEmbed, type VitOutput, type VitForwardOptions } from './vit.js';
-export { VIT_CONFIGS, HEAD_CONFIGS, vitConfig, type VitConfig, type VitName, type HeadConfig } from './configs.js';
-export { DinoHead, WeightNormLinear } from './head.js';
-export { SmkdNetwork, StudentTeacher, type StudentTeacherOptions } from './smkd.js';
-export { blockMask, maskRatio, type MaskOptions } from './masking.js';
-export { fewShotFeatures, type FeatureComponent } from './features.js';
-export { loadModel, saveModel, fitStateDict, exportStateDict, normalizeKey } from './checkpoint.js';
+// `smkd-webgpu/model` in Node: the model (model/api.ts) and its checkpoints as files.
+export * from './api.js';
+export { loadModel, saveModel } from './node/files.js';

@@ -1,6 +1,6 @@
 // The student/teacher pair of SMKD (docs/algorithm.md §6): two backbone+head networks with PyTorch's `backbone.*`
 // and `head.*` names; the teacher is trained only by EMA of the student, never by gradients.
-import { emaUpdate, fill, keep, type Tensor, Module } from '../engine/index.js';
+import { emaUpdate, fill, keep, type Tensor, Module } from '../engine/api.js';
 import type { HeadConfig, VitConfig } from './configs.js';
 import { DinoHead } from './head.js';
 import { VisionTransformer } from './vit.js';

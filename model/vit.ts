@@ -29,7 +29,7 @@ import {
   Mlp,
   Module,
   fmt,
-} from '../engine/index.js';
+} from '../engine/api.js';
 import type { VitConfig } from './configs.js';
 import { bicubicGrid } from './pos-embed.js';
 

@@ -7,7 +7,7 @@ import { fsErrorMessage } from './output-file.js';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { assign, fromArray, StateDictError, type AdamW, type Module, readSafetensors, toFloat32, writeSafetensors, saveOptimizer, loadOptimizerTensors } from '../engine/index.js';
-import { fitStateDict, saveModel } from '../model/checkpoint.js';
+import { fitStateDict, saveModel } from '../model/index.js';
 import type { VitConfig } from '../model/configs.js';
 import type { StudentTeacher } from '../model/smkd.js';
 import type { Normalization } from './data/index.js';

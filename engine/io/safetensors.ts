@@ -1,7 +1,7 @@
 // safetensors read and write (the format of Hugging Face's `safetensors`): an 8-byte little-endian
 // header length, a JSON header of {name: {dtype, shape, data_offsets}} plus optional string
 // metadata, then the raw little-endian tensor bytes. Host-side only: tensors move to the GPU elsewhere.
-import { open, readFile, rename, rm } from 'node:fs/promises';
+// Bytes in, bytes out, so a page can use it; reading and writing files is engine/node/files.ts.
 
 export type SafeDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'U16' | 'U32' | 'U64' | 'BOOL';
 
@@ -90,16 +90,6 @@ export function toWeights(name: string, t: SafeTensor, what = 'weights'): Float3
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) bad++;
   if (bad > 0) throw new Error(`${what}: tensor "${name}" holds ${bad} non-finite value(s) (NaN or ±Inf) of ${a.length}: the file is damaged or its run diverged`);
   return a;
-}
-
-export async function readSafetensors(path: string): Promise<SafeFile> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (e) {
-    throw new Error(`cannot read safetensors file ${path}: ${(e as Error).message}`);
-  }
-  return parseSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);
 }
 
 /** The values of a stored tensor as a typed array of its dtype (F16/BF16 widened to Float32Array). */
@@ -198,10 +188,10 @@ export function serializeSafetensors(tensors: Iterable<[string, NamedArray]>, me
     parts.push(bytes);
     offset += bytes.byteLength;
   }
-  let json = JSON.stringify(header);
+  const json = new TextEncoder().encode(JSON.stringify(header));
   // Pad the header with spaces so the data starts 8-byte aligned, as the reference writer does.
-  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
-  const head = new TextEncoder().encode(json);
+  const head = new Uint8Array(json.byteLength + ((8 - ((8 + json.byteLength) % 8)) % 8)).fill(0x20);
+  head.set(json);
   const out = new Uint8Array(8 + head.byteLength + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(head.byteLength), true);
   out.set(head, 8);
@@ -211,28 +201,4 @@ export function serializeSafetensors(tensors: Iterable<[string, NamedArray]>, me
     at += p.byteLength;
   }
   return out;
-}
-
-/**
- * Write atomically: a temporary file renamed into place, so a crash never leaves a half file; a failed
- * write (a full disk) removes its temporary and names the file.
- */
-export async function writeSafetensors(path: string, tensors: Iterable<[string, NamedArray]>, metadata: Record<string, string> = {}): Promise<void> {
-  const bytes = serializeSafetensors(tensors, metadata);
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EROFS' ? 'the file system is read-only' : (e as Error).message;
-    throw Object.assign(new Error(`writing ${path}: ${why}`), { code });
-  }
 }

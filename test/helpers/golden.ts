@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'uvu';
-import { readSafetensors, toFloat32, toTypedArray, type SafeFile } from '../../engine/io/safetensors.js';
+import { readSafetensors, toFloat32, toTypedArray, type SafeFile } from '../../engine/index.js';
 import { skipUnless, type Register } from './skip.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseSafetensors, readSafetensors, serializeSafetensors, toFloat32, toTypedArray, toWeights, writeSafetensors, type NamedArray } from '../../engine/io/safetensors.js';
+import { parseSafetensors, readSafetensors, serializeSafetensors, toFloat32, toTypedArray, toWeights, writeSafetensors, type NamedArray } from '../../engine/index.js';
 import { GOLDEN_DIR as GOLDEN } from '../helpers/golden.js';
 import { skipUnless } from '../helpers/skip.js';
 

@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as E from '../../engine/index.js';
-import { readSafetensors, writeSafetensors } from '../../engine/io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../../engine/index.js';
 import { HEAD_CONFIGS, vitConfig } from '../../model/configs.js';
-import { loadModel, saveModel } from '../../model/checkpoint.js';
+import { loadModel, saveModel } from '../../model/index.js';
 import { StudentTeacher } from '../../model/smkd.js';
 import { gpu } from '../helpers/check.js';
 

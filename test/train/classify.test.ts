@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { saveModel } from '../../model/checkpoint.js';
+import { saveModel } from '../../model/index.js';
 import { vitConfig } from '../../model/configs.js';
 import { VisionTransformer } from '../../model/vit.js';
 import { judgeBackground, modelBackground, prepareImage, readQueries, readSupportFolder, type Prediction } from '../../train/classify.js';

@@ -7,11 +7,11 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { HostTensor } from '../../engine/nn/module.js';
-import { saveModel } from '../../model/checkpoint.js';
+import { saveModel } from '../../model/index.js';
 import { vitConfig } from '../../model/configs.js';
 import { StudentTeacher } from '../../model/smkd.js';
 import { VisionTransformer } from '../../model/vit.js';
-import { parseSafetensors, serializeSafetensors, toTypedArray, type NamedArray } from '../../engine/io/safetensors.js';
+import { parseSafetensors, serializeSafetensors, toTypedArray, type NamedArray } from '../../engine/index.js';
 import { backboneTensors, inferVitConfig, loadBackbone, resolveCheckpoint, seenClassesWarning } from '../../train/backbone-file.js';
 import { program } from '../../train/cli.js';
 import { preset, validateConfig } from '../../train/config.js';

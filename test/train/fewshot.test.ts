@@ -4,7 +4,7 @@
 // feature kinds taken from one extraction.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { toTypedArray } from '../../engine/io/safetensors.js';
+import { toTypedArray } from '../../engine/index.js';
 import { Rng } from '../../engine/rng.js';
 import { episodesReport } from '../../train/evaluate.js';
 import { componentsFor, featureComponents, selectFeatures, type ExtractedFeatures, type FeatureKind } from '../../train/features.js';

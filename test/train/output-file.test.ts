@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeSafetensors } from '../../engine/io/safetensors.js';
+import { writeSafetensors } from '../../engine/index.js';
 import { fsErrorMessage, writeOutputFile } from '../../train/output-file.js';
 import { rejects } from '../helpers/check.js';
 import { skipUnless } from '../helpers/skip.js';

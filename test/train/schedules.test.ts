@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cosineScheduleAt, linspaceAt, TrainingSchedule, type ScheduleConfig } from '../../train/schedules.js';
-import { toTypedArray } from '../../engine/io/safetensors.js';
+import { toTypedArray } from '../../engine/index.js';
 import { Golden, missingGolden, needsGolden } from '../helpers/golden.js';
 
 const test = suite('schedules');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { fromArray, noGrad, tidy } from '../../engine/index.js';
 import { Rng } from '../../engine/rng.js';
-import { saveModel } from '../../model/checkpoint.js';
+import { saveModel } from '../../model/index.js';
 import { vitConfig } from '../../model/configs.js';
 import { VisionTransformer } from '../../model/vit.js';
 import { program } from '../../train/cli.js';

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { saveModel } from '../../model/checkpoint.js';
+import { saveModel } from '../../model/index.js';
 import { vitConfig } from '../../model/configs.js';
 import { StudentTeacher } from '../../model/smkd.js';
 import { program } from '../../train/cli.js';

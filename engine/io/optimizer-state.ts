@@ -1,8 +1,8 @@
 // AdamW's state in one safetensors file, by parameter name as torch's state_dict keeps it: `exp_avg.<name>`
 // and `exp_avg_sq.<name>` (float32) and `step.<name>` (int64). The trainer's checkpoints use the same layout
-// (optimizer.safetensors), so a checkpoint's optimizer file loads here too.
+// (optimizer.safetensors), so a checkpoint's optimizer file loads here too. Files: engine/node/files.ts.
 import type { AdamW } from '../optim/adamw.js';
-import { readSafetensors, toFloat32, writeSafetensors, type NamedArray, type SafeFile } from './safetensors.js';
+import { toFloat32, type NamedArray, type SafeFile } from './safetensors.js';
 
 /** The optimizer's state as safetensors entries. */
 export async function optimizerTensors(optimizer: AdamW): Promise<[string, NamedArray][]> {
@@ -20,19 +20,4 @@ export function loadOptimizerTensors(optimizer: AdamW, file: SafeFile, skip: (na
     new Map([...file.tensors].filter(([k]) => k.startsWith(prefix) && !skip(k.slice(prefix.length))).map(([k, v]) => [k.slice(prefix.length), toFloat32(v)]));
   const step = new Map([...pick('step.')].map(([k, v]) => [k, v[0]]));
   optimizer.loadStateDict({ step, exp_avg: pick('exp_avg.'), exp_avg_sq: pick('exp_avg_sq.') });
-}
-
-/** Write the optimizer's state to `path` (one readback, written atomically). */
-export async function saveOptimizer(path: string, optimizer: AdamW): Promise<void> {
-  await writeSafetensors(path, await optimizerTensors(optimizer));
-}
-
-/** Load the optimizer's state from `path`; names the file when a parameter's state does not fit. */
-export async function loadOptimizer(path: string, optimizer: AdamW): Promise<void> {
-  const file = await readSafetensors(path);
-  try {
-    loadOptimizerTensors(optimizer, file);
-  } catch (e) {
-    throw new Error(`${path}: ${(e as Error).message}`);
-  }
 }
