@@ -7,7 +7,7 @@
 
 // Device and runtime: `await init()` once; ops record work, reading a value submits it.
 export { init, rt, gpuWait, type Runtime, type Binding } from './runtime.js';
-export { platform, setPlatform, setSettings, type Platform } from './platform.js';
+export { platform, setPlatform, setSettings, browserPlatform, type Platform } from './platform.js';
 export { DispatchProfiler, type DispatchTiming } from './profiler.js';
 export type { BufferPool, PooledBuffer, PoolStats } from './buffer-pool.js';
 export { getGpu, releaseGpu, adapterName, describeGpu, type DeviceInfo, type Gpu, type GpuOptions } from './device.js';

@@ -52,6 +52,11 @@ export class Runtime {
   private flushChain: Promise<void> = Promise.resolve();
   private lost: string | undefined;
   private readonly uniformAlign: number;
+  /**
+   * Milliseconds from asking for each pipeline to having it, by kernel key: its compile time, or more
+   * where compiles queued behind one another (an upper bound; scripts/compile-budget.ts times them alone).
+   */
+  readonly compileMs = new Map<string, number>();
   /** Dispatches recorded since init(), for tests and profiling. */
   dispatchCount = 0;
   submitCount = 0;
@@ -124,8 +129,10 @@ export class Runtime {
     if (p) return p;
     platform().dumpShader?.(kernel.key, kernel.code);
     const module = this.device.createShaderModule({ code: kernel.code, label: kernel.key });
+    const t0 = performance.now();
     p = this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: kernel.key }).then(
       (pipe) => {
+        this.compileMs.set(kernel.key, performance.now() - t0);
         this.ready.set(kernel.key, pipe);
         return pipe;
       },

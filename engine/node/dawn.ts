@@ -2,7 +2,7 @@
 // environment variables, shaders dumped to files, and a GPU wait that gives a software driver the
 // cores back. Importing this module installs it (engine/index.ts does), so the engine's other files
 // never touch Node.
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { create, globals } from 'webgpu';
 import { setPlatform, type Platform } from '../platform.js';
@@ -97,12 +97,17 @@ export const nodePlatform: Platform = {
   },
   env: (name) => process.env[name],
   wait: sleepingWait,
-  // With SMKD_DUMP_SHADERS=<dir>, each new kernel's WGSL goes to <dir>/<key>.wgsl (read per call, so tests can set it).
+  // With SMKD_DUMP_SHADERS=<dir>, each new kernel's WGSL goes to <dir>/<key>.wgsl (read per call, so tests can set it);
+  // with SMKD_KERNEL_LOG=<file>, a JSON line { key, code } is appended to <file> (the kernels a test run used, for
+  // scripts/compile-budget.ts).
   dumpShader(key, code) {
     const dir = process.env.SMKD_DUMP_SHADERS;
-    if (!dir) return;
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, `${key.replace(/[^\w.+-]/g, '_')}.wgsl`), code);
+    if (dir) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, `${key.replace(/[^\w.+-]/g, '_')}.wgsl`), code);
+    }
+    const log = process.env.SMKD_KERNEL_LOG;
+    if (log) appendFileSync(log, `${JSON.stringify({ key, code })}\n`);
   },
 };
 

@@ -2,7 +2,7 @@
 // GPU) runs a subset of the op tests against float64, the ViT forward on the shipped model's weights
 // against Node's, and two training steps against Node's. Skipped, with the reason, where no Chromium is
 // installed (.ci/run installs Debian's).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,8 @@ const test = suite('browser');
 const inBrowser = skipUnless(test, 'path' in chromium, 'missing' in chromium ? chromium.missing : '');
 
 interface PageApi {
+  kernels(): { key: string; code: string }[];
+  slowestCompile(): { key: string; ms: number };
   adapter(): Promise<{ name: string; software: boolean; features: string[] }>;
   runOpCases(): Promise<OpCaseResult[]>;
   forward(url: string, images: number[], n: number): Promise<number[]>;
@@ -62,6 +64,14 @@ test.before(async () => {
 });
 
 test.after(async () => {
+  // The page's kernels join the run's log, so the compile budget times them alone on both adapters.
+  const log = process.env.SMKD_KERNEL_LOG;
+  if (page && log) {
+    const kernels = await call('kernels');
+    appendFileSync(log, kernels.map((k) => `${JSON.stringify(k)}\n`).join(''));
+    const slowest = await call('slowestCompile');
+    console.log(`  the page compiled ${kernels.length} kernels; the longest wait for one: ${(slowest.ms / 1000).toFixed(1)} s (${slowest.key})`);
+  }
   await browser?.close();
   server?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });

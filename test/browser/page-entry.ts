@@ -1,9 +1,21 @@
 // The test page's script: the engine on navigator.gpu, and the cases the Node side asks for, on `window`.
-import { adapterName, init, rt } from '../../engine/index.js';
+import { adapterName, browserPlatform, init, rt, setPlatform } from '../../engine/index.js';
 import { runOpCases } from './op-cases.js';
 import { trainingSteps, vitForward } from './parity-cases.js';
 
+// Every kernel the page compiles, for the Node side to add to the compile budget's log (scripts/compile-budget.ts):
+// the variants chosen for this adapter (SwiftShader's subgroups of 4) are not among Node's.
+const kernels: { key: string; code: string }[] = [];
+setPlatform({ ...browserPlatform, dumpShader: (key, code) => void kernels.push({ key, code }) });
+
 const api = {
+  kernels: (): { key: string; code: string }[] => kernels,
+  /** The slowest pipeline of the page so far (ms from asking to having it: queued compiles included). */
+  slowestCompile(): { key: string; ms: number } {
+    let worst = { key: '', ms: 0 };
+    for (const [key, ms] of rt().compileMs) if (ms > worst.ms) worst = { key, ms };
+    return worst;
+  },
   async adapter(): Promise<{ name: string; software: boolean; features: string[] }> {
     await init();
     const info = rt().gpu.info;
