@@ -1,4 +1,5 @@
 // The record a run writes (bench/results/<adapter>.json) and the markdown report made from it.
+import { renderBrowserSection, type BrowserRecord } from './browser/report.js';
 import type { Agreement, Sizes } from './case.js';
 import { throughput, type CaseResult, type Mode, type VariantResult } from './harness.js';
 import { SUITES } from './suites/index.js';
@@ -219,8 +220,8 @@ export const COLUMN_NOTES = [
   '- **agreement**: one run of ours and of the other from the same inputs and state, read back: max |ours − theirs| / max |theirs| over every output (forward result and input gradients; EMA/AdamW: the updated state; the step: the loss). Cosine argmax: the worst float64 cosine gap between either pick and the true best.',
 ];
 
-/** The whole RESULTS.md from every full-mode record. */
-export function renderReport(records: BenchRecord[]): string {
+/** The whole RESULTS.md from every full-mode record, and the browser records at the end. */
+export function renderReport(records: BenchRecord[], browser: BrowserRecord[] = []): string {
   const adapters = records.map((r) => r.adapter).join('; ') || 'none yet';
   return [
     '# Benchmarks: ours against tfjs on the same adapter',
@@ -234,5 +235,6 @@ export function renderReport(records: BenchRecord[]): string {
     ...COLUMN_NOTES,
     '',
     ...records.map(renderRecord),
+    ...renderBrowserSection(browser),
   ].join('\n');
 }

@@ -1,12 +1,13 @@
 // npm run bench [-- --quick | --smoke | --report | --profile [step]] [-- --suite matmul,attention] [-- --no-tfjs] [-- --no-jaxjs]: runs the suites
 // (ours, our unfused composition, tfjs-webgpu on the same device, tfjs-wasm, jax-js-wasm, jax-js-webgpu on the same device), writes
 // bench/results/<adapter>.json and, for a full run, its SVG chart and bench/RESULTS.md.
-import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adapterName, init, rt } from '../engine/index.js';
 import { ratioChart } from './chart.js';
+import { browserRecords, fullRecords, resultsDir } from './records.js';
 import { PassTimer } from './gpu-timer.js';
 import { runCase, type CaseResult, type Mode, type RunContext } from './harness.js';
 import { renderRecord, renderReport, slug, verdict, type BenchRecord } from './report.js';
@@ -17,7 +18,6 @@ import { measureThroughput, profileStep, PROFILE_STEPS, type ProfileStep, type T
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
-const resultsDir = path.join(here, 'results');
 
 function parseArgs(argv: string[]): { mode: Mode | 'report' | 'profile'; suites: string[]; tfjs: boolean; jaxjs: boolean; update: boolean; profile: ProfileStep } {
   let mode: Mode | 'report' | 'profile' = 'full';
@@ -85,15 +85,6 @@ async function save(record: BenchRecord, tags: string): Promise<void> {
   console.log(`wrote ${path.relative(root, file)}`);
 }
 
-/** Every full-mode record in bench/results, for RESULTS.md. */
-function fullRecords(): BenchRecord[] {
-  return readdirSync(resultsDir)
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => JSON.parse(readFileSync(path.join(resultsDir, f), 'utf8')) as BenchRecord)
-    .filter((r) => r.mode === 'full' && !r.partial)
-    .sort((a, b) => a.adapter.localeCompare(b.adapter));
-}
-
 async function main(): Promise<number> {
   const { mode, suites, tfjs, jaxjs, update, profile } = parseArgs(process.argv.slice(2));
   if (mode === 'profile') {
@@ -103,7 +94,7 @@ async function main(): Promise<number> {
   }
   if (mode === 'report') {
     // Regenerate RESULTS.md from the full records already in bench/results, running nothing.
-    writeFileSync(path.join(here, 'RESULTS.md'), renderReport(fullRecords()));
+    writeFileSync(path.join(here, 'RESULTS.md'), renderReport(fullRecords(), browserRecords()));
     console.log('regenerated bench/RESULTS.md');
     return 0;
   }
@@ -195,7 +186,7 @@ async function main(): Promise<number> {
     await save(full, '');
   }
   if (mode === 'full' && (suites.length === 0 || update)) {
-    writeFileSync(path.join(here, 'RESULTS.md'), renderReport(fullRecords()));
+    writeFileSync(path.join(here, 'RESULTS.md'), renderReport(fullRecords(), browserRecords()));
     console.log('regenerated bench/RESULTS.md');
   } else console.log(`\n${renderRecord(record)}`);
   const bad = results.filter((r) => r.error || agreements(r).some(([, a]) => !a.ok));

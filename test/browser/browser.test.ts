@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { findChromium, launchChromium, openPage, serveStatic } from '../../web/chromium.js';
 import { gpu, relErr } from '../helpers/check.js';
 import { skipUnless } from '../helpers/skip.js';
-import { bundleForPage } from './bundle.js';
+import { bundleForPage } from '../../web/bundle.js';
 import type { OpCaseResult } from './op-cases.js';
 import { parityImages, trainingSteps, vitForward } from './parity-cases.js';
 

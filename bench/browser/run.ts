@@ -1,0 +1,74 @@
+// `npm run bench:browser [-- --suite matmul,trainingStep] [-- --reduced] [-- --budget-s 4]`: the bench
+// suites in headless Chromium, ours beside tfjs-webgpu in one page (bench/browser/page.ts); writes
+// bench/results/browser/<adapter>.json and regenerates bench/RESULTS.md (its browser section).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { bundleForPage } from '../../web/bundle.js';
+import { findChromium, launchChromium, openPage, serveStatic } from '../../web/chromium.js';
+import { slug } from '../report.js';
+import { renderReport } from '../report.js';
+import { browserRecords, browserResultsDir, fullRecords } from '../records.js';
+import type { BrowserBench } from './page.js';
+import { renderBrowserRecord, type BrowserRecord } from './report.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const { values } = parseArgs({
+  options: { suite: { type: 'string', multiple: true, default: [] }, reduced: { type: 'boolean', default: false }, 'budget-s': { type: 'string', default: '4' } },
+});
+const suites = values.suite!.flatMap((s) => s.split(',')).filter(Boolean);
+const budgetMs = Number(values['budget-s']) * 1000;
+
+const chromium = findChromium();
+if (!('path' in chromium)) {
+  console.error(`bench:browser: ${chromium.missing}`);
+  process.exit(1);
+}
+const t0 = performance.now();
+const dir = mkdtempSync(path.join(os.tmpdir(), 'smkd-browser-bench-'));
+await bundleForPage(path.join(here, 'page.ts'), path.join(dir, 'bench.js'), {
+  'bench/tfjs/backends.js': 'bench/browser/tfjs-page.ts',
+  'bench/jaxjs/backends.js': 'bench/browser/jaxjs-page.ts',
+});
+writeFileSync(
+  path.join(dir, 'index.html'),
+  '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>smkd bench</title><script type="module" src="bench.js"></script>\n',
+);
+const { server, url } = await serveStatic({ '/': dir });
+const browser = await launchChromium(chromium.path);
+try {
+  const page = await openPage(browser, `${url}/`, (line) => {
+    if (!/404/.test(line)) console.log(line);
+  });
+  await page.waitForFunction(() => 'runBench' in globalThis, { timeout: 60_000 });
+  const result = await page.evaluate((opts) => (globalThis as unknown as { runBench: (o: typeof opts) => Promise<BrowserBench> }).runBench(opts), {
+    suites,
+    sizes: values.reduced ? ('reduced' as const) : ('full' as const),
+    budgetMs,
+  });
+  const record: BrowserRecord = {
+    ...result,
+    date: new Date().toISOString().slice(0, 10),
+    browser: `Chromium ${await browser.version()}`.replace('HeadlessChrome/', '').replace('Chromium Chrome/', 'Chromium '),
+    sizes: values.reduced ? 'reduced' : 'full',
+    seconds: (performance.now() - t0) / 1000,
+    machine: `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'})`,
+  };
+  console.log(`\n${renderBrowserRecord(record)}\n`);
+  if (!suites.length && !values.reduced) {
+    mkdirSync(browserResultsDir, { recursive: true });
+    const file = path.join(browserResultsDir, `${slug(record.adapter)}.json`);
+    writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+    writeFileSync(path.join(here, '..', 'RESULTS.md'), renderReport(fullRecords(), browserRecords()));
+    console.log(`wrote ${path.relative(process.cwd(), file)} and bench/RESULTS.md`);
+  } else {
+    console.log('(a partial run: bench/RESULTS.md left alone)');
+  }
+} finally {
+  await browser.close();
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+}
