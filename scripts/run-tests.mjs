@@ -12,7 +12,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const pattern = process.argv[2] ? `(${process.argv[2]}).*\\.test\\.ts$` : '\\.test\\.ts$';
 // The tests' stderr goes through a file opened for appending, relayed as it grows: on such a
 // descriptor (unlike the socket of a piped stdio) the engine keeps Dawn's adapter notices off stderr
-// (engine/device.ts), so nothing needs filtering here.
+// (engine/node/dawn.ts), so nothing needs filtering here.
 const errFile = path.join(os.tmpdir(), `smkd-test-stderr-${process.pid}.log`);
 const errFd = openSync(errFile, 'a');
 // Every kernel the tests compile is logged (engine/node/dawn.ts), for the compile budget below; a caller may
