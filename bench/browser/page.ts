@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-webgpu';
 import { adapterName, init, rt, tidy } from '../../engine/index.js';
-import type { Sizes } from '../case.js';
+import type { BenchCase, Sizes } from '../case.js';
 import { selectCases } from '../suites/index.js';
 import { drainTfjs } from './tfjs-page.js';
 
@@ -48,41 +48,68 @@ async function sample(runners: { once: () => void; drain: () => Promise<void> }[
   return times;
 }
 
-async function runBench(opts: { suites: string[]; sizes: Sizes; budgetMs: number }): Promise<BrowserBench> {
-  await init();
-  if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs-webgpu did not initialise');
-  await tf.ready();
-  const rows: BrowserRow[] = [];
-  for (const c of selectCases(opts.sizes, opts.suites)) {
-    const row: BrowserRow = { suite: c.suite, name: c.name, samples: 0 };
-    rows.push(row);
-    console.log(`bench: ${c.suite} ${c.name}`);
-    try {
-      const inst = await c.setup();
-      try {
-        const theirs = await inst.tfjs?.(tf);
-        if (theirs) {
-          const a = await theirs.agree();
-          row.agreement = { ok: a.ok, error: a.error, tolerance: a.tolerance };
-        }
-        const runners = [{ once: () => tidy(() => inst.fused.step()).forEach((t) => t.dispose()), drain: () => rt().sync() }];
-        if (theirs) runners.push({ once: () => tf.tidy(() => theirs.step()).forEach((t) => t.dispose()), drain: () => drainTfjs(tf) });
-        const [ours, tfjs] = await sample(runners, 3, 15, opts.budgetMs);
-        row.samples = ours.length;
-        row.oursMs = median(ours);
-        if (tfjs) {
-          row.tfjsMs = median(tfjs);
-          row.vsWebgpu = row.tfjsMs / row.oursMs;
-        }
-        theirs?.dispose();
-      } finally {
-        inst.dispose();
-      }
-    } catch (e) {
-      row.error = (e as Error).message.split('\n')[0];
-    }
-  }
-  return { adapter: adapterName(rt().gpu.info), userAgent: (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? '', rows };
+interface BenchOptions {
+  suites: string[];
+  sizes: Sizes;
+  budgetMs: number;
 }
 
-(globalThis as { runBench?: typeof runBench }).runBench = runBench;
+let started: Promise<void> | undefined;
+/** Our engine and tfjs-webgpu, each on its own device, once per page. */
+function start(): Promise<void> {
+  started ??= (async () => {
+    await init();
+    if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs-webgpu did not initialise');
+    await tf.ready();
+  })();
+  return started;
+}
+
+/** One case: agreement, then interleaved samples of ours and tfjs-webgpu's. */
+async function runCase(c: BenchCase, budgetMs: number): Promise<BrowserRow> {
+  const row: BrowserRow = { suite: c.suite, name: c.name, samples: 0 };
+  try {
+    const inst = await c.setup();
+    try {
+      const theirs = await inst.tfjs?.(tf);
+      if (theirs) {
+        const a = await theirs.agree();
+        row.agreement = { ok: a.ok, error: a.error, tolerance: a.tolerance };
+      }
+      const runners = [{ once: () => tidy(() => inst.fused.step()).forEach((t) => t.dispose()), drain: () => rt().sync() }];
+      if (theirs) runners.push({ once: () => tf.tidy(() => theirs.step()).forEach((t) => t.dispose()), drain: () => drainTfjs(tf) });
+      const [ours, tfjs] = await sample(runners, 3, 15, budgetMs);
+      row.samples = ours.length;
+      row.oursMs = median(ours);
+      if (tfjs) {
+        row.tfjsMs = median(tfjs);
+        row.vsWebgpu = row.tfjsMs / row.oursMs;
+      }
+      theirs?.dispose();
+    } finally {
+      inst.dispose();
+    }
+  } catch (e) {
+    row.error = (e as Error).message.split('\n')[0];
+  }
+  return row;
+}
+
+// Called from Node one case at a time (bench/browser/run.ts), so that no single call outlasts the
+// DevTools protocol's timeout on a slow adapter and a crash loses only the case it happened in.
+const api = {
+  async adapter(): Promise<{ adapter: string; userAgent: string }> {
+    await start();
+    return { adapter: adapterName(rt().gpu.info), userAgent: (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? '' };
+  },
+  cases: (o: BenchOptions): { suite: string; name: string }[] => selectCases(o.sizes, o.suites).map((c) => ({ suite: c.suite, name: c.name })),
+  async runCase(index: number, o: BenchOptions): Promise<BrowserRow> {
+    await start();
+    const c = selectCases(o.sizes, o.suites)[index];
+    if (!c) throw new Error(`no bench case ${index}`);
+    return runCase(c, o.budgetMs);
+  },
+};
+
+export type BrowserBenchApi = typeof api;
+(globalThis as { smkdBench?: BrowserBenchApi }).smkdBench = api;

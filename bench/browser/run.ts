@@ -12,7 +12,7 @@ import { findChromium, launchChromium, openPage, serveStatic } from '../../web/c
 import { slug } from '../report.js';
 import { renderReport } from '../report.js';
 import { browserRecords, browserResultsDir, fullRecords } from '../records.js';
-import type { BrowserBench } from './page.js';
+import type { BrowserBench, BrowserBenchApi, BrowserRow } from './page.js';
 import { renderBrowserRecord, type BrowserRecord } from './report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -43,12 +43,22 @@ try {
   const page = await openPage(browser, `${url}/`, (line) => {
     if (!/404/.test(line)) console.log(line);
   });
-  await page.waitForFunction(() => 'runBench' in globalThis, { timeout: 60_000 });
-  const result = await page.evaluate((opts) => (globalThis as unknown as { runBench: (o: typeof opts) => Promise<BrowserBench> }).runBench(opts), {
-    suites,
-    sizes: values.reduced ? ('reduced' as const) : ('full' as const),
-    budgetMs,
-  });
+  await page.waitForFunction(() => 'smkdBench' in globalThis, { timeout: 60_000 });
+  const opts = { suites, sizes: values.reduced ? ('reduced' as const) : ('full' as const), budgetMs };
+  const bench = <K extends keyof BrowserBenchApi>(name: K, ...args: Parameters<BrowserBenchApi[K]>): Promise<Awaited<ReturnType<BrowserBenchApi[K]>>> =>
+    page.evaluate((n, a) => (globalThis as unknown as { smkdBench: Record<string, (...x: unknown[]) => unknown> }).smkdBench[n](...a), name, args as unknown[]) as Promise<
+      Awaited<ReturnType<BrowserBenchApi[K]>>
+    >;
+  const { adapter, userAgent } = await bench('adapter');
+  const cases = await bench('cases', opts);
+  console.log(`${cases.length} cases on ${adapter}`);
+  const rows: BrowserRow[] = [];
+  for (const [i, c] of cases.entries()) {
+    const row = await bench('runCase', i, opts);
+    rows.push(row);
+    console.log(`  ${c.suite} ${c.name}: ours ${row.oursMs?.toFixed(2) ?? '-'} ms, tfjs-webgpu ${row.tfjsMs?.toFixed(2) ?? '-'} ms${row.error ? ` (error: ${row.error})` : ''}`);
+  }
+  const result: BrowserBench = { adapter, userAgent, rows };
   const record: BrowserRecord = {
     ...result,
     date: new Date().toISOString().slice(0, 10),
