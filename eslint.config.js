@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const unused = ['error', { args: 'after-used', argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'docs/api/', 'bench/results/', 'runs/', '**/*.py'] },
+  { ignores: ['node_modules/', 'dist/', 'web/dist/', 'docs/api/', 'bench/results/', 'runs/', '**/*.py'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {
@@ -87,6 +87,34 @@ export default tseslint.config(
         ...['process', 'Buffer', 'setImmediate', 'require', '__dirname', '__filename', 'global'].map((name) => ({
           name,
           message: `${name} is Node-only: go through engine/platform.ts.`,
+        })),
+      ],
+    },
+  },
+  {
+    // The few-shot page (web/page/, bundled for the browser by web/build.ts): the browser's globals, not Node's,
+    // and no `any`, as in the library layers.
+    files: ['web/page/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', 'fs', 'fs/*', 'path', 'os', 'worker_threads', 'child_process', 'webgpu'], message: 'the page runs in a browser: no Node modules.' },
+            {
+              group: ['**/engine/index.js', '**/model/index.js', '**/engine/api.js', '**/model/api.js'],
+              message: "the page's entries are engine/browser.js and model/browser.js.",
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['process', 'Buffer', 'setImmediate', 'require', '__dirname', '__filename', 'global'].map((name) => ({
+          name,
+          message: `${name} is Node-only: the page runs in a browser.`,
         })),
       ],
     },

@@ -95,7 +95,7 @@ export class Runtime {
     this.checkAlive(label);
     if (data.byteLength > this.largestAllocation.bytes) this.largestAllocation = { bytes: data.byteLength, label };
     const b = this.pool.acquire(data.byteLength, label, this.submitted);
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     // writeBuffer needs a multiple of 4 bytes; every dtype we store is 4 bytes wide.
     this.device.queue.writeBuffer(b.buffer, 0, bytes);
     b.batch = this.batch;
@@ -256,7 +256,7 @@ export class Runtime {
     }
   }
 
-  private packUniforms(dispatches: DispatchCmd[]): Uint8Array | undefined {
+  private packUniforms(dispatches: DispatchCmd[]): Uint8Array<ArrayBuffer> | undefined {
     let total = 0;
     for (const d of dispatches) total += alignUp(Math.max(d.uniforms.byteLength, 16), this.uniformAlign);
     if (total === 0) return undefined;

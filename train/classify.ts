@@ -4,12 +4,13 @@
 // the model's training images were: gray, strokes of the model's polarity (each image's background
 // judged from its border), padded to a square, resized with the filter that made the training pack.
 import { stat } from 'node:fs/promises';
-import type { VisionTransformer } from '../model/vit.js';
-import { evalTransform, findClassFolders, type Normalization, type RgbImage } from './data/index.js';
+import { findClassFolders, type Background, type RgbImage } from './data/index.js';
 import { listImages } from './embed.js';
-import { concatRows, featureComponents, inEvalMode, shiftedFeatures, type FeatureKind } from './features.js';
 import { prototypeScores } from './fewshot.js';
 import { loadSharp } from './optional-deps.js';
+
+export { modelBackground, type Background } from './data/index.js';
+export { imageFeatures, type FeatureOptions } from './image-features.js';
 
 /** The classes of a support folder and their image files. */
 export interface SupportSet {
@@ -44,14 +45,6 @@ export async function readQueries(inputs: readonly string[]): Promise<string[]> 
   });
   if (files.length === 0) throw new Error(`classify: the query folder(s) ${inputs.join(', ')} hold no images (.png, .jpg, .jpeg, .webp)`);
   return files;
-}
-
-/** 'light': dark strokes on a light background (ink on paper); 'dark': bright strokes on a dark one (the Omniglot pack). */
-export type Background = 'light' | 'dark';
-
-/** The background the model was trained on: its training images' mean intensity says which. */
-export function modelBackground(normalize: Normalization): Background {
-  return (normalize.mean[0] + normalize.mean[1] + normalize.mean[2]) / 3 < 0.5 ? 'dark' : 'light';
 }
 
 /** Border intensities between these (of 255) leave the background in doubt. */
@@ -158,37 +151,6 @@ export async function toModelImage(g: GrayImage, opts: PrepareOptions): Promise<
 /** decodeGray, then toModelImage. */
 export async function prepareImage(file: string, opts: PrepareOptions): Promise<PreparedImage> {
   return toModelImage(await decodeGray(file), opts);
-}
-
-export interface FeatureOptions {
-  /** Crop side of the evaluation transform (the model's image size). */
-  size: number;
-  normalize: Normalization;
-  resizeRatio: number;
-  features: FeatureKind;
-  batchSize?: number;
-  /** Test-time shifts, the feature the mean over them (ExtractOptions.shifts); default none. */
-  shifts?: readonly (readonly [number, number])[];
-}
-
-/** [n, dim] features of prepared images through the evaluation transform, in batches. */
-export async function imageFeatures(backbone: VisionTransformer, images: readonly RgbImage[], opts: FeatureOptions): Promise<{ data: Float32Array; dim: number }> {
-  const components = featureComponents(opts.features);
-  const bs = opts.batchSize ?? 64;
-  const len = 3 * opts.size * opts.size;
-  const parts: Float32Array[] = [];
-  let dim = 0;
-  await inEvalMode(backbone, async () => {
-    for (let start = 0; start < images.length; start += bs) {
-      const batch = images.slice(start, start + bs);
-      const input = new Float32Array(batch.length * len);
-      batch.forEach((img, k) => evalTransform(img, opts.size, opts.normalize, input, k * len, opts.resizeRatio));
-      const f = await shiftedFeatures(backbone, input, batch.length, opts.size, components, opts.shifts);
-      dim = f.dim;
-      parts.push(f.data);
-    }
-  });
-  return { data: concatRows(parts, images.length * dim), dim };
 }
 
 /** One query's answer. */

@@ -8,7 +8,7 @@
 // step for 30 episodes and 200 ms for 600 (d = 128), i.e. 88-123 s for 600 1-shot episodes against
 // 16-23 s on the CPU, and 252 s against 70 s at d = 768: the 602-2,107 dependent steps, not the
 // arithmetic, set the time.
-import { Rng } from '../engine/index.js';
+import { Rng } from '../engine/api.js';
 
 /** Feature vectors of a split: `data` row-major [n, dim] (docs/algorithm.md §8.1), `labels` [n]. */
 export interface FeatureSet {

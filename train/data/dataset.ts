@@ -183,6 +183,14 @@ export function meanIntensity(images: readonly RgbImage[]): number {
   return n ? s / n / 255 : 0;
 }
 
+/** 'light': dark strokes on a light background (ink on paper); 'dark': bright strokes on a dark one (the Omniglot pack). */
+export type Background = 'light' | 'dark';
+
+/** The background the model was trained on: its training images' mean intensity says which. */
+export function modelBackground(normalize: Normalization): Background {
+  return (normalize.mean[0] + normalize.mean[1] + normalize.mean[2]) / 3 < 0.5 ? 'dark' : 'light';
+}
+
 /**
  * A warning when images are of the opposite polarity to the ones a model was trained on (e.g. black
  * strokes on white given to a model trained on bright strokes on black, as Omniglot's PNGs are to a

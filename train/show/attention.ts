@@ -3,44 +3,13 @@
 import { interpolateViridis } from 'd3-scale-chromatic';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fromArray, noGrad, tidy } from '../../engine/index.js';
-import type { VisionTransformer } from '../../model/vit.js';
 import { loadBackbone, type Network } from '../backbone-file.js';
 import type { RgbImage } from '../data/index.js';
-import { inEvalMode } from '../features.js';
+import { ATTENTION_ALPHA, clsAttentionMaps } from './attention-maps.js';
 import { checkpointPreparation, defaultScale, hexColour, modelInput, readImages, seenPixels, upscale, writePng } from './input.js';
 
-/** The last block's [cls] attention of every head for a batch of images. */
-export interface ClsAttentionMaps {
-  /** [count, heads, gh * gw]: each head's softmax probabilities of the patch keys (the [cls] key's share left out). */
-  data: Float32Array;
-  count: number;
-  heads: number;
-  gh: number;
-  gw: number;
-}
+export { ATTENTION_ALPHA, clsAttentionMaps, type ClsAttentionMaps } from './attention-maps.js';
 
-/** Per-head [cls] attention of the last block for images [count, 3, size, size] (normalised), in eval mode. */
-export async function clsAttentionMaps(backbone: VisionTransformer, images: Float32Array, count: number, size: number): Promise<ClsAttentionMaps> {
-  return inEvalMode(backbone, async () => {
-    let grid = { gh: 0, gw: 0 };
-    const maps = tidy(() =>
-      noGrad(() => {
-        const out = backbone.forward(fromArray(images, [count, 3, size, size]), { clsAttentionHeads: true });
-        grid = { gh: out.gh, gw: out.gw };
-        return out.clsAttentionHeads!;
-      }),
-    );
-    try {
-      return { data: await maps.toArray(), count, heads: maps.shape[1], ...grid };
-    } finally {
-      maps.dispose();
-    }
-  });
-}
-
-/** Weight of the attention colour over the gray image in a head's panel. */
-export const ATTENTION_ALPHA = 0.6;
 /** White pixels between panels. */
 export const PANEL_GAP = 4;
 
