@@ -6,14 +6,11 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type * as TfCore from '@tensorflow/tfjs-core';
 import { rt } from '../../engine/index.js';
-import { gpuWait } from '../../engine/runtime.js';
+import { tfName, type Tf, type TfBackendName } from './use.js';
 import { shareEngineDevice } from '../engine-navigator.js';
 
-export type Tf = typeof TfCore;
-export type TfTensor = TfCore.Tensor;
-export type TfBackendName = 'tfjs-webgpu' | 'tfjs-wasm';
+export { drainTfjs, readTf, tfName, useBackend, type Tf, type TfTensor, type TfBackendName } from './use.js';
 
 export interface TfjsEnv {
   tf: Tf;
@@ -27,13 +24,10 @@ export interface TfjsEnv {
   adapterInfo: string;
 }
 
-/** The subset of tfjs-webgpu's WebGPUBackend used to submit its pending work. */
+/** The subset of tfjs-webgpu's WebGPUBackend read to name its adapter. */
 interface WebGpuBackendInternals {
   device: GPUDevice;
   adapterInfo?: { vendor?: string; architecture?: string };
-  ensureCommandEncoderReady(): void;
-  endComputePassEncoder(): void;
-  submitQueue(): void;
 }
 
 const require = createRequire(import.meta.url);
@@ -110,30 +104,4 @@ async function registerGradients(): Promise<void> {
   } finally {
     rmSync(path.dirname(out), { recursive: true, force: true });
   }
-}
-
-export function tfName(b: TfBackendName): 'webgpu' | 'wasm' {
-  return b === 'tfjs-webgpu' ? 'webgpu' : 'wasm';
-}
-
-/** Make `b` tfjs' active backend. */
-export async function useBackend(tf: Tf, b: TfBackendName): Promise<void> {
-  if (tf.getBackend() !== tfName(b) && !(await tf.setBackend(tfName(b)))) throw new Error(`tfjs: backend ${tfName(b)} did not initialise`);
-}
-
-/** Submit what tfjs-webgpu has encoded and wait for the queue to drain (wasm runs synchronously). */
-export async function drainTfjs(tf: Tf): Promise<void> {
-  if (tf.getBackend() !== 'webgpu') return;
-  const be = tf.backend() as unknown as WebGpuBackendInternals;
-  be.ensureCommandEncoderReady();
-  be.endComputePassEncoder();
-  be.submitQueue();
-  await gpuWait(be.device.queue.onSubmittedWorkDone());
-}
-
-/** Values of tfjs tensors as Float32Arrays (ints converted). */
-export async function readTf(ts: readonly TfTensor[]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (const t of ts) out.push(Float32Array.from(await t.data()));
-  return out;
 }
