@@ -33,9 +33,10 @@ const FLAGS = [
   '--disable-dev-shm-usage',
 ];
 
-export async function launchChromium(executablePath: string): Promise<Browser> {
+/** `protocolTimeout`: the longest one call into the page may take (ms; a bench case on SwiftShader can take many minutes). */
+export async function launchChromium(executablePath: string, protocolTimeout = 900_000): Promise<Browser> {
   const puppeteer = await import('puppeteer-core');
-  return puppeteer.default.launch({ executablePath, headless: true, args: FLAGS, protocolTimeout: 900_000 });
+  return puppeteer.default.launch({ executablePath, headless: true, args: FLAGS, protocolTimeout });
 }
 
 const TYPES: Record<string, string> = {

@@ -29,7 +29,11 @@ export interface BrowserBench {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-/** Wall-clock samples of `once` then `drain`, interleaved between runners, until each has `min` samples and `budgetMs` or `max` samples. */
+/**
+ * Wall-clock samples of `once` then `drain`, interleaved between runners, after one warm-up each: at
+ * least `min` while under ten budgets (a step that takes minutes on SwiftShader gets one), then more
+ * while under one budget, at most `max`.
+ */
 async function sample(runners: { once: () => void; drain: () => Promise<void> }[], min: number, max: number, budgetMs: number): Promise<number[][]> {
   const times = runners.map((): number[] => []);
   for (const r of runners) {
@@ -37,7 +41,9 @@ async function sample(runners: { once: () => void; drain: () => Promise<void> }[
     await r.drain();
   }
   const t0 = performance.now();
-  for (let i = 0; i < max && (i < min || performance.now() - t0 < budgetMs); i++) {
+  for (let i = 0; i < max; i++) {
+    const spent = performance.now() - t0;
+    if (i > 0 && !((i < min && spent < 10 * budgetMs) || spent < budgetMs)) break;
     for (const [k, r] of runners.entries()) {
       const s = performance.now();
       r.once();
