@@ -36,7 +36,7 @@ export interface GpuOptions {
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups' as GPUFeatureName];
 
 // Limits we raise to the adapter's maximum: big models need big bindings and workgroup memory.
-const WANTED_LIMITS = [
+export const WANTED_LIMITS = [
   'maxBufferSize',
   'maxStorageBufferBindingSize',
   'maxComputeWorkgroupStorageSize',

@@ -39,11 +39,12 @@ test('eight processes racing for one lock: exactly one takes it, every other is 
   const runLock = path.resolve('train/run-lock.ts');
   for (let round = 0; round < 3; round++) {
     const dir = await mkdtemp(path.join(tmpdir(), 'lock-race-'));
-    // Each racer waits for the same instant, tries, reports, and holds a won lock until told to stop.
+    // Each racer waits for the same instant, tries, reports, and holds a won lock until killed: on a loaded machine a
+    // racer can start seconds after the others, and a winner that let go after a while let it win too.
     const start = Date.now() + 1500;
     const script = `import { lockRunDir } from ${JSON.stringify(runLock)};
 while (Date.now() < ${start}) {}
-try { await lockRunDir(${JSON.stringify(dir)}); console.log('won'); setTimeout(() => {}, 5000); }
+try { await lockRunDir(${JSON.stringify(dir)}); console.log('won'); setInterval(() => {}, 1000); }
 catch (e) { console.log('refused: ' + e.message); }`;
     const racers = Array.from({ length: 8 }, () => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }));
     const outs = await Promise.all(
