@@ -30,6 +30,8 @@ export interface GpuOptions {
   device?: GPUDevice;
   /** Create the device from this adapter (or describe `device` with it). */
   adapter?: GPUAdapter;
+  /** Ask this WebGPU entry point (a `navigator.gpu`, or a Dawn instance) for the adapter, instead of the platform's. */
+  gpu?: GPU;
 }
 
 // Features we use when the adapter offers them.
@@ -52,8 +54,8 @@ const lostListeners: ((reason: string) => void)[] = [];
 
 /** The device, acquired on first call and shared by every later caller (who may not pass options). */
 export function getGpu(options: GpuOptions = {}): Promise<Gpu> {
-  if (gpuPromise && (options.device || options.adapter)) {
-    throw new Error('init({ device }) / init({ adapter }): the engine already has its device; pass yours on the first call');
+  if (gpuPromise && (options.device || options.adapter || options.gpu)) {
+    throw new Error('init({ device | adapter | gpu }): the engine already has its device; pass yours on the first call');
   }
   gpuPromise ??= acquire(options);
   return gpuPromise;
@@ -67,6 +69,14 @@ export function onDeviceLost(listener: (reason: string) => void): void {
 
 // Pipelines the implementation is compiling on its threads: an exit in the middle of one can make the compiler print a dump.
 const compiling = new Set<Promise<unknown>>();
+
+/** The adapter of `gpu` (high-performance), or the platform's. */
+async function requestAdapter(gpu: GPU | undefined): Promise<GPUAdapter> {
+  if (!gpu) return platform().requestAdapter();
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('init({ gpu }): requestAdapter() returned no adapter');
+  return adapter;
+}
 
 /** The device with the features we use and the largest limits the adapter allows. */
 async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
@@ -88,7 +98,7 @@ export async function releaseGpu(): Promise<void> {
 }
 
 async function acquire(options: GpuOptions): Promise<Gpu> {
-  const adapter = options.device ? options.adapter : (options.adapter ?? (await platform().requestAdapter()));
+  const adapter = options.device ? options.adapter : (options.adapter ?? (await requestAdapter(options.gpu)));
   const device = options.device ?? (await requestDevice(adapter!));
   const compile = device.createComputePipelineAsync.bind(device);
   device.createComputePipelineAsync = (descriptor) => {

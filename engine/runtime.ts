@@ -300,10 +300,12 @@ let runtimePromise: Promise<Runtime> | undefined;
 
 /**
  * Acquire the device and build the runtime. Every entry point awaits this once before using ops. A page
- * that already has a WebGPU device (or adapter) passes it on the first call: `init({ device })`.
+ * that already has a WebGPU device (or adapter, or entry point) passes it on the first call: `init({ device })`, `init({ gpu })`.
  */
 export function init(options: GpuOptions = {}): Promise<Runtime> {
-  if (runtimePromise && (options.device || options.adapter)) throw new Error('init({ device }): the engine already has its device; pass yours on the first call to init()');
+  if (runtimePromise && (options.device || options.adapter || options.gpu)) {
+    throw new Error('init({ device | adapter | gpu }): the engine already has its device; pass yours on the first call to init()');
+  }
   runtimePromise ??= getGpu(options).then((gpu) => (runtime = new Runtime(gpu)));
   return runtimePromise;
 }
