@@ -303,10 +303,9 @@ let runtimePromise: Promise<Runtime> | undefined;
  * that already has a WebGPU device (or adapter, or entry point) passes it on the first call: `init({ device })`, `init({ gpu })`.
  */
 export function init(options: GpuOptions = {}): Promise<Runtime> {
-  if (runtimePromise && (options.device || options.adapter || options.gpu)) {
-    throw new Error('init({ device | adapter | gpu }): the engine already has its device; pass yours on the first call to init()');
-  }
-  runtimePromise ??= getGpu(options).then((gpu) => (runtime = new Runtime(gpu)));
+  // getGpu refuses a device passed after the first call, and otherwise returns the one device's promise.
+  const gpu = getGpu(options);
+  runtimePromise ??= gpu.then((g) => (runtime = new Runtime(g)));
   return runtimePromise;
 }
 
