@@ -3,7 +3,7 @@
 // whose process is gone (kill -9, a crash, a reboot) is taken over, so a killed run still resumes.
 import { constants, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { access, link, mkdir, open, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { access, link, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { fsErrorMessage } from './output-file.js';
 import path from 'node:path';
 
@@ -89,6 +89,20 @@ export async function lockRun(runDir: string): Promise<HeldRunLock> {
   };
 }
 
+/** Remove `<file>.new-<pid>` left by a process killed between writing and linking it (its pid no longer runs). */
+async function sweepDeadTemporaries(file: string): Promise<void> {
+  const prefix = `${path.basename(file)}.new-`;
+  for (const name of await readdir(path.dirname(file))) {
+    const pid = Number(name.slice(prefix.length));
+    if (!name.startsWith(prefix) || pid === process.pid || !Number.isInteger(pid)) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') await rm(path.join(path.dirname(file), name), { force: true });
+    }
+  }
+}
+
 /**
  * Create `file` holding `text`, failing with EEXIST when it exists, such that no reader ever sees it empty:
  * the text goes to a file of our own first, which is then hard-linked into place (link is atomic and
@@ -101,6 +115,7 @@ async function createWithContent(file: string, text: string): Promise<void> {
   await writeFile(own, text);
   try {
     await link(own, file);
+    await sweepDeadTemporaries(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
