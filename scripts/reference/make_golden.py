@@ -539,9 +539,13 @@ class Optimiser:
 
     def step(self, grads, clip, frozen, lr, wd):
         """grads: name -> array (absent = no gradient). Returns the clip factors of the tensors with a gradient."""
-        scales = {}
         for n in self.names:
             self.p[n].grad = t(grads[n]) if n in grads else None
+        return self.update(clip, frozen, lr, wd)
+
+    def update(self, clip, frozen, lr, wd):
+        """step() on the gradients the parameters already hold (after a backward through self.p): clip, freeze, AdamW."""
+        scales = {}
         for n in self.names:  # docs/algorithm.md §7.5, before freezing (as the reference code)
             g = self.p[n].grad
             if g is None:
@@ -571,14 +575,18 @@ class Optimiser:
         return out
 
 
+def ema_(teacher, student, m):
+    """docs/algorithm.md §6 in place on tensors: θ_t ← m·θ_t + (1 − m)·θ_s, as the reference code's mul_/add_ in float32."""
+    with torch.no_grad():
+        for n, tt in teacher.items():
+            tt.mul_(m).add_((1 - m) * student[n])
+
+
 def ema(teacher, student, m):
-    """docs/algorithm.md §6: θ_t ← m·θ_t + (1 − m)·θ_s, as the reference code's mul_/add_ in float32."""
-    out = {}
-    for n, v in teacher.items():
-        tt = t(v)
-        tt.mul_(m).add_((1 - m) * t(student[n]))
-        out[n] = tt.numpy()
-    return out
+    """ema_ on arrays: the updated teacher as a new dict of arrays."""
+    out = {n: t(v) for n, v in teacher.items()}
+    ema_(out, {n: t(student[n]) for n in out}, m)
+    return {n: v.numpy() for n, v in out.items()}
 
 
 # ----------------------------------------------------------------------------------------------
