@@ -209,6 +209,17 @@ export function assertSharedLayout(op: string, target: ParameterArena, source: P
  * the arena's gradient buffer (one dispatch) and is marked as having a gradient. Returns false for
  * any other tensor.
  */
+/**
+ * The gradient slot of an arena parameter that has had no gradient since the last zeroGrad() (so it
+ * holds zeros), as a tensor a backward rule may write the gradient into (see BackwardFn); undefined
+ * for any other tensor. The caller disposes it (the slot itself stays).
+ */
+export function emptyGradSlot(param: Tensor): Tensor<'f32'> | undefined {
+  const owner = owners.get(param);
+  if (!owner || !param.requiresGrad || owner.arena.hasGrad[owner.index]) return undefined;
+  return owner.arena.grads.view(owner.index).shareRef();
+}
+
 export function accumulateArenaGrad(param: Tensor, g: Tensor<'f32'>): boolean {
   const owner = owners.get(param);
   if (!owner) return false;
@@ -384,6 +395,12 @@ export class ParameterArena {
   accumulateGrad(i: number, g: Tensor<'f32'>): void {
     const e = this.entries[i];
     if (!sameShape(g.shape, e.shape)) throw new Error(`${this.label}: gradient ${fmt(g.shape)} for '${e.name}' ${fmt(e.shape)}`);
+    // Written in place by the backward rule (emptyGradSlot): nothing to add.
+    if (g.storage === this.grads.view(i).storage) {
+      if (this.hasGrad[i]) throw new Error(`internal: a backward rule wrote into the gradient slot of '${e.name}', which already held a gradient`);
+      this.markGrad(i);
+      return;
+    }
     blend(this.grads.binding(i), g.binding, e.size, 1, 1, `accumulate grad ${e.name}`);
     this.markGrad(i);
   }

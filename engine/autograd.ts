@@ -4,8 +4,13 @@ import type { Tensor } from './tensor.js';
 /**
  * The backward rule of an op: given the gradients of its outputs (null for an output that got
  * none), the tensors it saved, and which inputs need a gradient, return one gradient per input.
+ *
+ * `into[k]`, where given, is where input k's gradient may be written instead of a new tensor: the
+ * (still zero) gradient slot of a parameter in its arena. A rule that writes its kernel's output
+ * there returns that tensor (or a view of it) and saves the copy into the arena, one dispatch per
+ * parameter per step (64 of the omniglot step's 433); a rule may ignore it.
  */
-export type BackwardFn = (grads: (Tensor<'f32'> | null)[], saved: Tensor[], needs: boolean[]) => (Tensor<'f32'> | null | undefined)[];
+export type BackwardFn = (grads: (Tensor<'f32'> | null)[], saved: Tensor[], needs: boolean[], into: readonly (Tensor<'f32'> | undefined)[]) => (Tensor<'f32'> | null | undefined)[];
 
 export interface TapeEntry {
   name: string;

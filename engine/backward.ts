@@ -5,7 +5,7 @@ import { keep, tidy } from './scope.js';
 import type { Tensor } from './tensor.js';
 import { clearTape, graphFreed, noGrad, tapeEntries } from './autograd.js';
 import { add, fill } from './ops/elementwise.js';
-import { accumulateArenaGrad } from './arena.js';
+import { accumulateArenaGrad, emptyGradSlot } from './arena.js';
 import { rt } from './runtime.js';
 
 export interface BackwardOptions {
@@ -53,7 +53,10 @@ export function backward(output: Tensor, gradient?: Tensor<'f32'>, opts: Backwar
       if (outGrads.every((g) => g === null)) continue;
       const needs = e.inputs.map((x) => x.requiresGrad);
       tidy(() => {
-        const res = noGrad(() => e.backward(outGrads, e.saved, needs));
+        // A parameter's first gradient of the step may be written straight into its arena slot (once per
+        // entry: an op taking the same parameter twice gets the slot for the first use only).
+        const into = e.inputs.map((x, k) => (needs[k] && e.inputs.indexOf(x) === k ? emptyGradSlot(x) : undefined));
+        const res = noGrad(() => e.backward(outGrads, e.saved, needs, into));
         e.inputs.forEach((x, k) => {
           const g = res[k];
           if (!needs[k] || !g) return;

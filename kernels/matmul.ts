@@ -63,6 +63,11 @@ export interface MatmulOptions {
   /** Apply exact GELU after the bias; 'out+pre' also writes the pre-activation (second output). */
   gelu: 'none' | 'out' | 'out+pre';
   /**
+   * Add res[batch, M, N] (binding after bias) last, after the GELU: a residual connection in the same
+   * dispatch as its branch's projection (optional; absent means false).
+   */
+  residual?: boolean;
+  /**
    * vec4 memory access, allowed when the axis it runs along is a multiple of 4 (so a vec4 never
    * straddles a row end): A along its contiguous axis (K, or M when transposed), B likewise
    * (N, or K when transposed), C (and bias, pre) along N.
@@ -103,7 +108,7 @@ function load4(name: string, vec: boolean, at: string, ok: (c: number) => string
 }
 
 /**
- * Bindings: 1 out [batch, M, N], (2 pre [batch, M, N] with gelu 'out+pre'), then a, b, (bias [N]).
+ * Bindings: 1 out [batch, M, N], (2 pre [batch, M, N] with gelu 'out+pre'), then a, b, (bias [N]), (res [batch, M, N]).
  * Uniforms (`matmulUniforms`): M, N, K, then the batch shape and the per-batch-axis element strides of A and B.
  */
 export function matmulKernel(o: MatmulOptions): KernelSource {
@@ -117,7 +122,7 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
   const decl: KernelDecl = {
     uniforms: MATMUL_UNIFORMS,
     outputs: [bind('out', o.vecC), ...(savePre ? [bind('pre', o.vecC)] : [])],
-    inputs: [bind('a', o.vecA), bind('b', o.vecB), ...(o.bias ? [bind('bias', o.vecC)] : [])],
+    inputs: [bind('a', o.vecA), bind('b', o.vecB), ...(o.bias ? [bind('bias', o.vecC)] : []), ...(o.residual ? [bind('res', o.vecC)] : [])],
   };
 
   // A (staged tile or global memory) as vec4s: per step of 4 k, either row i's 4 k (a<i>) or, A being
@@ -215,6 +220,7 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
     }
   }
 
+  const resAt = o.vecC ? 'res[at / 4u]' : `vec4f(${QUAD.map((c) => `res[at + min(${c}u, u.N - 1u - col)]`).join(', ')})`;
   const store = (name: string, value: string): string =>
     o.vecC ? `${name}[at / 4u] = ${value};` : QUAD.map((c) => `if (col + ${c}u < u.N) { ${name}[at + ${c}u] = ${value}[${c}]; }`).join(' ');
   const biasAt = o.vecC ? 'bias[col / 4u]' : `vec4f(${QUAD.map((c) => `bias[min(col + ${c}u, u.N - 1u)]`).join(', ')})`;
@@ -226,7 +232,7 @@ export function matmulKernel(o: MatmulOptions): KernelSource {
         (q) => `{ let row = ${row(i)}; let col = ${colOf(q)};
     if (row < u.M && col < u.N) {
       let at = offC + row * u.N + col;
-      var v = c${i}_${q};${o.bias ? ` v += ${biasAt};` : ''}${savePre ? ` ${store('pre', 'v')}` : ''}${o.gelu !== 'none' ? ` v = vec4f(${QUAD.map((c) => `gelu_(v[${c}])`).join(', ')});` : ''}
+      var v = c${i}_${q};${o.bias ? ` v += ${biasAt};` : ''}${savePre ? ` ${store('pre', 'v')}` : ''}${o.gelu !== 'none' ? ` v = vec4f(${QUAD.map((c) => `gelu_(v[${c}])`).join(', ')});` : ''}${o.residual ? ` v = ${resAt} + v;` : ''}
       ${store('out', 'v')}
     } }`,
         '\n  ',
@@ -276,7 +282,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
 }`;
   const t = o.tiles;
   const flags = `${o.transA ? 't' : 'n'}${o.transB ? 't' : 'n'}_v${+o.vecA}${+o.vecB}${+o.vecC}`;
-  const key = `matmul_${flags}_${o.bias ? 'bias' : 'nobias'}_gelu-${o.gelu}_${t.tm}x${t.tn}x${t.tk}_${t.rm}x${t.rn}${sg > 0 ? `_sg${sg}` : ''}`;
+  const key = `matmul_${flags}_${o.bias ? 'bias' : 'nobias'}${o.residual ? '_res' : ''}_gelu-${o.gelu}_${t.tm}x${t.tn}x${t.tk}_${t.rm}x${t.rn}${sg > 0 ? `_sg${sg}` : ''}`;
   return defineKernel(key, decl, code);
 }
 

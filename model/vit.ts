@@ -47,8 +47,11 @@ export class Attention extends Module {
     this.proj = this.registerModule('proj', new Linear(dim, dim));
   }
 
-  /** x [B, T, D] -> [B, T, D]; with `wantCls` also the head-averaged [cls] attention [B, T - 1]. */
-  forward(x: Tensor, wantCls = false): { out: Tensor<'f32'>; cls?: Tensor<'f32'> } {
+  /**
+   * x [B, T, D] -> [B, T, D] (plus `residual` when given, added in the output projection's kernel);
+   * with `wantCls` also the head-averaged [cls] attention [B, T - 1].
+   */
+  forward(x: Tensor, wantCls = false, residual?: Tensor): { out: Tensor<'f32'>; cls?: Tensor<'f32'> } {
     const h = this.numHeads;
     return tidy(() => {
       // qkv feature j = which * D + head * dh + e (docs/algorithm.md §1.6): [B, T, 3 * D] -> q, k, v [B, h, T, dh];
@@ -56,7 +59,7 @@ export class Attention extends Module {
       const [q, k, v] = tidy(() => splitHeads(this.qkv.forward(x), 3, h));
       const o = scaledDotProductAttention(q, k, v);
       const cls = wantCls ? clsAttention(q, k) : undefined;
-      return { out: this.proj.forward(mergeHeads([o])), cls };
+      return { out: this.proj.forward(mergeHeads([o]), false, residual), cls };
     });
   }
 
@@ -99,6 +102,11 @@ export class Block extends Module {
 
   forward(x: Tensor, wantCls = false): { out: Tensor<'f32'>; cls?: Tensor<'f32'> } {
     return tidy(() => {
+      if (!this.dropPath.active) {
+        // No stochastic depth: both residual adds ride in the branches' last matmuls (same values).
+        const { out: x1, cls } = this.attn.forward(this.norm1.forward(x), wantCls, x);
+        return { out: this.mlp.forward(this.norm2.forward(x1), x1), cls };
+      }
       const { out: a, cls } = this.attn.forward(this.norm1.forward(x), wantCls);
       const x1 = add(x, this.dropPath.forward(a));
       return { out: add(x1, this.dropPath.forward(this.mlp.forward(this.norm2.forward(x1)))), cls };

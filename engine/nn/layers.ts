@@ -30,10 +30,14 @@ export class Linear extends Module {
     if (this.hasBias) this.registerParameter('bias', [outFeatures], opts.biasInit ?? 0);
   }
 
-  /** x [..., in] -> [..., out]; `gelu` fuses the activation into the matmul epilogue. */
-  forward(x: Tensor, fuseGelu = false): Tensor<'f32'> {
+  /**
+   * x [..., in] -> [..., out]; `gelu` fuses the activation into the matmul epilogue. A `residual`
+   * ([..., out]) is added to the output in the same kernel (not with `gelu`).
+   */
+  forward(x: Tensor, fuseGelu = false, residual?: Tensor): Tensor<'f32'> {
     const b = this.hasBias ? this.param('bias') : undefined;
-    return fuseGelu ? linearGelu(x, this.param('weight'), b) : linear(x, this.param('weight'), b);
+    if (fuseGelu && residual) throw new Error('Linear.forward: a residual cannot be fused with the GELU epilogue');
+    return fuseGelu ? linearGelu(x, this.param('weight'), b) : linear(x, this.param('weight'), b, residual);
   }
 }
 
@@ -81,8 +85,13 @@ export class Dropout extends StochasticModule {
     super();
   }
 
+  /** Whether forward() changes anything (training with p > 0); when not, callers may fuse around it. */
+  get active(): boolean {
+    return this.training && this.p > 0;
+  }
+
   forward(x: Tensor): Tensor<'f32'> {
-    if (!this.training || this.p === 0) return x as Tensor<'f32'>;
+    if (!this.active) return x as Tensor<'f32'>;
     return dropout(x, this.p, this.nextSeed());
   }
 }
@@ -96,8 +105,13 @@ export class DropPath extends StochasticModule {
     super();
   }
 
+  /** Whether forward() changes anything (training with p > 0); when not, callers may fuse around it. */
+  get active(): boolean {
+    return this.training && this.p > 0;
+  }
+
   forward(x: Tensor): Tensor<'f32'> {
-    if (!this.training || this.p === 0) return x as Tensor<'f32'>;
+    if (!this.active) return x as Tensor<'f32'>;
     const keep = bernoulli([x.shape[0], ...x.shape.slice(1).map(() => 1)], this.nextSeed(), 1 - this.p, 1 / (1 - this.p));
     const y = mul(x, keep);
     keep.dispose();
@@ -116,9 +130,10 @@ export class Mlp extends Module {
     this.fc2 = this.registerModule('fc2', new Linear(hidden, outFeatures));
   }
 
-  forward(x: Tensor): Tensor<'f32'> {
+  /** fc2(gelu(fc1(x))), plus `residual` when given, added in fc2's kernel. */
+  forward(x: Tensor, residual?: Tensor): Tensor<'f32'> {
     const h = this.fc1.forward(x, true);
-    const y = this.fc2.forward(h);
+    const y = this.fc2.forward(h, false, residual);
     h.dispose();
     return y;
   }

@@ -57,7 +57,7 @@ export function add(a: TensorOrScalar, b: TensorOrScalar): Tensor<'f32'> {
   if (typeof a === 'number') return add(b, a);
   if (typeof b === 'number') return affine(a, 1, b);
   const y = binaryRaw('add', a, b);
-  recordOp('add', [a, b], [y], ([g]) => [sumTo(g!, a.shape), sumTo(g!, b.shape)]);
+  recordOp('add', [a, b], [y], ([g], _s, _n, into) => [sumTo(g!, a.shape, into[0]), sumTo(g!, b.shape, into[1])]);
   return y;
 }
 

@@ -151,7 +151,7 @@ export function broadcastTo<T extends Tensor>(x: T, shape: readonly number[]): T
   if (!sameShape(full, shape)) throw new Error(`${label}: ${fmt(x.shape)} cannot be broadcast to ${fmt(shape)}`);
   const out = empty(shape, x.dtype, label) as T;
   copyView(out, x, shape, 0, broadcastStrides(x.shape, shape), 0, stridesOf(shape), label);
-  recordOp('broadcastTo', [x], [out], ([g]) => [sumTo(g!, x.shape)]);
+  recordOp('broadcastTo', [x], [out], ([g], _s, _n, into) => [sumTo(g!, x.shape, into[0])]);
   return out;
 }
 

@@ -15,11 +15,12 @@ import {
 } from '../../kernels/matmul.js';
 import { isGradEnabled, noGrad, recordOp } from '../autograd.js';
 import { fixedSubgroupSize, softwarePaths } from '../tuning.js';
-import { broadcastShapes, broadcastStrides, fmt, numel } from '../shape.js';
+import { broadcastShapes, broadcastStrides, fmt, numel, sameShape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { assertFloat, launch, opLabel } from './launch.js';
 import { reshape, transpose } from './layout.js';
-import { sum, sumTo } from './reduce.js';
+import { sumTo } from './reduce.js';
+import { reduceRaw } from './primitives.js';
 
 export interface MatmulFlags {
   /** Read `a` ([..., K, M]) as its transpose, without materialising it. */
@@ -97,6 +98,10 @@ export function matmulTiles(): MatmulTiles {
 interface Epilogue {
   bias?: Tensor;
   gelu?: MatmulOptions['gelu'];
+  /** Write the product here (a parameter's gradient slot, see BackwardFn) instead of a new tensor. */
+  into?: Tensor<'f32'>;
+  /** Added to the output last (same shape as the output). */
+  residual?: Tensor;
 }
 
 /** op(a) @ op(b) (+ bias, GELU) for operands of rank >= 2, no autograd. `pre` is set for gelu 'out+pre'. */
@@ -115,15 +120,16 @@ function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: 
   const axes = batchAxes(label, a, b, g);
   const gelu = epi.gelu ?? 'none';
   const shape = [...g.batch, g.M, g.N];
-  const out = empty(shape, 'f32', label);
+  if (epi.into && epi.into.size !== numel(shape)) throw new Error(`internal: ${label} writes ${fmt(shape)} into ${epi.into.describe()}`);
+  const out = epi.into ? epi.into.shareRef(shape) : empty(shape, 'f32', label);
   const pre = gelu === 'out+pre' ? empty(shape, 'f32', label) : undefined;
   // vec4 access along an axis needs that axis to be a multiple of 4 (and a non-empty operand to bind).
   const vec = { vecA: g.K > 0 && (ta ? g.M : g.K) % 4 === 0, vecB: g.K > 0 && (tb ? g.K : g.N) % 4 === 0, vecC: g.N % 4 === 0 };
   const t = matmulTiles();
-  const kernel = matmulKernel({ transA: ta, transB: tb, bias: epi.bias !== undefined, gelu, ...vec, tiles: t });
+  const kernel = matmulKernel({ transA: ta, transB: tb, bias: epi.bias !== undefined, gelu, residual: epi.residual !== undefined, ...vec, tiles: t });
   const groups = matmulGroups(label, g.M, g.N, numel(g.batch), t);
   const outputs = pre ? [out, pre] : [out];
-  const inputs = epi.bias ? [a, b, epi.bias] : [a, b];
+  const inputs = [a, b, ...(epi.bias ? [epi.bias] : []), ...(epi.residual ? [epi.residual] : [])];
   launch(kernel, matmulUniforms(g.M, g.N, g.K, axes.shape, axes.sa, axes.sb), outputs, inputs, groups, label);
   return { out, pre };
 }
@@ -185,9 +191,14 @@ function gradB(g: Tensor<'f32'>, a: Tensor, b: Tensor, ta: boolean, tb: boolean,
   return sumTo(full, b.shape);
 }
 
-/** y = x @ weight^T + bias, with weight [out, in] as torch.nn.Linear stores it; x is [..., in]. */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor<'f32'> {
-  return linearWith('linear', x, weight, bias, false);
+/**
+ * y = x @ weight^T + bias, with weight [out, in] as torch.nn.Linear stores it; x is [..., in].
+ * `residual` ([..., out], like y) is added in the same kernel: y = residual + x @ weight^T + bias, a
+ * residual connection without an add of its own (torch.addmm's `input`); 16 of the omniglot step's
+ * dispatches.
+ */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor, residual?: Tensor): Tensor<'f32'> {
+  return linearWith('linear', x, weight, bias, false, residual);
 }
 
 /** gelu(linear(x, weight, bias)) in one kernel (exact erf GELU); the pre-activation is kept for backward. */
@@ -195,9 +206,9 @@ export function linearGelu(x: Tensor, weight: Tensor, bias?: Tensor): Tensor<'f3
   return linearWith('linearGelu', x, weight, bias, true);
 }
 
-function linearWith(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined, gelu: boolean): Tensor<'f32'> {
+function linearWith(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined, gelu: boolean, residual?: Tensor): Tensor<'f32'> {
   const inputs = bias ? [x, w, bias] : [x, w];
-  assertFloat(op, ...inputs);
+  assertFloat(op, ...inputs, ...(residual ? [residual] : []));
   const label = opLabel(op, inputs);
   const inF = x.shape[x.rank - 1];
   if (x.rank === 0 || w.rank !== 2 || w.shape[1] !== inF) {
@@ -206,25 +217,34 @@ function linearWith(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined, 
   const outF = w.shape[0];
   if (bias && (bias.rank !== 1 || bias.size !== outF)) throw new Error(`${op}: bias ${fmt(bias.shape)} does not match weight ${fmt(w.shape)} (expected [${outF}])`);
   const lead = x.shape.slice(0, -1);
+  if (residual && !sameShape(residual.shape, [...lead, outF])) {
+    throw new Error(`${op}: residual ${fmt(residual.shape)} does not match the output ${fmt([...lead, outF])}`);
+  }
   const x2 = x.rank === 2 ? x : reshape(x, [numel(lead), inF]);
-  const training = isGradEnabled() && inputs.some((t) => t.requiresGrad);
-  const { out, pre } = mm(x2, w, false, true, label, { bias, gelu: gelu ? (training ? 'out+pre' : 'out') : 'none' });
+  const r2 = residual && (residual.rank === 2 ? residual : reshape(residual, [numel(lead), outF]));
+  const training = isGradEnabled() && [...inputs, ...(residual ? [residual] : [])].some((t) => t.requiresGrad);
+  const { out, pre } = mm(x2, w, false, true, label, { bias, gelu: gelu ? (training ? 'out+pre' : 'out') : 'none', residual: r2 });
+  const bIndex = bias ? 2 : -1;
   recordOp(
     op,
-    bias ? [x2, w, bias] : [x2, w],
+    [x2, w, ...(bias ? [bias] : []), ...(r2 ? [r2] : [])],
     [out],
-    ([g], [sx, sw, spre], needs) => {
+    ([g], [sx, sw, spre], needs, into) => {
       // Through the GELU first: d(pre) = gelu'(pre) * dy.
       const d = spre ? geluGrad(spre, g!, `${label} backward`) : g!;
-      return [
+      const grads = [
         needs[0] ? mm(d, sw, false, false, `${label} backward dx`).out : null,
-        needs[1] ? mm(d, sx, true, false, `${label} backward dweight`).out : null,
-        needs[2] ? sum(d, 0) : null,
+        needs[1] ? mm(d, sx, true, false, `${label} backward dweight`, { into: into[1] }).out : null,
       ];
+      if (bias) grads.push(needs[bIndex] ? reduceRaw('sum', d, [0], 1, `${label} backward dbias`, into[bIndex]) : null);
+      // The residual's gradient is the output's (after the GELU, which the residual skips).
+      if (r2) grads.push(needs[grads.length] ? g!.shareRef() : null);
+      return grads;
     },
     pre ? [x2, w, pre] : [x2, w],
   );
   pre?.dispose();
+  if (r2 && r2 !== residual) r2.dispose();
   if (x2 === x) return out;
   const y = reshape(out, [...lead, outF]);
   out.dispose();

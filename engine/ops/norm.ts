@@ -5,8 +5,7 @@ import { fmt, sameShape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { fill } from './elementwise.js';
 import { assertFloat, launch, opLabel } from './launch.js';
-import { reshape } from './layout.js';
-import { sum } from './reduce.js';
+import { reduceRaw } from './primitives.js';
 import { alongAxis, launchRows, rowsOf } from './softmax.js';
 
 /**
@@ -41,7 +40,7 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
     'layerNorm',
     given,
     [y],
-    ([g], [sx, smean, srstd, sw], needs) => {
+    ([g], [sx, smean, srstd, sw], needs, into) => {
       const grads: (Tensor<'f32'> | null)[] = [null];
       if (needs[0]) {
         grads[0] = empty(x.shape, 'f32', `${label} backward`);
@@ -50,7 +49,7 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
       const wantW = !!weight && needs[1];
       const wantB = !!bias && needs[given.length - 1];
       if (wantW || wantB) {
-        const [dw, db] = layerNormParamGrads(g!, sx, smean, srstd, rows, d, `${label} backward`);
+        const [dw, db] = layerNormParamGrads(g!, sx, smean, srstd, rows, d, `${label} backward`, wantW ? into[1] : undefined, wantB ? into[given.length - 1] : undefined);
         if (weight) grads.push(wantW ? dw : null);
         if (bias) grads.push(wantB ? db : null);
       }
@@ -64,20 +63,44 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
   return y;
 }
 
-// Rows per chunk of the dweight/dbias partial sums: at least 64, and at most 256 chunks.
-function paramGradChunk(rows: number): number {
-  return Math.max(64, Math.ceil(rows / 256));
+/**
+ * Rows per chunk of the dweight/dbias partial sums. Up to 2^20 elements, one chunk: the kernel
+ * writes the sums themselves (into the parameters' gradient slots where given), one dispatch where
+ * chunks took five (partials, two sums, two accumulations) at the omniglot step's 320 rows.
+ * Beyond, chunks of at least 64 rows, at most 256 of them, so the rows keep enough workgroups busy.
+ */
+function paramGradChunk(rows: number, d: number): number {
+  return rows * d <= 1 << 20 ? rows : Math.max(64, Math.ceil(rows / 256));
 }
 
 /** dweight = sum over rows of g * xhat, dbias = sum over rows of g: chunked partials, then a sum. */
-function layerNormParamGrads(g: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, rows: number, d: number, label: string): [Tensor<'f32'>, Tensor<'f32'>] {
+function layerNormParamGrads(
+  g: Tensor,
+  x: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  rows: number,
+  d: number,
+  label: string,
+  intoW?: Tensor<'f32'>,
+  intoB?: Tensor<'f32'>,
+): [Tensor<'f32'>, Tensor<'f32'>] {
   if (rows === 0) return [fill([d], 0), fill([d], 0)];
-  const chunk = paramGradChunk(rows);
+  const chunk = paramGradChunk(rows, d);
   const chunks = Math.ceil(rows / chunk);
+  if (chunks === 1) {
+    const dw = intoW ? intoW.shareRef([d]) : empty([d], 'f32', label);
+    const db = intoB ? intoB.shareRef([d]) : empty([d], 'f32', label);
+    launch(layerNormParamGradKernel(), { rows, d, chunk }, [dw, db], [g, x, mean, rstd], [Math.ceil(d / PARAM_GRAD_COLS), 1, 1], label);
+    return [dw, db];
+  }
   const pw = empty([chunks, d], 'f32', label);
   const pb = empty([chunks, d], 'f32', label);
   launch(layerNormParamGradKernel(), { rows, d, chunk }, [pw, pb], [g, x, mean, rstd], [Math.ceil(d / PARAM_GRAD_COLS), chunks, 1], label);
-  return chunks === 1 ? [reshape(pw, [d]), reshape(pb, [d])] : [sum(pw, 0), sum(pb, 0)];
+  const out: [Tensor<'f32'>, Tensor<'f32'>] = [reduceRaw('sum', pw, [0], 1, label, intoW), reduceRaw('sum', pb, [0], 1, label, intoB)];
+  pw.dispose();
+  pb.dispose();
+  return out;
 }
 
 /**

@@ -33,10 +33,12 @@ export function keptShape(shape: Shape, axes: readonly number[], keepdim: boolea
 }
 
 /** A reduction over sorted, distinct `axes`, times `scale`, with the keepdim=false shape. */
-export function reduceRaw(op: ReduceOp, x: Tensor, axes: readonly number[], scale: number, label: string): Tensor<'f32'> {
+export function reduceRaw(op: ReduceOp, x: Tensor, axes: readonly number[], scale: number, label: string, into?: Tensor<'f32'>): Tensor<'f32'> {
   const outShape = keptShape(x.shape, axes, false);
+  if (into && into.size !== numel(outShape)) throw new Error(`internal: ${label} writes ${fmt(outShape)} into ${into.describe()}`);
+  const result = (): Tensor<'f32'> => (into ? into.shareRef(outShape) : empty(outShape, 'f32', label));
   if (axes.length === 0) {
-    const out = empty(outShape, 'f32', label);
+    const out = result();
     launch(unaryKernel('affine', x.dtype, 'f32'), elementwiseUniforms(x.size, scale, 0), [out], [x], grid1d(x.size), label);
     return out;
   }
@@ -68,7 +70,7 @@ export function reduceRaw(op: ReduceOp, x: Tensor, axes: readonly number[], scal
     R = numel(axes.map((a) => x.shape[a]));
     C = 1;
   }
-  const out = empty(outShape, 'f32', label);
+  const out = result();
   if (A * C > 0) {
     if (R === 0) throw new Error(`${label}: cannot reduce over an empty axis`);
     const u = { A, R, C, scale };
@@ -80,7 +82,7 @@ export function reduceRaw(op: ReduceOp, x: Tensor, axes: readonly number[], scal
 }
 
 /** Sum `g` down to `shape`, undoing a broadcast (used by every broadcasting backward). Records nothing. */
-export function sumTo(g: Tensor<'f32'>, shape: Shape): Tensor<'f32'> {
+export function sumTo(g: Tensor<'f32'>, shape: Shape, into?: Tensor<'f32'>): Tensor<'f32'> {
   if (g.rank === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
   const off = g.rank - shape.length;
   if (off < 0) throw new Error(`internal: sumTo cannot grow ${fmt(g.shape)} to ${fmt(shape)}`);
@@ -88,7 +90,7 @@ export function sumTo(g: Tensor<'f32'>, shape: Shape): Tensor<'f32'> {
   g.shape.forEach((d, i) => {
     if (i < off || (shape[i - off] === 1 && d !== 1)) axes.push(i);
   });
-  const raw = reduceRaw('sum', g, axes, 1, opLabel('sumTo', [g]));
+  const raw = reduceRaw('sum', g, axes, 1, opLabel('sumTo', [g]), into);
   const out = new Tensor([...shape], 'f32', raw.storage.retain());
   raw.dispose();
   return out;

@@ -193,4 +193,105 @@ test('backward lands in the gradient arena and accumulates across calls until ze
   }
 });
 
+/** float64 layerNorm of rows of x [n, d] (biased variance), with xhat. */
+function layerNorm64(x: F64, n: number, d: number, g: F64, b: F64, eps: number): { y: F64; xhat: F64; rstd: F64 } {
+  const y = new Float64Array(n * d);
+  const xhat = new Float64Array(n * d);
+  const rstd = new Float64Array(n);
+  for (let r = 0; r < n; r++) {
+    const row = x.subarray(r * d, (r + 1) * d);
+    const mu = row.reduce((a, v) => a + v, 0) / d;
+    const v = row.reduce((a, t) => a + (t - mu) ** 2, 0) / d;
+    rstd[r] = 1 / Math.sqrt(v + eps);
+    for (let c = 0; c < d; c++) {
+      xhat[r * d + c] = (row[c] - mu) * rstd[r];
+      y[r * d + c] = xhat[r * d + c] * g[c] + b[c];
+    }
+  }
+  return { y, xhat, rstd };
+}
+
+test('first gradients of a step are written into the arena slots: values, and one dispatch saved per parameter', async () => {
+  // loss = sum_k sum(linear(layerNorm(x_k, g, beta), w, b) * c_k) over two uses of every parameter in one graph,
+  // and w also used twice by one op (linear(w, w)): the first use writes the slot, later ones add to it.
+  const r = rng(11);
+  const [n, d, o] = [37, 6, 5];
+  const init = { w: randArray(o * d, r), b: randArray(o, r), g: randArray(d, r, 0.5, 1.5), beta: randArray(d, r) };
+  const specs: ParameterSpec[] = [
+    { name: 'w', shape: [o, d], init: f32(init.w), decay: true },
+    { name: 'b', shape: [o], init: f32(init.b), decay: false },
+    { name: 'g', shape: [d], init: f32(init.g), decay: false },
+    { name: 'beta', shape: [d], init: f32(init.beta), decay: false },
+    { name: 'sq', shape: [d, d], init: f32(randArray(d * d, r)), decay: true },
+  ];
+  const a = new ParameterArena(specs, { label: 'slots' });
+  const xs = [randArray(n * d, r), randArray(n * d, r)];
+  const cs = [randArray(n * o, r), randArray(n * o, r)];
+  const cq = randArray(d * d, r);
+  const wv = Float64Array.from(f32(init.w));
+  const gv = Float64Array.from(f32(init.g));
+  const sqv = Float64Array.from(f32(specs[4].init as Float32Array));
+  const run = (): void => {
+    const loss = E.tidy(() => {
+      let l = E.sum(E.mul(E.linear(a.get('sq'), a.get('sq')), E.fromArray(cq, [d, d])));
+      for (let k = 0; k < 2; k++) {
+        const h = E.layerNorm(E.fromArray(xs[k], [n, d]), a.get('g'), a.get('beta'), 1e-5);
+        l = E.add(l, E.sum(E.mul(E.linear(h, a.get('w'), a.get('b')), E.fromArray(cs[k], [n, o]))));
+      }
+      return l;
+    });
+    E.backward(loss);
+    loss.dispose();
+  };
+  try {
+    // float64 reference
+    const dw = new Float64Array(o * d);
+    const db = new Float64Array(o);
+    const dg = new Float64Array(d);
+    const dbeta = new Float64Array(d);
+    for (let k = 0; k < 2; k++) {
+      const { xhat } = layerNorm64(xs[k], n, d, gv, Float64Array.from(f32(init.beta)), 1e-5);
+      const h = Float64Array.from(xhat, (v, i) => v * gv[i % d] + f32(init.beta)[i % d]);
+      for (let row = 0; row < n; row++) {
+        for (let j = 0; j < o; j++) {
+          const c = cs[k][row * o + j];
+          db[j] += c;
+          for (let i = 0; i < d; i++) {
+            dw[j * d + i] += c * h[row * d + i];
+            const dh = c * wv[j * d + i];
+            dg[i] += dh * xhat[row * d + i];
+            dbeta[i] += dh;
+          }
+        }
+      }
+    }
+    // linear(sq, sq) = sq sqᵀ: d/dsq of sum(sq sqᵀ * cq) = (cq + cqᵀ) sq
+    const dsq = new Float64Array(d * d);
+    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) for (let m = 0; m < d; m++) dsq[i * d + m] += (cq[i * d + j] + cq[j * d + i]) * sqv[j * d + m];
+
+    a.zeroGrad(); // allocates the gradient buffer outside the counted dispatches
+    const before = E.rt().dispatchCount;
+    run();
+    const inPlace = E.rt().dispatchCount - before;
+    const expect = { w: dw, b: db, g: dg, beta: dbeta, sq: dsq };
+    for (const [name, v] of Object.entries(expect)) close(await a.get(name).grad!.toArray(), v, 2e-5, `d${name}, slots written in place`);
+    // The same backward on top of gradients already present (every slot taken): twice the values, one more
+    // dispatch per parameter whose first gradient was written in place: w, b, g and beta (sq's first use is
+    // linear's x, whose rule writes a new tensor).
+    const before2 = E.rt().dispatchCount;
+    run();
+    const accumulated = E.rt().dispatchCount - before2;
+    for (const [name, v] of Object.entries(expect))
+      close(
+        await a.get(name).grad!.toArray(),
+        v.map((x) => 2 * x),
+        2e-5,
+        `d${name}, accumulated`,
+      );
+    assert.is(accumulated - inPlace, 4, 'dispatches saved by writing into the slots');
+  } finally {
+    a.dispose();
+  }
+});
+
 test.run();

@@ -123,6 +123,31 @@ test('linear with and without bias, any leading dims', async () => {
   }
 });
 
+test('linear with a residual added in the kernel: forward and backward of every input', async () => {
+  const r = rng(12);
+  // out features 6 and 8: the epilogue's scalar and vec4 paths; with and without bias.
+  for (const [xs, outF, bias] of [
+    [[2, 5, 7], 6, true],
+    [[37, 9], 8, false],
+    [[3, 11], 8, true],
+  ] as [number[], number, boolean][]) {
+    const inF = xs[xs.length - 1];
+    const ws = [outF, inF];
+    const rs = [...xs.slice(0, -1), outF];
+    await checkOp({
+      name: `linear + residual x${JSON.stringify(xs)} w${JSON.stringify(ws)}${bias ? ' +bias' : ''}`,
+      shapes: bias ? [xs, ws, [outF], rs] : [xs, ws, rs],
+      gpu: (t) => (bias ? linear(t[0], t[1], t[2], t[3]) : linear(t[0], t[1], undefined, t[2])),
+      ref: (t) => {
+        const y = linearRef(t[0], xs, t[1], ws, bias ? t[2] : undefined);
+        const res = t[bias ? 3 : 2];
+        return y.map((v, i) => v + res[i]);
+      },
+      seed: Math.floor(r() * 1000),
+    });
+  }
+});
+
 test('linearGelu: fused bias + exact GELU, forward and backward', async () => {
   const r = rng(12);
   for (const [xs, outF, bias] of [
