@@ -2,7 +2,7 @@
 // per-parameter factors that depend on the step count are computed in float64 on the host (1 − β2^t
 // in f32 loses ~1e-4 relative at t = 1) and arrive in a small table; inactive parameters are skipped.
 import { CHUNK_INDEX, CHUNK_WG, CHUNK_WGSL } from './grad-norm.js';
-import { defineKernel, type KernelSource } from './kernel.js';
+import { defineKernel, type KernelSource, memoKernel } from './kernel.js';
 
 /** f32 words per parameter in the step table: decay factor, step size, √(1 − β2^t), active (0/1). */
 export const ADAMW_TABLE_WORDS = 4;
@@ -12,6 +12,10 @@ export const ADAMW_TABLE_WORDS = 4;
  * Bindings: 1 param, 2 exp_avg, 3 exp_avg_sq (read-write), 4 grad, 5 chunk table, 6 step table.
  */
 export function adamwKernel(): KernelSource {
+  return memoKernel(`adamwKernel ${JSON.stringify([])}`, () => buildAdamwKernel());
+}
+
+function buildAdamwKernel(): KernelSource {
   const decl = {
     uniforms: [
       ['chunks', 'u32'],

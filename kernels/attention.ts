@@ -15,7 +15,19 @@
 // starts at FLOOR = -1e30, so a row whose max never rises above FLOOR had every key masked (by -inf
 // or anything <= -1e30) and is defined as a zero output row, with log-sum-exp EMPTY_LSE (a large
 // positive value, so the backward recomputes zero probabilities for it).
-import { defineKernel, entry1d, linearIndex, spill, spillGroups, spillIndex, type BindingDecl, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
+import {
+  defineKernel,
+  entry1d,
+  linearIndex,
+  spill,
+  spillGroups,
+  spillIndex,
+  type BindingDecl,
+  type KernelDecl,
+  type KernelSource,
+  type UniformValues,
+  memoKernel,
+} from './kernel.js';
 
 /** How the invocations of a workgroup share the streamed tile. */
 export type Staging = 'subgroup' | 'workgroup';
@@ -197,6 +209,10 @@ function perRow(p: AttentionPlan, f: (r: number) => string, sep = '\n  '): strin
  * Launch `attentionGroups(Tq, planRows(plan), BH)`.
  */
 export function attentionForwardKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
+  return memoKernel(`attentionForwardKernel ${JSON.stringify([dh, masked, p])}`, () => buildAttentionForwardKernel(dh, masked, p));
+}
+
+function buildAttentionForwardKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
   checkPlan(dh, p);
   const dv = dh / 4;
   const t = tile(p, dv, ['kk', 'vv']);
@@ -264,6 +280,10 @@ ${entry(p)} {
 
 /** D = rowsum(dO * O): bindings D [BH * Tq], dO, O. Launch `grid1d(BH * Tq)`. */
 export function attentionRowDotKernel(dh: number): KernelSource {
+  return memoKernel(`attentionRowDotKernel ${JSON.stringify([dh])}`, () => buildAttentionRowDotKernel(dh));
+}
+
+function buildAttentionRowDotKernel(dh: number): KernelSource {
   checkHeadDim(dh);
   const dv = dh / 4;
   const code = /* wgsl */ `
@@ -284,6 +304,10 @@ ${entry1d()} {
  * bindings dq, q, k, v, dO, lse, D (and mask). Launch `attentionGroups(Tq, planRows(plan), BH)`.
  */
 export function attentionGradQKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
+  return memoKernel(`attentionGradQKernel ${JSON.stringify([dh, masked, p])}`, () => buildAttentionGradQKernel(dh, masked, p));
+}
+
+function buildAttentionGradQKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
   checkPlan(dh, p);
   const dv = dh / 4;
   const t = tile(p, dv, ['kk', 'vv']);
@@ -346,6 +370,10 @@ ${entry(p)} {
  * Launch `attentionGroups(Tk, planRows(plan), BH)`.
  */
 export function attentionGradKVKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
+  return memoKernel(`attentionGradKVKernel ${JSON.stringify([dh, masked, p])}`, () => buildAttentionGradKVKernel(dh, masked, p));
+}
+
+function buildAttentionGradKVKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
   checkPlan(dh, p);
   const dv = dh / 4;
   const t = tile(p, dv, ['qq', 'gg'], ['ll', 'dd']);
@@ -412,6 +440,10 @@ ${entry(p)} {
  * Launch `clsAttentionGroups(BH)`.
  */
 export function clsAttentionKernel(dh: number, masked: boolean): KernelSource {
+  return memoKernel(`clsAttentionKernel ${JSON.stringify([dh, masked])}`, () => buildClsAttentionKernel(dh, masked));
+}
+
+function buildClsAttentionKernel(dh: number, masked: boolean): KernelSource {
   checkHeadDim(dh);
   const dv = dh / 4;
   const code = /* wgsl */ `${masked ? MASK_FN : ''}

@@ -3,7 +3,7 @@
 // the window hangs over the padding), and `fold`, its adjoint, sums those rows' gradients back onto the
 // input pixels. fold is a gather too (each input pixel visits the at most KH·KW windows that cover it),
 // so it needs no atomics and adds in a fixed order: the gradient is deterministic.
-import { defineKernel, entry1d, linearIndex, type KernelDecl, type KernelSource } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, type KernelDecl, type KernelSource, memoKernel } from './kernel.js';
 
 const GEOMETRY = [
   ['n', 'u32'],
@@ -20,6 +20,10 @@ const GEOMETRY = [
 
 /** rows[b, oh·OW + ow, (c·KH + i)·KW + j] = x[b, c, oh·stride - pad + i, ow·stride - pad + j], 0 outside. One thread per row element. */
 export function unfoldKernel(): KernelSource {
+  return memoKernel(`unfoldKernel ${JSON.stringify([])}`, () => buildUnfoldKernel());
+}
+
+function buildUnfoldKernel(): KernelSource {
   const decl: KernelDecl = { uniforms: GEOMETRY, outputs: [{ name: 'rows', type: 'f32' }], inputs: [{ name: 'x', type: 'f32' }] };
   return defineKernel(
     'conv_unfold',
@@ -49,6 +53,10 @@ export function unfoldKernel(): KernelSource {
 
 /** dx[b, c, y, x] = sum over the windows (oh, ow, i, j) that read x[b, c, y, x] of drows[b, oh·OW + ow, (c·KH + i)·KW + j]. One thread per input pixel. */
 export function foldKernel(): KernelSource {
+  return memoKernel(`foldKernel ${JSON.stringify([])}`, () => buildFoldKernel());
+}
+
+function buildFoldKernel(): KernelSource {
   const decl: KernelDecl = { uniforms: GEOMETRY, outputs: [{ name: 'dx', type: 'f32' }], inputs: [{ name: 'drows', type: 'f32' }] };
   return defineKernel(
     'conv_fold',

@@ -1,6 +1,6 @@
 // Cosine-similarity argmax for SMKD's patch matching: for each row of A [G, N, D], the index of the
 // most cosine-similar row of B [G, M, D] in the same group, without writing the N x M similarities.
-import { defineKernel, spillIndex, type KernelDecl, type KernelSource } from './kernel.js';
+import { defineKernel, spillIndex, type KernelDecl, type KernelSource, memoKernel } from './kernel.js';
 
 /** Rows of A per workgroup (and rows of B per inner tile): 16 x 16 threads, 4 x 4 pairs each. */
 export const COSINE_TILE = 64;
@@ -33,6 +33,10 @@ const COSINE: KernelDecl = {
  * of A and of B, so it reads each from workgroup memory as one vec4 (1.8x faster on lavapipe).
  */
 export function cosineArgmaxKernel(): KernelSource {
+  return memoKernel(`cosineArgmaxKernel ${JSON.stringify([])}`, () => buildCosineArgmaxKernel());
+}
+
+function buildCosineArgmaxKernel(): KernelSource {
   const T = COSINE_TILE;
   const loads = (T * CHUNK) / WG;
   const code = `
@@ -122,6 +126,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
  * come from the matmul kernel.
  */
 export function rowArgmaxKernel(): KernelSource {
+  return memoKernel(`rowArgmaxKernel ${JSON.stringify([])}`, () => buildRowArgmaxKernel());
+}
+
+function buildRowArgmaxKernel(): KernelSource {
   const code = `
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -157,6 +165,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  * (SMKD's matching at the omniglot preset, G 64 N 8 M 4 D 64, was a fifth of a training step).
  */
 export function cosineArgmaxRowsKernel(): KernelSource {
+  return memoKernel(`cosineArgmaxRowsKernel ${JSON.stringify([])}`, () => buildCosineArgmaxRowsKernel());
+}
+
+function buildCosineArgmaxRowsKernel(): KernelSource {
   const code = `
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

@@ -1,5 +1,5 @@
 // Elementwise kernels: unary maps, binary and ternary ops with NumPy broadcasting, by code generation.
-import { defineKernel, entry1d, linearIndex, type BindingDecl, type DType, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, type BindingDecl, type DType, type KernelDecl, type KernelSource, type UniformValues, memoKernel } from './kernel.js';
 
 /** Most dimensions a broadcasting kernel handles (two vec4u of shape and strides). */
 export const MAX_RANK = 8;
@@ -112,6 +112,10 @@ function offsets(rank: number | 'same', inputs: number): string {
 
 /** out[i] = UNARY[op](x[i]) over a contiguous tensor. */
 export function unaryKernel(op: UnaryOp, dtype: DType, outDtype: DType = 'f32'): KernelSource {
+  return memoKernel(`unaryKernel ${JSON.stringify([op, dtype, outDtype])}`, () => buildUnaryKernel(op, dtype, outDtype));
+}
+
+function buildUnaryKernel(op: UnaryOp, dtype: DType, outDtype: DType = 'f32'): KernelSource {
   const code = `${MATH}
 ${entry1d()} {
   let i = ${linearIndex()};
@@ -125,6 +129,10 @@ ${entry1d()} {
 
 /** out = BINARY[op](a, b), broadcasting; `rank` is 'same' when no broadcasting is needed. */
 export function binaryKernel(op: BinaryOp, rank: number | 'same', da: DType, db: DType): KernelSource {
+  return memoKernel(`binaryKernel ${JSON.stringify([op, rank, da, db])}`, () => buildBinaryKernel(op, rank, da, db));
+}
+
+function buildBinaryKernel(op: BinaryOp, rank: number | 'same', da: DType, db: DType): KernelSource {
   const code = `${MATH}
 ${entry1d()} {
   let i = ${linearIndex()};
@@ -149,6 +157,10 @@ ${entry1d()} {
 
 /** out = cond != 0 ? a : b, broadcasting all three. */
 export function whereKernel(rank: number | 'same', dc: DType): KernelSource {
+  return memoKernel(`whereKernel ${JSON.stringify([rank, dc])}`, () => buildWhereKernel(rank, dc));
+}
+
+function buildWhereKernel(rank: number | 'same', dc: DType): KernelSource {
   const code = `
 ${entry1d()} {
   let i = ${linearIndex()};
@@ -172,6 +184,10 @@ ${entry1d()} {
 
 /** out[i] = value (p0), for any dtype. */
 export function fillKernel(dtype: DType): KernelSource {
+  return memoKernel(`fillKernel ${JSON.stringify([dtype])}`, () => buildFillKernel(dtype));
+}
+
+function buildFillKernel(dtype: DType): KernelSource {
   const code = `
 ${entry1d()} {
   let i = ${linearIndex()};

@@ -1,12 +1,16 @@
 // In-place blend of two flat f32 ranges, out = a·out + b·x: the teacher EMA (a = m, b = 1 − m), and
 // with (0, 1) a copy, with (1, 1) a gradient accumulation, so all arena-wide moves share one kernel.
-import { defineKernel, entry1d, linearIndex, type KernelSource } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, type KernelSource, memoKernel } from './kernel.js';
 
 /**
  * `width` 4 reads vec4s (n counts vec4s; for sizes that are multiples of 4, e.g. whole arenas), 1 any range.
  * Uniforms: n (u32), a (f32), b (f32). Bindings: 1 out (read-write), 2 x.
  */
 export function emaKernel(width: 1 | 4): KernelSource {
+  return memoKernel(`emaKernel ${JSON.stringify([width])}`, () => buildEmaKernel(width));
+}
+
+function buildEmaKernel(width: 1 | 4): KernelSource {
   const t = width === 4 ? 'vec4f' : 'f32';
   const decl = {
     uniforms: [

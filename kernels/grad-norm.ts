@@ -1,7 +1,7 @@
 // Per-parameter gradient norms and clipping over a whole gradient arena, as a segmented reduction in
 // two dispatches: squared sums per chunk, then each chunk's workgroup combines its parameter's
 // partials (in a fixed order, so every chunk of a parameter gets the same norm) and scales.
-import { defineKernel, treeReduce, type BindingDecl, type KernelSource } from './kernel.js';
+import { defineKernel, treeReduce, type BindingDecl, type KernelSource, memoKernel } from './kernel.js';
 
 /** Threads of a chunk workgroup (also used by the AdamW kernel). */
 export const CHUNK_WG = 256;
@@ -47,6 +47,10 @@ fn wgSum(v: f32, lid: u32) -> f32 {
  * Uniforms: chunks (u32). Bindings: 1 partial, 2 grad, 3 chunk table, 4 hasGrad (u32 per parameter).
  */
 export function gradSqPartialsKernel(): KernelSource {
+  return memoKernel(`gradSqPartialsKernel ${JSON.stringify([])}`, () => buildGradSqPartialsKernel());
+}
+
+function buildGradSqPartialsKernel(): KernelSource {
   const code = /* wgsl */ `${CHUNK_WGSL}
 ${WG_SUM}
 ${ENTRY} {
@@ -80,6 +84,10 @@ export type ClipMode = 'perTensor' | 'global';
  * 6 chunk table, 7 hasGrad.
  */
 export function clipGradKernel(mode: ClipMode): KernelSource {
+  return memoKernel(`clipGradKernel ${JSON.stringify([mode])}`, () => buildClipGradKernel(mode));
+}
+
+function buildClipGradKernel(mode: ClipMode): KernelSource {
   const global = mode === 'global';
   const code = /* wgsl */ `${CHUNK_WGSL}
 ${WG_SUM}

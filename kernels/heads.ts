@@ -4,7 +4,7 @@
 // and adds backward (20 dispatches, 12 % of a ViT-Tiny step on lavapipe, bench/NOTES.md); here each
 // thread moves one vec4 of every part, with the head geometry compiled in so that no index needs a
 // division by a runtime value (a per-lane loop of scalar divides on lavapipe).
-import { defineKernel, type BindingDecl, type KernelSource } from './kernel.js';
+import { defineKernel, type BindingDecl, type KernelSource, memoKernel } from './kernel.js';
 
 /** Threads per workgroup along the feature axis. */
 export const HEADS_WG = 64;
@@ -16,6 +16,10 @@ export const HEADS_WG = 64;
  * Grid: (ceil(H·Dh/V / HEADS_WG), T, B) with V = 4 when Dh % 4 == 0, else 1. Uniform: T.
  */
 export function headsKernel(dir: 'split' | 'merge', parts: number, heads: number, headDim: number, present: readonly boolean[] = []): KernelSource {
+  return memoKernel(`headsKernel ${JSON.stringify([dir, parts, heads, headDim, present])}`, () => buildHeadsKernel(dir, parts, heads, headDim, present));
+}
+
+function buildHeadsKernel(dir: 'split' | 'merge', parts: number, heads: number, headDim: number, present: readonly boolean[] = []): KernelSource {
   const V = headDim % 4 === 0 ? 4 : 1;
   const ty = V === 4 ? 'vec4f' : 'f32';
   const dv = headDim / V; // vectors per head

@@ -146,6 +146,19 @@ export function defineKernel(key: string, decl: KernelDecl, body: string): Kerne
   return { key, code: `${directives ? `${directives}\n` : ''}${kernelHeader(decl)}\n${body.slice(m[0].length)}`, decl };
 }
 
+const built = new Map<string, KernelSource>();
+
+/**
+ * The kernel `make` builds, built once per `id` (the factory's name and arguments): kernel sources are
+ * pure functions of their arguments, and generating the WGSL each launch cost the omniglot step's
+ * recording about 0.5 ms per matmul (a third of its JavaScript time, `node --cpu-prof`).
+ */
+export function memoKernel(id: string, make: () => KernelSource): KernelSource {
+  let k = built.get(id);
+  if (!k) built.set(id, (k = make()));
+  return k;
+}
+
 /** Threads per workgroup used by the one-dimensional kernels. */
 export const WG = 256;
 

@@ -1,6 +1,6 @@
 // Normalisation over the last axis: LayerNorm (forward, dx, dweight/dbias) and L2 normalisation
 // (forward, dx), as row kernels (see rowKernel in softmax.ts).
-import { defineKernel, treeReduce, type KernelSource } from './kernel.js';
+import { defineKernel, treeReduce, type KernelSource, memoKernel } from './kernel.js';
 import { rowBindings, rowKernel, SUM2 } from './softmax.js';
 
 /**
@@ -9,6 +9,10 @@ import { rowBindings, rowKernel, SUM2 } from './softmax.js';
  * deviations), so the variance never suffers the cancellation of E[x^2] - E[x]^2.
  */
 export function layerNormKernel(affine: boolean): KernelSource {
+  return memoKernel(`layerNormKernel ${JSON.stringify([affine])}`, () => buildLayerNormKernel(affine));
+}
+
+function buildLayerNormKernel(affine: boolean): KernelSource {
   return rowKernel(
     `layernorm_${affine ? 'affine' : 'plain'}`,
     rowBindings(['y', 'meanOut', 'rstdOut'], affine ? ['x', 'w', 'b'] : ['x']),
@@ -27,6 +31,10 @@ export function layerNormKernel(affine: boolean): KernelSource {
 
 /** dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w, from the saved mean and rstd. */
 export function layerNormBackwardKernel(affine: boolean): KernelSource {
+  return memoKernel(`layerNormBackwardKernel ${JSON.stringify([affine])}`, () => buildLayerNormBackwardKernel(affine));
+}
+
+function buildLayerNormBackwardKernel(affine: boolean): KernelSource {
   const gw = affine ? 'g[base + i] * w[i]' : 'g[base + i]';
   return rowKernel(
     `layernorm_backward_${affine ? 'affine' : 'plain'}`,
@@ -59,6 +67,10 @@ export const PARAM_GRAD_LANES = 8;
  * Splitting the rows keeps enough workgroups busy when d is small and the rows many.
  */
 export function layerNormParamGradKernel(): KernelSource {
+  return memoKernel(`layerNormParamGradKernel ${JSON.stringify([])}`, () => buildLayerNormParamGradKernel());
+}
+
+function buildLayerNormParamGradKernel(): KernelSource {
   const tile = PARAM_GRAD_COLS * PARAM_GRAD_LANES;
   const decl = {
     uniforms: [
@@ -98,6 +110,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 
 /** y = x / max(||x||_2, eps) per row (torch.nn.functional.normalize). */
 export function l2NormalizeKernel(): KernelSource {
+  return memoKernel(`l2NormalizeKernel ${JSON.stringify([])}`, () => buildL2NormalizeKernel());
+}
+
+function buildL2NormalizeKernel(): KernelSource {
   return rowKernel(
     'l2normalize',
     rowBindings(['y'], ['x']),
@@ -115,6 +131,10 @@ export function l2NormalizeKernel(): KernelSource {
  * the constant eps, so dx = g / eps (clamp_min passes no gradient to the norm there, as in PyTorch).
  */
 export function l2NormalizeBackwardKernel(): KernelSource {
+  return memoKernel(`l2NormalizeBackwardKernel ${JSON.stringify([])}`, () => buildL2NormalizeBackwardKernel());
+}
+
+function buildL2NormalizeBackwardKernel(): KernelSource {
   return rowKernel(
     'l2normalize_backward',
     rowBindings(['dx'], ['g', 'x']),

@@ -1,12 +1,16 @@
 // Data movement: one strided copy kernel serves permute, slice, concat, expand and their backwards;
 // gather/scatter along an axis serve index_select and its backward.
-import { defineKernel, entry1d, linearIndex, type DType, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, type DType, type KernelDecl, type KernelSource, type UniformValues, memoKernel } from './kernel.js';
 
 /**
  * For each index c of a view of shape `shape` (rank `rank`):
  * out[outOffset + sum c_k*os_k] = x[inOffset + sum c_k*is_k].
  */
 export function stridedCopyKernel(rank: number, dtype: DType, fixedShape?: readonly number[]): KernelSource {
+  return memoKernel(`stridedCopyKernel ${JSON.stringify([rank, dtype, fixedShape])}`, () => buildStridedCopyKernel(rank, dtype, fixedShape));
+}
+
+function buildStridedCopyKernel(rank: number, dtype: DType, fixedShape?: readonly number[]): KernelSource {
   const lines: string[] = [];
   for (let d = rank - 1; d >= 0; d--) {
     const v = `[${d >> 2}][${d & 3}]`;
@@ -68,6 +72,10 @@ function indexDecl(dtype: DType, x: string): KernelDecl {
  * Out-of-range indices write NaN rather than reading out of bounds (the op layer checks on request).
  */
 export function gatherKernel(dtype: DType): KernelSource {
+  return memoKernel(`gatherKernel ${JSON.stringify([dtype])}`, () => buildGatherKernel(dtype));
+}
+
+function buildGatherKernel(dtype: DType): KernelSource {
   const code = `
 ${entry1d()} {
   let i = ${linearIndex()};
@@ -88,6 +96,10 @@ ${entry1d()} {
  * (float atomics would make training runs irreproducible).
  */
 export function scatterAddKernel(): KernelSource {
+  return memoKernel(`scatterAddKernel ${JSON.stringify([])}`, () => buildScatterAddKernel());
+}
+
+function buildScatterAddKernel(): KernelSource {
   const code = `
 ${entry1d()} {
   let i = ${linearIndex()};

@@ -14,7 +14,7 @@
 // `tk` > 0) is the GPU layout; on lavapipe its loads are lane loops too and its barriers coroutine
 // switches, and it measured 2x slower than reading A directly.
 import { MATH } from './elementwise.js';
-import { defineKernel, MAX_GROUPS, type BindingDecl, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
+import { defineKernel, MAX_GROUPS, type BindingDecl, type KernelDecl, type KernelSource, type UniformValues, memoKernel } from './kernel.js';
 
 /**
  * A workgroup computes a `tm` x `tn` block of C; each of its (tn/rn) x (tm/rm) threads accumulates
@@ -112,6 +112,10 @@ function load4(name: string, vec: boolean, at: string, ok: (c: number) => string
  * Uniforms (`matmulUniforms`): M, N, K, then the batch shape and the per-batch-axis element strides of A and B.
  */
 export function matmulKernel(o: MatmulOptions): KernelSource {
+  return memoKernel(`matmulKernel ${JSON.stringify([o])}`, () => buildMatmulKernel(o));
+}
+
+function buildMatmulKernel(o: MatmulOptions): KernelSource {
   const { tm, tn, tk, rm, rn } = o.tiles;
   checkTiles(o.tiles);
   const wx = tn / rn;

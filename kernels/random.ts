@@ -1,6 +1,6 @@
 // Counter-based random numbers: value i depends only on (seed, i), so results do not depend on the
 // launch shape and a run can be reproduced from its seed.
-import { defineKernel, entry1d, linearIndex, type KernelDecl, type KernelSource } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, type KernelDecl, type KernelSource, memoKernel } from './kernel.js';
 
 // PCG-style hash of a 32-bit word (Jarzynski & Olano 2020), chained over (seed, stream, index).
 const HASH = /* wgsl */ `
@@ -34,6 +34,10 @@ export type Distribution = 'uniform' | 'normal' | 'bernoulli';
  * else 0, scaled by p1 (dropout's keep mask is bernoulli(1 - p) scaled by 1 / (1 - p)).
  */
 export function randomKernel(dist: Distribution): KernelSource {
+  return memoKernel(`randomKernel ${JSON.stringify([dist])}`, () => buildRandomKernel(dist));
+}
+
+function buildRandomKernel(dist: Distribution): KernelSource {
   const body = {
     uniform: 'u.p0 + (u.p1 - u.p0) * uniform01(u.seed, 0u, i)',
     normal: `u.p0 + u.p1 * sqrt(-2.0 * log(1.0 - uniform01(u.seed, 0u, i))) * cos(6.283185307179586 * uniform01(u.seed, 1u, i))`,

@@ -1,6 +1,6 @@
 // Reductions over the middle axis of a tensor viewed as [A, R, C] -> [A, C]. Any set of adjacent axes
 // maps to this view; the op layer permutes first when the reduced axes are not adjacent.
-import { defineKernel, spillIndex, treeReduce, type KernelDecl, type KernelSource } from './kernel.js';
+import { defineKernel, spillIndex, treeReduce, type KernelDecl, type KernelSource, memoKernel } from './kernel.js';
 
 export type ReduceOp = 'sum' | 'max' | 'min';
 
@@ -30,6 +30,10 @@ const REDUCE: KernelDecl = {
 
 /** C = 1: each workgroup reduces one contiguous row of R values with a tree in workgroup memory. */
 export function reduceRowsKernel(op: ReduceOp): KernelSource {
+  return memoKernel(`reduceRowsKernel ${JSON.stringify([op])}`, () => buildReduceRowsKernel(op));
+}
+
+function buildReduceRowsKernel(op: ReduceOp): KernelSource {
   const c = COMBINE[op];
   const code = `
 var<workgroup> part: array<f32, ${REDUCE_ROW_WG}>;
@@ -51,6 +55,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 
 /** C > 1: a workgroup covers 32 columns of one `a`, with 8 lanes splitting R. */
 export function reduceColsKernel(op: ReduceOp): KernelSource {
+  return memoKernel(`reduceColsKernel ${JSON.stringify([op])}`, () => buildReduceColsKernel(op));
+}
+
+function buildReduceColsKernel(op: ReduceOp): KernelSource {
   const c = COMBINE[op];
   const code = `
 var<workgroup> part: array<f32, ${REDUCE_TILE_C * REDUCE_LANES}>;

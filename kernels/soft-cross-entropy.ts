@@ -1,7 +1,7 @@
 // Softmax cross-entropy with soft targets (the DINO/iBOT/SMKD distillation loss) and the centre EMA.
 // Teacher logits y = (t - center) / teacherTemp, student logits x = s / studentTemp,
 // H(P, S) = -sum_c softmax(y)_c * log_softmax(x)_c. Rows loop over C inside one workgroup, so any C works.
-import { defineKernel, entry1d, linearIndex, spillGroups, treeReduce, type BindingDecl, type KernelDecl, type KernelSource } from './kernel.js';
+import { defineKernel, entry1d, linearIndex, spillGroups, treeReduce, type BindingDecl, type KernelDecl, type KernelSource, memoKernel } from './kernel.js';
 
 /** Threads of the one-workgroup-per-row kernels. */
 export const ROW_WG = 256;
@@ -85,6 +85,10 @@ function workgroupReduce(combine: (a: string, b: string) => string): string {
  * even at temperature 0.01 with large logits.
  */
 export function softCrossEntropyRowsKernel(v: RowsVariant): KernelSource {
+  return memoKernel(`softCrossEntropyRowsKernel ${JSON.stringify([v])}`, () => buildSoftCrossEntropyRowsKernel(v));
+}
+
+function buildSoftCrossEntropyRowsKernel(v: RowsVariant): KernelSource {
   const code = `
 var<workgroup> red: array<vec4f, ${ROW_WG}>;
 ${teacherHelpers(v)}
@@ -142,6 +146,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
  * dL/ds[i, c] = g[i] * weight[i] / studentTemp * (softmax(x_i)_c - softmax(y_i)_c), from the saved stats.
  */
 export function softCrossEntropyRowsGradKernel(v: RowsVariant): KernelSource {
+  return memoKernel(`softCrossEntropyRowsGradKernel ${JSON.stringify([v])}`, () => buildSoftCrossEntropyRowsGradKernel(v));
+}
+
+function buildSoftCrossEntropyRowsGradKernel(v: RowsVariant): KernelSource {
   const code = `
 ${teacherHelpers(v)}
 ${entry1d()} {
@@ -175,6 +183,10 @@ ${entry1d()} {
  * (three passes: max, sum of exponentials, write).
  */
 export function temperedSoftmaxKernel(log: boolean, centered: boolean): KernelSource {
+  return memoKernel(`temperedSoftmaxKernel ${JSON.stringify([log, centered])}`, () => buildTemperedSoftmaxKernel(log, centered));
+}
+
+function buildTemperedSoftmaxKernel(log: boolean, centered: boolean): KernelSource {
   const logit = `(x[base + c]${centered ? ' - center[c]' : ''}) / u.temp`;
   const code = `
 var<workgroup> red: array<f32, ${ROW_WG}>;
@@ -223,6 +235,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
  *   m_j = sum_i M[b, i, j] accumulated from the same mask tiles.
  */
 export function maskedPairKernel(epilogue: 'loss' | 'grad'): KernelSource {
+  return memoKernel(`maskedPairKernel ${JSON.stringify([epilogue])}`, () => buildMaskedPairKernel(epilogue));
+}
+
+function buildMaskedPairKernel(epilogue: 'loss' | 'grad'): KernelSource {
   const T = PAIR_TILE;
   const K = PAIR_CHUNK;
   const loads = (T * K) / ROW_WG;
@@ -320,6 +336,10 @@ ${epilogue === 'loss' ? loss : grad}
  * A workgroup covers 32 columns with 8 lanes splitting the rows (coalesced along C).
  */
 export function centerUpdateKernel(): KernelSource {
+  return memoKernel(`centerUpdateKernel ${JSON.stringify([])}`, () => buildCenterUpdateKernel());
+}
+
+function buildCenterUpdateKernel(): KernelSource {
   const code = `
 var<workgroup> part: array<f32, ${CENTER_COLS * CENTER_LANES}>;
 @compute @workgroup_size(${CENTER_COLS}, ${CENTER_LANES})

@@ -1,7 +1,7 @@
 // Row kernels over the last axis, and softmax / log-softmax forward and backward built on them.
 // A row of `d` values gets T threads (a power of two, 32..256, chosen from `d` at run time); rows
 // shorter than a workgroup share one, so short rows do not leave most threads idle.
-import { defineKernel, grid1d, treeReduce, type KernelDecl, type KernelSource, type UniformValues } from './kernel.js';
+import { defineKernel, grid1d, treeReduce, type KernelDecl, type KernelSource, type UniformValues, memoKernel } from './kernel.js';
 
 /** Threads per workgroup of every row kernel. */
 export const ROW_WG = 256;
@@ -84,6 +84,10 @@ const MAX_SUMEXP = 'let m = max(a.x, b.x); return vec2f(m, a.y * exp(a.x - m) + 
 
 /** y = softmax(x) or log_softmax(x) along rows: one pass for (max, sum of exp), one to write. */
 export function softmaxKernel(log: boolean): KernelSource {
+  return memoKernel(`softmaxKernel ${JSON.stringify([log])}`, () => buildSoftmaxKernel(log));
+}
+
+function buildSoftmaxKernel(log: boolean): KernelSource {
   const [scale, write] = log ? ['let lse = log(r.y);', 'x[base + i] - r.x - lse'] : ['let inv = 1.0 / r.y;', 'exp(x[base + i] - r.x) * inv'];
   return rowKernel(
     `softmax_${log ? 'log' : 'prob'}`,
@@ -104,6 +108,10 @@ export function softmaxKernel(log: boolean): KernelSource {
 
 /** dx of softmax (y * (g - sum(g y))) or of log_softmax (g - exp(y) * sum(g)), from the output y. */
 export function softmaxBackwardKernel(log: boolean): KernelSource {
+  return memoKernel(`softmaxBackwardKernel ${JSON.stringify([log])}`, () => buildSoftmaxBackwardKernel(log));
+}
+
+function buildSoftmaxBackwardKernel(log: boolean): KernelSource {
   return rowKernel(
     `softmax_backward_${log ? 'log' : 'prob'}`,
     rowBindings(['dx'], ['g', 'y']),

@@ -13,12 +13,12 @@ import {
   type MatmulOptions,
   type MatmulTiles,
 } from '../../kernels/matmul.js';
-import { isGradEnabled, noGrad, recordOp } from '../autograd.js';
+import { isGradEnabled, recordOp } from '../autograd.js';
 import { fixedSubgroupSize, softwarePaths } from '../tuning.js';
 import { broadcastShapes, broadcastStrides, fmt, numel, sameShape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
 import { assertFloat, launch, opLabel } from './launch.js';
-import { reshape, transpose } from './layout.js';
+import { reshape } from './layout.js';
 import { sumTo } from './reduce.js';
 import { reduceRaw } from './primitives.js';
 
@@ -106,16 +106,6 @@ interface Epilogue {
 
 /** op(a) @ op(b) (+ bias, GELU) for operands of rank >= 2, no autograd. `pre` is set for gelu 'out+pre'. */
 function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: Epilogue = {}): { out: Tensor<'f32'>; pre?: Tensor<'f32'> } {
-  if (tb && !ta && b.rank === 2 && softwarePaths()) {
-    // Lavapipe reads a transposed B as per-lane gathers of W's rows: x · Wᵀ ran 1.2-1.6x faster at the
-    // ViT step's shapes as one copy of W into [K, N] plus the untransposed product (bench/NOTES.md).
-    const bt = noGrad(() => transpose(b));
-    try {
-      return mm(a, bt, false, false, label, epi);
-    } finally {
-      bt.dispose();
-    }
-  }
   const g = geometry(label, a, b, ta, tb);
   const axes = batchAxes(label, a, b, g);
   const gelu = epi.gelu ?? 'none';
