@@ -48,6 +48,12 @@ export class Runtime {
   private pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private ready = new Map<string, GPUComputePipeline>();
   private uniformBuffer: GPUBuffer | undefined;
+  // Bind groups by pipeline, uniform offset and bound ranges: the pool hands a step the same buffers
+  // every step, so after the first step every dispatch finds its bind group here instead of creating one.
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 1;
   private readBuffers = new Map<number, GPUBuffer[]>();
   private flushChain: Promise<void> = Promise.resolve();
   private lost: string | undefined;
@@ -230,11 +236,10 @@ export class Runtime {
       }
       pass ??= enc.beginComputePass();
       const pipe = pipes.get(c.kernel.key)!;
-      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformBuffer!, offset: uOffset, size: Math.max(c.uniforms.byteLength, 16) } }];
-      c.bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset: b.offset, size: b.size } }));
-      uOffset += alignUp(Math.max(c.uniforms.byteLength, 16), this.uniformAlign);
+      const uSize = Math.max(c.uniforms.byteLength, 16);
       pass.setPipeline(pipe);
-      pass.setBindGroup(0, device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label: c.label }));
+      pass.setBindGroup(0, this.bindGroup(c, pipe, uOffset, uSize));
+      uOffset += alignUp(uSize, this.uniformAlign);
       pass.dispatchWorkgroups(c.groups[0], c.groups[1], c.groups[2]);
     }
     pass?.end();
@@ -254,6 +259,31 @@ export class Runtime {
       const mem = o ? ` (pool: ${JSON.stringify(this.pool.getStats())})` : '';
       throw new Error(`${kind} in a batch of ${ops.length} ops: ${err.message}${mem}\nlast ops of the batch: ${tail}`);
     }
+  }
+
+  private bufferId(b: GPUBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
+    return id;
+  }
+
+  /** The bind group of one dispatch, made once per distinct set of bound ranges. */
+  private bindGroup(c: DispatchCmd, pipe: GPUComputePipeline, uOffset: number, uSize: number): GPUBindGroup {
+    const u = this.uniformBuffer!;
+    let key = `${c.kernel.key}|${this.bufferId(u)}:${uOffset}:${uSize}`;
+    for (const b of c.bindings) key += `|${this.bufferId(b.buffer)}:${b.offset}:${b.size}`;
+    let group = this.bindGroups.get(key);
+    if (group) return group;
+    let layout = this.layouts.get(c.kernel.key);
+    if (!layout) this.layouts.set(c.kernel.key, (layout = pipe.getBindGroupLayout(0)));
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: u, offset: uOffset, size: uSize } }];
+    c.bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset: b.offset, size: b.size } }));
+    group = this.device.createBindGroup({ layout, entries, label: c.label });
+    // Ranges of buffers the pool has since destroyed never come back (new buffers get new ids); a bound keeps
+    // the stale entries from piling up.
+    if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.clear();
+    this.bindGroups.set(key, group);
+    return group;
   }
 
   private packUniforms(dispatches: DispatchCmd[]): Uint8Array<ArrayBuffer> | undefined {
@@ -308,6 +338,9 @@ export function init(options: GpuOptions = {}): Promise<Runtime> {
   runtimePromise ??= gpu.then((g) => (runtime = new Runtime(g)));
   return runtimePromise;
 }
+
+/** Bind groups kept at most (a training step needs a few hundred; an evaluation's varying shapes more). */
+const BIND_GROUP_CACHE = 20000;
 
 /** The runtime, for synchronous op code. Throws if `init()` has not completed. */
 export function rt(): Runtime {
