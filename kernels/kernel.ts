@@ -89,10 +89,18 @@ function computeLayout(fields: KernelDecl['uniforms']): { fields: FieldLayout[];
   return { fields: out, size: Math.max(16, Math.ceil(end / 16) * 16) };
 }
 
+// Field names of a layout, for packUniforms' check of every launch's values.
+const namesOf = new WeakMap<FieldLayout[], Set<string>>();
+function fieldNames(fields: FieldLayout[]): Set<string> {
+  let n = namesOf.get(fields);
+  if (!n) namesOf.set(fields, (n = new Set(fields.map((f) => f.name))));
+  return n;
+}
+
 /** Lay `values` out as `decl`'s uniform block; throws naming a missing, extra or ill-typed field. */
 export function packUniforms(decl: Pick<KernelDecl, 'uniforms'>, values: UniformValues): ArrayBuffer {
   const { fields, size } = uniformLayout(decl.uniforms);
-  const names = new Set(fields.map((f) => f.name));
+  const names = fieldNames(fields);
   const extra = Object.keys(values).filter((k) => !names.has(k));
   if (extra.length) throw new Error(`uniforms: unknown field(s) ${extra.join(', ')} (declared: ${[...names].join(', ')})`);
   const buf = new ArrayBuffer(size);
@@ -120,9 +128,15 @@ function elementDType(b: BindingDecl): DType | undefined {
 }
 
 /** The tensor dtypes a kernel's outputs and inputs expect (undefined where the element is a struct). */
-export function bindingDTypes(decl: KernelDecl): { outputs: (DType | undefined)[]; inputs: (DType | undefined)[] } {
-  return { outputs: decl.outputs.map(elementDType), inputs: decl.inputs.map(elementDType) };
+export function bindingDTypes(decl: KernelDecl): BindingDTypes {
+  let d = dtypesOf.get(decl);
+  if (!d) dtypesOf.set(decl, (d = { outputs: decl.outputs.map(elementDType), inputs: decl.inputs.map(elementDType) }));
+  return d;
 }
+
+type BindingDTypes = { readonly outputs: readonly (DType | undefined)[]; readonly inputs: readonly (DType | undefined)[] };
+// Checked on every launch: worked out once per declaration.
+const dtypesOf = new WeakMap<KernelDecl, BindingDTypes>();
 
 /** The WGSL header of `decl`: `struct U`, its binding 0, and the storage bindings 1.. (outputs, then inputs). */
 export function kernelHeader(decl: KernelDecl): string {
