@@ -1,8 +1,9 @@
 // What a benchmark case is: one computation done by our kernel, optionally by the same maths composed
-// from our core ops, by tfjs (webgpu and wasm backends) and by jax-js (wasm and webgpu) on the same
-// random inputs, with the work it does for throughput figures.
+// from our core ops, by tfjs (webgpu and wasm backends), by jax-js (wasm and webgpu) and by PyTorch on
+// the CPU (a separate process) on the same random inputs, with the work it does for throughput figures.
 import type { Tensor } from '../engine/index.js';
 import type { JaxArray, JaxDevice, JaxEnv } from './jaxjs/backends.js';
+import type { TorchEnv } from './torch/peer.js';
 import type { Tf, TfTensor } from './tfjs/backends.js';
 
 /** One way of computing the case. */
@@ -38,6 +39,16 @@ export interface JaxInstance {
   dispose(): void;
 }
 
+/** The case in a PyTorch process (bench/torch/peer.py), set up from our current weights, state and inputs. */
+export interface TorchInstance {
+  /** Run n steps there; resolves when they are done (the runner's wall clock covers the round trip). */
+  run(n: number): Promise<void>;
+  /** Steps of ours and of PyTorch from the same state, their losses compared (reads back). */
+  agree(): Promise<Agreement>;
+  /** Ends the process. */
+  dispose(): Promise<void>;
+}
+
 /** A case with its inputs built on the GPU. */
 export interface Instance {
   /** Our kernel (the fused one where there is a choice). */
@@ -50,6 +61,8 @@ export interface Instance {
   tfjs?(tf: Tf): Promise<TfInstance>;
   /** The jax-js version on `device`, from our current inputs and state (read back and uploaded to jax-js). */
   jax?(env: JaxEnv, device: JaxDevice): Promise<JaxInstance>;
+  /** The PyTorch version, from our current weights, state and inputs (read back and written to its process). */
+  torch?(env: TorchEnv): Promise<TorchInstance>;
   dispose(): void;
 }
 
@@ -68,8 +81,12 @@ export interface BenchCase {
   tfjs?: string;
   /** What the jax-js version is, in one line of jax-js ops (cases that have one). */
   jax?: string;
+  /** What the PyTorch version is, in a line (cases that have one). */
+  torch?: string;
   /** Part of `--quick` (a representative subset that fits the time budget). */
   quick?: boolean;
+  /** Time with the plans for ops of a second or more (HEAVY_PLANS: one op a sample); default: the trainingStep suite's cases. */
+  heavy?: boolean;
   setup(): Instance | Promise<Instance>;
 }
 

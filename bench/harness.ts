@@ -1,11 +1,12 @@
 // Runs one case end to end: inputs, agreement checks (fused vs unfused, ours vs each tfjs and jax-js
-// backend), memory, then (unless smoke) interleaved timing of every runner and benny.
+// backend and PyTorch), memory, then (unless smoke) interleaved timing of every runner and benny.
 import { rt, tidy } from '../engine/index.js';
-import type { Agreement, BenchCase, Instance, JaxInstance, TfInstance, Variant, Work } from './case.js';
+import type { Agreement, BenchCase, Instance, JaxInstance, TfInstance, TorchInstance, Variant, Work } from './case.js';
 import type { PassTimer } from './gpu-timer.js';
 import { drainJax, jaxDevice, type JaxArray, type JaxBackendName, type JaxEnv } from './jaxjs/backends.js';
 import { measureMemory, type MemoryUse } from './memory.js';
 import { drainTfjs, tfName, useBackend, type TfBackendName, type TfjsEnv } from './tfjs/backends.js';
+import type { TorchEnv } from './torch/peer.js';
 import { bennyRunners, HEAVY_PLANS, PLANS, timeRunners, type BennyResult, type Runner, type RunnerName, type Timing } from './timing.js';
 
 /** full: the report's numbers; quick: a subset, few iterations; smoke: one run of each variant, no timing. */
@@ -23,6 +24,7 @@ export interface CaseResult {
   unfusedOps?: string;
   tfjsOps?: string;
   jaxOps?: string;
+  torchOps?: string;
   work: Work;
   /** Fused against unfused (ours). */
   agreement?: Agreement;
@@ -30,12 +32,16 @@ export interface CaseResult {
   tfjsAgreement?: Partial<Record<TfBackendName, Agreement>>;
   /** Ours against each jax-js backend. */
   jaxAgreement?: Partial<Record<JaxBackendName, Agreement>>;
+  /** Ours against PyTorch. */
+  torchAgreement?: Agreement;
   fused?: VariantResult;
   unfused?: VariantResult;
   tfjsWebgpu?: VariantResult;
   tfjsWasm?: VariantResult;
   jaxWasm?: VariantResult;
   jaxWebgpu?: VariantResult;
+  /** PyTorch on the CPU, wall clock. */
+  torch?: VariantResult;
   /** unfused / fused (median ms). */
   ratio?: number;
   /** tfjs-webgpu / ours, both by the same method (GPU timestamps where both have them). */
@@ -46,15 +52,20 @@ export interface CaseResult {
   vsJaxWebgpu?: number;
   /** jax-js-wasm / ours, wall clock. */
   vsJaxWasm?: number;
+  /** PyTorch's wall time / ours by our primary method (GPU-side where the adapter has timestamps). */
+  vsTorch?: number;
+  /** PyTorch's wall time / our wall time. */
+  vsTorchWall?: number;
   /** Set when the case threw; the other fields are what it got to. */
   error?: string;
   seconds: number;
 }
 
-/** What a run shares between cases: tfjs and jax-js (when loaded) and the GPU pass timer (when the adapter has timestamps). */
+/** What a run shares between cases: tfjs, jax-js and PyTorch (when found) and the GPU pass timer (when the adapter has timestamps). */
 export interface RunContext {
   tfjs?: TfjsEnv;
   jax?: JaxEnv;
+  torch?: TorchEnv;
   timer?: PassTimer;
   /** Run benny beside the medians (default: in full mode only; never for the step, whose ops last seconds). */
   benny?: boolean;
@@ -105,20 +116,38 @@ function jaxRunner(env: JaxEnv, name: JaxBackendName, inst: JaxInstance): Runner
   };
 }
 
-const KEY: Record<RunnerName, 'fused' | 'unfused' | 'tfjsWebgpu' | 'tfjsWasm' | 'jaxWasm' | 'jaxWebgpu'> = {
+/** PyTorch runs in its own process: a batch is queued, and the drain asks for that many steps and awaits the reply. */
+function torchRunner(inst: TorchInstance): Runner {
+  let pending = 0;
+  return {
+    name: 'pytorch',
+    onGpu: false,
+    enter: async () => undefined,
+    once: () => void pending++,
+    drain: async () => {
+      const n = pending;
+      pending = 0;
+      if (n > 0) await inst.run(n);
+    },
+  };
+}
+
+const KEY: Record<RunnerName, 'fused' | 'unfused' | 'tfjsWebgpu' | 'tfjsWasm' | 'jaxWasm' | 'jaxWebgpu' | 'torch'> = {
   ours: 'fused',
   unfused: 'unfused',
   'tfjs-webgpu': 'tfjsWebgpu',
   'tfjs-wasm': 'tfjsWasm',
   'jax-js-wasm': 'jaxWasm',
   'jax-js-webgpu': 'jaxWebgpu',
+  pytorch: 'torch',
 };
 
 /** Run `c`; failures are caught and reported in the result, so one broken case does not stop a run. */
 export async function runCase(c: BenchCase, mode: Mode, ctx: RunContext = {}): Promise<CaseResult> {
   const t0 = performance.now();
-  const r: CaseResult = { suite: c.suite, name: c.name, unfusedOps: c.unfused, tfjsOps: c.tfjs, jaxOps: c.jax, work: c.work, seconds: 0 };
+  const r: CaseResult = { suite: c.suite, name: c.name, unfusedOps: c.unfused, tfjsOps: c.tfjs, jaxOps: c.jax, torchOps: c.torch, work: c.work, seconds: 0 };
   let inst: Instance | undefined;
+  let torchInst: TorchInstance | undefined;
   const tfInsts: [TfBackendName, TfInstance][] = [];
   const jaxInsts: [JaxBackendName, JaxInstance][] = [];
   try {
@@ -149,16 +178,29 @@ export async function runCase(c: BenchCase, mode: Mode, ctx: RunContext = {}): P
         r.jaxAgreement[b] = await ji.agree();
       }
     }
+    if (ctx.torch && inst.torch) {
+      // A failing PyTorch process is a failed agreement, not a failed case: ours and the others are still timed.
+      try {
+        torchInst = await inst.torch(ctx.torch);
+        r.torchAgreement = await torchInst.agree();
+      } catch (e) {
+        r.torchAgreement = { ok: false, error: Infinity, tolerance: 0, detail: `PyTorch failed: ${e instanceof Error ? e.message : String(e)}` };
+        await torchInst?.dispose();
+        torchInst = undefined;
+      }
+    }
     if (mode !== 'smoke') {
       const runners: Runner[] = [ourRunner('ours', inst.fused)];
       // --quick is about tfjs: the unfused composition is timed in full runs only.
       if (inst.unfused && mode === 'full') runners.push(ourRunner('unfused', inst.unfused));
       for (const [b, ti] of tfInsts) runners.push(tfRunner(env!, b, ti));
       for (const [b, ji] of jaxInsts) runners.push(jaxRunner(jenv!, b, ji));
-      const heavy = c.suite === 'trainingStep';
+      if (torchInst) runners.push(torchRunner(torchInst));
+      const heavy = c.heavy ?? c.suite === 'trainingStep';
       const plan = (heavy ? HEAVY_PLANS : PLANS)[mode];
       const times = await timeRunners(runners, plan, ctx.timer);
-      const bennies = (ctx.benny ?? mode === 'full') && !heavy ? await bennyRunners(`${c.suite} ${c.name}`, runners, plan.benny) : undefined;
+      // Never for the whole step, whose ops last 0.1 to seconds.
+      const bennies = (ctx.benny ?? mode === 'full') && c.suite !== 'trainingStep' ? await bennyRunners(`${c.suite} ${c.name}`, runners, plan.benny) : undefined;
       for (const run of runners) {
         const k = KEY[run.name];
         r[k] = { ...r[k], timing: times.get(run.name), benny: bennies?.get(run.name) };
@@ -173,6 +215,11 @@ export async function runCase(c: BenchCase, mode: Mode, ctx: RunContext = {}): P
       if (jweb) r.vsJaxWebgpu = jweb.method === ours.method ? jweb.medianMs / ours.medianMs : jweb.wallMs / ours.wallMs;
       const jwasm = r.jaxWasm?.timing;
       if (jwasm) r.vsJaxWasm = jwasm.wallMs / ours.wallMs;
+      const pt = r.torch?.timing;
+      if (pt) {
+        r.vsTorch = pt.wallMs / ours.medianMs;
+        r.vsTorchWall = pt.wallMs / ours.wallMs;
+      }
     }
   } catch (e) {
     r.error = e instanceof Error ? (e.stack ?? e.message) : String(e);
@@ -187,6 +234,7 @@ export async function runCase(c: BenchCase, mode: Mode, ctx: RunContext = {}): P
         ji.dispose();
         await drainJax(ctx.jax!, jaxDevice(b), []);
       }
+      await torchInst?.dispose();
       inst?.dispose();
       await rt().sync();
     } catch (e) {

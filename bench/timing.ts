@@ -6,8 +6,8 @@ import { add, configure, suite } from 'benny';
 import { gpuWait } from '../engine/runtime.js';
 import type { PassTimer } from './gpu-timer.js';
 
-/** Who runs a case: our kernel, our unfused composition, tfjs on webgpu, tfjs on wasm, jax-js on wasm and webgpu. */
-export type RunnerName = 'ours' | 'unfused' | 'tfjs-webgpu' | 'tfjs-wasm' | 'jax-js-wasm' | 'jax-js-webgpu';
+/** Who runs a case: our kernel, our unfused composition, tfjs on webgpu, tfjs on wasm, jax-js on wasm and webgpu, PyTorch on the CPU. */
+export type RunnerName = 'ours' | 'unfused' | 'tfjs-webgpu' | 'tfjs-wasm' | 'jax-js-wasm' | 'jax-js-webgpu' | 'pytorch';
 
 export interface Runner {
   name: RunnerName;

@@ -1,6 +1,6 @@
-// A whole training step, ours against tfjs and jax-js: ViT + iBOT head on a batch of images, soft cross-entropy
-// of every token's logits against fixed random teacher logits (temperatures, centre), backward,
-// AdamW over every parameter. The weights start equal (tfjs and jax-js get a copy of ours).
+// A whole training step, ours against tfjs, jax-js and PyTorch: ViT + iBOT head on a batch of images, soft
+// cross-entropy of every token's logits against fixed random teacher logits (temperatures, centre), backward,
+// AdamW over every parameter. The weights start equal (tfjs, jax-js and PyTorch get a copy of ours).
 import { AdamW, backward, mean, randn, reshape, softCrossEntropy, type Tensor } from '../../engine/index.js';
 import { HEAD_CONFIGS, vitConfig, type HeadConfig, type VitConfig } from '../../model/configs.js';
 import { SmkdNetwork } from '../../model/smkd.js';
@@ -10,6 +10,7 @@ import { jaxTrainer, type JaxStepConfig } from '../jaxjs/vit.js';
 import type { BenchCase, Instance, Sizes, Variant } from '../case.js';
 import { readTf } from '../tfjs/backends.js';
 import { tfTrainer, type TfParam, type TfStepConfig } from '../tfjs/vit.js';
+import { torchVitStep } from '../torch/vit.js';
 
 interface StepConfig {
   name: string;
@@ -67,6 +68,7 @@ function stepCase(c: StepConfig, seed: number): BenchCase {
     quick: c.quick,
     tfjs: 'bench/tfjs/vit.ts: tf.matMul/tf.softmax/tf.moments/tf.erf ViT and head, tf.variableGrads, tf.train.adam + decoupled decay',
     jax: 'bench/jaxjs/vit.ts: np.matmul/nn.softmax/lax.erf ViT and head, valueAndGrad, AdamW by hand, the whole step under one jit',
+    torch: "bench/torch/vit_step.py: make_golden.py's backbone_forward and head_forward (F.conv2d, F.layer_norm, F.gelu, softmax attention), autograd, torch.optim.AdamW",
     setup(): Instance {
       const net = new SmkdNetwork(vit, head).build({ seed, label: 'bench student' });
       const optimizer = new AdamW(net.arena);
@@ -128,6 +130,25 @@ function stepCase(c: StepConfig, seed: number): BenchCase {
               }
             },
             dispose: () => trainer.dispose(),
+          };
+        },
+        async torch(env) {
+          const values = await net.stateDict();
+          const params: TfParam[] = net.arena.entries.map((e) => ({ name: e.name, shape: e.shape, values: values.get(e.name)!.data, trainable: e.requiresGrad, decay: e.decay }));
+          const peer = await torchVitStep(env, { vit, ...TEMPS, lr: LR, weightDecay: WEIGHT_DECAY }, params, images, teacher, center);
+          return {
+            run: (n) => peer.steps(n),
+            async agree() {
+              // The same weights on both sides: the losses before the update must agree.
+              const [ours] = fused.step();
+              try {
+                const [theirs] = (await peer.agree(1)).losses;
+                return compareArrays(['loss'], [Float64Array.of(theirs.loss)], [Float32Array.from(await ours.toArray())], 1e-4);
+              } finally {
+                ours.dispose();
+              }
+            },
+            dispose: () => peer.close(),
           };
         },
         dispose: () => {
