@@ -8,6 +8,7 @@ import { geluCases } from './gelu.js';
 import { layerNormCases } from './layernorm.js';
 import { matmulCases } from './matmul.js';
 import { softCrossEntropyCases } from './soft-cross-entropy.js';
+import { smkdIterationCases } from './smkd-iteration.js';
 import { trainingStepCases } from './training-step.js';
 
 export const SUITES: Record<string, { title: string; cases: (sizes: Sizes) => BenchCase[] }> = {
@@ -19,7 +20,10 @@ export const SUITES: Record<string, { title: string; cases: (sizes: Sizes) => Be
   cosineArgmax: { title: 'Cosine argmax (cosineArgmax)', cases: cosineArgmaxCases },
   ema: { title: 'Teacher EMA (emaUpdate), momentum 0.996', cases: emaCases },
   adamw: { title: 'AdamW (AdamW.step), lr 5e-4, weight decay 0.04', cases: adamwCases },
-  trainingStep: { title: 'Whole training step (ViT + head forward, soft cross-entropy, backward, AdamW)', cases: trainingStepCases },
+  trainingStep: {
+    title: "Whole training step (ViT + head forward, soft cross-entropy, backward, AdamW), and SMKD iterations of the 'omniglot' preset",
+    cases: (sizes) => [...trainingStepCases(sizes), ...smkdIterationCases(sizes)],
+  },
 };
 
 /** The cases of the named suites (all when `names` is empty); `quickOnly` keeps the --quick subset. */
