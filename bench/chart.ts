@@ -1,5 +1,5 @@
 // The SVG bar chart of RESULTS.md: per case, how many times faster ours is than tfjs-webgpu,
-// tfjs-wasm, jax-js-webgpu and jax-js-wasm (log scale, with the 1x and 2x lines), rendered headless with vega-lite.
+// tfjs-wasm, jax-js-webgpu, jax-js-wasm and PyTorch on the CPU (log scale, with the 1x and 2x lines), rendered headless with vega-lite.
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import type { CaseResult } from './harness.js';
@@ -11,6 +11,7 @@ export async function ratioChart(cases: readonly CaseResult[], title: string): P
       ['tfjs-wasm time / ours', c.vsWasm],
       ['jax-js-webgpu time / ours', c.vsJaxWebgpu],
       ['jax-js-wasm time / ours', c.vsJaxWasm],
+      ['PyTorch CPU time / ours', c.vsTorch],
     ]
       .filter((x): x is [string, number] => typeof x[1] === 'number' && Number.isFinite(x[1]))
       .map(([against, ratio]) => ({ case: `${c.suite}: ${c.name}`.slice(0, 90), against, ratio })),

@@ -24,6 +24,22 @@ export interface JaxjsInfo {
   wasmThreads: boolean;
 }
 
+/** PyTorch as the peer ran it (bench/torch/peer.ts TorchEnv), or, without `torch`, why it did not run. */
+export interface TorchInfo {
+  python?: string;
+  executable?: string;
+  pythonVersion?: string;
+  torch?: string;
+  numpy?: string;
+  threads?: number;
+  interopThreads?: number;
+  /** The variables its processes ran with (OMP_WAIT_POLICY, thread counts). */
+  env?: Record<string, string>;
+  /** Interpreters tried first that could not run it. */
+  passedOver?: string[];
+  problems: string[];
+}
+
 export interface BenchRecord {
   adapter: string;
   adapterSlug: string;
@@ -32,6 +48,8 @@ export interface BenchRecord {
   versions: { node: string; webgpu: string; engine: string };
   tfjs?: TfjsInfo;
   jaxjs?: JaxjsInfo;
+  /** Absent when the run was told --no-torch. */
+  torch?: TorchInfo;
   date: string;
   mode: Mode;
   sizes: Sizes;
@@ -49,6 +67,8 @@ export interface BenchRecord {
   cases: CaseResult[];
   /** End-to-end crops per second of the demo preset's real training loop (full and quick runs). */
   throughput?: Throughput[];
+  /** The same for PyTorch's loop (its own loader and augmentation), where it ran. */
+  torchThroughput?: Throughput[];
 }
 
 /** A file-name-safe adapter name. */
@@ -91,6 +111,10 @@ export function verdict(c: CaseResult): string {
   if (c.vsWasm !== undefined) parts.push(`tfjs-wasm ${fix(c.tfjsWasm!.timing!.wallMs)} ms wall (${c.vsWasm.toFixed(2)}x)`);
   if (c.vsJaxWebgpu !== undefined) parts.push(`jax-js-webgpu ${fix(c.jaxWebgpu!.timing!.medianMs)} ms${wall(c.jaxWebgpu!.timing)} (${c.vsJaxWebgpu.toFixed(2)}x)`);
   if (c.vsJaxWasm !== undefined) parts.push(`jax-js-wasm ${fix(c.jaxWasm!.timing!.wallMs)} ms wall (${c.vsJaxWasm.toFixed(2)}x)`);
+  if (c.vsTorch !== undefined) {
+    const gpu = c.fused?.timing?.method === 'gpu-timestamps';
+    parts.push(`PyTorch CPU ${fix(c.torch!.timing!.wallMs)} ms wall (${c.vsTorch.toFixed(2)}x ours${gpu ? ` GPU-side, ${c.vsTorchWall!.toFixed(2)}x our wall time` : ''})`);
+  }
   if (c.ratio !== undefined) parts.push(`unfused ${fix(c.unfused!.timing!.medianMs)} ms (${c.ratio.toFixed(2)}x)`);
   return `${c.name}: ${parts.join(', ')}`;
 }
@@ -100,11 +124,12 @@ const agreeStr = (a?: Agreement): string => (a ? `${a.ok ? 'ok' : '**MISMATCH**'
 function suiteTable(cases: CaseResult[]): string[] {
   const unit = cases.length && 'flops' in cases[0].work ? 'GFLOP/s' : 'GB/s';
   const hasUnfused = cases.some((c) => c.unfusedOps);
-  // jax-js columns only for the suites that have a jax-js version.
+  // jax-js and PyTorch columns only for the suites that have such a version.
   const hasJax = cases.some((c) => c.jaxOps);
+  const hasTorch = cases.some((c) => c.torchOps);
   const rows = [
-    `| case | ours ms | tfjs-webgpu ms | tfjs-wasm ms (wall) | **tfjs-webgpu / ours** | tfjs-wasm / ours | ours ${unit} | tfjs-webgpu ${unit} | tfjs-wasm ${unit} |${hasJax ? ` jax-js-webgpu ms | jax-js-wasm ms (wall) | jax-js-webgpu / ours | jax-js-wasm / ours | jax-js-webgpu ${unit} | jax-js-wasm ${unit} |` : ''}${hasUnfused ? ' unfused ms | unfused / ours | peak extra MiB ours / unfused |' : ''} benny ops/s ours / tfjs-webgpu | agreement: tfjs-webgpu, tfjs-wasm${hasJax ? ', jax-js-webgpu, jax-js-wasm' : ''}${hasUnfused ? ', unfused' : ''} |`,
-    `|---|--:|--:|--:|--:|--:|--:|--:|--:|${hasJax ? '--:|--:|--:|--:|--:|--:|' : ''}${hasUnfused ? '--:|--:|--:|' : ''}--:|---|`,
+    `| case | ours ms | tfjs-webgpu ms | tfjs-wasm ms (wall) | **tfjs-webgpu / ours** | tfjs-wasm / ours | ours ${unit} | tfjs-webgpu ${unit} | tfjs-wasm ${unit} |${hasJax ? ` jax-js-webgpu ms | jax-js-wasm ms (wall) | jax-js-webgpu / ours | jax-js-wasm / ours | jax-js-webgpu ${unit} | jax-js-wasm ${unit} |` : ''}${hasTorch ? ' PyTorch CPU ms (wall) | PyTorch / ours | PyTorch / ours wall | PyTorch GFLOP/s |' : ''}${hasUnfused ? ' unfused ms | unfused / ours | peak extra MiB ours / unfused |' : ''} benny ops/s ours / tfjs-webgpu | agreement: tfjs-webgpu, tfjs-wasm${hasJax ? ', jax-js-webgpu, jax-js-wasm' : ''}${hasTorch ? ', PyTorch' : ''}${hasUnfused ? ', unfused' : ''} |`,
+    `|---|--:|--:|--:|--:|--:|--:|--:|--:|${hasJax ? '--:|--:|--:|--:|--:|--:|' : ''}${hasTorch ? '--:|--:|--:|--:|' : ''}${hasUnfused ? '--:|--:|--:|' : ''}--:|---|`,
   ];
   for (const c of cases) {
     if (c.error) {
@@ -124,9 +149,14 @@ function suiteTable(cases: CaseResult[]): string[] {
       const jwasm = ms(c.jaxWasm, true);
       cells.push(fix(jweb), fix(jwasm), times(c.vsJaxWebgpu), times(c.vsJaxWasm), tp(jweb), tp(jwasm));
     }
+    if (hasTorch) {
+      const pt = ms(c.torch, true);
+      cells.push(fix(pt), times(c.vsTorch), times(c.vsTorchWall), tp(pt));
+    }
     if (hasUnfused) cells.push(fix(ms(c.unfused)), times(c.ratio), `${mib(c.fused?.memory?.peakExtraBytes)} / ${mib(c.unfused?.memory?.peakExtraBytes)}`);
     const ag = [agreeStr(c.tfjsAgreement?.['tfjs-webgpu']), agreeStr(c.tfjsAgreement?.['tfjs-wasm'])];
     if (hasJax) ag.push(agreeStr(c.jaxAgreement?.['jax-js-webgpu']), agreeStr(c.jaxAgreement?.['jax-js-wasm']));
+    if (hasTorch) ag.push(agreeStr(c.torchAgreement));
     if (hasUnfused) ag.push(agreeStr(c.agreement));
     cells.push(`${benny(c.fused)} / ${benny(c.tfjsWebgpu)}`, ag.join(', '));
     rows.push(`| ${cells.join(' | ')} |`);
@@ -134,11 +164,11 @@ function suiteTable(cases: CaseResult[]): string[] {
   return rows;
 }
 
-/** Per suite: geometric mean and worst of the speed-ups over tfjs-webgpu, tfjs-wasm and jax-js. */
+/** Per suite: geometric mean and worst of the speed-ups over tfjs-webgpu, tfjs-wasm, jax-js and PyTorch. */
 function summaryTable(r: BenchRecord): string[] {
   const rows = [
-    '| suite | cases | ours vs tfjs-webgpu: geomean (worst) | target | met | ours vs tfjs-wasm: geomean (worst) | ours vs jax-js-webgpu: geomean (worst) | ours vs jax-js-wasm: geomean (worst) |',
-    '|---|--:|--:|--:|---|--:|--:|--:|',
+    '| suite | cases | ours vs tfjs-webgpu: geomean (worst) | target | met | ours vs tfjs-wasm: geomean (worst) | ours vs jax-js-webgpu: geomean (worst) | ours vs jax-js-wasm: geomean (worst) | ours vs PyTorch CPU: geomean (worst) |',
+    '|---|--:|--:|--:|---|--:|--:|--:|--:|',
   ];
   for (const [key, s] of Object.entries(SUITES)) {
     const cases = r.cases.filter((c) => c.suite === key && !c.error);
@@ -147,9 +177,10 @@ function summaryTable(r: BenchRecord): string[] {
     const wasm = cases.map((c) => c.vsWasm).filter((x): x is number => x !== undefined);
     const jweb = cases.map((c) => c.vsJaxWebgpu).filter((x): x is number => x !== undefined);
     const jwasm = cases.map((c) => c.vsJaxWasm).filter((x): x is number => x !== undefined);
+    const pt = cases.map((c) => c.vsTorch).filter((x): x is number => x !== undefined);
     const g = (xs: number[]): string => (xs.length ? `${geomean(xs).toFixed(2)}x (${Math.min(...xs).toFixed(2)}x)` : '–');
     const met = web.length ? (Math.min(...web) >= target(key) ? 'yes' : 'no') : '–';
-    rows.push(`| ${s.title} | ${cases.length} | ${g(web)} | ${target(key)}x | ${met} | ${g(wasm)} | ${g(jweb)} | ${g(jwasm)} |`);
+    rows.push(`| ${s.title} | ${cases.length} | ${g(web)} | ${target(key)}x | ${met} | ${g(wasm)} | ${g(jweb)} | ${g(jwasm)} | ${g(pt)} |`);
   }
   return rows;
 }
@@ -165,6 +196,16 @@ function jaxLine(j: JaxjsInfo): string {
   return parts.join(' ');
 }
 
+/** What PyTorch ran as (or why it did not), in a sentence or two. */
+function torchLine(t: TorchInfo): string {
+  if (!t.torch) return `not run: ${t.problems.join('; ') || 'no Python with torch found'}.`;
+  const vars = Object.entries(t.env ?? {})
+    .map(([k, v]) => `\`${k}=${v}\``)
+    .join(', ');
+  const failed = t.problems.length ? ` Failed: ${t.problems.join('; ')}.` : '';
+  return `PyTorch ${t.torch} on the CPU (${t.executable}, Python ${t.pythonVersion}, NumPy ${t.numpy}), one process per case (bench/torch/peer.py), \`torch.set_num_threads(${t.threads})\` (${t.interopThreads} inter-op thread), ${vars}: idle threads sleep while ours runs.${failed}`;
+}
+
 /** The markdown section of one run. */
 export function renderRecord(r: BenchRecord): string {
   const t = r.tfjs;
@@ -177,6 +218,7 @@ export function renderRecord(r: BenchRecord): string {
       ? `- tfjs: @tensorflow/tfjs-core ${t.versions.core}, tfjs-backend-webgpu ${t.versions.webgpu}, tfjs-backend-wasm ${t.versions.wasm}; backends run: ${t.available.join(', ') || 'none'}${t.problems.length ? ` (failed: ${t.problems.join('; ')})` : ''}. tfjs-webgpu ${t.sameDevice ? "ran on the engine's own GPUDevice (same adapter, same queue)" : "**did not** run on the engine's device"}; it reports its adapter as "${t.adapterInfo}".`
       : '- tfjs: not run.',
     j ? `- jax-js: ${jaxLine(j)}` : '- jax-js: not run.',
+    r.torch ? `- PyTorch: ${torchLine(r.torch)}` : '- PyTorch: not run (`--no-torch`).',
     `- Machine load (uptime, 1 / 5 / 15 min): ${loadStr(r.load.start)} at the start, ${loadStr(r.load.end)} at the end, on ${r.cpus} cores. The machine was shared with other jobs, so absolute times are noisy; the runners' samples were interleaved so all saw the same load, which keeps the ratios steadier than the times.`,
     `- Timing: ${r.method}`,
     ...(r.updates ?? []).map(
@@ -185,15 +227,26 @@ export function renderRecord(r: BenchRecord): string {
     ),
     '',
   ];
-  if (r.chart) lines.push(`![speed-up of ours over tfjs and jax-js, per case](${r.chart})`, '');
+  if (r.chart) lines.push(`![speed-up of ours over tfjs, jax-js and PyTorch, per case](${r.chart})`, '');
   if (r.cases.some((c) => c.vsWebgpu !== undefined)) lines.push(...summaryTable(r), '');
   const step = r.cases.filter((c) => c.suite === 'trainingStep');
   if (step.length) lines.push('The whole training step:', '', ...step.map((c) => `- ${verdict(c)}`), '');
   if (r.throughput?.length) {
     lines.push(
-      "End-to-end training throughput (the demo preset's training loop: loader, augmentation, masking, forward, losses, backward, AdamW, EMA and one readback per step; wall clock, no tfjs equivalent):",
+      "End-to-end training throughput (the demo preset's training loop: loader, augmentation, masking, forward, losses, backward, AdamW, EMA and one readback per step; wall clock; no tfjs or jax-js equivalent, PyTorch's below where it ran):",
       '',
       ...r.throughput.map((t) => `- ${t.describe}: **${t.cropsPerSecond.toFixed(0)} augmented crops/s** (${t.msPerStep.toFixed(0)} ms per step over ${t.iterations} steps)`),
+      '',
+    );
+  }
+  if (r.torchThroughput?.length) {
+    lines.push(
+      "PyTorch's loop on the CPU, measured right after ours for the same phase (its own Python loader: P x K sampling, batched affine warps with `grid_sample`, block masks; bench/torch/omniglot_loader.py):",
+      '',
+      ...r.torchThroughput.map((t) => {
+        const ours = r.throughput?.find((o) => o.step === t.step);
+        return `- ${t.describe}: **${t.cropsPerSecond.toFixed(0)} augmented crops/s** (${t.msPerStep.toFixed(0)} ms per step over ${t.iterations} steps)${ours ? `; ours / PyTorch ${(ours.cropsPerSecond / t.cropsPerSecond).toFixed(2)}x` : ''}`;
+      }),
       '',
     );
   }
@@ -203,6 +256,7 @@ export function renderRecord(r: BenchRecord): string {
     lines.push(`### ${s.title}`, '');
     if (cases[0].tfjsOps) lines.push(`tfjs: ${cases[0].tfjsOps}.`, '');
     if (cases[0].jaxOps) lines.push(`jax-js: ${cases[0].jaxOps}.`, '');
+    for (const op of new Set(cases.map((c) => c.torchOps).filter(Boolean))) lines.push(`PyTorch: ${op}.`, '');
     if (cases[0].unfusedOps) lines.push(`Unfused (ours): ${cases[0].unfusedOps}.`, '');
     lines.push(...suiteTable(cases), '');
   }
@@ -213,11 +267,12 @@ export const COLUMN_NOTES = [
   "- **ours / tfjs-webgpu ms**: median time per op over interleaved samples; each sample is a batch of N ops (N sized so a batch lasts ~0.25 s, 1 to 32, and 1 for the whole step; in the JSON) between two drains of the queue, after warm-up runs that compile every pipeline. Where the adapter has timestamp queries this is GPU-side time: every compute pass in the batch (ours and tfjs', which share the device) gets begin/end timestamps and the per-op time is their summed duration (bench/gpu-timer.ts); the wall time is in the JSON beside it. Otherwise it is wall time.",
   '- **tfjs-wasm ms**: wall time (it runs on the CPU, synchronously); its ratio is against our wall time.',
   "- **jax-js-webgpu / jax-js-wasm ms** (matmul, attention, soft cross-entropy and the whole step): @jax-js/jax, every computation under `jit`, timed like tfjs: jax-js-webgpu runs on the engine's device, so GPU-side where the adapter has timestamps; jax-js-wasm is wall time against ours. jax-js is lazy (an op records work, awaiting a result runs it), so a sample's batch ends by awaiting every result (`blockUntilReady`) and draining the queue. The ratios are its time / ours.",
+  "- **PyTorch CPU ms** (the whole step and the SMKD iterations): PyTorch on the machine's CPU cores in a Python process of its own (bench/torch/peer.py), from our weights, state and inputs; wall time of a batch of steps, i.e. the request over a pipe and the reply (well under a millisecond against steps of 10 ms and more). **PyTorch / ours** is against ours by our primary method (GPU-side where the adapter has timestamps), **PyTorch / ours wall** against our wall time; on a software adapter both run on the same cores, and the samples are interleaved.",
   '- **tfjs-webgpu / ours**: how many times faster ours is (the target of issue #7: 2x, matmul 3x).',
   '- **GFLOP/s**: useful FLOPs of the maths per op, the same count for every runner (matmul 2·M·N·K; attention 4·B·H·T²·Dh forward, 3x that forward + backward, recomputation not counted; cosine argmax 2·G·N·M·D; the step: 3x the forward matmul and attention FLOPs). **GB/s**: the minimal memory traffic of the op (layerNorm and GELU forward + backward: 5 floats per element; soft cross-entropy 5·N·C floats; EMA 3 floats per parameter; AdamW 7), not what a composition actually moves.',
   "- **unfused**: the same maths composed from our own core ops (the engine without its fused kernel); **peak extra MiB**: the buffer pool's high-water mark during one op minus the live bytes before it.",
   '- **benny ops/s**: benny (benchmark.js) on one op + drain per call, so it includes submit and wait latency that the batched median amortises.',
-  '- **agreement**: one run of ours and of the other from the same inputs and state, read back: max |ours − theirs| / max |theirs| over every output (forward result and input gradients; EMA/AdamW: the updated state; the step: the loss). Cosine argmax: the worst float64 cosine gap between either pick and the true best.',
+  '- **agreement**: one run of ours and of the other from the same inputs and state, read back: max |ours − theirs| / max |theirs| over every output (forward result and input gradients; EMA/AdamW: the updated state; the step: the loss; an SMKD iteration: every loss term of two iterations against PyTorch, the second after an update). Cosine argmax: the worst float64 cosine gap between either pick and the true best.',
 ];
 
 /** The whole RESULTS.md from every full-mode record, and the browser records at the end. */
@@ -228,7 +283,7 @@ export function renderReport(records: BenchRecord[], browser: BrowserRecord[] = 
     '',
     `Adapter${records.length > 1 ? 's' : ''}: **${adapters}**.`,
     '',
-    'Each kernel of a ViT training step, and the whole step, run by this engine, by tfjs (@tensorflow/tfjs-core with tfjs-backend-webgpu) on the same Dawn adapter and device, and for reference by tfjs-backend-wasm, on the same random inputs; matmul, attention, soft cross-entropy and the whole step also by jax-js (@jax-js/jax, jitted) on its wasm backend and its WebGPU backend on the same device; where the engine has a fused kernel, also against the same maths composed from its own core ops. Regenerated by `npm run bench` (full mode) from `bench/results/*.json`; `npm run bench -- --quick` and `-- --smoke` write `<adapter>.quick.json` / `<adapter>.smoke.json` and leave this file alone. What was tried to make the kernels fast is in [NOTES.md](NOTES.md).',
+    'Each kernel of a ViT training step, and the whole step, run by this engine, by tfjs (@tensorflow/tfjs-core with tfjs-backend-webgpu) on the same Dawn adapter and device, and for reference by tfjs-backend-wasm, on the same random inputs; matmul, attention, soft cross-entropy and the whole step also by jax-js (@jax-js/jax, jitted) on its wasm backend and its WebGPU backend on the same device; the whole step and one SMKD iteration of each phase of the omniglot preset also by PyTorch on the CPU, where a Python with torch is found; where the engine has a fused kernel, also against the same maths composed from its own core ops. Regenerated by `npm run bench` (full mode) from `bench/results/*.json`; `npm run bench -- --quick` and `-- --smoke` write `<adapter>.quick.json` / `<adapter>.smoke.json` and leave this file alone. What was tried to make the kernels fast is in [NOTES.md](NOTES.md).',
     '',
     'Columns:',
     '',

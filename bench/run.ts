@@ -1,6 +1,7 @@
-// npm run bench [-- --quick | --smoke | --report | --profile [step]] [-- --suite matmul,attention] [-- --no-tfjs] [-- --no-jaxjs]: runs the suites
-// (ours, our unfused composition, tfjs-webgpu on the same device, tfjs-wasm, jax-js-wasm, jax-js-webgpu on the same device), writes
-// bench/results/<adapter>.json and, for a full run, its SVG chart and bench/RESULTS.md.
+// npm run bench [-- --quick | --smoke | --report | --profile [step]] [-- --suite matmul,attention] [-- --no-tfjs] [-- --no-jaxjs] [-- --no-torch]: runs the suites
+// (ours, our unfused composition, tfjs-webgpu on the same device, tfjs-wasm, jax-js-wasm, jax-js-webgpu on the same device, and
+// PyTorch on the CPU where a Python with torch is found), writes bench/results/<adapter>.json and, for a full run, its SVG chart
+// and bench/RESULTS.md.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
@@ -13,17 +14,30 @@ import { runCase, type CaseResult, type Mode, type RunContext } from './harness.
 import { renderRecord, renderReport, slug, verdict, type BenchRecord } from './report.js';
 import { loadJaxjs } from './jaxjs/backends.js';
 import { loadTfjs } from './tfjs/backends.js';
+import { describeTorch, loadTorch } from './torch/peer.js';
+import { torchThroughput } from './torch/smkd.js';
 import { selectCases, SUITES } from './suites/index.js';
 import { measureThroughput, profileStep, PROFILE_STEPS, type ProfileStep, type Throughput } from './profile.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
 
-function parseArgs(argv: string[]): { mode: Mode | 'report' | 'profile'; suites: string[]; tfjs: boolean; jaxjs: boolean; update: boolean; profile: ProfileStep } {
+interface Args {
+  mode: Mode | 'report' | 'profile';
+  suites: string[];
+  tfjs: boolean;
+  jaxjs: boolean;
+  torch: boolean;
+  update: boolean;
+  profile: ProfileStep;
+}
+
+function parseArgs(argv: string[]): Args {
   let mode: Mode | 'report' | 'profile' = 'full';
   let profile: ProfileStep = 'vit-tiny-like';
   let tfjs = true;
   let jaxjs = true;
+  let torch = true;
   let update = false;
   const suites: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -32,6 +46,7 @@ function parseArgs(argv: string[]): { mode: Mode | 'report' | 'profile'; suites:
     else if (a === '--smoke') mode = 'smoke';
     else if (a === '--no-tfjs') tfjs = false;
     else if (a === '--no-jaxjs') jaxjs = false;
+    else if (a === '--no-torch') torch = false;
     else if (a === '--report') mode = 'report';
     else if (a === '--update') update = true;
     else if (a === '--profile') {
@@ -46,22 +61,23 @@ function parseArgs(argv: string[]): { mode: Mode | 'report' | 'profile'; suites:
     else if (a.startsWith('--suite=')) suites.push(...a.slice(8).split(','));
     else
       throw new Error(
-        `bench: unknown argument '${a}' (use --quick, --smoke, --report, --update, --no-tfjs, --no-jaxjs, --suite name[,name], --profile [${PROFILE_STEPS.join('|')}])`,
+        `bench: unknown argument '${a}' (use --quick, --smoke, --report, --update, --no-tfjs, --no-jaxjs, --no-torch, --suite name[,name], --profile [${PROFILE_STEPS.join('|')}])`,
       );
   }
-  return { mode, suites: suites.filter(Boolean), tfjs, jaxjs, update, profile };
+  return { mode, suites: suites.filter(Boolean), tfjs, jaxjs, torch, update, profile };
 }
 
 function packageVersion(dir: string): string {
   return (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-/** Every agreement check of a case, ours against unfused and each tfjs and jax-js backend. */
+/** Every agreement check of a case, ours against unfused, each tfjs and jax-js backend and PyTorch. */
 function agreements(c: CaseResult): [string, { ok: boolean; error: number }][] {
   const out: [string, { ok: boolean; error: number }][] = [];
   if (c.agreement) out.push(['unfused', c.agreement]);
   for (const [b, a] of Object.entries(c.tfjsAgreement ?? {})) if (a) out.push([b, a]);
   for (const [b, a] of Object.entries(c.jaxAgreement ?? {})) if (a) out.push([b, a]);
+  if (c.torchAgreement) out.push(['pytorch', c.torchAgreement]);
   return out;
 }
 
@@ -75,9 +91,9 @@ function summaryLine(c: CaseResult): string {
 /** Write a record and its chart as bench/results/<adapter><tags>.json / .svg. */
 async function save(record: BenchRecord, tags: string): Promise<void> {
   const file = path.join(resultsDir, `${record.adapterSlug}${tags}.json`);
-  if (record.mode !== 'smoke' && record.cases.some((c) => [c.vsWebgpu, c.vsWasm, c.vsJaxWasm, c.vsJaxWebgpu].some((x) => x !== undefined))) {
+  if (record.mode !== 'smoke' && record.cases.some((c) => [c.vsWebgpu, c.vsWasm, c.vsJaxWasm, c.vsJaxWebgpu, c.vsTorch].some((x) => x !== undefined))) {
     const chart = path.join(resultsDir, `${record.adapterSlug}${tags}.svg`);
-    writeFileSync(chart, await ratioChart(record.cases, `Ours vs tfjs and jax-js on ${record.adapter} (${record.mode})`));
+    writeFileSync(chart, await ratioChart(record.cases, `Ours vs tfjs, jax-js and PyTorch on ${record.adapter} (${record.mode})`));
     record.chart = path.relative(here, chart);
     console.log(`wrote ${path.relative(root, chart)}`);
   }
@@ -86,7 +102,7 @@ async function save(record: BenchRecord, tags: string): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  const { mode, suites, tfjs, jaxjs, update, profile } = parseArgs(process.argv.slice(2));
+  const { mode, suites, tfjs, jaxjs, torch, update, profile } = parseArgs(process.argv.slice(2));
   if (mode === 'profile') {
     const p = await profileStep(profile);
     console.log(p.report);
@@ -117,7 +133,13 @@ async function main(): Promise<number> {
     ctx.jax = await loadJaxjs();
     if (ctx.jax.problems.length) console.warn(`jax-js: ${ctx.jax.problems.join('; ')}`);
   }
-  const peers = [...(ctx.tfjs?.available ?? []), ...(ctx.jax?.available ?? [])];
+  // PyTorch only where a Python with torch is found; a note otherwise (it is never a dependency).
+  const torchProbe = torch ? await loadTorch() : undefined;
+  if (torchProbe?.env) {
+    ctx.torch = torchProbe.env;
+    console.log(describeTorch(torchProbe.env));
+  } else if (torchProbe) console.warn(`pytorch: skipped (${torchProbe.problems.join('; ')})`);
+  const peers = [...(ctx.tfjs?.available ?? []), ...(ctx.jax?.available ?? []), ...(ctx.torch ? ['pytorch'] : [])];
   console.log(
     `bench (${mode}): ${cases.length} cases on ${adapter}${peers.length ? `, against ${peers.join(', ')}` : ''}; load average ${loadStart.map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`,
   );
@@ -130,11 +152,24 @@ async function main(): Promise<number> {
   }
   // End-to-end throughput of the demo preset's training loop, in a full run or a run of the step suite.
   const throughputs: Throughput[] = [];
+  const torchThroughputs: Throughput[] = [];
+  const torchProblems = [...(torchProbe?.problems ?? [])];
   if (mode !== 'smoke' && (suites.length === 0 || suites.includes('trainingStep'))) {
     for (const which of ['omniglot-phase1', 'omniglot'] as const) {
-      const t = await measureThroughput(which, mode === 'quick' ? 8 : 20);
+      const iterations = mode === 'quick' ? 8 : 20;
+      const t = await measureThroughput(which, iterations);
       throughputs.push(t);
       console.log(`[throughput] ${t.describe}: ${t.cropsPerSecond.toFixed(0)} crops/s (${t.msPerStep.toFixed(0)} ms per step)`);
+      // Right after ours, so that both see about the same load.
+      if (!ctx.torch) continue;
+      try {
+        const p = await torchThroughput(ctx.torch, which, iterations);
+        torchThroughputs.push(p);
+        console.log(`[throughput] ${p.describe}: ${p.cropsPerSecond.toFixed(0)} crops/s (${p.msPerStep.toFixed(0)} ms per step)`);
+      } catch (e) {
+        torchProblems.push(`throughput ${which}: ${e instanceof Error ? e.message : String(e)}`);
+        console.error(`[throughput] PyTorch ${which} failed: ${String(e)}`);
+      }
     }
   }
   const record: BenchRecord = {
@@ -157,18 +192,20 @@ async function main(): Promise<number> {
       sameDevice: ctx.jax.sameDevice,
       wasmThreads: ctx.jax.wasmThreads,
     },
+    torch: torchProbe && { ...torchProbe.env, problems: torchProblems },
     date: new Date().toISOString(),
     mode,
     sizes,
     cpus: cpus().length,
     load: { start: loadStart, end: loadavg() },
     method: gpu.hasTimestamps
-      ? "GPU-side: the adapter has timestamp queries, so every compute pass of a timed batch (ours, tfjs-webgpu's and jax-js-webgpu's) carries begin/end timestamps and a sample is the sum of their durations per op; wall clock (`performance.now()` around the batch, queue drained before and after) is recorded beside it and used for tfjs-wasm and jax-js-wasm."
-      : 'wall clock (`performance.now()`) around batches of ops, the queue drained before and after (`queue.onSubmittedWorkDone()`): the adapter has no timestamp queries.',
+      ? "GPU-side: the adapter has timestamp queries, so every compute pass of a timed batch (ours, tfjs-webgpu's and jax-js-webgpu's) carries begin/end timestamps and a sample is the sum of their durations per op; wall clock (`performance.now()` around the batch, queue drained before and after) is recorded beside it and used for tfjs-wasm and jax-js-wasm. PyTorch is wall clock around its batch (the request to its process and the reply), against ours GPU-side and against our wall time."
+      : 'wall clock (`performance.now()`) around batches of ops, the queue drained before and after (`queue.onSubmittedWorkDone()`): the adapter has no timestamp queries. PyTorch is wall clock around its batch (the request to its process and the reply).',
     seconds: (performance.now() - t0) / 1000,
     partial: suites.length > 0,
     cases: results,
     throughput: throughputs.length ? throughputs : undefined,
+    torchThroughput: torchThroughputs.length ? torchThroughputs : undefined,
   };
   mkdirSync(resultsDir, { recursive: true });
   // Only a complete full run is the adapter's record; anything else gets a file name of its own.
@@ -182,6 +219,8 @@ async function main(): Promise<number> {
     const order = Object.keys(SUITES);
     full.cases = [...full.cases.filter((c) => !suites.includes(c.suite)), ...results].sort((a, b) => order.indexOf(a.suite) - order.indexOf(b.suite));
     if (record.throughput) full.throughput = record.throughput;
+    if (record.torchThroughput) full.torchThroughput = record.torchThroughput;
+    if (record.torch) full.torch = record.torch;
     full.updates = [...(full.updates ?? []), { suites, date: record.date, load: record.load, seconds: record.seconds }];
     await save(full, '');
   }
