@@ -218,7 +218,7 @@ export function renderRecord(r: BenchRecord): string {
       ? `- tfjs: @tensorflow/tfjs-core ${t.versions.core}, tfjs-backend-webgpu ${t.versions.webgpu}, tfjs-backend-wasm ${t.versions.wasm}; backends run: ${t.available.join(', ') || 'none'}${t.problems.length ? ` (failed: ${t.problems.join('; ')})` : ''}. tfjs-webgpu ${t.sameDevice ? "ran on the engine's own GPUDevice (same adapter, same queue)" : "**did not** run on the engine's device"}; it reports its adapter as "${t.adapterInfo}".`
       : '- tfjs: not run.',
     j ? `- jax-js: ${jaxLine(j)}` : '- jax-js: not run.',
-    r.torch ? `- PyTorch: ${torchLine(r.torch)}` : '- PyTorch: not run (`--no-torch`).',
+    r.torch ? `- PyTorch: ${torchLine(r.torch)}` : '- PyTorch: not run.',
     `- Machine load (uptime, 1 / 5 / 15 min): ${loadStr(r.load.start)} at the start, ${loadStr(r.load.end)} at the end, on ${r.cpus} cores. The machine was shared with other jobs, so absolute times are noisy; the runners' samples were interleaved so all saw the same load, which keeps the ratios steadier than the times.`,
     `- Timing: ${r.method}`,
     ...(r.updates ?? []).map(
