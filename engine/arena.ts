@@ -217,7 +217,9 @@ export function assertSharedLayout(op: string, target: ParameterArena, source: P
 export function emptyGradSlot(param: Tensor): Tensor<'f32'> | undefined {
   const owner = owners.get(param);
   if (!owner || !param.requiresGrad || owner.arena.hasGrad[owner.index]) return undefined;
-  return owner.arena.grads.view(owner.index).shareRef();
+  // A scope-tracked tensor (shareRef's are not), so the backward pass's scope frees it.
+  const view = owner.arena.grads.view(owner.index);
+  return new Tensor(view.shape, 'f32', view.storage.retain());
 }
 
 export function accumulateArenaGrad(param: Tensor, g: Tensor<'f32'>): boolean {

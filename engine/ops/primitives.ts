@@ -36,7 +36,7 @@ export function keptShape(shape: Shape, axes: readonly number[], keepdim: boolea
 export function reduceRaw(op: ReduceOp, x: Tensor, axes: readonly number[], scale: number, label: string, into?: Tensor<'f32'>): Tensor<'f32'> {
   const outShape = keptShape(x.shape, axes, false);
   if (into && into.size !== numel(outShape)) throw new Error(`internal: ${label} writes ${fmt(outShape)} into ${into.describe()}`);
-  const result = (): Tensor<'f32'> => (into ? into.shareRef(outShape) : empty(outShape, 'f32', label));
+  const result = (): Tensor<'f32'> => (into ? new Tensor(outShape, 'f32', into.storage.retain()) : empty(outShape, 'f32', label));
   if (axes.length === 0) {
     const out = result();
     launch(unaryKernel('affine', x.dtype, 'f32'), elementwiseUniforms(x.size, scale, 0), [out], [x], grid1d(x.size), label);

@@ -148,6 +148,35 @@ test('linear with a residual added in the kernel: forward and backward of every 
   }
 });
 
+test('linear with a residual keeps no memory after backward (the residual gradient is the output gradient, not a copy)', async () => {
+  const w = E.randn([8, 6], 1);
+  const b = E.randn([8], 2);
+  const x0 = E.randn([3, 5, 6], 3);
+  for (const t of [w, b, x0]) t.requiresGrad = true;
+  const run = (): void => {
+    const loss = E.tidy(() => {
+      const x = E.add(x0, 1); // a non-leaf used twice: the product's input and the residual
+      return E.sum(linear(E.mul(x, 2), w, b, E.narrow(E.concat([x, x], 2), 2, 0, 8)));
+    });
+    E.backward(loss);
+    loss.dispose();
+    for (const t of [w, b, x0]) {
+      t.grad?.dispose();
+      t.grad = null;
+    }
+  };
+  try {
+    run();
+    await E.rt().sync();
+    const before = E.rt().poolStats().liveBytes;
+    run();
+    await E.rt().sync();
+    assert.is(E.rt().poolStats().liveBytes - before, 0, 'live bytes after a second forward and backward');
+  } finally {
+    for (const t of [w, b, x0]) t.dispose();
+  }
+});
+
 test('linearGelu: fused bias + exact GELU, forward and backward', async () => {
   const r = rng(12);
   for (const [xs, outF, bias] of [
