@@ -154,9 +154,17 @@ export class Runtime {
     return p;
   }
 
-  /** Submit everything recorded so far; resolves when it is on the queue and validated. */
+  /**
+   * Submit everything recorded so far; resolves when it is on the queue and validated. The batch is
+   * what was recorded before this call: work recorded afterwards (while an earlier batch waits for
+   * its pipelines, or while the GPU runs it) goes into the next one, so a caller can record the next
+   * step while the GPU runs this one and still read this one's results as soon as they are done.
+   */
   flush(): Promise<void> {
-    const next = this.flushChain.then(() => this.flushNow());
+    const cmds = this.pending;
+    this.pending = [];
+    const batch = cmds.length ? this.batch++ : 0;
+    const next = this.flushChain.then(() => this.flushNow(cmds, batch));
     this.flushChain = next.catch(() => undefined);
     return next;
   }
@@ -201,11 +209,8 @@ export class Runtime {
     if (this.lost) throw new Error(`${label}: the GPU device was lost (${this.lost}); restart the process to get a new device`);
   }
 
-  private async flushNow(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const cmds = this.pending;
-    this.pending = [];
-    const batch = this.batch++;
+  private async flushNow(cmds: Command[], batch: number): Promise<void> {
+    if (cmds.length === 0) return;
     const dispatches = cmds.filter((c): c is DispatchCmd => c.kind === 'dispatch');
     const pipes = new Map<string, GPUComputePipeline>();
     for (const d of dispatches) {
