@@ -56,6 +56,7 @@ export class Runtime {
   private nextBufferId = 1;
   private readBuffers = new Map<number, GPUBuffer[]>();
   private flushChain: Promise<void> = Promise.resolve();
+  private soon: Promise<void> | undefined;
   private lost: string | undefined;
   private readonly uniformAlign: number;
   /**
@@ -169,6 +170,18 @@ export class Runtime {
     return next;
   }
 
+  /**
+   * A flush at the end of the current synchronous run of JavaScript: reads issued together (the losses
+   * of a step, read with Promise.all) share one batch and one submit instead of one each.
+   */
+  private flushSoon(): Promise<void> {
+    this.soon ??= Promise.resolve().then(() => {
+      this.soon = undefined;
+      return this.flush();
+    });
+    return this.soon;
+  }
+
   /** Record a copy of `size` bytes between two bindings, in order with the dispatches around it. */
   copy(src: Binding, dst: Binding, size: number, label: string): void {
     this.checkAlive(label);
@@ -185,7 +198,7 @@ export class Runtime {
     const dst = this.readBuffers.get(cls)?.pop() ?? this.device.createBuffer({ size: cls, usage: MAP_READ_COPY_DST, label: 'readback' });
     if (src.pooled) src.pooled.batch = this.batch;
     this.pending.push({ kind: 'copy', src, dst, dstOffset: 0, size });
-    await this.flush();
+    await this.flushSoon();
     await gpuWait(dst.mapAsync(GPUMapMode.READ, 0, size));
     const out = dst.getMappedRange(0, size).slice(0);
     dst.unmap();

@@ -74,8 +74,12 @@ export interface TrainHooks {
   onStep?: (m: StepMetrics) => void;
   /** Few-shot validation at the end of an epoch (when the config asks for it); returns the accuracy to select the best checkpoint. */
   validate?: (models: StudentTeacher, splits: DataSplits, epoch: number) => Promise<number>;
-  /** Stop after the current step (e.g. on Ctrl-C); a checkpoint is written before returning. */
-  shouldStop?: () => boolean;
+  /**
+   * Asked before each step is begun, with the iterations the run will have done once the steps already
+   * begun finish (the next step is recorded while the GPU runs the current one): true begins no more,
+   * writes a checkpoint at `done` and returns (e.g. on Ctrl-C: the run stops within a step or two).
+   */
+  shouldStop?: (done: number) => boolean;
   log?: (msg: string) => void;
 }
 
@@ -361,15 +365,29 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, options: T
   try {
     // A resume at the end of an epoch whose validation was not written yet makes it first.
     if (found && !validations.some((v) => v.iteration === start)) await records.validateAt(start);
-    if (hooks.shouldStop?.() && start < total) stopped = true;
-    for (let it = start; it < total && !stopped; it++) {
-      const metrics = await step(run, cfg, it, records.lastCheckpoint);
-      await appendFile(metricsFile, JSON.stringify(metrics) + '\n');
-      hooks.onStep?.(metrics);
-      const done = it + 1;
-      // A stop (Ctrl-C) checkpoints and does nothing more: a validation due here is made on resume.
-      stopped = !!hooks.shouldStop?.() && done < total;
-      await records.afterStep(done, stopped);
+    if (hooks.shouldStop?.(start) && start < total) stopped = true;
+    // Step it + 1 is recorded and submitted before step it's losses are read, so the GPU runs one step
+    // while the next is recorded, unless a checkpoint or validation must read the state in between.
+    let next: PendingStep | undefined;
+    let finished = performance.now();
+    try {
+      for (let it = start; it < total && !stopped; it++) {
+        const current = next ?? (await beginStep(run, cfg, it));
+        next = undefined;
+        const done = it + 1;
+        // A stop (Ctrl-C) checkpoints and does nothing more: a validation due here is made on resume.
+        const stopNow = !!hooks.shouldStop?.(done) && done < total;
+        if (!stopNow && done < total && records.idleAfter(done)) next = await beginStep(run, cfg, done);
+        const metrics = await finishStep(current, records.lastCheckpoint, finished);
+        finished = performance.now();
+        await appendFile(metricsFile, JSON.stringify(metrics) + '\n');
+        hooks.onStep?.(metrics);
+        // With the next step under way, a stop asked for now is honoured after it.
+        stopped = stopNow && !next;
+        await records.afterStep(done, stopped);
+      }
+    } finally {
+      next?.abandon();
     }
   } finally {
     await loader.close();
@@ -395,6 +413,11 @@ class RunRecords {
     this.total = run.schedule.totalIters;
   }
 
+  /** Whether afterStep(done, false) has nothing to do: no checkpoint and no validation due. */
+  idleAfter(done: number): boolean {
+    return !(done % this.cfg.checkpointEvery === 0 || done === this.total) && !this.validationDue(done);
+  }
+
   /** After `done` iterations: a checkpoint when one is due or the run stops, then the validation when one is due and the run goes on. */
   async afterStep(done: number, stopped: boolean): Promise<void> {
     if (done % this.cfg.checkpointEvery === 0 || done === this.total || stopped) this.lastCheckpoint = await this.save(done);
@@ -405,7 +428,7 @@ class RunRecords {
   async validateAt(done: number): Promise<void> {
     const { cfg, run } = this;
     const epoch = run.schedule.epochOf(done - 1);
-    if (!this.validate || done === 0 || done % cfg.schedule.itersPerEpoch !== 0 || cfg.eval.everyEpochs === 0 || (epoch + 1) % cfg.eval.everyEpochs !== 0) return;
+    if (!this.validate || !this.validationDue(done)) return;
     const acc = await this.validate(run.models, run.splits, epoch);
     if (acc > this.best) {
       this.best = acc;
@@ -413,6 +436,12 @@ class RunRecords {
       await markBest(cfg.out, this.lastCheckpoint, { ...this.state(done), valAccuracy: acc }, cfg.keepLast, this.onSchedule);
     }
     await appendFile(run.metricsFile, JSON.stringify({ iteration: done, epoch, valAccuracy: acc }) + '\n');
+  }
+
+  private validationDue(done: number): boolean {
+    const { cfg, run } = this;
+    const epoch = run.schedule.epochOf(done - 1);
+    return !!this.validate && done > 0 && done % cfg.schedule.itersPerEpoch === 0 && cfg.eval.everyEpochs > 0 && (epoch + 1) % cfg.eval.everyEpochs === 0;
   }
 
   private async save(done: number): Promise<string> {
@@ -539,10 +568,28 @@ function checkResumedState(runDir: string, dir: string, state: TrainState, cfg: 
 }
 
 /** Iteration `it`: record it, update the models, read the losses back; its metrics (an error on a non-finite loss). */
-async function step(run: OpenRun, cfg: TrainConfig, it: number, lastCheckpoint: string): Promise<StepMetrics> {
+/** A step recorded and submitted, its losses on their way back. */
+interface PendingStep {
+  it: number;
+  epoch: number;
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+  temps: { teacher: number; patch: number };
+  started: number;
+  /** Augmented crops the step consumed. */
+  images: number;
+  values: Promise<{ loss: number; terms: Record<string, number> }>;
+  clip: ClipResult | undefined;
+  /** Free what it holds when the run ends before it is finished. */
+  abandon(): void;
+}
+
+/** Load iteration it's batch, record the step and the update, and start reading its losses (submits it). */
+async function beginStep(run: OpenRun, cfg: TrainConfig, it: number): Promise<PendingStep> {
   const { schedule, models, optimizer } = run;
   const ce = cfg.objective === 'ce';
-  const t0 = performance.now();
+  const started = performance.now();
   const epoch = schedule.epochOf(it);
   const batch = await run.loader.batchAt(it);
   const lr = schedule.lr(it);
@@ -553,26 +600,49 @@ async function step(run: OpenRun, cfg: TrainConfig, it: number, lastCheckpoint: 
   const losses = tidy(() => recordStep(models, batch, cfg, temps, it, { initCenters }));
   // The baseline's "teacher" is the student itself (momentum 0), so evaluation and checkpoints read it as for SMKD.
   const clip = updateStep(models, optimizer, { lr, weightDecay: wd, momentum: ce ? 0 : m, clip: cfg.schedule.clipGrad, freezeLastLayer: !ce && schedule.freezeLastLayer(epoch) });
-  const { loss, terms } = await readLosses(losses);
-  clip?.dispose();
-  if (!Number.isFinite(loss)) {
-    throw new Error(
-      `the loss became ${loss} at iteration ${it} (epoch ${epoch}); stopping. The last good checkpoint is ${lastCheckpoint || '(none yet)'}; try a lower learning rate or a larger clip.`,
-    );
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const images = cfg.batch.size * (cfg.crops.global + (ce ? 0 : cfg.crops.local));
+  const values = readLosses(losses);
+  // Read later (or never, when the run stops with this step in flight); a failure surfaces there.
+  values.catch(() => undefined);
   return {
-    iteration: it,
+    it,
     epoch,
-    loss,
-    terms,
     lr,
     weightDecay: wd,
     momentum: m,
-    teacherTemp: temps.teacher,
-    teacherPatchTemp: temps.patch,
-    imagesPerSecond: images / seconds,
+    temps,
+    started,
+    images: cfg.batch.size * (cfg.crops.global + (ce ? 0 : cfg.crops.local)),
+    values,
+    clip,
+    abandon: () =>
+      void values.then(
+        () => clip?.dispose(),
+        () => clip?.dispose(),
+      ),
+  };
+}
+
+/** Wait for a begun step's losses; `previous` is when the step before it finished (the steps overlap). */
+async function finishStep(p: PendingStep, lastCheckpoint: string, previous: number): Promise<StepMetrics> {
+  const { loss, terms } = await p.values;
+  p.clip?.dispose();
+  if (!Number.isFinite(loss)) {
+    throw new Error(
+      `the loss became ${loss} at iteration ${p.it} (epoch ${p.epoch}); stopping. The last good checkpoint is ${lastCheckpoint || '(none yet)'}; try a lower learning rate or a larger clip.`,
+    );
+  }
+  const seconds = (performance.now() - Math.max(p.started, previous)) / 1000;
+  return {
+    iteration: p.it,
+    epoch: p.epoch,
+    loss,
+    terms,
+    lr: p.lr,
+    weightDecay: p.weightDecay,
+    momentum: p.momentum,
+    teacherTemp: p.temps.teacher,
+    teacherPatchTemp: p.temps.patch,
+    imagesPerSecond: p.images / seconds,
     seconds,
   };
 }
