@@ -1,7 +1,7 @@
 // Gradient clipping over a whole gradient arena in two dispatches: per parameter tensor (docs/algorithm.md §7.5, DINO's
 // clip_gradients) or by the global norm (torch.nn.utils.clip_grad_norm_). The norms and factors come
 // back as tensors, to be read after the step is submitted.
-import { CHUNK_WG, clipGradKernel, gradSqPartialsKernel, type ClipMode } from '../../kernels/grad-norm.js';
+import { NORM_WG, clipGradKernel, gradSqPartialsKernel, type ClipMode } from '../../kernels/grad-norm.js';
 import { grid1d } from '../../kernels/kernel.js';
 import type { ParameterArena } from '../arena.js';
 import { launch } from '../ops/launch.js';
@@ -44,7 +44,7 @@ function clip(arena: ParameterArena, maxNorm: number, mode: ClipMode, o: ClipOpt
   );
   const partial = empty([arena.numChunks], 'f32', label);
   const grads = arena.grads.flat;
-  const groups = grid1d(arena.numChunks * CHUNK_WG);
+  const groups = grid1d(arena.numChunks * NORM_WG, NORM_WG);
   launch(gradSqPartialsKernel(), { chunks: arena.numChunks }, [partial], [grads, arena.chunkTable, flags], groups, label);
   latest.get(arena)?.dispose();
   const norms = empty([P], 'f32', label);
