@@ -4,6 +4,7 @@ import type { Agreement, Sizes } from './case.js';
 import { throughput, type CaseResult, type Mode, type VariantResult } from './harness.js';
 import { SUITES } from './suites/index.js';
 import type { Throughput } from './profile.js';
+import { renderFirstStep, type FirstStep } from './first-step.js';
 
 export interface TfjsInfo {
   versions: { core: string; webgpu: string; wasm: string };
@@ -69,6 +70,10 @@ export interface BenchRecord {
   throughput?: Throughput[];
   /** The same for PyTorch's loop (its own loader and augmentation), where it ran. */
   torchThroughput?: Throughput[];
+  /** `smkd train`'s cold and warm time to its first step (full and quick runs of the step suite, unless --no-first-step). */
+  firstStep?: FirstStep;
+  /** Why that measurement failed. */
+  firstStepError?: string;
 }
 
 /** A file-name-safe adapter name. */
@@ -250,6 +255,7 @@ export function renderRecord(r: BenchRecord): string {
       '',
     );
   }
+  lines.push(...renderFirstStep(r.firstStep, r.firstStepError));
   for (const [key, s] of Object.entries(SUITES)) {
     const cases = r.cases.filter((c) => c.suite === key);
     if (!cases.length) continue;
