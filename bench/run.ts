@@ -1,7 +1,7 @@
-// npm run bench [-- --quick | --smoke | --report | --profile [step]] [-- --suite matmul,attention] [-- --no-tfjs] [-- --no-jaxjs] [-- --no-torch]: runs the suites
+// npm run bench [-- --quick | --smoke | --report | --profile [step]] [-- --suite matmul,attention] [-- --no-tfjs] [-- --no-jaxjs] [-- --no-torch] [-- --no-first-step]: runs the suites
 // (ours, our unfused composition, tfjs-webgpu on the same device, tfjs-wasm, jax-js-wasm, jax-js-webgpu on the same device, and
-// PyTorch on the CPU where a Python with torch is found), writes bench/results/<adapter>.json and, for a full run, its SVG chart
-// and bench/RESULTS.md.
+// PyTorch on the CPU where a Python with torch is found) and `smkd train`'s cold and warm time to its first step, writes
+// bench/results/<adapter>.json and, for a full run, its SVG chart and bench/RESULTS.md.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import { describeTorch, loadTorch } from './torch/peer.js';
 import { torchThroughput } from './torch/smkd.js';
 import { selectCases, SUITES } from './suites/index.js';
 import { measureThroughput, profileStep, PROFILE_STEPS, type ProfileStep, type Throughput } from './profile.js';
+import { measureFirstStep, type FirstStep } from './first-step.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
@@ -28,6 +29,7 @@ interface Args {
   tfjs: boolean;
   jaxjs: boolean;
   torch: boolean;
+  firstStep: boolean;
   update: boolean;
   profile: ProfileStep;
 }
@@ -38,6 +40,7 @@ function parseArgs(argv: string[]): Args {
   let tfjs = true;
   let jaxjs = true;
   let torch = true;
+  let firstStep = true;
   let update = false;
   const suites: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -47,6 +50,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--no-tfjs') tfjs = false;
     else if (a === '--no-jaxjs') jaxjs = false;
     else if (a === '--no-torch') torch = false;
+    else if (a === '--no-first-step') firstStep = false;
     else if (a === '--report') mode = 'report';
     else if (a === '--update') update = true;
     else if (a === '--profile') {
@@ -61,10 +65,10 @@ function parseArgs(argv: string[]): Args {
     else if (a.startsWith('--suite=')) suites.push(...a.slice(8).split(','));
     else
       throw new Error(
-        `bench: unknown argument '${a}' (use --quick, --smoke, --report, --update, --no-tfjs, --no-jaxjs, --no-torch, --suite name[,name], --profile [${PROFILE_STEPS.join('|')}])`,
+        `bench: unknown argument '${a}' (use --quick, --smoke, --report, --update, --no-tfjs, --no-jaxjs, --no-torch, --no-first-step, --suite name[,name], --profile [${PROFILE_STEPS.join('|')}])`,
       );
   }
-  return { mode, suites: suites.filter(Boolean), tfjs, jaxjs, torch, update, profile };
+  return { mode, suites: suites.filter(Boolean), tfjs, jaxjs, torch, firstStep, update, profile };
 }
 
 function packageVersion(dir: string): string {
@@ -102,7 +106,7 @@ async function save(record: BenchRecord, tags: string): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  const { mode, suites, tfjs, jaxjs, torch, update, profile } = parseArgs(process.argv.slice(2));
+  const { mode, suites, tfjs, jaxjs, torch, firstStep, update, profile } = parseArgs(process.argv.slice(2));
   if (mode === 'profile') {
     const p = await profileStep(profile);
     console.log(p.report);
@@ -172,6 +176,21 @@ async function main(): Promise<number> {
       }
     }
   }
+  // `smkd train` spawned as a user types it, cold and warm (bench/first-step.ts); never in smoke mode: the cold
+  // launch compiles every pipeline of the step (a minute on a 2-core lavapipe).
+  let first: FirstStep | undefined;
+  let firstError: string | undefined;
+  if (firstStep && mode !== 'smoke' && (suites.length === 0 || suites.includes('trainingStep'))) {
+    try {
+      first = await measureFirstStep();
+      console.log(
+        `[first step] smkd train to its first step: cold ${(first.coldMs / 1000).toFixed(1)} s, warm ${(first.warmMs / 1000).toFixed(1)} s (Mesa's cache: ${first.cache.files} files)`,
+      );
+    } catch (e) {
+      firstError = e instanceof Error ? e.message : String(e);
+      console.error(`[first step] failed: ${firstError}`);
+    }
+  }
   const record: BenchRecord = {
     adapter,
     adapterSlug: slug(adapter),
@@ -206,6 +225,8 @@ async function main(): Promise<number> {
     cases: results,
     throughput: throughputs.length ? throughputs : undefined,
     torchThroughput: torchThroughputs.length ? torchThroughputs : undefined,
+    firstStep: first,
+    firstStepError: firstError,
   };
   mkdirSync(resultsDir, { recursive: true });
   // Only a complete full run is the adapter's record; anything else gets a file name of its own.
@@ -221,6 +242,10 @@ async function main(): Promise<number> {
     if (record.throughput) full.throughput = record.throughput;
     if (record.torchThroughput) full.torchThroughput = record.torchThroughput;
     if (record.torch) full.torch = record.torch;
+    if (record.firstStep || record.firstStepError) {
+      full.firstStep = record.firstStep;
+      full.firstStepError = record.firstStepError;
+    }
     full.updates = [...(full.updates ?? []), { suites, date: record.date, load: record.load, seconds: record.seconds }];
     await save(full, '');
   }
