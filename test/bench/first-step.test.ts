@@ -8,7 +8,8 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cropsPerSecond, launchEnv, renderFirstStep, stepLines, timeLaunch, type FirstStep } from '../../bench/first-step.js';
-import { renderRecord, type BenchRecord } from '../../bench/report.js';
+import { renderRecord } from '../../bench/report.js';
+import { testRecord } from '../helpers/bench-record.js';
 
 const test = suite('bench first step');
 
@@ -113,23 +114,7 @@ const measured: FirstStep = {
 };
 
 test('the report: cold and warm times, to step 20, crops/s and the cache; a failure says so', () => {
-  const record: BenchRecord = {
-    adapter: 'test adapter',
-    adapterSlug: 'test-adapter',
-    isSoftware: true,
-    hasTimestamps: false,
-    versions: { node: process.version, webgpu: '0', engine: '0' },
-    date: new Date(0).toISOString(),
-    mode: 'quick',
-    sizes: 'full',
-    cpus: 2,
-    load: { start: [0, 0, 0], end: [0, 0, 0] },
-    method: 'none',
-    seconds: 0,
-    partial: true,
-    cases: [],
-    firstStep: measured,
-  };
+  const record = testRecord({ cases: [], firstStep: measured });
   const md = renderRecord(record);
   assert.ok(md.includes('**cold**') && md.includes('**68.5 s** to the first step, 72.1 s to step 20, 340 crops/s over steps 3-20'), md);
   assert.ok(md.includes('**4.4 s** to the first step, 7.3 s to step 20, 416 crops/s'), md);

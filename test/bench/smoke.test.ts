@@ -4,11 +4,12 @@ import { rt } from '../../engine/index.js';
 import { ratioChart } from '../../bench/chart.js';
 import { PassTimer } from '../../bench/gpu-timer.js';
 import { runCase, type CaseResult, type RunContext } from '../../bench/harness.js';
-import { renderRecord, type BenchRecord } from '../../bench/report.js';
+import { renderRecord } from '../../bench/report.js';
 import { selectCases, SUITES } from '../../bench/suites/index.js';
 import { loadJaxjs } from '../../bench/jaxjs/backends.js';
 import { loadTfjs } from '../../bench/tfjs/backends.js';
 import { gpu } from '../helpers/check.js';
+import { testRecord } from '../helpers/bench-record.js';
 
 const test = suite('bench smoke');
 test.before(gpu);
@@ -72,22 +73,7 @@ test('every case of every suite runs once at reduced size; ours agrees with unfu
 });
 
 test('the report has a row per case', () => {
-  const record: BenchRecord = {
-    adapter: 'test adapter',
-    adapterSlug: 'test-adapter',
-    isSoftware: true,
-    hasTimestamps: false,
-    versions: { node: process.version, webgpu: '0', engine: '0' },
-    date: new Date(0).toISOString(),
-    mode: 'smoke',
-    sizes: 'reduced',
-    cpus: 1,
-    load: { start: [0, 0, 0], end: [0, 0, 0] },
-    method: 'none',
-    seconds: 0,
-    partial: false,
-    cases: results,
-  };
+  const record = testRecord({ mode: 'smoke', sizes: 'reduced', cpus: 1, partial: false, cases: results });
   const md = renderRecord(record);
   for (const r of results) assert.ok(md.includes(`| ${r.name} |`), `no row for ${r.suite} ${r.name}`);
 });

@@ -6,11 +6,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rt, tidy } from '../../engine/index.js';
 import { runCase, type CaseResult } from '../../bench/harness.js';
-import { renderRecord, type BenchRecord } from '../../bench/report.js';
+import { renderRecord } from '../../bench/report.js';
 import { selectCases } from '../../bench/suites/index.js';
 import { loadTorch, pythonCandidates } from '../../bench/torch/peer.js';
 import { gpu } from '../helpers/check.js';
 import { skipUnless } from '../helpers/skip.js';
+import { testRecord } from '../helpers/bench-record.js';
 
 const test = suite('bench: PyTorch peer');
 test.before(gpu);
@@ -89,23 +90,7 @@ test('the report has a PyTorch column, its agreement, and says when PyTorch did 
     vsTorchWall: 2.5,
     seconds: 1,
   };
-  const record: BenchRecord = {
-    adapter: 'test adapter',
-    adapterSlug: 'test-adapter',
-    isSoftware: true,
-    hasTimestamps: false,
-    versions: { node: process.version, webgpu: '0', engine: '0' },
-    torch: { problems: ['no Python that imports torch'] },
-    date: new Date(0).toISOString(),
-    mode: 'quick',
-    sizes: 'full',
-    cpus: 2,
-    load: { start: [0, 0, 0], end: [0, 0, 0] },
-    method: 'wall',
-    seconds: 0,
-    partial: true,
-    cases: [c],
-  };
+  const record = testRecord({ torch: { problems: ['no Python that imports torch'] }, method: 'wall', cases: [c] });
   const md = renderRecord(record);
   assert.match(md, /PyTorch CPU ms \(wall\) \| PyTorch \/ ours \| PyTorch \/ ours wall/);
   assert.match(md, /\| a step \| 10\.00 \|.*\| 25\.00 \| 2\.50x \| 2\.50x \|/);
