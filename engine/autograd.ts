@@ -10,7 +10,24 @@ import type { Tensor } from './tensor.js';
  * there returns that tensor (or a view of it) and saves the copy into the arena, one dispatch per
  * parameter per step (64 of the omniglot step's 433); a rule may ignore it.
  */
-export type BackwardFn = (grads: (Tensor<'f32'> | null)[], saved: Tensor[], needs: boolean[], into: readonly (Tensor<'f32'> | undefined)[]) => (Tensor<'f32'> | null | undefined)[];
+export type BackwardFn = (
+  grads: (Tensor<'f32'> | null)[],
+  saved: Tensor[],
+  needs: boolean[],
+  into: readonly (Tensor<'f32'> | undefined)[],
+  pending: PendingGrads,
+) => (Tensor<'f32'> | null | undefined)[];
+
+/**
+ * The gradients inputs already hold from ops later in the graph (a tensor used more than once, such as
+ * a residual stream). A rule may add `of[k]` to input k's gradient in its own kernel and call
+ * `folded(k)`: the engine then takes the result as the whole gradient instead of adding the two in a
+ * dispatch of its own (layerNorm's backward does this for the residual stream it normalises).
+ */
+export interface PendingGrads {
+  readonly of: readonly (Tensor<'f32'> | undefined)[];
+  folded(k: number): void;
+}
 
 export interface TapeEntry {
   name: string;

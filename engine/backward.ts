@@ -55,13 +55,23 @@ export function backward(output: Tensor, gradient?: Tensor<'f32'>, opts: Backwar
       tidy(() => {
         // A parameter's first gradient of the step may be written straight into its arena slot (once per
         // entry: an op taking the same parameter twice gets the slot for the first use only).
-        const into = e.inputs.map((x, k) => (needs[k] && e.inputs.indexOf(x) === k ? emptyGradSlot(x) : undefined));
-        const res = noGrad(() => e.backward(outGrads, e.saved, needs, into));
+        const first = e.inputs.map((x, k) => needs[k] && e.inputs.indexOf(x) === k);
+        const into = e.inputs.map((x, k) => (first[k] ? emptyGradSlot(x) : undefined));
+        const folded = new Set<number>();
+        const pending = { of: e.inputs.map((x, k) => (first[k] && x.creator ? grads.get(x) : undefined)), folded: (k: number) => void folded.add(k) };
+        const res = noGrad(() => e.backward(outGrads, e.saved, needs, into, pending));
         e.inputs.forEach((x, k) => {
           const g = res[k];
           if (!needs[k] || !g) return;
           if (!sameShape(g.shape, x.shape)) {
             throw new Error(`internal: backward of ${e.name} gave a gradient of shape ${fmt(g.shape)} for an input of shape ${fmt(x.shape)}`);
+          }
+          if (folded.has(k)) {
+            // The rule added the gradient x already had: g is the whole of it now.
+            if (!pending.of[k]) throw new Error(`internal: backward of ${e.name} folded a pending gradient input ${k} did not have`);
+            grads.get(x)?.dispose();
+            grads.set(x, g.shareRef());
+            return;
           }
           accumulate(grads, x, g.shareRef());
         });

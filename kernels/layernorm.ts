@@ -30,15 +30,17 @@ function buildLayerNormKernel(affine: boolean): KernelSource {
 }
 
 /** dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w, from the saved mean and rstd. */
-export function layerNormBackwardKernel(affine: boolean): KernelSource {
-  return memoKernel(`layerNormBackwardKernel ${JSON.stringify([affine])}`, () => buildLayerNormBackwardKernel(affine));
+export function layerNormBackwardKernel(affine: boolean, addPrev = false): KernelSource {
+  return memoKernel(`layerNormBackwardKernel ${JSON.stringify([affine, addPrev])}`, () => buildLayerNormBackwardKernel(affine, addPrev));
 }
 
-function buildLayerNormBackwardKernel(affine: boolean): KernelSource {
+/** With `addPrev`, a last input `prev` (x's gradient from elsewhere, same shape) is added: dx = prev + the above. */
+function buildLayerNormBackwardKernel(affine: boolean, addPrev: boolean): KernelSource {
   const gw = affine ? 'g[base + i] * w[i]' : 'g[base + i]';
+  const inputs = [...(affine ? ['g', 'x', 'mean', 'rstd', 'w'] : ['g', 'x', 'mean', 'rstd']), ...(addPrev ? ['prev'] : [])];
   return rowKernel(
-    `layernorm_backward_${affine ? 'affine' : 'plain'}`,
-    rowBindings(['dx'], affine ? ['g', 'x', 'mean', 'rstd', 'w'] : ['g', 'x', 'mean', 'rstd']),
+    `layernorm_backward_${affine ? 'affine' : 'plain'}${addPrev ? '_prev' : ''}`,
+    rowBindings(['dx'], inputs),
     SUM2,
     `
   let r = min(row, u.rows - 1u);
@@ -52,7 +54,7 @@ function buildLayerNormBackwardKernel(affine: boolean): KernelSource {
   let s = rowReduce(lid, lane, acc) / f32(u.d);
   for (var i = lane; i < n; i += T) {
     let gw = ${gw};
-    dx[base + i] = rs * (gw - s.x - (x[base + i] - mu) * rs * s.y);
+    dx[base + i] = ${addPrev ? 'prev[base + i] + ' : ''}rs * (gw - s.x - (x[base + i] - mu) * rs * s.y);
   }`,
   );
 }

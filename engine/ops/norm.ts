@@ -40,11 +40,15 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
     'layerNorm',
     given,
     [y],
-    ([g], [sx, smean, srstd, sw], needs, into) => {
+    ([g], [sx, smean, srstd, sw], needs, into, pending) => {
       const grads: (Tensor<'f32'> | null)[] = [null];
       if (needs[0]) {
         grads[0] = empty(x.shape, 'f32', `${label} backward`);
-        launchRows(layerNormBackwardKernel(affine), rows, d, 0, [grads[0]], sw ? [g!, sx, smean, srstd, sw] : [g!, sx, smean, srstd], `${label} backward`);
+        // x's gradient from its other uses (the residual stream's skip) is added here, not by a dispatch of its own.
+        const prev = pending.of[0];
+        const operands = [g!, sx, smean, srstd, ...(sw ? [sw] : []), ...(prev ? [prev] : [])];
+        launchRows(layerNormBackwardKernel(affine, !!prev), rows, d, 0, [grads[0]], operands, `${label} backward`);
+        if (prev) pending.folded(0);
       }
       const wantW = !!weight && needs[1];
       const wantB = !!bias && needs[given.length - 1];

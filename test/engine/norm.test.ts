@@ -37,6 +37,46 @@ for (const d of ROW_LENGTHS) {
   });
 }
 
+test('layerNorm of a residual stream: the gradient x already has from its skip is added in the backward kernel', async () => {
+  // y = layerNorm(h, w, b) * c + h * 3 with h = x + 0 (a non-leaf used twice; the skip's use is later on the
+  // tape, so its gradient is pending when layerNorm's rule runs), and the same without the fold for comparison.
+  const [rows, d] = [37, 19];
+  const c = randArray(rows * d, rng(5));
+  const f64 = ([x, w, b]: F64[]): F64 => {
+    const ln = ref.layerNorm(x, d, w, b, 1e-5);
+    return ln.map((v, i) => v * c[i] + x[i] * 3);
+  };
+  await checkOp({
+    name: 'layerNorm + skip',
+    shapes: [[rows, d], [d], [d]],
+    gpu: ([x, w, b]) => {
+      const h = E.add(x, 0);
+      return E.add(E.mul(layerNorm(h, w, b), E.fromArray(c, [rows, d])), E.mul(h, 3));
+    },
+    ref: f64,
+    seed: 7,
+  });
+  // The fold saves the add: count the dispatches of a backward with and without a pending gradient.
+  const count = (skip: boolean): number => {
+    const x = E.randn([rows, d], 1);
+    x.requiresGrad = true;
+    const loss = E.tidy(() => {
+      const h = E.add(x, 0);
+      const y = layerNorm(h, null, null);
+      return E.sum(skip ? E.add(y, E.mul(h, 3)) : E.add(y, E.mul(E.add(x, 0), 3)));
+    });
+    const before = E.rt().dispatchCount;
+    E.backward(loss);
+    const n = E.rt().dispatchCount - before;
+    loss.dispose();
+    x.grad?.dispose();
+    x.dispose();
+    return n;
+  };
+  // Same ops but for one tensor used twice: with the fold, no extra add.
+  assert.is(count(true), count(false) - 1, 'a residual stream costs one dispatch less than two separate tensors');
+});
+
 test('layerNorm with weight only and with bias only', async () => {
   const shape = [4, 7, 19];
   await checkOp({
