@@ -205,11 +205,6 @@ export function assertSharedLayout(op: string, target: ParameterArena, source: P
 }
 
 /**
- * Autograd's hook for leaf gradients: a parameter of an arena accumulates in place into its view of
- * the arena's gradient buffer (one dispatch) and is marked as having a gradient. Returns false for
- * any other tensor.
- */
-/**
  * The gradient slot of an arena parameter that has had no gradient since the last zeroGrad() (so it
  * holds zeros), as a tensor a backward rule may write the gradient into (see BackwardFn); undefined
  * for any other tensor. The caller disposes it (the slot itself stays).
@@ -222,6 +217,11 @@ export function emptyGradSlot(param: Tensor): Tensor<'f32'> | undefined {
   return new Tensor(view.shape, 'f32', view.storage.retain());
 }
 
+/**
+ * Autograd's hook for leaf gradients: a parameter of an arena accumulates in place into its view of
+ * the arena's gradient buffer (one dispatch) and is marked as having a gradient. Returns false for
+ * any other tensor.
+ */
 export function accumulateArenaGrad(param: Tensor, g: Tensor<'f32'>): boolean {
   const owner = owners.get(param);
   if (!owner) return false;

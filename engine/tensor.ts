@@ -118,6 +118,16 @@ export class Tensor<D extends DType = DType> {
 }
 
 /** A new tensor on a fresh pooled buffer (contents undefined until a kernel writes them). */
+/**
+ * An op's f32 output of `shape`: a new tensor, or, when `into` is given (a parameter's gradient slot, see
+ * BackwardFn), a scope-tracked tensor on `into`'s memory for the kernel to write.
+ */
+export function emptyOrInto(into: Tensor<'f32'> | undefined, shape: Shape, label: string): Tensor<'f32'> {
+  if (!into) return empty(shape, 'f32', label);
+  if (into.size !== numel(shape)) throw new Error(`internal: ${label} writes ${fmt(shape)} into ${into.describe()}`);
+  return new Tensor(shape, 'f32', into.storage.retain());
+}
+
 export function empty<D extends DType>(shape: Shape, dtype: D, label: string): Tensor<D> {
   checkShape(label, shape);
   const bytes = numel(shape) * 4;

@@ -415,12 +415,12 @@ class RunRecords {
 
   /** Whether afterStep(done, false) has nothing to do: no checkpoint and no validation due. */
   idleAfter(done: number): boolean {
-    return !(done % this.cfg.checkpointEvery === 0 || done === this.total) && !this.validationDue(done);
+    return !this.onSchedule(done) && !this.validationDue(done);
   }
 
   /** After `done` iterations: a checkpoint when one is due or the run stops, then the validation when one is due and the run goes on. */
   async afterStep(done: number, stopped: boolean): Promise<void> {
-    if (done % this.cfg.checkpointEvery === 0 || done === this.total || stopped) this.lastCheckpoint = await this.save(done);
+    if (this.onSchedule(done) || stopped) this.lastCheckpoint = await this.save(done);
     if (!stopped) await this.validateAt(done);
   }
 
@@ -567,7 +567,6 @@ function checkResumedState(runDir: string, dir: string, state: TrainState, cfg: 
   );
 }
 
-/** Iteration `it`: record it, update the models, read the losses back; its metrics (an error on a non-finite loss). */
 /** A step recorded and submitted, its losses on their way back. */
 interface PendingStep {
   it: number;

@@ -66,8 +66,14 @@ export class GELU extends Module {
 
 /** A module drawing a fresh seed for every call, restartable with `reseed()`. */
 abstract class StochasticModule extends Module {
+  abstract readonly p: number;
   private seedBase = 0x1234567;
   private calls = 0;
+
+  /** Whether forward() changes anything (training with p > 0); when not, callers may fuse around it. */
+  get active(): boolean {
+    return this.training && this.p > 0;
+  }
 
   protected nextSeed(): number {
     return (this.seedBase + Math.imul(++this.calls, 0x9e3779b1)) >>> 0;
@@ -85,11 +91,6 @@ export class Dropout extends StochasticModule {
     super();
   }
 
-  /** Whether forward() changes anything (training with p > 0); when not, callers may fuse around it. */
-  get active(): boolean {
-    return this.training && this.p > 0;
-  }
-
   forward(x: Tensor): Tensor<'f32'> {
     if (!this.active) return x as Tensor<'f32'>;
     return dropout(x, this.p, this.nextSeed());
@@ -103,11 +104,6 @@ export class Dropout extends StochasticModule {
 export class DropPath extends StochasticModule {
   constructor(readonly p = 0) {
     super();
-  }
-
-  /** Whether forward() changes anything (training with p > 0); when not, callers may fuse around it. */
-  get active(): boolean {
-    return this.training && this.p > 0;
   }
 
   forward(x: Tensor): Tensor<'f32'> {

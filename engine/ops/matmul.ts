@@ -16,7 +16,7 @@ import {
 import { isGradEnabled, recordOp } from '../autograd.js';
 import { fixedSubgroupSize, softwarePaths } from '../tuning.js';
 import { broadcastShapes, broadcastStrides, fmt, numel, sameShape } from '../shape.js';
-import { empty, Tensor } from '../tensor.js';
+import { empty, emptyOrInto, type Tensor } from '../tensor.js';
 import { assertFloat, launch, opLabel } from './launch.js';
 import { reshape } from './layout.js';
 import { sumTo } from './reduce.js';
@@ -110,8 +110,7 @@ function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: 
   const axes = batchAxes(label, a, b, g);
   const gelu = epi.gelu ?? 'none';
   const shape = [...g.batch, g.M, g.N];
-  if (epi.into && epi.into.size !== numel(shape)) throw new Error(`internal: ${label} writes ${fmt(shape)} into ${epi.into.describe()}`);
-  const out = epi.into ? new Tensor(shape, 'f32', epi.into.storage.retain()) : empty(shape, 'f32', label);
+  const out = emptyOrInto(epi.into, shape, label);
   const pre = gelu === 'out+pre' ? empty(shape, 'f32', label) : undefined;
   // vec4 access along an axis needs that axis to be a multiple of 4 (and a non-empty operand to bind).
   const vec = { vecA: g.K > 0 && (ta ? g.M : g.K) % 4 === 0, vecB: g.K > 0 && (tb ? g.K : g.N) % 4 === 0, vecC: g.N % 4 === 0 };

@@ -2,7 +2,7 @@
 import { l2NormalizeBackwardKernel, l2NormalizeKernel, layerNormBackwardKernel, layerNormKernel, layerNormParamGradKernel, PARAM_GRAD_COLS } from '../../kernels/layernorm.js';
 import { recordOp } from '../autograd.js';
 import { fmt, sameShape } from '../shape.js';
-import { empty, Tensor } from '../tensor.js';
+import { empty, emptyOrInto, type Tensor } from '../tensor.js';
 import { fill } from './elementwise.js';
 import { assertFloat, launch, opLabel } from './launch.js';
 import { reduceRaw } from './primitives.js';
@@ -93,8 +93,8 @@ function layerNormParamGrads(
   const chunk = paramGradChunk(rows, d);
   const chunks = Math.ceil(rows / chunk);
   if (chunks === 1) {
-    const dw = intoW ? new Tensor([d], 'f32', intoW.storage.retain()) : empty([d], 'f32', label);
-    const db = intoB ? new Tensor([d], 'f32', intoB.storage.retain()) : empty([d], 'f32', label);
+    const dw = emptyOrInto(intoW, [d], label);
+    const db = emptyOrInto(intoB, [d], label);
     launch(layerNormParamGradKernel(), { rows, d, chunk }, [dw, db], [g, x, mean, rstd], [Math.ceil(d / PARAM_GRAD_COLS), 1, 1], label);
     return [dw, db];
   }

@@ -7,7 +7,7 @@ import { grid1d, spill, spillGroups, type DType } from '../../kernels/kernel.js'
 import { stridedCopyKernel, stridedCopyUniforms } from '../../kernels/layout.js';
 import { reduceColsKernel, reduceRowsKernel, REDUCE_TILE_C, type ReduceOp } from '../../kernels/reduce.js';
 import { fmt, numel, stridesOf, type Shape } from '../shape.js';
-import { empty, Tensor } from '../tensor.js';
+import { empty, emptyOrInto, Tensor } from '../tensor.js';
 import { softwarePaths } from '../tuning.js';
 import { launch, opLabel } from './launch.js';
 
@@ -35,8 +35,7 @@ export function keptShape(shape: Shape, axes: readonly number[], keepdim: boolea
 /** A reduction over sorted, distinct `axes`, times `scale`, with the keepdim=false shape. */
 export function reduceRaw(op: ReduceOp, x: Tensor, axes: readonly number[], scale: number, label: string, into?: Tensor<'f32'>): Tensor<'f32'> {
   const outShape = keptShape(x.shape, axes, false);
-  if (into && into.size !== numel(outShape)) throw new Error(`internal: ${label} writes ${fmt(outShape)} into ${into.describe()}`);
-  const result = (): Tensor<'f32'> => (into ? new Tensor(outShape, 'f32', into.storage.retain()) : empty(outShape, 'f32', label));
+  const result = (): Tensor<'f32'> => emptyOrInto(into, outShape, label);
   if (axes.length === 0) {
     const out = result();
     launch(unaryKernel('affine', x.dtype, 'f32'), elementwiseUniforms(x.size, scale, 0), [out], [x], grid1d(x.size), label);
