@@ -40,11 +40,12 @@ export interface MatmulTiles {
 export const LAVAPIPE_TILES: MatmulTiles = { tm: 8, tn: 32, tk: 0, rm: 8, rn: 4 };
 
 /**
- * Lavapipe with subgroups of `sg` lanes: 32 rows x 4 columns per thread, A shared by broadcasts
- * (16 x 4 and 32 x 4 were the best of 8-64 rows x 4-8 columns; see the header).
+ * Lavapipe with subgroups of `sg` lanes: `rows` (default 32) rows x 4 columns per thread, A shared by
+ * broadcasts (16 x 4 and 32 x 4 were the best of 8-64 rows x 4-8 columns for large products; see the
+ * header; small ones take 8, engine/ops/matmul.ts).
  */
-export function subgroupTiles(sg: number): MatmulTiles {
-  return { tm: 32, tn: sg * 4, tk: 0, rm: 32, rn: 4, sg };
+export function subgroupTiles(sg: number, rows = 32): MatmulTiles {
+  return { tm: rows, tn: sg * 4, tk: 0, rm: rows, rn: 4, sg };
 }
 
 /** For a hardware GPU: a 16 x 8 grid of threads sharing a staged A tile (correctness-tested here, not tuned). */
@@ -227,7 +228,10 @@ function buildMatmulKernel(o: MatmulOptions): KernelSource {
   const resAt = o.vecC ? 'res[at / 4u]' : `vec4f(${QUAD.map((c) => `res[at + min(${c}u, u.N - 1u - col)]`).join(', ')})`;
   const store = (name: string, value: string): string =>
     o.vecC ? `${name}[at / 4u] = ${value};` : QUAD.map((c) => `if (col + ${c}u < u.N) { ${name}[at + ${c}u] = ${value}[${c}]; }`).join(' ');
-  const biasAt = o.vecC ? 'bias[col / 4u]' : `vec4f(${QUAD.map((c) => `bias[min(col + ${c}u, u.N - 1u)]`).join(', ')})`;
+  // The bias of this thread's columns, loaded once before the rows (it was loaded per row: 32 x the
+  // lane loads, and 1.7 s more LLVM time per variant on lavapipe's first dispatch; bench/NOTES.md).
+  const biasAt = (col: string): string => (o.vecC ? `bias[min(${col}, u.N - 1u) / 4u]` : `vec4f(${QUAD.map((c) => `bias[min(${col} + ${c}u, u.N - 1u)]`).join(', ')})`);
+  const biasLoads = o.bias ? each(groups, (q) => `let bias${q} = ${biasAt(colOf(q))};`, '\n  ') : '';
   const epilogue = each(
     rm,
     (i) =>
@@ -236,7 +240,7 @@ function buildMatmulKernel(o: MatmulOptions): KernelSource {
         (q) => `{ let row = ${row(i)}; let col = ${colOf(q)};
     if (row < u.M && col < u.N) {
       let at = offC + row * u.N + col;
-      var v = c${i}_${q};${o.bias ? ` v += ${biasAt};` : ''}${savePre ? ` ${store('pre', 'v')}` : ''}${o.gelu !== 'none' ? ` v = vec4f(${QUAD.map((c) => `gelu_(v[${c}])`).join(', ')});` : ''}${o.residual ? ` v = ${resAt} + v;` : ''}
+      var v = c${i}_${q};${o.bias ? ` v += bias${q};` : ''}${savePre ? ` ${store('pre', 'v')}` : ''}${o.gelu !== 'none' ? ` v = vec4f(${QUAD.map((c) => `gelu_(v[${c}])`).join(', ')});` : ''}${o.residual ? ` v = ${resAt} + v;` : ''}
       ${store('out', 'v')}
     } }`,
         '\n  ',
@@ -282,6 +286,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
     ${step}
   }`
   }
+  ${biasLoads}
   ${epilogue}
 }`;
   const t = o.tiles;

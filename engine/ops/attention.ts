@@ -98,6 +98,9 @@ export interface AttentionPlans {
 // of each kernel, 1 / 2 / 3 rows): every tile row a lane loads and broadcasts then serves that many
 // owned rows. Forward 75 / 53 / 44 ms, dQ 91 / 72 / 68, dK/dV 102 / 79 / 81 at T = 197; more rows
 // cost compile time (the code is unrolled per row). Real GPUs keep 1 row (register file limits).
+// Never more rows than the sequence needs: at T <= lanes (the omniglot preset's T = 5) the extra rows
+// were idle code, and the three kernels' first dispatch (LLVM) took 11.1 s at 3 / 2 / 2 rows against
+// 5.6 s at 1 (bench/NOTES.md, "Cold start").
 const SOFTWARE_ROWS_PER_LANE = { forward: 3, gradQ: 2, gradKV: 2 };
 // Workgroup staging on adapters without one fixed subgroup size: up to 32 lanes (a whole number of
 // warps/waves on real GPUs), fewer where the [lanes, Dh] tiles would not fit in workgroup memory.
@@ -109,13 +112,21 @@ export function useAttentionPlans(plans?: AttentionPlans): void {
   forcedPlans = plans;
 }
 
-/** Subgroup broadcasts where the adapter has one fixed subgroup size, workgroup memory otherwise. */
-export function attentionPlans(dh: number): AttentionPlans {
+/**
+ * Subgroup broadcasts where the adapter has one fixed subgroup size, workgroup memory otherwise.
+ * `tq` and `tk` (query and key rows) cap the rows per lane on software adapters.
+ */
+export function attentionPlans(dh: number, tq = Infinity, tk = tq): AttentionPlans {
   if (forcedPlans) return forcedPlans;
   const gpu = rt().gpu;
   const lo = fixedSubgroupSize();
   if (lo !== undefined) {
-    const rows = (k: keyof AttentionPlans): AttentionPlan => ({ staging: 'subgroup', lanes: lo, rowsPerLane: softwarePaths() ? SOFTWARE_ROWS_PER_LANE[k] : 1 });
+    const owned = { forward: tq, gradQ: tq, gradKV: tk };
+    const rows = (k: keyof AttentionPlans): AttentionPlan => ({
+      staging: 'subgroup',
+      lanes: lo,
+      rowsPerLane: softwarePaths() ? Math.max(1, Math.min(SOFTWARE_ROWS_PER_LANE[k], Math.ceil(owned[k] / lo))) : 1,
+    });
     return { forward: rows('forward'), gradQ: rows('gradQ'), gradKV: rows('gradKV') };
   }
   const bytesPerLane = (2 * dh + 2) * 4;
@@ -148,7 +159,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   const out = empty([c.B, c.H, c.Tq, c.Dh], 'f32', label);
   const lse = empty([c.B, c.H, c.Tq], 'f32', `${label} logsumexp`);
   const u = uniforms(c);
-  const plans = attentionPlans(c.Dh);
+  const plans = attentionPlans(c.Dh, c.Tq, c.Tk);
   if (out.size > 0) launch(attentionForwardKernel(c.Dh, !!mask, plans.forward), u, [out, lse], inputs, attentionGroups(c.Tq, planRows(plans.forward), BH), label);
   recordOp(
     'scaledDotProductAttention',

@@ -85,14 +85,24 @@ export function useMatmulTiles(t?: MatmulTiles): void {
 }
 
 /**
- * On a software adapter, subgroup-broadcast tiles where it has one fixed subgroup size (2.8x the
- * plain lavapipe tiles there) and the plain ones otherwise; on a GPU, staged tiles (kernels/matmul.ts).
+ * Products of fewer multiply-adds than this (all batches together) take the 8-row subgroup tiles: they
+ * are dispatch-bound, where 8 and 32 rows per thread ran the same (the omniglot preset's step, 71-79
+ * against 77-83 ms of kernel time, interleaved), and a 32-row variant's unrolled code cost lavapipe
+ * 0.8-2.3 s of LLVM at its first dispatch against 0.2-0.5 s (bench/NOTES.md, "Cold start").
  */
-export function matmulTiles(): MatmulTiles {
+const SMALL_PRODUCT = 1 << 23;
+
+/**
+ * On a software adapter, subgroup-broadcast tiles where it has one fixed subgroup size (2.8x the
+ * plain lavapipe tiles there; 8 rows per thread for small products, 32 otherwise) and the plain ones
+ * otherwise; on a GPU, staged tiles (kernels/matmul.ts). `macs`: the product's multiply-adds.
+ */
+export function matmulTiles(macs = Infinity): MatmulTiles {
   if (forcedTiles) return forcedTiles;
   if (!softwarePaths()) return GPU_TILES;
   const sg = fixedSubgroupSize();
-  return sg ? subgroupTiles(sg) : LAVAPIPE_TILES;
+  if (!sg) return LAVAPIPE_TILES;
+  return macs < SMALL_PRODUCT ? subgroupTiles(sg, 8) : subgroupTiles(sg);
 }
 
 interface Epilogue {
@@ -114,7 +124,7 @@ function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: 
   const pre = gelu === 'out+pre' ? empty(shape, 'f32', label) : undefined;
   // vec4 access along an axis needs that axis to be a multiple of 4 (and a non-empty operand to bind).
   const vec = { vecA: g.K > 0 && (ta ? g.M : g.K) % 4 === 0, vecB: g.K > 0 && (tb ? g.K : g.N) % 4 === 0, vecC: g.N % 4 === 0 };
-  const t = matmulTiles();
+  const t = matmulTiles(g.M * g.N * g.K * numel(g.batch));
   const kernel = matmulKernel({ transA: ta, transB: tb, bias: epi.bias !== undefined, gelu, residual: epi.residual !== undefined, ...vec, tiles: t });
   const groups = matmulGroups(label, g.M, g.N, numel(g.batch), t);
   const outputs = pre ? [out, pre] : [out];
