@@ -42,7 +42,7 @@ export const LAVAPIPE_TILES: MatmulTiles = { tm: 8, tn: 32, tk: 0, rm: 8, rn: 4 
 /**
  * Lavapipe with subgroups of `sg` lanes: `rows` (default 32) rows x 4 columns per thread, A shared by
  * broadcasts (16 x 4 and 32 x 4 were the best of 8-64 rows x 4-8 columns for large products; see the
- * header; small ones take 8, engine/ops/matmul.ts).
+ * header; small ones take 16, engine/ops/matmul.ts).
  */
 export function subgroupTiles(sg: number, rows = 32): MatmulTiles {
   return { tm: rows, tn: sg * 4, tk: 0, rm: rows, rn: 4, sg };

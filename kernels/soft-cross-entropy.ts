@@ -371,3 +371,158 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     code,
   );
 }
+
+// Serial forms for software adapters (lavapipe): one thread walks a whole row (or a (b, j) pair row)
+// alone, no workgroup memory and no barriers. There a workgroup-memory load is a loop over the SIMD
+// lanes and a barrier a coroutine switch, so the 256-thread reductions above spent most of their time
+// on the reduction itself at the preset sizes (C = 256), and their coroutine code cost LLVM 1.3-2.3 s
+// per kernel at the first dispatch (bench/NOTES.md, "Cold start"). The ops pick these for rows up to
+// SERIAL_MAX_C classes (a float32 sum of that many terms, as the serial row kernels of softmax.ts).
+
+/** Threads per workgroup of the serial kernels. */
+export const SERIAL_WG = 32;
+/** Classes per workgroup of the serial pair gradient (one workgroup per student row at C = 256: lavapipe pays per workgroup). */
+export const PAIR_GRAD_WG = 256;
+
+/** softCrossEntropyRowsKernel's outputs, one thread per row (launch `grid1d(N, SERIAL_WG)`). */
+export function softCrossEntropyRowsSerialKernel(v: RowsVariant): KernelSource {
+  return memoKernel(`softCrossEntropyRowsSerialKernel ${JSON.stringify([v])}`, () => {
+    const code = `
+${teacherHelpers(v)}
+${entry1d(SERIAL_WG)} {
+  let row = ${linearIndex(SERIAL_WG)};
+  if (row >= u.N) { return; }
+  let tb = teacherRow(row) * u.C;
+  let sb = row * u.C;
+  var my = ${NEG_MAX};
+  var mx = ${NEG_MAX};
+  for (var c = 0u; c < u.C; c++) {
+    my = max(my, teacherLogit(tb, c));
+    mx = max(mx, s[sb + c] / u.studentTemp);
+  }
+  var acc = vec3f(0.0);
+  for (var c = 0u; c < u.C; c++) {
+    let e = exp(teacherLogit(tb, c) - my);
+    let x = s[sb + c] / u.studentTemp;
+    acc += vec3f(e, exp(x - mx), e * (mx - x));
+  }
+  let h = log(acc.y) + acc.z / acc.x;
+  loss[row] = h${v.weighted ? ' * weight[row]' : ''};
+  stats[row] = my + log(acc.x);
+  stats[u.N + row] = mx + log(acc.y);
+  stats[2u * u.N + row] = h;
+}`;
+    return defineKernel(
+      `sce_rows_serial_${variantKey(v)}`,
+      rowsDecl(
+        v,
+        [
+          ['N', 'u32'],
+          ['C', 'u32'],
+          ['Nt', 'u32'],
+        ],
+        ['loss', 'stats'],
+        ['s', 't'],
+      ),
+      code,
+    );
+  });
+}
+
+/** temperedSoftmaxKernel's output, one thread per row (launch `grid1d(R, SERIAL_WG)`). */
+export function temperedSoftmaxSerialKernel(log: boolean, centered: boolean): KernelSource {
+  return memoKernel(`temperedSoftmaxSerialKernel ${JSON.stringify([log, centered])}`, () => {
+    const logit = `(x[base + c]${centered ? ' - center[c]' : ''}) / u.temp`;
+    const code = `
+fn logit(base: u32, c: u32) -> f32 { return ${logit}; }
+${entry1d(SERIAL_WG)} {
+  let row = ${linearIndex(SERIAL_WG)};
+  if (row >= u.R) { return; }
+  let base = row * u.C;
+  var m = ${NEG_MAX};
+  for (var c = 0u; c < u.C; c++) { m = max(m, logit(base, c)); }
+  var acc = 0.0;
+  for (var c = 0u; c < u.C; c++) { acc += exp(logit(base, c) - m); }
+  let lse = m + log(acc);
+  for (var c = 0u; c < u.C; c++) { out[base + c] = ${log ? 'logit(base, c) - lse' : 'exp(logit(base, c) - lse)'}; }
+}`;
+    return defineKernel(
+      `tempered_${log ? 'log_' : ''}softmax${centered ? '_c' : ''}_serial`,
+      decl(
+        [
+          ['R', 'u32'],
+          ['C', 'u32'],
+          ['temp', 'f32'],
+        ],
+        ['out'],
+        centered ? ['x', 'center'] : ['x'],
+      ),
+      code,
+    );
+  });
+}
+
+/**
+ * maskedPairKernel without tiles, for small Nt x C:
+ * - 'loss': one thread per student row (b, j) (launch `grid1d(B * Ns, SERIAL_WG)`), writing
+ *   partials[b * Ns + j] = -sum_i M[b, i, j] sum_c P[b, i, c] logS[b, j, c] (pairs with M = 0 skipped);
+ * - 'grad': one thread per element, workgroups of PAIR_GRAD_WG classes along x and one student row (b, j)
+ *   per y (launch `[ceil(C / PAIR_GRAD_WG), B * Ns, 1]`, so b and j are workgroup-uniform):
+ *   dL/ds[b, j, c] = g[b] / studentTemp * (m_j exp(logS[b, j, c]) - sum_i M[b, i, j] P[b, i, c]).
+ */
+export function maskedPairSerialKernel(epilogue: 'loss' | 'grad'): KernelSource {
+  return memoKernel(`maskedPairSerialKernel ${JSON.stringify([epilogue])}`, () => {
+    const loss = `
+${entry1d(SERIAL_WG)} {
+  let r = ${linearIndex(SERIAL_WG)};
+  if (r >= u.rows) { return; }
+  let b = r / u.Ns;
+  let j = r - b * u.Ns;
+  let sBase = r * u.C;
+  var part = 0.0;
+  for (var i = 0u; i < u.Nt; i++) {
+    let m = mask[(b * u.Nt + i) * u.Ns + j];
+    if (m != 0.0) {
+      let pBase = (b * u.Nt + i) * u.C;
+      var dot = 0.0;
+      for (var c = 0u; c < u.C; c++) { dot += probs[pBase + c] * logProbs[sBase + c]; }
+      part += m * dot;
+    }
+  }
+  out[r] = -part;
+}`;
+    const grad = `
+@compute @workgroup_size(${PAIR_GRAD_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = wid.y;
+  let c = wid.x * ${PAIR_GRAD_WG}u + lid;
+  if (c >= u.C) { return; }
+  let b = r / u.Ns;
+  let j = r - b * u.Ns;
+  var q = 0.0;
+  var mj = 0.0;
+  for (var i = 0u; i < u.Nt; i++) {
+    let m = mask[(b * u.Nt + i) * u.Ns + j];
+    mj += m;
+    q += m * probs[(b * u.Nt + i) * u.C + c];
+  }
+  let o = r * u.C + c;
+  out[o] = g[b] / u.studentTemp * (mj * exp(logProbs[o]) - q);
+}`;
+    return defineKernel(
+      `sce_pairs_serial_${epilogue}`,
+      decl(
+        [
+          ['rows', 'u32'],
+          ['Nt', 'u32'],
+          ['Ns', 'u32'],
+          ['C', 'u32'],
+          ['studentTemp', 'f32'],
+        ],
+        ['out'],
+        epilogue === 'grad' ? ['mask', 'probs', 'logProbs', 'g'] : ['mask', 'probs', 'logProbs'],
+      ),
+      epilogue === 'loss' ? loss : grad,
+    );
+  });
+}

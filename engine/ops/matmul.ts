@@ -85,16 +85,18 @@ export function useMatmulTiles(t?: MatmulTiles): void {
 }
 
 /**
- * Products of fewer multiply-adds than this (all batches together) take the 8-row subgroup tiles: they
- * are dispatch-bound, where 8 and 32 rows per thread ran the same (the omniglot preset's step, 71-79
- * against 77-83 ms of kernel time, interleaved), and a 32-row variant's unrolled code cost lavapipe
- * 0.8-2.3 s of LLVM at its first dispatch against 0.2-0.5 s (bench/NOTES.md, "Cold start").
+ * Products of fewer multiply-adds than this (all batches together) take 16-row subgroup tiles instead
+ * of 32: a first dispatch compiles the kernel (LLVM, on lavapipe's one queue thread), and the unrolled
+ * 32-row variants cost it 0.8-2.3 s each. The omniglot preset's first step with an empty Mesa cache,
+ * every product at 8 / 16 / 32 rows: 12.1 / 12.8 / 18.8 s, matmul variants 3.9 / 4.9 / 11.7 s of it.
+ * Run time at its shapes (GPU-side minima, e.g. [320, 64] x [192, 64]ᵀ + b): 8 rows 330 us, 16 rows
+ * 258, 32 rows 221, so 16 keeps most of the speed (bench/NOTES.md, "Cold start").
  */
-const SMALL_PRODUCT = 1 << 23;
+const SMALL_PRODUCT = 1 << 24;
 
 /**
  * On a software adapter, subgroup-broadcast tiles where it has one fixed subgroup size (2.8x the
- * plain lavapipe tiles there; 8 rows per thread for small products, 32 otherwise) and the plain ones
+ * plain lavapipe tiles there; 16 rows per thread for small products, 32 otherwise) and the plain ones
  * otherwise; on a GPU, staged tiles (kernels/matmul.ts). `macs`: the product's multiply-adds.
  */
 export function matmulTiles(macs = Infinity): MatmulTiles {
@@ -102,7 +104,7 @@ export function matmulTiles(macs = Infinity): MatmulTiles {
   if (!softwarePaths()) return GPU_TILES;
   const sg = fixedSubgroupSize();
   if (!sg) return LAVAPIPE_TILES;
-  return macs < SMALL_PRODUCT ? subgroupTiles(sg, 8) : subgroupTiles(sg);
+  return macs < SMALL_PRODUCT ? subgroupTiles(sg, 16) : subgroupTiles(sg);
 }
 
 interface Epilogue {

@@ -6,13 +6,19 @@ import {
   CENTER_COLS,
   centerUpdateKernel,
   maskedPairKernel,
+  maskedPairSerialKernel,
   PAIR_TILE,
   rowGrid,
+  PAIR_GRAD_WG,
+  SERIAL_WG,
   softCrossEntropyRowsGradKernel,
   softCrossEntropyRowsKernel,
+  softCrossEntropyRowsSerialKernel,
   temperedSoftmaxKernel,
+  temperedSoftmaxSerialKernel,
   type RowsVariant,
 } from '../../kernels/soft-cross-entropy.js';
+import { softwarePaths } from '../tuning.js';
 import { isGradEnabled, noGrad, recordOp } from '../autograd.js';
 import { fmt, numel, sameShape } from '../shape.js';
 import { empty, type Tensor } from '../tensor.js';
@@ -20,6 +26,26 @@ import { affine, fill, mul } from './elementwise.js';
 import { assertFloat, launch, opLabel } from './launch.js';
 import { narrow, reshape } from './layout.js';
 import { sum } from './reduce.js';
+
+/** Longest row (classes) a serial kernel walks alone: a float32 sum of that many terms, as softmax.ts. */
+const SERIAL_MAX_C = 1024;
+/** Largest teacher rows x classes a serial pair thread walks (the omniglot presets: 4-16 x 256). */
+const SERIAL_MAX_PAIR_WORK = 1 << 15;
+let forcedSerial: boolean | undefined;
+
+/** For tests and benchmarks: force the serial (true) or the workgroup (false) kernels; undefined restores the choice by size. */
+export function useSerialSoftCrossEntropy(on?: boolean): void {
+  forcedSerial = on;
+}
+
+/**
+ * Serial kernels (kernels/soft-cross-entropy.ts) on a software adapter for rows up to SERIAL_MAX_C
+ * classes: at the omniglot preset's sizes ([256, 256] rows, pairs of 4 x 4 rows of 256) the workgroup
+ * kernels' reductions and barriers were most of their time (bench/NOTES.md, "Cold start").
+ */
+function serial(C: number, pairWork = 0): boolean {
+  return forcedSerial ?? (softwarePaths() && C <= SERIAL_MAX_C && pairWork <= SERIAL_MAX_PAIR_WORK);
+}
 
 export interface DistillTemperatures {
   /** τ_s: the student logits are divided by it. */
@@ -101,7 +127,8 @@ export function softCrossEntropy(student: Tensor, teacher: Tensor, options: Soft
 
   const loss = empty(lead, 'f32', label);
   const stats = empty([3, N], 'f32', `${label} stats`);
-  launch(softCrossEntropyRowsKernel(v), { N, C, Nt, ...temps }, [loss, stats], [student, teacher, ...optional], rowGrid(N), label);
+  if (serial(C)) launch(softCrossEntropyRowsSerialKernel(v), { N, C, Nt, ...temps }, [loss, stats], [student, teacher, ...optional], grid1d(N, SERIAL_WG), label);
+  else launch(softCrossEntropyRowsKernel(v), { N, C, Nt, ...temps }, [loss, stats], [student, teacher, ...optional], rowGrid(N), label);
 
   const inputs = weight ? [student, weight] : [student];
   if (isGradEnabled() && inputs.some((x) => x.requiresGrad)) {
@@ -158,18 +185,25 @@ export function softCrossEntropyPairs(student: Tensor, teacher: Tensor, pairMask
   const tilesC = Math.ceil(C / PAIR_TILE);
   const tilesJ = Math.ceil(Ns / PAIR_TILE);
   if (tilesC > MAX_GROUPS || B > MAX_GROUPS) throw new Error(`${label}: more than ${MAX_GROUPS} class tiles or batch entries`);
+  const rowsSerial = serial(C);
+  const pairsSerial = serial(C, Nt * C) && B * Ns <= MAX_GROUPS;
+  const softmaxRows = (log: boolean, centered: boolean, R: number, temp: number, inputs: Tensor[], out: Tensor): void => {
+    if (rowsSerial) launch(temperedSoftmaxSerialKernel(log, centered), { R, C, temp }, [out], inputs, grid1d(R, SERIAL_WG), label);
+    else launch(temperedSoftmaxKernel(log, centered), { R, C, temp }, [out], inputs, rowGrid(R), label);
+  };
   const probs = empty([B * Nt, C], 'f32', `${label} teacher probabilities`);
-  launch(temperedSoftmaxKernel(false, !!center), { R: B * Nt, C, temp: teacherTemp }, [probs], center ? [teacher, center] : [teacher], rowGrid(B * Nt), label);
+  softmaxRows(false, !!center, B * Nt, teacherTemp, center ? [teacher, center] : [teacher], probs);
   const logProbs = empty([B * Ns, C], 'f32', `${label} student log-probabilities`);
-  launch(temperedSoftmaxKernel(true, false), { R: B * Ns, C, temp: studentTemp }, [logProbs], [student], rowGrid(B * Ns), label);
-  const pairUniforms = { Nt, Ns, C, studentTemp };
+  softmaxRows(true, false, B * Ns, studentTemp, [student], logProbs);
+  const pairUniforms = pairsSerial ? { rows: B * Ns, Nt, Ns, C, studentTemp } : { Nt, Ns, C, studentTemp };
   const grid: [number, number, number] = [tilesC, tilesJ, B];
 
   let loss: Tensor<'f32'>;
   if (tilesJ === 0) loss = fill(batch, 0);
   else {
-    const partials = empty([B, tilesJ * tilesC], 'f32', `${label} partial sums`);
-    launch(maskedPairKernel('loss'), pairUniforms, [partials], [pairMask, probs, logProbs], grid, label);
+    const partials = empty([B, pairsSerial ? Ns : tilesJ * tilesC], 'f32', `${label} partial sums`);
+    if (pairsSerial) launch(maskedPairSerialKernel('loss'), pairUniforms, [partials], [pairMask, probs, logProbs], grid1d(B * Ns, SERIAL_WG), label);
+    else launch(maskedPairKernel('loss'), pairUniforms, [partials], [pairMask, probs, logProbs], grid, label);
     const sums = noGrad(() => sum(partials, 1));
     loss = reshape(sums, batch);
     partials.dispose();
@@ -182,7 +216,8 @@ export function softCrossEntropyPairs(student: Tensor, teacher: Tensor, pairMask
     ([g], [m, p, ls]) => {
       const gradLabel = `${label} backward`;
       const ds = empty(student.shape, 'f32', gradLabel);
-      launch(maskedPairKernel('grad'), pairUniforms, [ds], [m, p, ls, g!], grid, gradLabel);
+      if (pairsSerial) launch(maskedPairSerialKernel('grad'), pairUniforms, [ds], [m, p, ls, g!], [Math.ceil(C / PAIR_GRAD_WG), B * Ns, 1], gradLabel);
+      else launch(maskedPairKernel('grad'), pairUniforms, [ds], [m, p, ls, g!], grid, gradLabel);
       return [ds];
     },
     [pairMask, probs, logProbs],

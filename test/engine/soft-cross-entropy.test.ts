@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
-import { softCrossEntropy, softCrossEntropyPairs, updateCenter } from '../../engine/ops/soft-cross-entropy.js';
+import { softCrossEntropy, softCrossEntropyPairs, updateCenter, useSerialSoftCrossEntropy } from '../../engine/ops/soft-cross-entropy.js';
 import { awkwardDim, checkOp, close, gpu, randArray, randInt, rng, type F64 } from '../helpers/check.js';
 import { softCrossEntropyGradRef, softCrossEntropyPairsGradRef, softCrossEntropyPairsRef, softCrossEntropyRef, updateCenterRef } from '../ref/distill.js';
 
@@ -279,5 +279,46 @@ test('errors name the op and the shapes', () => {
   const m4 = msg(() => softCrossEntropy(E.zeros([4, 8]), E.zeros([4, 8]), { studentTemp: 0, teacherTemp: 0.04 }));
   assert.ok(m4.includes('studentTemp'), m4);
 });
+
+// Both kernel forms on the same cases: the serial ones (software adapters, up to 1024 classes) and the
+// workgroup ones (GPUs, longer rows), whichever this adapter would pick by size.
+for (const serialForm of [true, false]) {
+  test(`${serialForm ? 'serial' : 'workgroup'} kernels: rows (centre, weight, teacherIndex) and batched pairs across tile edges`, async () => {
+    useSerialSoftCrossEntropy(serialForm);
+    try {
+      const [N, Nt, C] = [13, 6, 70];
+      const index = Int32Array.from({ length: N }, (_, i) => (i * 5) % Nt);
+      const o = { studentTemp: 0.1, teacherTemp: 0.04 };
+      await checkOp({
+        name: `indexed weighted softCrossEntropy N=${N} Nt=${Nt} C=${C}`,
+        shapes: [[N, C], [Nt, C], [C], [N]],
+        gpu: ([s, t, c, w]) => softCrossEntropy(s, t, { ...o, center: c, weight: w, teacherIndex: E.fromArray(index, [N], 'i32') }),
+        ref: ([s, t, c, w]) => softCrossEntropyRef(s, t, C, { ...o, center: c, weight: w, teacherIndex: index }),
+        init: (i, n, rr) => f32Values(n, rr, i === 3 ? 0 : -1, 1),
+        grad: [true, false, false, true],
+        seed: 31,
+      });
+      const [B, Ntp, Ns, Cp] = [2, 37, 70, 130];
+      const r = rng(32);
+      const masks = Array.from({ length: B }, (_, b) => pairMask(Ntp, Ns, r, b === 1));
+      const mv = Float64Array.from(masks.flatMap((m) => Array.from(m)));
+      const sv = f32Values(B * Ns * Cp, r, -2, 2);
+      const tv = f32Values(B * Ntp * Cp, r, -2, 2);
+      const cv = f32Values(Cp, r, -0.5, 0.5);
+      const po = { studentTemp: 0.1, teacherTemp: 0.05 };
+      const s = E.fromArray(sv, [B, Ns, Cp]);
+      s.requiresGrad = true;
+      const loss = softCrossEntropyPairs(s, E.fromArray(tv, [B, Ntp, Cp]), E.fromArray(mv, [B, Ntp, Ns]), { ...po, center: E.fromArray(cv, [Cp]) });
+      const part = (a: F64, b: number, n: number): F64 => a.subarray(b * n * Cp, (b + 1) * n * Cp);
+      const refs = masks.map((m, b) => softCrossEntropyPairsRef(part(sv, b, Ns), part(tv, b, Ntp), m, Cp, { ...po, center: cv }));
+      close(await loss.toArray(), refs, 1e-5, 'pair sums');
+      E.backward(loss, E.fromArray([0.7, -1.3], [B]));
+      const grads = masks.flatMap((m, b) => Array.from(softCrossEntropyPairsGradRef(part(sv, b, Ns), part(tv, b, Ntp), m, Cp, [0.7, -1.3][b], { ...po, center: cv })));
+      close(await s.grad!.toArray(), grads, 1e-4, 'pair gradients');
+    } finally {
+      useSerialSoftCrossEntropy();
+    }
+  });
+}
 
 test.run();
