@@ -1,7 +1,7 @@
 // Soft-target cross-entropy of the DINO/iBOT/SMKD distillation losses, row-wise and over masked
 // pairs, and the in-place centre EMA. The teacher side (teacher outputs, centre) is a constant:
 // no gradient flows to it, as the reference code detaches it.
-import { grid1d, MAX_GROUPS } from '../../kernels/kernel.js';
+import { grid1d, MAX_GROUPS, type UniformValues } from '../../kernels/kernel.js';
 import {
   CENTER_COLS,
   centerUpdateKernel,
@@ -195,7 +195,7 @@ export function softCrossEntropyPairs(student: Tensor, teacher: Tensor, pairMask
   softmaxRows(false, !!center, B * Nt, teacherTemp, center ? [teacher, center] : [teacher], probs);
   const logProbs = empty([B * Ns, C], 'f32', `${label} student log-probabilities`);
   softmaxRows(true, false, B * Ns, studentTemp, [student], logProbs);
-  const pairUniforms = pairsSerial ? { rows: B * Ns, Nt, Ns, C, studentTemp } : { Nt, Ns, C, studentTemp };
+  const pairUniforms: UniformValues = pairsSerial ? { rows: B * Ns, Nt, Ns, C, studentTemp } : { Nt, Ns, C, studentTemp };
   const grid: [number, number, number] = [tilesC, tilesJ, B];
 
   let loss: Tensor<'f32'>;
