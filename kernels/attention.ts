@@ -39,6 +39,12 @@ export interface AttentionPlan {
   lanes: number;
   /** Rows each invocation owns: every tile row loaded is reused this many times. */
   rowsPerLane: number;
+  /**
+   * Subgroup staging: tile rows the step code is unrolled for (default `lanes`). Fewer only when the
+   * streamed sequence (keys, or queries for dK/dV) is that short, so one tile holds it all: the rows
+   * past it were dead code that lavapipe compiled and ran (bench/NOTES.md, "Cold start").
+   */
+  tileRows?: number;
 }
 
 /** Rows owned by one workgroup of `p`. */
@@ -100,11 +106,14 @@ function checkHeadDim(dh: number): void {
 function checkPlan(dh: number, p: AttentionPlan): void {
   checkHeadDim(dh);
   const ok = (n: number, max: number): boolean => Number.isInteger(n) && n >= 1 && n <= max;
-  if (!ok(p.lanes, 128) || !ok(p.rowsPerLane, 8)) throw new Error(`attention kernels: plan ${JSON.stringify(p)} is outside 1..128 lanes, 1..8 rows per lane`);
+  if (!ok(p.lanes, 128) || !ok(p.rowsPerLane, 8) || (p.tileRows !== undefined && !ok(p.tileRows, p.lanes))) {
+    throw new Error(`attention kernels: plan ${JSON.stringify(p)} is outside 1..128 lanes, 1..8 rows per lane, 1..lanes tile rows`);
+  }
 }
 
 function planKey(dh: number, p: AttentionPlan, masked: boolean): string {
-  return `${dh}_${p.staging === 'subgroup' ? 'sg' : 'wg'}${p.lanes}x${p.rowsPerLane}${masked ? '_mask' : ''}`;
+  const rows = p.tileRows !== undefined && p.tileRows < p.lanes ? `t${p.tileRows}` : '';
+  return `${dh}_${p.staging === 'subgroup' ? 'sg' : 'wg'}${p.lanes}x${p.rowsPerLane}${rows}${masked ? '_mask' : ''}`;
 }
 
 /** Mask element (bh, query `qi`, key `kj`) from the uniform strides, clamped to stay finite. */
@@ -154,7 +163,7 @@ function tile(p: AttentionPlan, dv: number, vecs: string[], scalars: string[] = 
       share: '',
       vec: (name, c, d) => `subgroupBroadcast(${name}${d}, ${c})`,
       scalar: (name, c) => `subgroupBroadcast(${name}, ${c})`,
-      each: (step) => step(seq(p.lanes).map((c) => ({ idx: `${c}u`, tag: `${c}` }))),
+      each: (step) => step(seq(p.tileRows ?? p.lanes).map((c) => ({ idx: `${c}u`, tag: `${c}` }))),
     };
   }
   return {

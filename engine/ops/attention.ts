@@ -100,7 +100,8 @@ export interface AttentionPlans {
 // cost compile time (the code is unrolled per row). Real GPUs keep 1 row (register file limits).
 // Never more rows than the sequence needs: at T <= lanes (the omniglot preset's T = 5) the extra rows
 // were idle code, and the three kernels' first dispatch (LLVM) took 11.1 s at 3 / 2 / 2 rows against
-// 5.6 s at 1 (bench/NOTES.md, "Cold start").
+// 5.6 s at 1 (bench/NOTES.md, "Cold start"). Likewise the tile rows unrolled (`tileRows`) when the
+// streamed sequence is shorter than a subgroup.
 const SOFTWARE_ROWS_PER_LANE = { forward: 3, gradQ: 2, gradKV: 2 };
 // Workgroup staging on adapters without one fixed subgroup size: up to 32 lanes (a whole number of
 // warps/waves on real GPUs), fewer where the [lanes, Dh] tiles would not fit in workgroup memory.
@@ -122,10 +123,12 @@ export function attentionPlans(dh: number, tq = Infinity, tk = tq): AttentionPla
   const lo = fixedSubgroupSize();
   if (lo !== undefined) {
     const owned = { forward: tq, gradQ: tq, gradKV: tk };
+    const streamed = { forward: tk, gradQ: tk, gradKV: tq };
     const rows = (k: keyof AttentionPlans): AttentionPlan => ({
       staging: 'subgroup',
       lanes: lo,
       rowsPerLane: softwarePaths() ? Math.max(1, Math.min(SOFTWARE_ROWS_PER_LANE[k], Math.ceil(owned[k] / lo))) : 1,
+      ...(streamed[k] < lo ? { tileRows: Math.max(1, streamed[k]) } : {}),
     });
     return { forward: rows('forward'), gradQ: rows('gradQ'), gradKV: rows('gradKV') };
   }
