@@ -21,6 +21,10 @@ export interface PooledBuffer {
   buffer: GPUBuffer;
   size: number;
   batch: number;
+  /** Filled by queue.writeBuffer (acquired with `safeUpTo`): kept in free lists of its own. */
+  upload: boolean;
+  /** Creation order: a free list hands out its lowest id first. */
+  id: number;
 }
 
 /**
@@ -36,7 +40,15 @@ export function sizeClass(bytes: number): number {
 }
 
 export class BufferPool {
+  // A training step should bind the same buffers every step, so the runtime's bind groups are made once.
+  // Handing out the most recently freed buffer (a stack) did not: a step's buffers depended on the order
+  // of the previous step's releases, so the assignment drifted for ~70 steps of the omniglot preset, 30-130
+  // new bind groups a step (~100 us each) until it settled. The lowest id among the free buffers depends
+  // only on which are free, so a step repeats the last from the second on. Upload buffers have lists of
+  // their own: which of them is safe to take depends on how far the queue has got (`safeUpTo`), a timing
+  // that must not reach the other buffers (bench/NOTES.md, "Bind groups").
   private free = new Map<number, PooledBuffer[]>();
+  private uploadFree = new Map<number, PooledBuffer[]>();
   private stats: PoolStats = { liveBuffers: 0, liveBytes: 0, peakLiveBytes: 0, freeBuffers: 0, freeBytes: 0, created: 0 };
 
   constructor(
@@ -49,15 +61,17 @@ export class BufferPool {
    * or lower (already submitted); needed for buffers written by queue.writeBuffer, which runs before
    * the dispatches of batches not yet submitted.
    */
-  acquire(bytes: number, label: string, safeUpTo = Infinity): PooledBuffer {
+  acquire(bytes: number, label: string, safeUpTo?: number): PooledBuffer {
     const size = sizeClass(bytes);
     if (size > this.maxBufferSize) {
       throw new Error(`${label}: a buffer of ${bytes} bytes exceeds this adapter's maxBufferSize (${this.maxBufferSize})`);
     }
-    const list = this.free.get(size);
+    const upload = safeUpTo !== undefined;
+    const limit = safeUpTo ?? Infinity;
+    const list = (upload ? this.uploadFree : this.free).get(size);
     let found: PooledBuffer | undefined;
     if (list && list.length > 0) {
-      const i = findLastIndex(list, (b) => b.batch <= safeUpTo);
+      const i = lowestId(list, limit);
       if (i >= 0) {
         found = list[i];
         list.splice(i, 1);
@@ -66,7 +80,7 @@ export class BufferPool {
       }
     }
     if (!found) {
-      found = { buffer: this.device.createBuffer({ size, usage: STORAGE_USAGE, label }), size, batch: -1 };
+      found = { buffer: this.device.createBuffer({ size, usage: STORAGE_USAGE, label }), size, batch: -1, upload, id: this.stats.created };
       this.stats.created++;
     }
     this.stats.liveBuffers++;
@@ -76,8 +90,9 @@ export class BufferPool {
   }
 
   release(b: PooledBuffer): void {
-    let list = this.free.get(b.size);
-    if (!list) this.free.set(b.size, (list = []));
+    const free = b.upload ? this.uploadFree : this.free;
+    let list = free.get(b.size);
+    if (!list) free.set(b.size, (list = []));
     list.push(b);
     this.stats.liveBuffers--;
     this.stats.liveBytes -= b.size;
@@ -87,8 +102,10 @@ export class BufferPool {
 
   /** Destroy every free buffer (memory goes back to the driver). */
   trim(): void {
-    for (const list of this.free.values()) for (const b of list) b.buffer.destroy();
-    this.free.clear();
+    for (const free of [this.free, this.uploadFree]) {
+      for (const list of free.values()) for (const b of list) b.buffer.destroy();
+      free.clear();
+    }
     this.stats.freeBuffers = 0;
     this.stats.freeBytes = 0;
   }
@@ -103,7 +120,9 @@ export class BufferPool {
   }
 }
 
-function findLastIndex<T>(a: T[], pred: (x: T) => boolean): number {
-  for (let i = a.length - 1; i >= 0; i--) if (pred(a[i])) return i;
-  return -1;
+/** Index of the buffer with the lowest id among those last used by batch `limit` or earlier; -1 if none. */
+function lowestId(list: PooledBuffer[], limit: number): number {
+  let best = -1;
+  for (let i = 0; i < list.length; i++) if (list[i].batch <= limit && (best < 0 || list[i].id < list[best].id)) best = i;
+  return best;
 }
