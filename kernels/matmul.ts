@@ -69,6 +69,12 @@ export interface MatmulOptions {
    */
   residual?: boolean;
   /**
+   * Also write the row sums of op(A), sum_k op(A)[i, k], to `rsum` [M] (an output binding after `pre`):
+   * linear's bias gradient (the column sums of dY) made by the dweight product, which reads every
+   * element of dY anyway, instead of a reduction dispatch of its own. One batch only (optional).
+   */
+  rowSums?: boolean;
+  /**
    * vec4 memory access, allowed when the axis it runs along is a multiple of 4 (so a vec4 never
    * straddles a row end): A along its contiguous axis (K, or M when transposed), B likewise
    * (N, or K when transposed), C (and bias, pre) along N.
@@ -109,7 +115,8 @@ function load4(name: string, vec: boolean, at: string, ok: (c: number) => string
 }
 
 /**
- * Bindings: 1 out [batch, M, N], (2 pre [batch, M, N] with gelu 'out+pre'), then a, b, (bias [N]), (res [batch, M, N]).
+ * Bindings: 1 out [batch, M, N], (2 pre [batch, M, N] with gelu 'out+pre'), (rsum [M] with rowSums), then a, b,
+ * (bias [N]), (res [batch, M, N]).
  * Uniforms (`matmulUniforms`): M, N, K, then the batch shape and the per-batch-axis element strides of A and B.
  */
 export function matmulKernel(o: MatmulOptions): KernelSource {
@@ -126,7 +133,7 @@ function buildMatmulKernel(o: MatmulOptions): KernelSource {
   const bind = (name: string, vec: boolean): BindingDecl => ({ name, type: vec ? 'vec4f' : 'f32' });
   const decl: KernelDecl = {
     uniforms: MATMUL_UNIFORMS,
-    outputs: [bind('out', o.vecC), ...(savePre ? [bind('pre', o.vecC)] : [])],
+    outputs: [bind('out', o.vecC), ...(savePre ? [bind('pre', o.vecC)] : []), ...(o.rowSums ? [bind('rsum', false)] : [])],
     inputs: [bind('a', o.vecA), bind('b', o.vecB), ...(o.bias ? [bind('bias', o.vecC)] : []), ...(o.residual ? [bind('res', o.vecC)] : [])],
   };
 
@@ -219,11 +226,21 @@ function buildMatmulKernel(o: MatmulOptions): KernelSource {
     bAt = (kk, q) => `b${kk}_${q}`;
   }
   const fmas: string[] = [];
+  if (o.rowSums) {
+    // Each A value named once, for the products and the row sum alike.
+    for (let i = 0; i < rm; i++) for (const kk of QUAD) fmas.push(`let ar${i}_${kk} = ${aAt(i, kk)};`);
+    for (let i = 0; i < rm; i++) fmas.push(`rs${i} += (ar${i}_0 + ar${i}_1) + (ar${i}_2 + ar${i}_3);`);
+  }
+  const aVal = (i: number, kk: number): string => (o.rowSums ? `ar${i}_${kk}` : aAt(i, kk));
   for (let i = 0; i < rm; i++) {
     for (let q = 0; q < groups; q++) {
-      fmas.push(`c${i}_${q} = ${QUAD.reduce((acc, kk) => `fma(vec4f(${aAt(i, kk)}), ${bAt(kk, q)}, ${acc})`, `c${i}_${q}`)};`);
+      fmas.push(`c${i}_${q} = ${QUAD.reduce((acc, kk) => `fma(vec4f(${aVal(i, kk)}), ${bAt(kk, q)}, ${acc})`, `c${i}_${q}`)};`);
     }
   }
+  // The thread at column 0 of the first column tile writes its rows' sums.
+  const rowSumStores = o.rowSums ? `if (wid.x == 0u && tx == 0u) {
+    ${each(rm, (i) => `if (${row(i)} < u.M) { rsum[${row(i)}] = rs${i}; }`, '\n    ')}
+  }` : '';
 
   const resAt = o.vecC ? 'res[at / 4u]' : `vec4f(${QUAD.map((c) => `res[at + min(${c}u, u.N - 1u - col)]`).join(', ')})`;
   const store = (name: string, value: string): string =>
@@ -271,6 +288,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
   }
   let offC = wid.z * u.M * u.N;
   ${each(rm, (i) => each(groups, (q) => `var c${i}_${q} = vec4f(0.0);`, ' '), '\n  ')}
+  ${o.rowSums ? each(rm, (i) => `var rs${i} = 0.0;`, ' ') : ''}
   ${
     staged
       ? `for (var k0 = 0u; k0 < u.K; k0 += ${tk}u) {
@@ -288,10 +306,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
   }
   ${biasLoads}
   ${epilogue}
+  ${rowSumStores}
 }`;
   const t = o.tiles;
   const flags = `${o.transA ? 't' : 'n'}${o.transB ? 't' : 'n'}_v${+o.vecA}${+o.vecB}${+o.vecC}`;
-  const key = `matmul_${flags}_${o.bias ? 'bias' : 'nobias'}${o.residual ? '_res' : ''}_gelu-${o.gelu}_${t.tm}x${t.tn}x${t.tk}_${t.rm}x${t.rn}${sg > 0 ? `_sg${sg}` : ''}`;
+  const key = `matmul_${flags}_${o.bias ? 'bias' : 'nobias'}${o.residual ? '_res' : ''}${o.rowSums ? '_rsum' : ''}_gelu-${o.gelu}_${t.tm}x${t.tn}x${t.tk}_${t.rm}x${t.rn}${sg > 0 ? `_sg${sg}` : ''}`;
   return defineKernel(key, decl, code);
 }
 

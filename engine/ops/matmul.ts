@@ -114,6 +114,8 @@ interface Epilogue {
   into?: Tensor<'f32'>;
   /** Added to the output last (same shape as the output). */
   residual?: Tensor;
+  /** Also write op(a)'s row sums here ([M], one batch only): linear's bias gradient from its dweight product. */
+  rowSums?: Tensor<'f32'>;
 }
 
 /** op(a) @ op(b) (+ bias, GELU) for operands of rank >= 2, no autograd. `pre` is set for gelu 'out+pre'. */
@@ -127,9 +129,10 @@ function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: 
   // vec4 access along an axis needs that axis to be a multiple of 4 (and a non-empty operand to bind).
   const vec = { vecA: g.K > 0 && (ta ? g.M : g.K) % 4 === 0, vecB: g.K > 0 && (tb ? g.K : g.N) % 4 === 0, vecC: g.N % 4 === 0 };
   const t = matmulTiles(g.M * g.N * g.K * numel(g.batch));
-  const kernel = matmulKernel({ transA: ta, transB: tb, bias: epi.bias !== undefined, gelu, residual: epi.residual !== undefined, ...vec, tiles: t });
+  if (epi.rowSums && (numel(g.batch) !== 1 || epi.rowSums.size !== g.M)) throw new Error(`internal: ${label}: row sums need one batch and [${g.M}] values`);
+  const kernel = matmulKernel({ transA: ta, transB: tb, bias: epi.bias !== undefined, gelu, residual: epi.residual !== undefined, rowSums: epi.rowSums !== undefined, ...vec, tiles: t });
   const groups = matmulGroups(label, g.M, g.N, numel(g.batch), t);
-  const outputs = pre ? [out, pre] : [out];
+  const outputs = [out, ...(pre ? [pre] : []), ...(epi.rowSums ? [epi.rowSums] : [])];
   const inputs = [a, b, ...(epi.bias ? [epi.bias] : []), ...(epi.residual ? [epi.residual] : [])];
   launch(kernel, matmulUniforms(g.M, g.N, g.K, axes.shape, axes.sa, axes.sb), outputs, inputs, groups, label);
   return { out, pre };
@@ -233,11 +236,14 @@ function linearWith(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined, 
     ([g], [sx, sw, spre], needs, into) => {
       // Through the GELU first: d(pre) = gelu'(pre) * dy.
       const d = spre ? geluGrad(spre, g!, `${label} backward`) : g!;
+      // The bias gradient (dY's column sums) comes out of the dweight product when both are needed.
+      const fusedBias = bias !== undefined && needs[1] && needs[bIndex] && d.shape[0] > 0 && inF > 0;
+      const dbias = fusedBias ? emptyOrInto(into[bIndex], [outF], `${label} backward dbias`) : undefined;
       const grads = [
         needs[0] ? mm(d, sw, false, false, `${label} backward dx`).out : null,
-        needs[1] ? mm(d, sx, true, false, `${label} backward dweight`, { into: into[1] }).out : null,
+        needs[1] ? mm(d, sx, true, false, `${label} backward dweight`, { into: into[1], rowSums: dbias }).out : null,
       ];
-      if (bias) grads.push(needs[bIndex] ? reduceRaw('sum', d, [0], 1, `${label} backward dbias`, into[bIndex]) : null);
+      if (bias) grads.push(needs[bIndex] ? (dbias ?? reduceRaw('sum', d, [0], 1, `${label} backward dbias`, into[bIndex])) : null);
       // The residual's gradient is the output's (after the GELU, which the residual skips).
       if (r2) grads.push(needs[grads.length] ? g! : null);
       return grads;

@@ -252,7 +252,7 @@ test('the kernel with a 2-D grid of threads per workgroup (the GPU-style configu
   }
 });
 
-test('every tile configuration (plain, subgroup broadcasts of 4-32 rows, staged) matches float64, all layouts, with bias and GELU', async () => {
+test('every tile configuration (plain, subgroup broadcasts of 4-32 rows, staged) matches float64, all layouts, with bias and GELU, and the bias gradient from row sums', async () => {
   const sg = fixedSubgroupSize();
   const configs: [string, MatmulTiles][] = [
     ['lavapipe', LAVAPIPE_TILES],
@@ -291,6 +291,23 @@ test('every tile configuration (plain, subgroup broadcasts of 4-32 rows, staged)
       const y = linearGelu(E.fromArray(xv, [rows, inF]), E.fromArray(wv, [outF, inF]), E.fromArray(bv, [outF]));
       close(await y.toArray(), linearRef(xv, [rows, inF], wv, [outF, inF], bv, true), 1e-5, `${name} linearGelu`);
       y.dispose();
+      // Backward: the bias gradient comes from the dweight product's row sums (rowSums), beside dweight.
+      const wt = E.fromArray(wv, [outF, inF]);
+      const bt = E.fromArray(bv, [outF]);
+      wt.requiresGrad = true;
+      bt.requiresGrad = true;
+      const gv = randArray(rows * outF, r);
+      E.backward(linear(E.fromArray(xv, [rows, inF]), wt, bt), E.fromArray(gv, [rows, outF]));
+      const dbRef = new Float64Array(outF);
+      const dwRef = new Float64Array(outF * inF);
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < outF; j++) {
+          dbRef[j] += gv[i * outF + j];
+          for (let k = 0; k < inF; k++) dwRef[j * inF + k] += gv[i * outF + j] * xv[i * inF + k];
+        }
+      }
+      close(await bt.grad!.toArray(), dbRef, 1e-5, `${name} linear dbias`);
+      close(await wt.grad!.toArray(), dwRef, 1e-5, `${name} linear dweight`);
     }
   } finally {
     useMatmulTiles(undefined);
