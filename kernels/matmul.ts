@@ -238,9 +238,11 @@ function buildMatmulKernel(o: MatmulOptions): KernelSource {
     }
   }
   // The thread at column 0 of the first column tile writes its rows' sums.
-  const rowSumStores = o.rowSums ? `if (wid.x == 0u && tx == 0u) {
+  const rowSumStores = o.rowSums
+    ? `if (wid.x == 0u && tx == 0u) {
     ${each(rm, (i) => `if (${row(i)} < u.M) { rsum[${row(i)}] = rs${i}; }`, '\n    ')}
-  }` : '';
+  }`
+    : '';
 
   const resAt = o.vecC ? 'res[at / 4u]' : `vec4f(${QUAD.map((c) => `res[at + min(${c}u, u.N - 1u - col)]`).join(', ')})`;
   const store = (name: string, value: string): string =>

@@ -130,7 +130,16 @@ function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: 
   const vec = { vecA: g.K > 0 && (ta ? g.M : g.K) % 4 === 0, vecB: g.K > 0 && (tb ? g.K : g.N) % 4 === 0, vecC: g.N % 4 === 0 };
   const t = matmulTiles(g.M * g.N * g.K * numel(g.batch));
   if (epi.rowSums && (numel(g.batch) !== 1 || epi.rowSums.size !== g.M)) throw new Error(`internal: ${label}: row sums need one batch and [${g.M}] values`);
-  const kernel = matmulKernel({ transA: ta, transB: tb, bias: epi.bias !== undefined, gelu, residual: epi.residual !== undefined, rowSums: epi.rowSums !== undefined, ...vec, tiles: t });
+  const kernel = matmulKernel({
+    transA: ta,
+    transB: tb,
+    bias: epi.bias !== undefined,
+    gelu,
+    residual: epi.residual !== undefined,
+    rowSums: epi.rowSums !== undefined,
+    ...vec,
+    tiles: t,
+  });
   const groups = matmulGroups(label, g.M, g.N, numel(g.batch), t);
   const outputs = [out, ...(pre ? [pre] : []), ...(epi.rowSums ? [epi.rowSums] : [])];
   const inputs = [a, b, ...(epi.bias ? [epi.bias] : []), ...(epi.residual ? [epi.residual] : [])];
