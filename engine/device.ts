@@ -89,11 +89,30 @@ async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   return adapter.requestDevice({ requiredFeatures, requiredLimits });
 }
 
-/** Before the process exits: wait for the pipelines still compiling, then destroy the device. */
+/** Devices of the compile helper (engine/compile-helper.ts), destroyed with the engine's. */
+const helperDevices = new Set<GPUDevice>();
+
+/** Work that compiles shaders on the implementation's threads, to wait for before the process exits. */
+export function trackCompile(p: Promise<unknown>): void {
+  compiling.add(p);
+  const done = (): void => void compiling.delete(p);
+  p.then(done, done);
+}
+
+/** A second device like the engine's (same features and limits) on a new adapter of the platform's, for the compile helper. */
+export async function requestHelperDevice(): Promise<GPUDevice> {
+  const device = await requestDevice(await platform().requestAdapter());
+  helperDevices.add(device);
+  return device;
+}
+
+/** Before the process exits: wait for the pipelines still compiling, then destroy the device (and the compile helper's). */
 export async function releaseGpu(): Promise<void> {
   const gpu = await gpuPromise?.catch(() => undefined);
   if (!gpu) return;
   await Promise.allSettled([...compiling]);
+  for (const d of helperDevices) d.destroy();
+  helperDevices.clear();
   gpu.device.destroy();
 }
 
@@ -103,9 +122,7 @@ async function acquire(options: GpuOptions): Promise<Gpu> {
   const compile = device.createComputePipelineAsync.bind(device);
   device.createComputePipelineAsync = (descriptor) => {
     const p = compile(descriptor);
-    compiling.add(p);
-    const done = (): void => void compiling.delete(p);
-    p.then(done, done);
+    trackCompile(p);
     return p;
   };
   void device.lost.then((info) => {

@@ -2,6 +2,7 @@
 // batch into one command buffer and submits it. Nothing is read back in the middle of a computation.
 import type { KernelSource } from '../kernels/kernel.js';
 import { BufferPool, sizeClass, type PooledBuffer, type PoolStats } from './buffer-pool.js';
+import { CompileHelper } from './compile-helper.js';
 import { getGpu, onDeviceLost, type Gpu, type GpuOptions } from './device.js';
 import { platform } from './platform.js';
 import type { DispatchProfiler } from './profiler.js';
@@ -58,6 +59,11 @@ export class Runtime {
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   private nextBufferId = 1;
   private readonly kernelIds = new Map<string, number>();
+  // Kernels dispatched at least once, and the second device that compiles the back half of a slow batch's new ones.
+  private readonly dispatched = new Set<string>();
+  private helper: CompileHelper | undefined;
+  /** The compile helper's work started by the last batch that called on it (tests and benchmarks await it). */
+  helperWork: Promise<void> | undefined;
   private readonly groupIds: number[] = [];
   private readBuffers = new Map<number, GPUBuffer[]>();
   private flushChain: Promise<void> = Promise.resolve();
@@ -269,6 +275,7 @@ export class Runtime {
     profiler?.end(enc);
     if (uniformBytes) device.queue.writeBuffer(this.uniformBuffer!, 0, uniformBytes);
     device.queue.submit([enc.finish()]);
+    this.warmAhead(dispatches);
     this.submitted = batch;
     this.submitCount++;
     const validation = device.popErrorScope();
@@ -282,6 +289,33 @@ export class Runtime {
       const mem = o ? ` (pool: ${JSON.stringify(this.pool.getStats())})` : '';
       throw new Error(`${kind} in a batch of ${ops.length} ops: ${err.message}${mem}\nlast ops of the batch: ${tail}`);
     }
+  }
+
+  /**
+   * On a software adapter in Node, when a batch brings HELPER_MIN_KERNELS or more new kernels and is still
+   * running HELPER_DELAY_MS after its submit (lavapipe compiling them one by one; a warm shader cache runs
+   * the first step's batch in ~0.3 s), a second device compiles the back half of them, last first
+   * (engine/compile-helper.ts). SMKD_COMPILE_HELPER=0 turns it off.
+   */
+  private warmAhead(dispatches: DispatchCmd[]): void {
+    const fresh: KernelSource[] = [];
+    for (const d of dispatches) {
+      if (this.dispatched.has(d.kernel.key)) continue;
+      this.dispatched.add(d.kernel.key);
+      fresh.push(d.kernel);
+    }
+    const p = platform();
+    if (fresh.length < HELPER_MIN_KERNELS || !this.gpu.info.isSoftware || p.name !== 'node' || p.env('SMKD_COMPILE_HELPER') === '0') return;
+    let finished = false;
+    void this.device.queue.onSubmittedWorkDone().then(
+      () => (finished = true),
+      () => (finished = true),
+    );
+    const back = fresh.slice(Math.ceil(fresh.length / 2)).reverse();
+    this.helperWork = new Promise<void>((resolve) => setTimeout(resolve, HELPER_DELAY_MS)).then(() => {
+      if (finished || this.lost) return;
+      return (this.helper ??= new CompileHelper()).warm(back);
+    });
   }
 
   private bufferId(b: GPUBuffer): number {
@@ -376,6 +410,11 @@ export function init(options: GpuOptions = {}): Promise<Runtime> {
   runtimePromise ??= gpu.then((g) => (runtime = new Runtime(g)));
   return runtimePromise;
 }
+
+/** New kernels in one batch from which the compile helper may be called on (a training step's first batch has ~55). */
+const HELPER_MIN_KERNELS = 6;
+/** How long a batch with new kernels may run before the compile helper starts on them. */
+const HELPER_DELAY_MS = 600;
 
 /** Bind groups kept at most (a training step needs a few hundred; an evaluation's varying shapes more). */
 const BIND_GROUP_CACHE = 20000;
