@@ -77,6 +77,32 @@ function workgroupReduce(combine: (a: string, b: string) => string): string {
   workgroupBarrier();`;
 }
 
+/** The row-wise forward's declaration (both forms): loss[N], stats[3, N] from s, t and the variant's inputs. */
+function rowsForwardDecl(v: RowsVariant): KernelDecl {
+  return rowsDecl(
+    v,
+    [
+      ['N', 'u32'],
+      ['C', 'u32'],
+      ['Nt', 'u32'],
+    ],
+    ['loss', 'stats'],
+    ['s', 't'],
+  );
+}
+
+/**
+ * WGSL writing row `row`'s loss and stats from the maxima `my`, `mx` (teacher, student) and the sums `sum`
+ * = (sum e_y, sum e_x, sum e_y (mx - x)), expressions of the caller's.
+ */
+function rowsForwardStore(v: RowsVariant, my: string, mx: string, sum: string): string {
+  return `let h = log(${sum}.y) + ${sum}.z / ${sum}.x;
+    loss[row] = h${v.weighted ? ' * weight[row]' : ''};
+    stats[row] = ${my} + log(${sum}.x);
+    stats[u.N + row] = ${mx} + log(${sum}.y);
+    stats[2u * u.N + row] = h;`;
+}
+
 /**
  * Row-wise forward, one workgroup per student row. Outputs: loss[N] (= H * weight) and
  * stats[3, N] = (teacher log-sum-exp, student log-sum-exp, unweighted H) for the backward.
@@ -118,27 +144,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   ${workgroupReduce((a, b) => `${a} + ${b}`)}
   if (lid == 0u) {
     let r = red[0];
-    let h = log(r.y) + r.z / r.x;
-    loss[row] = h${v.weighted ? ' * weight[row]' : ''};
-    stats[row] = m.x + log(r.x);
-    stats[u.N + row] = m.y + log(r.y);
-    stats[2u * u.N + row] = h;
+    ${rowsForwardStore(v, 'm.x', 'm.y', 'r')}
   }
 }`;
-  return defineKernel(
-    `sce_rows_${variantKey(v)}`,
-    rowsDecl(
-      v,
-      [
-        ['N', 'u32'],
-        ['C', 'u32'],
-        ['Nt', 'u32'],
-      ],
-      ['loss', 'stats'],
-      ['s', 't'],
-    ),
-    code,
-  );
+  return defineKernel(`sce_rows_${variantKey(v)}`, rowsForwardDecl(v), code);
 }
 
 /**
@@ -178,6 +187,19 @@ ${entry1d()} {
   );
 }
 
+/** The tempered softmax's declaration (both forms): out [R, C] from x (and the centre). */
+function temperedDecl(centered: boolean): KernelDecl {
+  return decl(
+    [
+      ['R', 'u32'],
+      ['C', 'u32'],
+      ['temp', 'f32'],
+    ],
+    ['out'],
+    centered ? ['x', 'center'] : ['x'],
+  );
+}
+
 /**
  * out[r] = softmax(y_r) or log_softmax(y_r) with y = (x - center) / temp, one workgroup per row
  * (three passes: max, sum of exponentials, write).
@@ -209,19 +231,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let lse = mx + log(red[0]);
   for (var c = lid; c < u.C; c += ${ROW_WG}u) { out[base + c] = ${log ? 'logit(base, c) - lse' : 'exp(logit(base, c) - lse)'}; }
 }`;
-  return defineKernel(
-    `tempered_${log ? 'log_' : ''}softmax${centered ? '_c' : ''}`,
-    decl(
-      [
-        ['R', 'u32'],
-        ['C', 'u32'],
-        ['temp', 'f32'],
-      ],
-      ['out'],
-      centered ? ['x', 'center'] : ['x'],
-    ),
-    code,
-  );
+  return defineKernel(`tempered_${log ? 'log_' : ''}softmax${centered ? '_c' : ''}`, temperedDecl(centered), code);
+}
+
+/** The pair kernels' declaration: out from mask, probs, logProbs (and g for 'grad'); the serial forms also take `rows` = B * Ns. */
+function pairsDecl(epilogue: 'loss' | 'grad', serial: boolean): KernelDecl {
+  const uniforms: KernelDecl['uniforms'] = [
+    ['Nt', 'u32'],
+    ['Ns', 'u32'],
+    ['C', 'u32'],
+    ['studentTemp', 'f32'],
+  ];
+  const inputs = epilogue === 'grad' ? ['mask', 'probs', 'logProbs', 'g'] : ['mask', 'probs', 'logProbs'];
+  return decl(serial ? [['rows', 'u32'], ...uniforms] : uniforms, ['out'], inputs);
 }
 
 /**
@@ -315,20 +337,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 ${epilogue === 'loss' ? loss : grad}
 }`;
-  return defineKernel(
-    `sce_pairs_${epilogue}`,
-    decl(
-      [
-        ['Nt', 'u32'],
-        ['Ns', 'u32'],
-        ['C', 'u32'],
-        ['studentTemp', 'f32'],
-      ],
-      ['out'],
-      epilogue === 'grad' ? ['mask', 'probs', 'logProbs', 'g'] : ['mask', 'probs', 'logProbs'],
-    ),
-    code,
-  );
+  return defineKernel(`sce_pairs_${epilogue}`, pairsDecl(epilogue, false), code);
 }
 
 /**
@@ -406,26 +415,9 @@ ${entry1d(SERIAL_WG)} {
     let x = s[sb + c] / u.studentTemp;
     acc += vec3f(e, exp(x - mx), e * (mx - x));
   }
-  let h = log(acc.y) + acc.z / acc.x;
-  loss[row] = h${v.weighted ? ' * weight[row]' : ''};
-  stats[row] = my + log(acc.x);
-  stats[u.N + row] = mx + log(acc.y);
-  stats[2u * u.N + row] = h;
+  ${rowsForwardStore(v, 'my', 'mx', 'acc')}
 }`;
-    return defineKernel(
-      `sce_rows_serial_${variantKey(v)}`,
-      rowsDecl(
-        v,
-        [
-          ['N', 'u32'],
-          ['C', 'u32'],
-          ['Nt', 'u32'],
-        ],
-        ['loss', 'stats'],
-        ['s', 't'],
-      ),
-      code,
-    );
+    return defineKernel(`sce_rows_serial_${variantKey(v)}`, rowsForwardDecl(v), code);
   });
 }
 
@@ -446,19 +438,7 @@ ${entry1d(SERIAL_WG)} {
   let lse = m + log(acc);
   for (var c = 0u; c < u.C; c++) { out[base + c] = ${log ? 'logit(base, c) - lse' : 'exp(logit(base, c) - lse)'}; }
 }`;
-    return defineKernel(
-      `tempered_${log ? 'log_' : ''}softmax${centered ? '_c' : ''}_serial`,
-      decl(
-        [
-          ['R', 'u32'],
-          ['C', 'u32'],
-          ['temp', 'f32'],
-        ],
-        ['out'],
-        centered ? ['x', 'center'] : ['x'],
-      ),
-      code,
-    );
+    return defineKernel(`tempered_${log ? 'log_' : ''}softmax${centered ? '_c' : ''}_serial`, temperedDecl(centered), code);
   });
 }
 
@@ -509,20 +489,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let o = r * u.C + c;
   out[o] = g[b] / u.studentTemp * (mj * exp(logProbs[o]) - q);
 }`;
-    return defineKernel(
-      `sce_pairs_serial_${epilogue}`,
-      decl(
-        [
-          ['rows', 'u32'],
-          ['Nt', 'u32'],
-          ['Ns', 'u32'],
-          ['C', 'u32'],
-          ['studentTemp', 'f32'],
-        ],
-        ['out'],
-        epilogue === 'grad' ? ['mask', 'probs', 'logProbs', 'g'] : ['mask', 'probs', 'logProbs'],
-      ),
-      epilogue === 'loss' ? loss : grad,
-    );
+    return defineKernel(`sce_pairs_serial_${epilogue}`, pairsDecl(epilogue, true), epilogue === 'loss' ? loss : grad);
   });
 }
