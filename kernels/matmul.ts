@@ -214,7 +214,10 @@ function buildMatmulKernel(o: MatmulOptions): KernelSource {
         loads.push(`let b${q}_${c} = ${load4('b', o.vecB, `offB + (${n}) * u.K + k`, (j) => [`${n} < u.N`, `k + ${j}u < u.K`])};`);
       }
     }
-    bAt = (kk, q) => `vec4f(${QUAD.map((c) => `b${q}_${c}[${kk}]`).join(', ')})`;
+    // The 4 x 4 transpose once per step (named), not inside every row's product: a quarter less WGSL for
+    // Tint and lavapipe to compile (the nt variants were the largest kernels; bench/NOTES.md, "Cold start").
+    for (let q = 0; q < groups; q++) for (const kk of QUAD) loads.push(`let bt${q}_${kk} = vec4f(${QUAD.map((c) => `b${q}_${c}[${kk}]`).join(', ')});`);
+    bAt = (kk, q) => `bt${q}_${kk}`;
   } else {
     // B is [K, N]: a vec4 runs along n, one per k.
     for (const kk of QUAD) {
