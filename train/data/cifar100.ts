@@ -73,7 +73,12 @@ export async function openCifar100(dir: string, opts: Cifar100Options = {}): Pro
   const fine = await readLines(path.join(dir, 'fine_label_names.txt'));
   if (fine.length !== 100) throw new Error(`cifar100: ${path.join(dir, 'fine_label_names.txt')} names ${fine.length} classes, expected 100`);
   const files = opts.files ?? ['train', 'test'];
-  const parts = await Promise.all(files.map((f) => readRecords(path.join(dir, `${f}.bin`))));
+  // Every file is read, and the first failure in file order is reported, whichever read finished first
+  // (a race here made the error name train.bin or test.bin from one run to the next).
+  const reads = await Promise.allSettled(files.map((f) => readRecords(path.join(dir, `${f}.bin`))));
+  const failed = reads.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const parts = reads.map((r) => (r as PromiseFulfilledResult<Records>).value);
   const needCoarse = opts.split?.benchmark === 'fc100';
   const coarse = needCoarse ? await readLines(path.join(dir, 'coarse_label_names.txt')) : [];
   const coarseOf = new Map<string, string>();
