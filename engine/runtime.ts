@@ -51,8 +51,9 @@ export class Runtime {
   private uniformBuffer: GPUBuffer | undefined;
   // Bind groups by pipeline, uniform offset and bound ranges: the pool hands a step the same buffers
   // every step, so after the first step every dispatch finds its bind group here instead of creating one.
-  // Keyed by a hash of the ranges' integer ids (a string key per dispatch cost 18 us, 5.4 ms of JavaScript
-  // per omniglot step), each bucket checked element by element.
+  // Keyed by a hash of the ranges' integer ids, each bucket checked element by element (no string built
+  // per dispatch). Most of the 5.4 ms of bind-group JavaScript an omniglot step once spent was creations
+  // (the pool's drift, engine/buffer-pool.ts); with those gone it is 2.2 ms.
   private readonly bindGroups = new Map<number, { ids: number[]; group: GPUBindGroup }[]>();
   private bindGroupCount = 0;
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
@@ -62,8 +63,6 @@ export class Runtime {
   // Kernels dispatched at least once, and the second device that compiles the back half of a slow batch's new ones.
   private readonly dispatched = new Set<string>();
   private helper: CompileHelper | undefined;
-  /** The compile helper's work started by the last batch that called on it (tests and benchmarks await it). */
-  helperWork: Promise<void> | undefined;
   private readonly groupIds: number[] = [];
   private readBuffers = new Map<number, GPUBuffer[]>();
   private flushChain: Promise<void> = Promise.resolve();
@@ -312,10 +311,10 @@ export class Runtime {
       () => (finished = true),
     );
     const back = fresh.slice(Math.ceil(fresh.length / 2)).reverse();
-    this.helperWork = new Promise<void>((resolve) => setTimeout(resolve, HELPER_DELAY_MS)).then(() => {
-      if (finished || this.lost) return;
-      return (this.helper ??= new CompileHelper()).warm(back);
-    });
+    setTimeout(() => {
+      // The helper's own work is awaited by releaseGpu (CompileHelper.warm tracks it).
+      if (!finished && !this.lost) void (this.helper ??= new CompileHelper()).warm(back);
+    }, HELPER_DELAY_MS);
   }
 
   private bufferId(b: GPUBuffer): number {

@@ -117,7 +117,6 @@ export class Tensor<D extends DType = DType> {
   }
 }
 
-/** A new tensor on a fresh pooled buffer (contents undefined until a kernel writes them). */
 /**
  * An op's f32 output of `shape`: a new tensor, or, when `into` is given (a parameter's gradient slot, see
  * BackwardFn), a scope-tracked tensor on `into`'s memory for the kernel to write.
@@ -128,6 +127,7 @@ export function emptyOrInto(into: Tensor<'f32'> | undefined, shape: Shape, label
   return new Tensor(shape, 'f32', into.storage.retain());
 }
 
+/** A new tensor on a fresh pooled buffer (contents undefined until a kernel writes them). */
 export function empty<D extends DType>(shape: Shape, dtype: D, label: string): Tensor<D> {
   checkShape(label, shape);
   const bytes = numel(shape) * 4;
