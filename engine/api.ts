@@ -33,7 +33,7 @@ export { layerNorm, l2Normalize } from './ops/norm.js';
 export { softmax, logSoftmax } from './ops/softmax.js';
 export { crossEntropy, oneHot, type CrossEntropyOptions } from './ops/cross-entropy.js';
 export { matmul, linear, linearGelu, type MatmulFlags } from './ops/matmul.js';
-export { scaledDotProductAttention, clsAttention, type AttentionOptions } from './ops/attention.js';
+export { scaledDotProductAttention, scaledDotProductAttentionPacked, clsAttention, type AttentionOptions } from './ops/attention.js';
 export { splitHeads, mergeHeads } from './ops/heads.js';
 export { softCrossEntropy, softCrossEntropyPairs, updateCenter, type SoftCrossEntropyOptions, type DistillTemperatures } from './ops/soft-cross-entropy.js';
 export { cosineArgmax } from './ops/cosine-argmax.js';

@@ -11,6 +11,11 @@
 // Why subgroups: lavapipe runs a workgroup as SIMD lanes and performs every workgroup-memory load
 // inside a loop lane by lane, while a broadcast is one extract + splat: 3-4x faster there.
 //
+// Layouts: 'heads' reads q, k, v as [BH, T, Dh] tensors of their own; 'packed' reads all three from
+// the fused projection's output [B, T, 3·H·Dh] (feature = part·H·Dh + head·Dh + e) and writes the
+// output with the heads merged, [B, T, H·Dh], and the gradients into one [B, T, 3·H·Dh] tensor: the
+// head split and merge cost no dispatches of their own (4 a layer and step; bench/NOTES.md).
+//
 // Masked scores: mask values are clamped to >= -1e38 so every score stays finite; the running max
 // starts at FLOOR = -1e30, so a row whose max never rises above FLOOR had every key masked (by -inf
 // or anything <= -1e30) and is defined as a zero output row, with log-sum-exp EMPTY_LSE (a large
@@ -116,6 +121,45 @@ function planKey(dh: number, p: AttentionPlan, masked: boolean): string {
   return `${dh}_${p.staging === 'subgroup' ? 'sg' : 'wg'}${p.lanes}x${p.rowsPerLane}${rows}${masked ? '_mask' : ''}`;
 }
 
+/** Kernel-key suffix of a layout ('heads' keeps the keys it always had). */
+function layoutKey(layout: AttentionLayout): string {
+  return layout === 'packed' ? '_packed' : '';
+}
+
+/** Where q, k, v and the output rows live (see the header). */
+export type AttentionLayout = 'heads' | 'packed';
+
+/** A row's role: a query, key or value row, or an output row (out, dO, O). */
+type Role = 'q' | 'k' | 'v' | 'o';
+
+/**
+ * Row addressing of a layout: `setup` (WGSL, after \`bh\` is known) and `at(role, t, d)`, the vec4
+ * index of vec4 `d` of row `t` of this (b, h) in its tensor. Packed: the (b, h) bases are computed
+ * once per invocation, so the inner loops add one multiply per row.
+ */
+function rowAddressing(layout: AttentionLayout, dv: number): { setup: string; at: (role: Role, t: string, d: number) => string } {
+  if (layout === 'heads') {
+    const T = (role: Role): string => (role === 'k' || role === 'v' ? 'u.Tk' : 'u.Tq');
+    return { setup: '', at: (role, t, d) => `(bh * ${T(role)} + ${t}) * ${dv}u + ${d}u` };
+  }
+  return {
+    setup: `let hb = bh / u.H;
+  let hh = bh % u.H;
+  let sQKV = 3u * u.H * ${dv}u;
+  let sO = u.H * ${dv}u;
+  let qB = (hb * u.Tq * 3u * u.H + hh) * ${dv}u;
+  let kB = qB + sO;
+  let vB = kB + sO;
+  let oB = (hb * u.Tq * u.H + hh) * ${dv}u;`,
+    at: (role, t, d) => (role === 'o' ? `oB + (${t}) * sO + ${d}u` : `${role}B + (${t}) * sQKV + ${d}u`),
+  };
+}
+
+/** The binding a role is read from (`heads` names it) or its gradient written to, in a layout. */
+function source(layout: AttentionLayout, heads: string, grad = false): string {
+  return layout === 'packed' ? (grad ? 'dqkv' : 'qkv') : heads;
+}
+
 /** Mask element (bh, query `qi`, key `kj`) from the uniform strides, clamped to stay finite. */
 const MASK_FN = /* wgsl */ `
 fn maskAt(bh: u32, qi: u32, kj: u32) -> f32 {
@@ -217,13 +261,14 @@ function perRow(p: AttentionPlan, f: (r: number) => string, sep = '\n  '): strin
  * Forward: bindings out [BH, Tq, Dh], lse [BH, Tq], q, k, v (and mask when `masked`).
  * Launch `attentionGroups(Tq, planRows(plan), BH)`.
  */
-export function attentionForwardKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
-  return memoKernel(`attentionForwardKernel ${JSON.stringify([dh, masked, p])}`, () => buildAttentionForwardKernel(dh, masked, p));
+export function attentionForwardKernel(dh: number, masked: boolean, p: AttentionPlan, layout: AttentionLayout = 'heads'): KernelSource {
+  return memoKernel(`attentionForwardKernel ${JSON.stringify([dh, masked, p, layout])}`, () => buildAttentionForwardKernel(dh, masked, p, layout));
 }
 
-function buildAttentionForwardKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
+function buildAttentionForwardKernel(dh: number, masked: boolean, p: AttentionPlan, layout: AttentionLayout): KernelSource {
   checkPlan(dh, p);
   const dv = dh / 4;
+  const { setup, at } = rowAddressing(layout, dv);
   const t = tile(p, dv, ['kk', 'vv']);
   // All scores of the step first (the running max needs them), then one rescale and the P V update.
   const step = (rows: TileRow[]): string => `
@@ -257,8 +302,9 @@ ${entry(p)} {
   let bh = ${spillIndex('wid.y', 'wid.z')};
   if (bh >= u.BH) { return; }
   ${laneDecl(p)}
+  ${setup}
   ${ownedRows(p, 'q', 'Tq')}
-  ${perRow(p, (r) => lines(dv, (d) => `let q${r}_${d} = q[row${r} * ${dv}u + ${d}u] * u.scale;`))}
+  ${perRow(p, (r) => lines(dv, (d) => `let q${r}_${d} = ${source(layout, 'q')}[${at('q', `qc${r}`, d)}] * u.scale;`))}
   ${perRow(p, (r) => lines(dv, (d) => `var o${r}_${d} = vec4<f32>();`))}
   ${perRow(
     p,
@@ -266,9 +312,9 @@ ${entry(p)} {
   var l${r} = 0.0;`,
   )}
   for (var t0 = 0u; t0 < u.Tk; t0 += ${p.lanes}u) {
-    let kr = (bh * u.Tk + min(t0 + lane, u.Tk - 1u)) * ${dv}u;
-    ${lines(dv, (d) => `let kk${d} = k[kr + ${d}u];`, '\n    ')}
-    ${lines(dv, (d) => `let vv${d} = v[kr + ${d}u];`, '\n    ')}
+    let kt = min(t0 + lane, u.Tk - 1u);
+    ${lines(dv, (d) => `let kk${d} = ${source(layout, 'k')}[${at('k', 'kt', d)}];`, '\n    ')}
+    ${lines(dv, (d) => `let vv${d} = ${source(layout, 'v')}[${at('v', 'kt', d)}];`, '\n    ')}
     ${t.share}
     let n = u.Tk - t0;
     ${t.each(step)}
@@ -278,47 +324,63 @@ ${entry(p)} {
     (r) => `if (q${r} < u.Tq) {
     let none = m${r} <= ${FLOOR};
     let inv = select(1.0 / l${r}, 0.0, none);
-    ${lines(dv, (d) => `out[row${r} * ${dv}u + ${d}u] = o${r}_${d} * inv;`, '\n    ')}
+    ${lines(dv, (d) => `out[${at('o', `qc${r}`, d)}] = o${r}_${d} * inv;`, '\n    ')}
     lse[row${r}] = select(m${r} + log(l${r}), ${EMPTY_LSE}, none);
   }`,
   )}
 }`;
-  const decl = attentionDecl([...bind('out', V4), ...bind('lse', 'f32')], bind('q k v', V4), masked);
-  return defineKernel(`attn_fwd_${planKey(dh, p, masked)}`, decl, code);
+  const decl = attentionDecl([...bind('out', V4), ...bind('lse', 'f32')], bind(layout === 'packed' ? 'qkv' : 'q k v', V4), masked);
+  return defineKernel(`attn_fwd_${planKey(dh, p, masked)}${layoutKey(layout)}`, decl, code);
 }
 
 /** D = rowsum(dO * O): bindings D [BH * Tq], dO, O. Launch `grid1d(BH * Tq)`. */
-export function attentionRowDotKernel(dh: number): KernelSource {
-  return memoKernel(`attentionRowDotKernel ${JSON.stringify([dh])}`, () => buildAttentionRowDotKernel(dh));
+export function attentionRowDotKernel(dh: number, layout: AttentionLayout = 'heads'): KernelSource {
+  return memoKernel(`attentionRowDotKernel ${JSON.stringify([dh, layout])}`, () => buildAttentionRowDotKernel(dh, layout));
 }
 
-function buildAttentionRowDotKernel(dh: number): KernelSource {
+function buildAttentionRowDotKernel(dh: number, layout: AttentionLayout): KernelSource {
   checkHeadDim(dh);
   const dv = dh / 4;
+  // Packed: row r = bh * T + t of D, read from dO and O [B, T, H, Dh] at ((b * T + t) * H + h) * Dh.
+  const base =
+    layout === 'packed'
+      ? `let bh = r / u.T;
+  let o = ((bh / u.H) * u.T * u.H + (r % u.T) * u.H + bh % u.H) * ${dv}u;`
+      : `let o = r * ${dv}u;`;
   const code = /* wgsl */ `
 ${entry1d()} {
   let r = ${linearIndex()};
   if (r >= u.n) { return; }
+  ${base}
   D[r] = ${dotRows(
     dv,
-    (d) => `dO[r * ${dv}u + ${d}u]`,
-    (d) => `O[r * ${dv}u + ${d}u]`,
+    (d) => `dO[o + ${d}u]`,
+    (d) => `O[o + ${d}u]`,
   )};
 }`;
-  return defineKernel(`attn_rowdot_${dh}`, { uniforms: [['n', 'u32']], outputs: bind('D', 'f32'), inputs: bind('dO O', V4) }, code);
+  const uniforms: KernelDecl['uniforms'] =
+    layout === 'packed'
+      ? [
+          ['n', 'u32'],
+          ['T', 'u32'],
+          ['H', 'u32'],
+        ]
+      : [['n', 'u32']];
+  return defineKernel(`attn_rowdot_${dh}${layoutKey(layout)}`, { uniforms, outputs: bind('D', 'f32'), inputs: bind('dO O', V4) }, code);
 }
 
 /**
  * dQ = scale * sum_j P_ij (dP_ij - D_i) K_j with P recomputed from the saved log-sum-exp:
  * bindings dq, q, k, v, dO, lse, D (and mask). Launch `attentionGroups(Tq, planRows(plan), BH)`.
  */
-export function attentionGradQKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
-  return memoKernel(`attentionGradQKernel ${JSON.stringify([dh, masked, p])}`, () => buildAttentionGradQKernel(dh, masked, p));
+export function attentionGradQKernel(dh: number, masked: boolean, p: AttentionPlan, layout: AttentionLayout = 'heads'): KernelSource {
+  return memoKernel(`attentionGradQKernel ${JSON.stringify([dh, masked, p, layout])}`, () => buildAttentionGradQKernel(dh, masked, p, layout));
 }
 
-function buildAttentionGradQKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
+function buildAttentionGradQKernel(dh: number, masked: boolean, p: AttentionPlan, layout: AttentionLayout): KernelSource {
   checkPlan(dh, p);
   const dv = dh / 4;
+  const { setup, at } = rowAddressing(layout, dv);
   const t = tile(p, dv, ['kk', 'vv']);
   const step = (rows: TileRow[]): string =>
     rows
@@ -345,9 +407,10 @@ ${entry(p)} {
   let bh = ${spillIndex('wid.y', 'wid.z')};
   if (bh >= u.BH) { return; }
   ${laneDecl(p)}
+  ${setup}
   ${ownedRows(p, 'q', 'Tq')}
-  ${perRow(p, (r) => lines(dv, (d) => `let q${r}_${d} = q[row${r} * ${dv}u + ${d}u] * u.scale;`))}
-  ${perRow(p, (r) => lines(dv, (d) => `let g${r}_${d} = dO[row${r} * ${dv}u + ${d}u];`))}
+  ${perRow(p, (r) => lines(dv, (d) => `let q${r}_${d} = ${source(layout, 'q')}[${at('q', `qc${r}`, d)}] * u.scale;`))}
+  ${perRow(p, (r) => lines(dv, (d) => `let g${r}_${d} = dO[${at('o', `qc${r}`, d)}];`))}
   ${perRow(p, (r) => lines(dv, (d) => `var a${r}_${d} = vec4<f32>();`))}
   ${perRow(
     p,
@@ -355,9 +418,9 @@ ${entry(p)} {
   let D${r} = D[row${r}];`,
   )}
   for (var t0 = 0u; t0 < u.Tk; t0 += ${p.lanes}u) {
-    let kr = (bh * u.Tk + min(t0 + lane, u.Tk - 1u)) * ${dv}u;
-    ${lines(dv, (d) => `let kk${d} = k[kr + ${d}u];`, '\n    ')}
-    ${lines(dv, (d) => `let vv${d} = v[kr + ${d}u];`, '\n    ')}
+    let kt = min(t0 + lane, u.Tk - 1u);
+    ${lines(dv, (d) => `let kk${d} = ${source(layout, 'k')}[${at('k', 'kt', d)}];`, '\n    ')}
+    ${lines(dv, (d) => `let vv${d} = ${source(layout, 'v')}[${at('v', 'kt', d)}];`, '\n    ')}
     ${t.share}
     let n = u.Tk - t0;
     ${t.each(step)}
@@ -365,12 +428,12 @@ ${entry(p)} {
   ${perRow(
     p,
     (r) => `if (q${r} < u.Tq) {
-    ${lines(dv, (d) => `dq[row${r} * ${dv}u + ${d}u] = a${r}_${d} * u.scale;`, '\n    ')}
+    ${lines(dv, (d) => `${source(layout, 'dq', true)}[${at('q', `qc${r}`, d)}] = a${r}_${d} * u.scale;`, '\n    ')}
   }`,
   )}
 }`;
-  const decl = attentionDecl(bind('dq', V4), [...bind('q k v dO', V4), ...bind('lse D', 'f32')], masked);
-  return defineKernel(`attn_dq_${planKey(dh, p, masked)}`, decl, code);
+  const decl = attentionDecl(bind(source(layout, 'dq', true), V4), [...bind(layout === 'packed' ? 'qkv dO' : 'q k v dO', V4), ...bind('lse D', 'f32')], masked);
+  return defineKernel(`attn_dq_${planKey(dh, p, masked)}${layoutKey(layout)}`, decl, code);
 }
 
 /**
@@ -378,13 +441,14 @@ ${entry(p)} {
  * query tiles: bindings dk, dv, q, k, v, dO, lse, D (and mask).
  * Launch `attentionGroups(Tk, planRows(plan), BH)`.
  */
-export function attentionGradKVKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
-  return memoKernel(`attentionGradKVKernel ${JSON.stringify([dh, masked, p])}`, () => buildAttentionGradKVKernel(dh, masked, p));
+export function attentionGradKVKernel(dh: number, masked: boolean, p: AttentionPlan, layout: AttentionLayout = 'heads'): KernelSource {
+  return memoKernel(`attentionGradKVKernel ${JSON.stringify([dh, masked, p, layout])}`, () => buildAttentionGradKVKernel(dh, masked, p, layout));
 }
 
-function buildAttentionGradKVKernel(dh: number, masked: boolean, p: AttentionPlan): KernelSource {
+function buildAttentionGradKVKernel(dh: number, masked: boolean, p: AttentionPlan, layout: AttentionLayout): KernelSource {
   checkPlan(dh, p);
   const dv = dh / 4;
+  const { setup, at } = rowAddressing(layout, dv);
   const t = tile(p, dv, ['qq', 'gg'], ['ll', 'dd']);
   const step = (rows: TileRow[]): string =>
     rows
@@ -415,15 +479,17 @@ ${entry(p)} {
   let bh = ${spillIndex('wid.y', 'wid.z')};
   if (bh >= u.BH) { return; }
   ${laneDecl(p)}
+  ${setup}
   ${ownedRows(p, 'k', 'Tk')}
-  ${perRow(p, (r) => lines(dv, (d) => `let k${r}_${d} = k[row${r} * ${dv}u + ${d}u];`))}
-  ${perRow(p, (r) => lines(dv, (d) => `let v${r}_${d} = v[row${r} * ${dv}u + ${d}u];`))}
+  ${perRow(p, (r) => lines(dv, (d) => `let k${r}_${d} = ${source(layout, 'k')}[${at('k', `kc${r}`, d)}];`))}
+  ${perRow(p, (r) => lines(dv, (d) => `let v${r}_${d} = ${source(layout, 'v')}[${at('v', `kc${r}`, d)}];`))}
   ${perRow(p, (r) => lines(dv, (d) => `var dk${r}_${d} = vec4<f32>();`))}
   ${perRow(p, (r) => lines(dv, (d) => `var dv${r}_${d} = vec4<f32>();`))}
   for (var t0 = 0u; t0 < u.Tq; t0 += ${p.lanes}u) {
-    let qr = bh * u.Tq + min(t0 + lane, u.Tq - 1u);
-    ${lines(dv, (d) => `let qq${d} = q[qr * ${dv}u + ${d}u] * u.scale;`, '\n    ')}
-    ${lines(dv, (d) => `let gg${d} = dO[qr * ${dv}u + ${d}u];`, '\n    ')}
+    let qt = min(t0 + lane, u.Tq - 1u);
+    let qr = bh * u.Tq + qt;
+    ${lines(dv, (d) => `let qq${d} = ${source(layout, 'q')}[${at('q', 'qt', d)}] * u.scale;`, '\n    ')}
+    ${lines(dv, (d) => `let gg${d} = dO[${at('o', 'qt', d)}];`, '\n    ')}
     let ll = lse[qr];
     let dd = D[qr];
     ${t.share}
@@ -433,13 +499,13 @@ ${entry(p)} {
   ${perRow(
     p,
     (r) => `if (k${r} < u.Tk) {
-    ${lines(dv, (d) => `dk[row${r} * ${dv}u + ${d}u] = dk${r}_${d};`, '\n    ')}
-    ${lines(dv, (d) => `dvOut[row${r} * ${dv}u + ${d}u] = dv${r}_${d};`, '\n    ')}
+    ${lines(dv, (d) => `${source(layout, 'dk', true)}[${at('k', `kc${r}`, d)}] = dk${r}_${d};`, '\n    ')}
+    ${lines(dv, (d) => `${source(layout, 'dvOut', true)}[${at('v', `kc${r}`, d)}] = dv${r}_${d};`, '\n    ')}
   }`,
   )}
 }`;
-  const decl = attentionDecl(bind('dk dvOut', V4), [...bind('q k v dO', V4), ...bind('lse D', 'f32')], masked);
-  return defineKernel(`attn_dkv_${planKey(dh, p, masked)}`, decl, code);
+  const decl = attentionDecl(bind(layout === 'packed' ? 'dqkv' : 'dk dvOut', V4), [...bind(layout === 'packed' ? 'qkv dO' : 'q k v dO', V4), ...bind('lse D', 'f32')], masked);
+  return defineKernel(`attn_dkv_${planKey(dh, p, masked)}${layoutKey(layout)}`, decl, code);
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   permute,
   reshape,
   scaledDotProductAttention,
+  scaledDotProductAttentionPacked,
   slice,
   softmax,
   splitHeads,
@@ -54,12 +55,13 @@ export class Attention extends Module {
   forward(x: Tensor, wantCls = false, residual?: Tensor): { out: Tensor<'f32'>; cls?: Tensor<'f32'> } {
     const h = this.numHeads;
     return tidy(() => {
-      // qkv feature j = which * D + head * dh + e (docs/algorithm.md §1.6): [B, T, 3 * D] -> q, k, v [B, h, T, dh];
-      // the projection is freed before the attention runs.
+      // qkv feature j = which * D + head * dh + e (docs/algorithm.md §1.6). Without the [cls] attention the
+      // kernels read q, k, v from the projection [B, T, 3 * D] and write the heads merged, [B, T, D].
+      if (!wantCls) return { out: this.proj.forward(scaledDotProductAttentionPacked(this.qkv.forward(x), h), false, residual) };
+      // [B, T, 3 * D] -> q, k, v [B, h, T, dh] for clsAttention too; the projection is freed before the attention runs.
       const [q, k, v] = tidy(() => splitHeads(this.qkv.forward(x), 3, h));
       const o = scaledDotProductAttention(q, k, v);
-      const cls = wantCls ? clsAttention(q, k) : undefined;
-      return { out: this.proj.forward(mergeHeads([o]), false, residual), cls };
+      return { out: this.proj.forward(mergeHeads([o]), false, residual), cls: clsAttention(q, k) };
     });
   }
 

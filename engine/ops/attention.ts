@@ -24,6 +24,7 @@ import { zeros } from './elementwise.js';
 import { concat, narrow } from './layout.js';
 import { tidy } from '../scope.js';
 import { mean } from './reduce.js';
+import { mergeHeads, splitHeads } from './heads.js';
 
 export interface AttentionOptions {
   /**
@@ -57,6 +58,11 @@ function check(op: string, q: Tensor, k: Tensor, v: Tensor | undefined, opts: At
   if (!sameShape(k.shape, [B, H, Tk, Dh]) || (v && !sameShape(v.shape, k.shape))) {
     throw new Error(`${label}: k${v ? ' and v' : ''} must be [B, H, Tk, Dh] with q's B, H and Dh (q is ${fmt(q.shape)})`);
   }
+  return checkSizes(op, label, B, H, Tq, Tk, Dh, opts);
+}
+
+/** The head dim, keys, scale and mask of an attention of these sizes (`label` names the call in errors). */
+function checkSizes(op: string, label: string, B: number, H: number, Tq: number, Tk: number, Dh: number, opts: AttentionOptions): Checked {
   if (!attentionHeadDimSupported(paddedHeadDim(Dh))) throw new Error(`${label}: head dim ${Dh} is not supported (1 to 128)`);
   if (Tk === 0 && B * H * Tq > 0) throw new Error(`${label}: there are no keys to attend to`);
   const scale = opts.scale ?? 1 / Math.sqrt(Dh);
@@ -191,6 +197,61 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
       return [dq, dk, dv];
     },
     mask ? [q, k, v, out, lse, mask] : [q, k, v, out, lse],
+  );
+  lse.dispose();
+  return out;
+}
+
+/**
+ * Self-attention straight from a fused projection: `qkv` [B, T, 3·H·Dh] (feature = part·H·Dh + head·Dh + e,
+ * timm's layout, as splitHeads reads it) -> [B, T, H·Dh], the heads merged. The same values and
+ * gradients as `mergeHeads([scaledDotProductAttention(...splitHeads(qkv, 3, heads), opts)])`, without
+ * the split and merge: the kernels address the packed rows themselves, and the backward writes dq, dk
+ * and dv into one [B, T, 3·H·Dh] gradient (4 dispatches a layer fewer per training step; bench/NOTES.md).
+ * Head dims that are not a multiple of 4 take that split path.
+ */
+export function scaledDotProductAttentionPacked(qkv: Tensor, heads: number, opts: AttentionOptions = {}): Tensor<'f32'> {
+  const op = 'scaledDotProductAttentionPacked';
+  const mask = opts.mask;
+  const inputs = mask ? [qkv, mask] : [qkv];
+  const label = opLabel(op, inputs);
+  assertFloat(op, qkv);
+  const [B, T, F] = qkv.shape;
+  if (qkv.rank !== 3 || !Number.isInteger(heads) || heads < 1 || F % (3 * heads) !== 0) {
+    throw new Error(`${label}: qkv ${fmt(qkv.shape)} must be [B, T, 3 * heads * Dh] with heads = ${heads}`);
+  }
+  const H = heads;
+  const Dh = F / (3 * H);
+  const c = checkSizes(op, label, B, H, T, T, Dh, opts);
+  if (Dh % 4 !== 0) {
+    return tidy(() => {
+      const [q, k, v] = splitHeads(qkv, 3, H);
+      return mergeHeads([scaledDotProductAttention(q, k, v, opts)]);
+    });
+  }
+  const BH = B * H;
+  const out = empty([B, T, H * Dh], 'f32', label);
+  const lse = empty([B, H, T], 'f32', `${label} logsumexp`);
+  const u = uniforms(c);
+  const plans = attentionPlans(Dh, T, T);
+  if (out.size > 0) launch(attentionForwardKernel(Dh, !!mask, plans.forward, 'packed'), u, [out, lse], inputs, attentionGroups(T, planRows(plans.forward), BH), label);
+  recordOp(
+    op,
+    [qkv],
+    [out],
+    ([g], [sqkv, so, sl, sm]) => {
+      const bl = `${label} backward`;
+      const dqkv = empty(qkv.shape, 'f32', bl);
+      if (dqkv.size === 0) return [dqkv];
+      const D = empty([B, H, T], 'f32', bl);
+      launch(attentionRowDotKernel(Dh, 'packed'), { n: D.size, T, H }, [D], [g!, so], grid1d(D.size), bl);
+      const operands = sm ? [sqkv, g!, sl, D, sm] : [sqkv, g!, sl, D];
+      // Two dispatches, one gradient: dq fills the q features of every row, dk/dv the k and v features.
+      launch(attentionGradQKernel(Dh, !!sm, plans.gradQ, 'packed'), u, [dqkv], operands, attentionGroups(T, planRows(plans.gradQ), BH), bl);
+      launch(attentionGradKVKernel(Dh, !!sm, plans.gradKV, 'packed'), u, [dqkv], operands, attentionGroups(T, planRows(plans.gradKV), BH), bl);
+      return [dqkv];
+    },
+    mask ? [qkv, out, lse, mask] : [qkv, out, lse],
   );
   lse.dispose();
   return out;

@@ -130,18 +130,24 @@ function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: 
   const vec = { vecA: g.K > 0 && (ta ? g.M : g.K) % 4 === 0, vecB: g.K > 0 && (tb ? g.K : g.N) % 4 === 0, vecC: g.N % 4 === 0 };
   const t = matmulTiles(g.M * g.N * g.K * numel(g.batch));
   if (epi.rowSums && (numel(g.batch) !== 1 || epi.rowSums.size !== g.M)) throw new Error(`internal: ${label}: row sums need one batch and [${g.M}] values`);
+  // The row sums ride along in the 16-row tiles of small products, where a dispatch saved is what counts;
+  // with 32 rows their 32 extra running sums cost the product 5-50 % (fc2's dweight [192, 2080] x
+  // [2080, 768]: 19.0 against 12.7 ms with a column-sum dispatch of its own; bench/NOTES.md), so there
+  // they get that dispatch. A read transposed ([K, M], the dweight product) is summed over its axis 0.
+  const rowSums = epi.rowSums && t.rm <= 16 ? epi.rowSums : undefined;
+  if (epi.rowSums && !rowSums) reduceRaw('sum', a, [a.rank - (ta ? 2 : 1)], 1, `${label} row sums`, epi.rowSums);
   const kernel = matmulKernel({
     transA: ta,
     transB: tb,
     bias: epi.bias !== undefined,
     gelu,
     residual: epi.residual !== undefined,
-    rowSums: epi.rowSums !== undefined,
+    rowSums: rowSums !== undefined,
     ...vec,
     tiles: t,
   });
   const groups = matmulGroups(label, g.M, g.N, numel(g.batch), t);
-  const outputs = [out, ...(pre ? [pre] : []), ...(epi.rowSums ? [epi.rowSums] : [])];
+  const outputs = [out, ...(pre ? [pre] : []), ...(rowSums ? [rowSums] : [])];
   const inputs = [a, b, ...(epi.bias ? [epi.bias] : []), ...(epi.residual ? [epi.residual] : [])];
   launch(kernel, matmulUniforms(g.M, g.N, g.K, axes.shape, axes.sa, axes.sb), outputs, inputs, groups, label);
   return { out, pre };

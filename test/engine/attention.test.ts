@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
-import { attentionPlans, clsAttention, scaledDotProductAttention, useAttentionPlans } from '../../engine/ops/attention.js';
+import { attentionPlans, clsAttention, scaledDotProductAttention, scaledDotProductAttentionPacked, useAttentionPlans } from '../../engine/ops/attention.js';
 import { checkOp, close, finiteDiff, gpu, randArray, rng, type F64 } from '../helpers/check.js';
 import { attentionBackwardRef, attentionRef, clsAttentionRef, type AttnDims, type AttnRefOptions } from '../ref/attention.js';
 
@@ -237,6 +237,81 @@ test('no gradient is recorded under noGrad or for constant inputs', async () => 
   assert.is(scaledDotProductAttention(c, c, c).requiresGrad, false);
 });
 
+/** Float64 q, k, v [B, H, T, Dh] of a packed qkv [B, T, 3·H·Dh] (feature = part·H·Dh + h·Dh + e). */
+function unpackRef(qkv: F64, d: AttnDims): [F64, F64, F64] {
+  const { B, H, Tq: T, Dh } = d;
+  const parts: [F64, F64, F64] = [new Float64Array(B * H * T * Dh), new Float64Array(B * H * T * Dh), new Float64Array(B * H * T * Dh)];
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++)
+      for (let p = 0; p < 3; p++)
+        for (let h = 0; h < H; h++) for (let e = 0; e < Dh; e++) parts[p][((b * H + h) * T + t) * Dh + e] = qkv[((b * T + t) * 3 + p) * H * Dh + h * Dh + e];
+  return parts;
+}
+
+/** [B, H, T, Dh] -> [B, T, H·Dh] in float64. */
+function mergeRef(x: F64, d: AttnDims): F64 {
+  const { B, H, Tq: T, Dh } = d;
+  const out = new Float64Array(x.length);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) for (let e = 0; e < Dh; e++) out[((b * T + t) * H + h) * Dh + e] = x[((b * H + h) * T + t) * Dh + e];
+  return out;
+}
+
+/** The packed op's forward against float64 and its qkv gradient against finite differences of the reference. */
+async function checkPacked(name: string, d: AttnDims, opts: { mask?: Mask; seed?: number } = {}): Promise<void> {
+  await checkOp({
+    name: `packed ${name} ${JSON.stringify(d)}`,
+    shapes: [[d.B, d.Tq, 3 * d.H * d.Dh]],
+    gpu: ([qkv]) => scaledDotProductAttentionPacked(qkv, d.H, { mask: gpuMask(opts.mask) }),
+    ref: ([qkv]) => mergeRef(attentionRef(...unpackRef(qkv, d), d, { mask: opts.mask }), d),
+    init: (_k, n, r) => f32Rand(n, r),
+    seed: opts.seed ?? 9,
+  });
+}
+
+test('packed qkv [B, T, 3·H·Dh] -> [B, T, H·Dh]: forward and gradient, sequences shorter and longer than a subgroup, a key mask, workgroup staging', async () => {
+  await checkPacked('T=5 Dh=32 (the omniglot preset)', { B: 3, H: 2, Tq: 5, Tk: 5, Dh: 32 });
+  await checkPacked('T=19 Dh=8', { B: 2, H: 3, Tq: 19, Tk: 19, Dh: 8 }, { seed: 10 });
+  await checkPacked('T=1', { B: 2, H: 1, Tq: 1, Tk: 1, Dh: 4 }, { seed: 11 });
+  const data = new Float64Array(2 * 9);
+  for (const j of [1, 4, 8, 9 + 3]) data[j] = -Infinity;
+  await checkPacked('key mask', { B: 2, H: 2, Tq: 9, Tk: 9, Dh: 12 }, { mask: { data, shape: [2, 1, 1, 9] }, seed: 12 });
+  // Dh not a multiple of 4: through splitHeads, the padded kernels and mergeHeads.
+  await checkPacked('Dh=6', { B: 1, H: 2, Tq: 7, Tk: 7, Dh: 6 }, { seed: 13 });
+  const plan = { staging: 'workgroup', lanes: 8, rowsPerLane: 1 } as const;
+  useAttentionPlans({ forward: plan, gradQ: plan, gradKV: plan });
+  try {
+    await checkPacked('workgroup staging', { B: 2, H: 2, Tq: 21, Tk: 21, Dh: 16 }, { seed: 14 });
+  } finally {
+    useAttentionPlans();
+  }
+});
+
+test('packed attention at T=65 Dh=64 (rows per lane > 1): forward and gradient against the analytic float64 reference', async () => {
+  const d = { B: 2, H: 3, Tq: 65, Tk: 65, Dh: 64 };
+  const r = rng(15);
+  const qkv = f32Rand(d.B * d.Tq * 3 * d.H * d.Dh, r);
+  const g = f32Rand(d.B * d.Tq * d.H * d.Dh, r);
+  const x = E.fromArray(qkv, [d.B, d.Tq, 3 * d.H * d.Dh]);
+  x.requiresGrad = true;
+  const y = scaledDotProductAttentionPacked(x, d.H);
+  const [q, k, v] = unpackRef(qkv, d);
+  close(await y.toArray(), mergeRef(attentionRef(q, k, v, d), d), 1e-5, 'packed forward');
+  E.backward(y, E.fromArray(g, y.shape));
+  // dq, dk, dv of the reference, for the output gradient split into heads, packed back like qkv.
+  const gHeads = new Float64Array(g.length);
+  const { B, H, Tq: T, Dh } = d;
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) for (let e = 0; e < Dh; e++) gHeads[((b * H + h) * T + t) * Dh + e] = g[((b * T + t) * H + h) * Dh + e];
+  const grads = attentionBackwardRef(q, k, v, gHeads, d);
+  const expected = new Float64Array(qkv.length);
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++)
+      for (let p = 0; p < 3; p++)
+        for (let h = 0; h < H; h++) for (let e = 0; e < Dh; e++) expected[((b * T + t) * 3 + p) * H * Dh + h * Dh + e] = grads[p][((b * H + h) * T + t) * Dh + e];
+  close(await x.grad!.toArray(), expected, 1e-4, 'packed dqkv');
+});
+
 test('bad shapes throw errors naming the op and the shapes', () => {
   const q = E.zeros([2, 3, 5, 16]);
   const expectThrow = (f: () => unknown, ...parts: string[]): void => {
@@ -253,6 +328,8 @@ test('bad shapes throw errors naming the op and the shapes', () => {
   expectThrow(() => scaledDotProductAttention(E.zeros([1, 1, 3, 130]), E.zeros([1, 1, 3, 130]), E.zeros([1, 1, 3, 130])), 'head dim 130', '1 to 128');
   expectThrow(() => scaledDotProductAttention(q, q, q, { mask: E.zeros([2, 1, 1, 4]) }), 'mask', '[2, 1, 1, 4]', '[2, 3, 5, 5]');
   expectThrow(() => clsAttention(E.zeros([2, 15]), q), 'clsAttention', '[2, 15]');
+  expectThrow(() => scaledDotProductAttentionPacked(E.zeros([2, 5, 40]), 3), 'scaledDotProductAttentionPacked', '[2, 5, 40]', 'heads = 3');
+  expectThrow(() => scaledDotProductAttentionPacked(E.zeros([2, 5, 48]), 2, { mask: E.zeros([2, 1, 1, 4]) }), 'mask', '[2, 1, 1, 4]', '[2, 2, 5, 5]');
 });
 
 test.run();

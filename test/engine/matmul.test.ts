@@ -291,7 +291,8 @@ test('every tile configuration (plain, subgroup broadcasts of 4-32 rows, staged)
       const y = linearGelu(E.fromArray(xv, [rows, inF]), E.fromArray(wv, [outF, inF]), E.fromArray(bv, [outF]));
       close(await y.toArray(), linearRef(xv, [rows, inF], wv, [outF, inF], bv, true), 1e-5, `${name} linearGelu`);
       y.dispose();
-      // Backward: the bias gradient comes from the dweight product's row sums (rowSums), beside dweight.
+      // Backward: the bias gradient comes from the dweight product's row sums (rowSums) with tiles of up to
+      // 16 rows, from a column-sum dispatch with 32 (engine/ops/matmul.ts): both against float64.
       const wt = E.fromArray(wv, [outF, inF]);
       const bt = E.fromArray(bv, [outF]);
       wt.requiresGrad = true;
