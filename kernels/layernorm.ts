@@ -8,11 +8,11 @@ import { rowBindings, rowKernel, SUM2 } from './softmax.js';
  * per-row mean and rstd for the backward. Two passes over the row (mean, then squared
  * deviations), so the variance never suffers the cancellation of E[x^2] - E[x]^2.
  */
-export function layerNormKernel(affine: boolean): KernelSource {
-  return memoKernel(`layerNormKernel ${JSON.stringify([affine])}`, () => buildLayerNormKernel(affine));
+export function layerNormKernel(affine: boolean, serial = false): KernelSource {
+  return memoKernel(`layerNormKernel ${JSON.stringify([affine, serial])}`, () => buildLayerNormKernel(affine, serial));
 }
 
-function buildLayerNormKernel(affine: boolean): KernelSource {
+function buildLayerNormKernel(affine: boolean, serial: boolean): KernelSource {
   return rowKernel(
     `layernorm_${affine ? 'affine' : 'plain'}`,
     rowBindings(['y', 'meanOut', 'rstdOut'], affine ? ['x', 'w', 'b'] : ['x']),
@@ -26,16 +26,17 @@ function buildLayerNormKernel(affine: boolean): KernelSource {
   let rstd = inverseSqrt(rowReduce(lid, lane, vec2f(sq, 0.0)).x / f32(u.d) + u.p);
   for (var i = lane; i < n; i += T) { y[base + i] = (x[base + i] - mean) * rstd${affine ? ' * w[i] + b[i]' : ''}; }
   if (valid && lane == 0u) { meanOut[row] = mean; rstdOut[row] = rstd; }`,
+    serial,
   );
 }
 
 /** dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w, from the saved mean and rstd. */
-export function layerNormBackwardKernel(affine: boolean, addPrev = false): KernelSource {
-  return memoKernel(`layerNormBackwardKernel ${JSON.stringify([affine, addPrev])}`, () => buildLayerNormBackwardKernel(affine, addPrev));
+export function layerNormBackwardKernel(affine: boolean, addPrev = false, serial = false): KernelSource {
+  return memoKernel(`layerNormBackwardKernel ${JSON.stringify([affine, addPrev, serial])}`, () => buildLayerNormBackwardKernel(affine, addPrev, serial));
 }
 
 /** With `addPrev`, a last input `prev` (x's gradient from elsewhere, same shape) is added: dx = prev + the above. */
-function buildLayerNormBackwardKernel(affine: boolean, addPrev: boolean): KernelSource {
+function buildLayerNormBackwardKernel(affine: boolean, addPrev: boolean, serial: boolean): KernelSource {
   const gw = affine ? 'g[base + i] * w[i]' : 'g[base + i]';
   const inputs = [...(affine ? ['g', 'x', 'mean', 'rstd', 'w'] : ['g', 'x', 'mean', 'rstd']), ...(addPrev ? ['prev'] : [])];
   return rowKernel(
@@ -56,6 +57,7 @@ function buildLayerNormBackwardKernel(affine: boolean, addPrev: boolean): Kernel
     let gw = ${gw};
     dx[base + i] = ${addPrev ? 'prev[base + i] + ' : ''}rs * (gw - s.x - (x[base + i] - mu) * rs * s.y);
   }`,
+    serial,
   );
 }
 
@@ -111,11 +113,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 
 /** y = x / max(||x||_2, eps) per row (torch.nn.functional.normalize). */
-export function l2NormalizeKernel(): KernelSource {
-  return memoKernel(`l2NormalizeKernel ${JSON.stringify([])}`, () => buildL2NormalizeKernel());
+export function l2NormalizeKernel(serial = false): KernelSource {
+  return memoKernel(`l2NormalizeKernel ${JSON.stringify([serial])}`, () => buildL2NormalizeKernel(serial));
 }
 
-function buildL2NormalizeKernel(): KernelSource {
+function buildL2NormalizeKernel(serial: boolean): KernelSource {
   return rowKernel(
     'l2normalize',
     rowBindings(['y'], ['x']),
@@ -125,6 +127,7 @@ function buildL2NormalizeKernel(): KernelSource {
   for (var i = lane; i < n; i += T) { let v = x[base + i]; sq += v * v; }
   let inv = 1.0 / max(sqrt(rowReduce(lid, lane, vec2f(sq, 0.0)).x), u.p);
   for (var i = lane; i < n; i += T) { y[base + i] = x[base + i] * inv; }`,
+    serial,
   );
 }
 
@@ -132,11 +135,11 @@ function buildL2NormalizeKernel(): KernelSource {
  * dx of l2NormalizeKernel: g / nrm - x * <g, x> / nrm^3 where nrm >= eps; below eps the divisor is
  * the constant eps, so dx = g / eps (clamp_min passes no gradient to the norm there, as in PyTorch).
  */
-export function l2NormalizeBackwardKernel(): KernelSource {
-  return memoKernel(`l2NormalizeBackwardKernel ${JSON.stringify([])}`, () => buildL2NormalizeBackwardKernel());
+export function l2NormalizeBackwardKernel(serial = false): KernelSource {
+  return memoKernel(`l2NormalizeBackwardKernel ${JSON.stringify([serial])}`, () => buildL2NormalizeBackwardKernel(serial));
 }
 
-function buildL2NormalizeBackwardKernel(): KernelSource {
+function buildL2NormalizeBackwardKernel(serial: boolean): KernelSource {
   return rowKernel(
     'l2normalize_backward',
     rowBindings(['dx'], ['g', 'x']),
@@ -149,5 +152,6 @@ function buildL2NormalizeBackwardKernel(): KernelSource {
   let inv = 1.0 / max(nrm, u.p);
   let k = select(0.0, s.y * inv * inv * inv, nrm >= u.p);
   for (var i = lane; i < n; i += T) { dx[base + i] = g[base + i] * inv - x[base + i] * k; }`,
+    serial,
   );
 }

@@ -1,9 +1,10 @@
 // Row kernels over the last axis, and softmax / log-softmax forward and backward built on them.
 // A row of `d` values gets T threads (a power of two, 32..256, chosen from `d` at run time); rows
-// shorter than a workgroup share one, so short rows do not leave most threads idle.
+// shorter than a workgroup share one, so short rows do not leave most threads idle. The serial
+// variants give a row one thread (software adapters, engine/ops/softmax.ts says when).
 import { defineKernel, grid1d, treeReduce, type KernelDecl, type KernelSource, type UniformValues, memoKernel } from './kernel.js';
 
-/** Threads per workgroup of every row kernel. */
+/** Threads per workgroup of the row kernels with T threads a row. */
 export const ROW_WG = 256;
 
 /**
@@ -33,9 +34,18 @@ const ROW_UNIFORMS: KernelDecl['uniforms'] = [
   ['p', 'f32'],
 ];
 
+/**
+ * Threads (rows) per workgroup of the serial variants. With 256 the omniglot preset's 320 rows made two
+ * workgroups, 256 rows on one core and 64 on the other; lavapipe's cost per workgroup is ~70 ns. Ten
+ * layerNorm forwards on lavapipe, GPU-side medians, 256 / 8 / 16 / 32 / 64 rows a group: [320, 64]
+ * 1.4-1.9 / 1.5 / 0.85 / 0.9-1.4 / 1.25 ms, [2080, 192] 12.9-13.3 / 9.4 / 9.2 / 9.2 / 9.0 ms (the
+ * serial variant also drops the tree's workgroup memory and barriers; bench/NOTES.md).
+ */
+export const SERIAL_ROW_WG = 32;
+
 /** Workgroups for `rows` rows of length `d`, as a 2-D grid past 65535. */
-export function rowGroups(rows: number, d: number, logT = rowLogThreads(d)): [number, number, number] {
-  return grid1d(rows, ROW_WG >> logT);
+export function rowGroups(rows: number, d: number, logT = rowLogThreads(d), serial = false): [number, number, number] {
+  return grid1d(rows, serial ? SERIAL_ROW_WG : ROW_WG >> logT);
 }
 
 /**
@@ -44,15 +54,14 @@ export function rowGroups(rows: number, d: number, logT = rowLogThreads(d)): [nu
  * still reach every `rowReduce` call: it holds workgroup barriers). `rowReduce(v)` combines the
  * vec2f `v` of the row's T threads with `combine` and returns the result to all of them.
  */
-export function rowKernel(key: string, decl: KernelDecl, combine: string, body: string): KernelSource {
+export function rowKernel(key: string, decl: KernelDecl, combine: string, body: string, serial = false): KernelSource {
+  if (serial) return serialRowKernel(key, decl, body);
   const code = `
 var<workgroup> red: array<vec2f, ${ROW_WG}>;
 
 fn combine(a: vec2f, b: vec2f) -> vec2f { ${combine} }
 
 fn rowReduce(lid: u32, lane: u32, v: vec2f) -> vec2f {
-  // One thread per row (logT 0, the software-adapter choice): nothing to combine, no barrier.
-  if (u.logT == 0u) { return v; }
   red[lid] = v;
   workgroupBarrier();
   ${treeReduce({ buf: 'red', slot: 'lid', lane: 'lane', lanes: '1u << u.logT', combine: (a, b) => `combine(${a}, ${b})` })}
@@ -75,6 +84,27 @@ ${body}
   return defineKernel(key, decl, code);
 }
 
+/**
+ * The one-thread-per-row variant of a row kernel (logT 0): SERIAL_ROW_WG rows per workgroup, and a
+ * rowReduce with nothing to combine (no workgroup memory, no barriers). Key suffix `_serial`.
+ */
+function serialRowKernel(key: string, decl: KernelDecl, body: string): KernelSource {
+  const code = `
+fn rowReduce(lid: u32, lane: u32, v: vec2f) -> vec2f { return v; }
+
+@compute @workgroup_size(${SERIAL_ROW_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let T = 1u;
+  let lane = 0u;
+  let row = (wid.x + wid.y * nwg.x) * ${SERIAL_ROW_WG}u + lid;
+  let valid = row < u.rows;
+  let n = select(0u, u.d, valid);
+  let base = select(0u, row * u.d, valid);
+${body}
+}`;
+  return defineKernel(`${key}_serial`, decl, code);
+}
+
 /** Sum of vec2f partials, the combine of most row kernels. */
 export const SUM2 = 'return a + b;';
 
@@ -83,11 +113,11 @@ export const SUM2 = 'return a + b;';
 const MAX_SUMEXP = 'let m = max(a.x, b.x); return vec2f(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));';
 
 /** y = softmax(x) or log_softmax(x) along rows: one pass for (max, sum of exp), one to write. */
-export function softmaxKernel(log: boolean): KernelSource {
-  return memoKernel(`softmaxKernel ${JSON.stringify([log])}`, () => buildSoftmaxKernel(log));
+export function softmaxKernel(log: boolean, serial = false): KernelSource {
+  return memoKernel(`softmaxKernel ${JSON.stringify([log, serial])}`, () => buildSoftmaxKernel(log, serial));
 }
 
-function buildSoftmaxKernel(log: boolean): KernelSource {
+function buildSoftmaxKernel(log: boolean, serial: boolean): KernelSource {
   const [scale, write] = log ? ['let lse = log(r.y);', 'x[base + i] - r.x - lse'] : ['let inv = 1.0 / r.y;', 'exp(x[base + i] - r.x) * inv'];
   return rowKernel(
     `softmax_${log ? 'log' : 'prob'}`,
@@ -103,15 +133,16 @@ function buildSoftmaxKernel(log: boolean): KernelSource {
   let r = rowReduce(lid, lane, vec2f(m, s));
   ${scale}
   for (var i = lane; i < n; i += T) { y[base + i] = ${write}; }`,
+    serial,
   );
 }
 
 /** dx of softmax (y * (g - sum(g y))) or of log_softmax (g - exp(y) * sum(g)), from the output y. */
-export function softmaxBackwardKernel(log: boolean): KernelSource {
-  return memoKernel(`softmaxBackwardKernel ${JSON.stringify([log])}`, () => buildSoftmaxBackwardKernel(log));
+export function softmaxBackwardKernel(log: boolean, serial = false): KernelSource {
+  return memoKernel(`softmaxBackwardKernel ${JSON.stringify([log, serial])}`, () => buildSoftmaxBackwardKernel(log, serial));
 }
 
-function buildSoftmaxBackwardKernel(log: boolean): KernelSource {
+function buildSoftmaxBackwardKernel(log: boolean, serial: boolean): KernelSource {
   return rowKernel(
     `softmax_backward_${log ? 'log' : 'prob'}`,
     rowBindings(['dx'], ['g', 'y']),
@@ -124,5 +155,6 @@ function buildSoftmaxBackwardKernel(log: boolean): KernelSource {
     let j = base + i;
     dx[j] = ${log ? 'g[j] - exp(y[j]) * s' : 'y[j] * (g[j] - s)'};
   }`,
+    serial,
   );
 }

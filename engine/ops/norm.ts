@@ -33,7 +33,7 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
   const y = empty(x.shape, 'f32', label);
   const mean = empty([rows], 'f32', label);
   const rstd = empty([rows], 'f32', label);
-  launchRows(layerNormKernel(affine), rows, d, eps, [y, mean, rstd], w && b ? [x, w, b] : [x], label);
+  launchRows((serial) => layerNormKernel(affine, serial), rows, d, eps, [y, mean, rstd], w && b ? [x, w, b] : [x], label);
   if (b && b !== bias) b.dispose();
 
   recordOp(
@@ -47,7 +47,7 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
         // x's gradient from its other uses (the residual stream's skip) is added here, not by a dispatch of its own.
         const prev = pending.of[0];
         const operands = [g!, sx, smean, srstd, ...(sw ? [sw] : []), ...(prev ? [prev] : [])];
-        launchRows(layerNormBackwardKernel(affine, !!prev), rows, d, 0, [grads[0]], operands, `${label} backward`);
+        launchRows((serial) => layerNormBackwardKernel(affine, !!prev, serial), rows, d, 0, [grads[0]], operands, `${label} backward`);
         if (prev) pending.folded(0);
       }
       const wantW = !!weight && needs[1];
@@ -120,14 +120,14 @@ function l2NormalizeLast(x: Tensor, eps: number): Tensor<'f32'> {
   const label = opLabel('l2Normalize', [x]);
   const { rows, d } = rowsOf(x);
   const y = empty(x.shape, 'f32', label);
-  launchRows(l2NormalizeKernel(), rows, d, eps, [y], [x], label);
+  launchRows((serial) => l2NormalizeKernel(serial), rows, d, eps, [y], [x], label);
   recordOp(
     'l2Normalize',
     [x],
     [y],
     ([g], [sx]) => {
       const dx = empty(x.shape, 'f32', `${label} backward`);
-      launchRows(l2NormalizeBackwardKernel(), rows, d, eps, [dx], [g!, sx], `${label} backward`);
+      launchRows((serial) => l2NormalizeBackwardKernel(serial), rows, d, eps, [dx], [g!, sx], `${label} backward`);
       return [dx];
     },
     [x],

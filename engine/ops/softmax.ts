@@ -36,9 +36,11 @@ function rowThreads(d: number): number {
   return forcedLogThreads ?? (softwarePaths() && d <= SERIAL_ROW_MAX ? 0 : rowLogThreads(d));
 }
 
-export function launchRows(kernel: KernelSource, rows: number, d: number, p: number, outputs: Tensor[], inputs: Tensor[], label: string): void {
+/** `kernel(serial)`: the row kernel, in its one-thread-per-row variant when `serial` (kernels/softmax.ts). */
+export function launchRows(kernel: (serial: boolean) => KernelSource, rows: number, d: number, p: number, outputs: Tensor[], inputs: Tensor[], label: string): void {
   const logT = rowThreads(d);
-  if (rows * d > 0) launch(kernel, rowUniforms(rows, d, p, logT), outputs, inputs, rowGroups(rows, d, logT), label);
+  const serial = logT === 0;
+  if (rows * d > 0) launch(kernel(serial), rowUniforms(rows, d, p, logT), outputs, inputs, rowGroups(rows, d, logT, serial), label);
 }
 
 /** Apply a last-axis op `f` along `axis`: other axes go through a transpose there and back. */
@@ -70,14 +72,14 @@ function softmaxLast(x: Tensor, log: boolean): Tensor<'f32'> {
   const label = opLabel(name, [x]);
   const { rows, d } = rowsOf(x);
   const y = empty(x.shape, 'f32', label);
-  launchRows(softmaxKernel(log), rows, d, 0, [y], [x], label);
+  launchRows((serial) => softmaxKernel(log, serial), rows, d, 0, [y], [x], label);
   recordOp(
     name,
     [x],
     [y],
     ([g], [sy]) => {
       const dx = empty(x.shape, 'f32', `${label} backward`);
-      launchRows(softmaxBackwardKernel(log), rows, d, 0, [dx], [g!, sy], `${label} backward`);
+      launchRows((serial) => softmaxBackwardKernel(log, serial), rows, d, 0, [dx], [g!, sy], `${label} backward`);
       return [dx];
     },
     [y],
