@@ -170,20 +170,21 @@ ${entry1d()} {
   let q = exp(s[i] / u.studentTemp - stats[u.N + row]);
   grad[i] = g[row]${v.weighted ? ' * weight[row]' : ''} / u.studentTemp * (q - p);
 }`;
-  return defineKernel(
-    `sce_rows_grad_${variantKey(v)}`,
-    rowsDecl(
-      v,
-      [
-        ['n', 'u32'],
-        ['N', 'u32'],
-        ['C', 'u32'],
-        ['Nt', 'u32'],
-      ],
-      ['grad'],
-      ['g', 'stats', 's', 't'],
-    ),
-    code,
+  return defineKernel(`sce_rows_grad_${variantKey(v)}`, rowsGradDecl(v), code);
+}
+
+/** The row-wise backward's declaration (both forms): grad [N, C] from g, stats, s, t and the optional inputs. */
+function rowsGradDecl(v: RowsVariant): KernelDecl {
+  return rowsDecl(
+    v,
+    [
+      ['n', 'u32'],
+      ['N', 'u32'],
+      ['C', 'u32'],
+      ['Nt', 'u32'],
+    ],
+    ['grad'],
+    ['g', 'stats', 's', 't'],
   );
 }
 
@@ -418,6 +419,34 @@ ${entry1d(SERIAL_WG)} {
   ${rowsForwardStore(v, 'my', 'mx', 'acc')}
 }`;
     return defineKernel(`sce_rows_serial_${variantKey(v)}`, rowsForwardDecl(v), code);
+  });
+}
+
+/**
+ * softCrossEntropyRowsGradKernel's output, one thread per row (launch `grid1d(N, SERIAL_WG)`): the row's
+ * statistics, upstream gradient and weight read once instead of per element, and no division of the
+ * element index by C. ViT-Tiny-like bench step, [2080, 1024]: 47.7 ms as one thread per element
+ * (bench/NOTES.md). The same arithmetic in the same order, so the same values.
+ */
+export function softCrossEntropyRowsGradSerialKernel(v: RowsVariant): KernelSource {
+  return memoKernel(`softCrossEntropyRowsGradSerialKernel ${JSON.stringify([v])}`, () => {
+    const code = `
+${teacherHelpers(v)}
+${entry1d(SERIAL_WG)} {
+  let row = ${linearIndex(SERIAL_WG)};
+  if (row >= u.N) { return; }
+  let tb = teacherRow(row) * u.C;
+  let sb = row * u.C;
+  let lt = stats[row];
+  let ls = stats[u.N + row];
+  let k = g[row]${v.weighted ? ' * weight[row]' : ''} / u.studentTemp;
+  for (var c = 0u; c < u.C; c++) {
+    let p = exp(teacherLogit(tb, c) - lt);
+    let q = exp(s[sb + c] / u.studentTemp - ls);
+    grad[sb + c] = k * (q - p);
+  }
+}`;
+    return defineKernel(`sce_rows_grad_serial_${variantKey(v)}`, rowsGradDecl(v), code);
   });
 }
 

@@ -12,6 +12,7 @@ import {
   rowGrid,
   SERIAL_WG,
   softCrossEntropyRowsGradKernel,
+  softCrossEntropyRowsGradSerialKernel,
   softCrossEntropyRowsKernel,
   softCrossEntropyRowsSerialKernel,
   temperedSoftmaxKernel,
@@ -144,7 +145,9 @@ export function softCrossEntropy(student: Tensor, teacher: Tensor, options: Soft
         let ds: Tensor<'f32'> | null = null;
         if (needs[0]) {
           ds = empty(student.shape, 'f32', gradLabel);
-          launch(softCrossEntropyRowsGradKernel(v), { n: N * C, N, C, Nt, ...temps }, [ds], [g!, st, s, t, ...opt], grid1d(N * C), gradLabel);
+          const u = { n: N * C, N, C, Nt, ...temps };
+          if (serial(C)) launch(softCrossEntropyRowsGradSerialKernel(v), u, [ds], [g!, st, s, t, ...opt], grid1d(N, SERIAL_WG), gradLabel);
+          else launch(softCrossEntropyRowsGradKernel(v), u, [ds], [g!, st, s, t, ...opt], grid1d(N * C), gradLabel);
         }
         const dw = weight && needs[1] ? mul(g!, reshape(narrow(st, 0, 2, 1), lead)) : null;
         return [ds, dw];
