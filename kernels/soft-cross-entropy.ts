@@ -394,16 +394,21 @@ export const SERIAL_WG = 32;
 /** Classes per workgroup of the serial pair gradient (one workgroup per student row at C = 256: lavapipe pays per workgroup). */
 export const PAIR_GRAD_WG = 256;
 
-/** softCrossEntropyRowsKernel's outputs, one thread per row (launch `grid1d(N, SERIAL_WG)`). */
-export function softCrossEntropyRowsSerialKernel(v: RowsVariant): KernelSource {
-  return memoKernel(`softCrossEntropyRowsSerialKernel ${JSON.stringify([v])}`, () => {
-    const code = `
+/** The serial row kernels' start: a thread per student row `row`, its teacher row at `tb` and its own at `sb`. */
+function serialRowsHead(v: RowsVariant): string {
+  return `
 ${teacherHelpers(v)}
 ${entry1d(SERIAL_WG)} {
   let row = ${linearIndex(SERIAL_WG)};
   if (row >= u.N) { return; }
   let tb = teacherRow(row) * u.C;
-  let sb = row * u.C;
+  let sb = row * u.C;`;
+}
+
+/** softCrossEntropyRowsKernel's outputs, one thread per row (launch `grid1d(N, SERIAL_WG)`). */
+export function softCrossEntropyRowsSerialKernel(v: RowsVariant): KernelSource {
+  return memoKernel(`softCrossEntropyRowsSerialKernel ${JSON.stringify([v])}`, () => {
+    const code = `${serialRowsHead(v)}
   var my = ${NEG_MAX};
   var mx = ${NEG_MAX};
   for (var c = 0u; c < u.C; c++) {
@@ -430,13 +435,7 @@ ${entry1d(SERIAL_WG)} {
  */
 export function softCrossEntropyRowsGradSerialKernel(v: RowsVariant): KernelSource {
   return memoKernel(`softCrossEntropyRowsGradSerialKernel ${JSON.stringify([v])}`, () => {
-    const code = `
-${teacherHelpers(v)}
-${entry1d(SERIAL_WG)} {
-  let row = ${linearIndex(SERIAL_WG)};
-  if (row >= u.N) { return; }
-  let tb = teacherRow(row) * u.C;
-  let sb = row * u.C;
+    const code = `${serialRowsHead(v)}
   let lt = stats[row];
   let ls = stats[u.N + row];
   let k = g[row]${v.weighted ? ' * weight[row]' : ''} / u.studentTemp;

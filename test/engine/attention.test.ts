@@ -193,15 +193,20 @@ function attentionScoreRange(q: F64, k: F64, d: AttnDims): number {
   return max;
 }
 
-test('workgroup-memory staging (adapters without a fixed subgroup size)', async () => {
-  const auto = attentionPlans(16);
-  const plan = { staging: 'workgroup', lanes: 32, rowsPerLane: 1 } as const;
+/** Run `f` with every attention kernel on workgroup-memory staging of `lanes` lanes (the automatic plans restored after). */
+async function withWorkgroupStaging(lanes: number, f: () => Promise<void>): Promise<void> {
+  const plan = { staging: 'workgroup', lanes, rowsPerLane: 1 } as const;
   useAttentionPlans({ forward: plan, gradQ: plan, gradKV: plan });
   try {
-    await checkAttention('workgroup staging', { B: 1, H: 2, Tq: 37, Tk: 37, Dh: 16 }, { seed: 8 });
+    await f();
   } finally {
     useAttentionPlans();
   }
+}
+
+test('workgroup-memory staging (adapters without a fixed subgroup size)', async () => {
+  const auto = attentionPlans(16);
+  await withWorkgroupStaging(32, () => checkAttention('workgroup staging', { B: 1, H: 2, Tq: 37, Tk: 37, Dh: 16 }, { seed: 8 }));
   assert.equal(attentionPlans(16), auto);
 });
 
@@ -278,13 +283,7 @@ test('packed qkv [B, T, 3·H·Dh] -> [B, T, H·Dh]: forward and gradient, sequen
   await checkPacked('key mask', { B: 2, H: 2, Tq: 9, Tk: 9, Dh: 12 }, { mask: { data, shape: [2, 1, 1, 9] }, seed: 12 });
   // Dh not a multiple of 4: through splitHeads, the padded kernels and mergeHeads.
   await checkPacked('Dh=6', { B: 1, H: 2, Tq: 7, Tk: 7, Dh: 6 }, { seed: 13 });
-  const plan = { staging: 'workgroup', lanes: 8, rowsPerLane: 1 } as const;
-  useAttentionPlans({ forward: plan, gradQ: plan, gradKV: plan });
-  try {
-    await checkPacked('workgroup staging', { B: 2, H: 2, Tq: 21, Tk: 21, Dh: 16 }, { seed: 14 });
-  } finally {
-    useAttentionPlans();
-  }
+  await withWorkgroupStaging(8, () => checkPacked('workgroup staging', { B: 2, H: 2, Tq: 21, Tk: 21, Dh: 16 }, { seed: 14 }));
 });
 
 test('packed attention at T=65 Dh=64 (rows per lane > 1): forward and gradient against the analytic float64 reference', async () => {
