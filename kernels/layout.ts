@@ -10,9 +10,21 @@ export function stridedCopyKernel(rank: number, dtype: DType, fixedShape?: reado
   return memoKernel(`stridedCopyKernel ${JSON.stringify([rank, dtype, fixedShape])}`, () => buildStridedCopyKernel(rank, dtype, fixedShape));
 }
 
+/**
+ * Elements of the innermost axis one thread copies: with the shape compiled in and that axis 4 to 64 long,
+ * the whole axis (the index arithmetic, a division and a remainder per axis, then runs once per row
+ * instead of once per element), else 1. The omniglot preset's patchify, [64, 3, 2, 14, 2, 14] permuted:
+ * 0.79 -> 0.39 ms GPU-side on lavapipe, medians (bench/NOTES.md). Launch `grid1d(n / run)`.
+ */
+export function stridedCopyRun(fixedShape?: readonly number[]): number {
+  const last = fixedShape?.[fixedShape.length - 1] ?? 1;
+  return last >= 4 && last <= 64 ? last : 1;
+}
+
 function buildStridedCopyKernel(rank: number, dtype: DType, fixedShape?: readonly number[]): KernelSource {
+  const run = stridedCopyRun(fixedShape);
   const lines: string[] = [];
-  for (let d = rank - 1; d >= 0; d--) {
+  for (let d = rank - (run > 1 ? 2 : 1); d >= 0; d--) {
     const v = `[${d >> 2}][${d & 3}]`;
     // A shape compiled in turns each index division into a multiply (a division by a run-time value
     // is a per-lane loop of scalar divides on lavapipe); axes of size 1 drop out.
@@ -33,17 +45,19 @@ function buildStridedCopyKernel(rank: number, dtype: DType, fixedShape?: readonl
     outputs: [{ name: 'out', type: dtype }],
     inputs: [{ name: 'x', type: dtype }],
   };
+  const l = `[${(rank - 1) >> 2}][${(rank - 1) & 3}]`;
+  const copy = run > 1 ? `for (var j = 0u; j < ${run}u; j++) { out[oo + j * u.os${l}] = x[oi + j * u.is${l}]; }` : 'out[oo] = x[oi];';
   const code = `
 ${entry1d()} {
   let i = ${linearIndex()};
-  if (i >= u.n) { return; }
+  if (i >= u.n${run > 1 ? ` / ${run}u` : ''}) { return; }
   var rem = i;
   var oi = u.inOffset;
   var oo = u.outOffset;
   ${lines.join('\n  ')}
-  out[oo] = x[oi];
+  ${copy}
 }`;
-  return defineKernel(`strided_copy_${rank}_${dtype}${fixedShape ? `_${fixedShape.join('x')}` : ''}`, decl, code);
+  return defineKernel(`strided_copy_${rank}_${dtype}${fixedShape ? `_${fixedShape.join('x')}` : ''}${run > 1 ? `_run${run}` : ''}`, decl, code);
 }
 
 export function stridedCopyUniforms(n: number, inOffset: number, outOffset: number, shape: readonly number[], is: readonly number[], os: readonly number[]): UniformValues {

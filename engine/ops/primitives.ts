@@ -4,7 +4,7 @@
 // backward rules of add (sumTo), broadcastTo (sumTo) and slice (fill) used to make those three files a cycle.
 import { elementwiseUniforms, fillKernel, MAX_RANK, unaryKernel } from '../../kernels/elementwise.js';
 import { grid1d, spill, spillGroups, type DType } from '../../kernels/kernel.js';
-import { stridedCopyKernel, stridedCopyUniforms } from '../../kernels/layout.js';
+import { stridedCopyKernel, stridedCopyRun, stridedCopyUniforms } from '../../kernels/layout.js';
 import { reduceColsKernel, reduceRowsKernel, REDUCE_TILE_C, type ReduceOp } from '../../kernels/reduce.js';
 import { fmt, numel, stridesOf, type Shape } from '../shape.js';
 import { empty, emptyOrInto, Tensor } from '../tensor.js';
@@ -23,8 +23,10 @@ export function copyView(out: Tensor, x: Tensor, view: Shape, inOffset: number, 
   const n = numel(view);
   if (n === 0) return;
   if (view.length > MAX_RANK) throw new Error(`${label}: rank ${view.length} exceeds the supported ${MAX_RANK}`);
-  // Software adapters get the view's shape compiled in (one pipeline per shape; kernels/layout.ts).
-  launch(stridedCopyKernel(view.length, x.dtype, softwarePaths() ? view : undefined), stridedCopyUniforms(n, inOffset, outOffset, view, is, os), [out], [x], grid1d(n), label);
+  // Software adapters get the view's shape compiled in (one pipeline per shape; kernels/layout.ts), and a
+  // thread copies a run of the innermost axis where that has 4 to 64 elements.
+  const fixed = softwarePaths() ? view : undefined;
+  launch(stridedCopyKernel(view.length, x.dtype, fixed), stridedCopyUniforms(n, inOffset, outOffset, view, is, os), [out], [x], grid1d(n / stridedCopyRun(fixed)), label);
 }
 
 /** The shape `shape` has after reducing `axes` (kept as size 1 with `keepdim`). */

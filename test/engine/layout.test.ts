@@ -22,6 +22,13 @@ test('transpose and reshape', async () => {
   await checkOp({ name: 'reshape', shapes: [[6, 5]], gpu: ([x]) => E.mul(E.reshape(x, [3, -1, 5]), 2), ref: ([x]) => x.map((v) => 2 * v) });
 });
 
+test('copies that run along the innermost axis (4 to 64 long on software adapters): unit and non-unit innermost strides, the patchify permute', async () => {
+  await checkOp({ name: 'transpose 0, 2 (innermost stride 35)', shapes: [[6, 5, 7]], gpu: ([x]) => E.transpose(x, 0, 2), ref: ([x]) => permute(x, [6, 5, 7], [2, 1, 0]) });
+  const patches = [2, 3, 2, 5, 2, 5];
+  await checkOp({ name: 'patchify permute', shapes: [patches], gpu: ([x]) => E.permute(x, [0, 2, 4, 1, 3, 5]), ref: ([x]) => permute(x, patches, [0, 2, 4, 1, 3, 5]) });
+  await checkOp({ name: 'innermost axis of 64', shapes: [[3, 64]], gpu: ([x]) => E.slice(x, [1, 0], [2, 64]), ref: ([x]) => x.slice(64) });
+});
+
 function refSlice(x: Float64Array, shape: number[], begin: number[], size: number[]): Float64Array {
   const xs = stridesOf(shape);
   const out = new Float64Array(numel(size));
