@@ -28,7 +28,10 @@ async function benchStep(which: 'vit-tiny-like' | 'tiny'): Promise<Step> {
     describe: `bench training step ${c.name} (${((c.work as { flops: number }).flops / 1e9).toFixed(1)} GFLOP by the bench's count)`,
     crops: 0,
     async run() {
-      const [loss] = inst.fused.step();
+      // The step's temporaries are freed as the bench harness frees them (tidy): left alive, every step
+      // wrote into fresh buffers, whose first touch (page faults on lavapipe) showed in its kernels' times.
+      const [loss, ...rest] = tidy(() => inst.fused.step());
+      for (const t of rest) t.dispose();
       await loss.item();
       loss.dispose();
     },
