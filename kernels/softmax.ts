@@ -43,9 +43,9 @@ const ROW_UNIFORMS: KernelDecl['uniforms'] = [
  */
 export const SERIAL_ROW_WG = 32;
 
-/** Workgroups for `rows` rows of length `d`, as a 2-D grid past 65535. */
-export function rowGroups(rows: number, d: number, logT = rowLogThreads(d), serial = false): [number, number, number] {
-  return grid1d(rows, serial ? SERIAL_ROW_WG : ROW_WG >> logT);
+/** Workgroups for `rows` rows of length `d`, as a 2-D grid past 65535 (logT 0: the serial variants). */
+export function rowGroups(rows: number, d: number, logT = rowLogThreads(d)): [number, number, number] {
+  return grid1d(rows, logT === 0 ? SERIAL_ROW_WG : ROW_WG >> logT);
 }
 
 /**

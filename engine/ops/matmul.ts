@@ -118,6 +118,16 @@ interface Epilogue {
   rowSums?: Tensor<'f32'>;
 }
 
+/**
+ * Whether a product of `macs` multiply-adds takes row sums in its kernel (Epilogue.rowSums): with the
+ * 16-row tiles of small products, where a dispatch saved is what counts; with 32 rows their 32 extra
+ * running sums cost the product 5-50 % (fc2's dweight [192, 2080] x [2080, 768]: 19.0 against 12.7 ms
+ * with a column-sum dispatch of its own; bench/NOTES.md), so there the caller sums on its own.
+ */
+function rowSumsInKernel(macs: number): boolean {
+  return matmulTiles(macs).rm <= 16;
+}
+
 /** op(a) @ op(b) (+ bias, GELU) for operands of rank >= 2, no autograd. `pre` is set for gelu 'out+pre'. */
 function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: Epilogue = {}): { out: Tensor<'f32'>; pre?: Tensor<'f32'> } {
   const g = geometry(label, a, b, ta, tb);
@@ -129,13 +139,8 @@ function mm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, label: string, epi: 
   // vec4 access along an axis needs that axis to be a multiple of 4 (and a non-empty operand to bind).
   const vec = { vecA: g.K > 0 && (ta ? g.M : g.K) % 4 === 0, vecB: g.K > 0 && (tb ? g.K : g.N) % 4 === 0, vecC: g.N % 4 === 0 };
   const t = matmulTiles(g.M * g.N * g.K * numel(g.batch));
-  if (epi.rowSums && (numel(g.batch) !== 1 || epi.rowSums.size !== g.M)) throw new Error(`internal: ${label}: row sums need one batch and [${g.M}] values`);
-  // The row sums ride along in the 16-row tiles of small products, where a dispatch saved is what counts;
-  // with 32 rows their 32 extra running sums cost the product 5-50 % (fc2's dweight [192, 2080] x
-  // [2080, 768]: 19.0 against 12.7 ms with a column-sum dispatch of its own; bench/NOTES.md), so there
-  // they get that dispatch. A read transposed ([K, M], the dweight product) is summed over its axis 0.
-  const rowSums = epi.rowSums && t.rm <= 16 ? epi.rowSums : undefined;
-  if (epi.rowSums && !rowSums) reduceRaw('sum', a, [a.rank - (ta ? 2 : 1)], 1, `${label} row sums`, epi.rowSums);
+  const rowSums = epi.rowSums;
+  if (rowSums && (numel(g.batch) !== 1 || rowSums.size !== g.M)) throw new Error(`internal: ${label}: row sums need one batch and [${g.M}] values`);
   const kernel = matmulKernel({
     transA: ta,
     transB: tb,
@@ -251,8 +256,9 @@ function linearWith(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined, 
     ([g], [sx, sw, spre], needs, into) => {
       // Through the GELU first: d(pre) = gelu'(pre) * dy.
       const d = spre ? geluGrad(spre, g!, `${label} backward`) : g!;
-      // The bias gradient (dY's column sums) comes out of the dweight product when both are needed.
-      const fusedBias = bias !== undefined && needs[1] && needs[bIndex] && d.shape[0] > 0 && inF > 0;
+      // The bias gradient (dY's column sums) comes out of the dweight product when both are needed and
+      // the product is small enough for that to pay.
+      const fusedBias = bias !== undefined && needs[1] && needs[bIndex] && d.shape[0] > 0 && inF > 0 && rowSumsInKernel(d.shape[0] * outF * inF);
       const dbias = fusedBias ? emptyOrInto(into[bIndex], [outF], `${label} backward dbias`) : undefined;
       const grads = [
         needs[0] ? mm(d, sw, false, false, `${label} backward dx`).out : null,

@@ -39,8 +39,7 @@ function rowThreads(d: number): number {
 /** `kernel(serial)`: the row kernel, in its one-thread-per-row variant when `serial` (kernels/softmax.ts). */
 export function launchRows(kernel: (serial: boolean) => KernelSource, rows: number, d: number, p: number, outputs: Tensor[], inputs: Tensor[], label: string): void {
   const logT = rowThreads(d);
-  const serial = logT === 0;
-  if (rows * d > 0) launch(kernel(serial), rowUniforms(rows, d, p, logT), outputs, inputs, rowGroups(rows, d, logT, serial), label);
+  if (rows * d > 0) launch(kernel(logT === 0), rowUniforms(rows, d, p, logT), outputs, inputs, rowGroups(rows, d, logT), label);
 }
 
 /** Apply a last-axis op `f` along `axis`: other axes go through a transpose there and back. */
